@@ -1,0 +1,432 @@
+// Package config reads paidup's one human-edited configuration file: the
+// policy (tiers and plans) and how paidup reaches its database, processor and
+// mail server. A bad file is refused as a whole, with the file, line and
+// reason of every problem.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/paidup/paidup"
+)
+
+// Config is a loaded, validated configuration.
+type Config struct {
+	// Source names where the configuration came from, for messages.
+	Source string
+
+	Server    Server    `yaml:"server"`
+	Database  Database  `yaml:"database"`
+	Business  Business  `yaml:"business"`
+	Processor Processor `yaml:"processor"`
+	Sandbox   Sandbox   `yaml:"sandbox"`
+	Tiers     []Tier    `yaml:"tiers"`
+	Plans     []Plan    `yaml:"plans"`
+	SMTP      SMTP      `yaml:"smtp"`
+
+	// Policy is built from Tiers and Plans.
+	Policy paidup.Policy `yaml:"-"`
+}
+
+// Server is where paidup listens.
+type Server struct {
+	Listen    string `yaml:"listen"`
+	PublicURL string `yaml:"public_url"`
+}
+
+// Database is where paidup keeps its state.
+type Database struct {
+	URL Secret `yaml:"url"`
+}
+
+// Business is how paidup names the operator to customers.
+type Business struct {
+	Name         string `yaml:"name"`
+	SupportEmail string `yaml:"support_email"`
+}
+
+// Processor kinds.
+const (
+	KindSandbox = "sandbox"
+	KindStripe  = "stripe"
+)
+
+// Processor chooses the payment processor.
+type Processor struct {
+	Kind   string `yaml:"kind"`
+	Stripe Stripe `yaml:"stripe"`
+}
+
+// Stripe holds the Stripe API credentials.
+type Stripe struct {
+	SecretKey      Secret   `yaml:"secret_key"`
+	WebhookSecrets []Secret `yaml:"webhook_secrets"`
+	APIURL         string   `yaml:"api_url"`
+}
+
+// Sandbox configures the built-in Stripe-compatible sandbox.
+type Sandbox struct {
+	Listen        string     `yaml:"listen"`
+	DatabaseURL   Secret     `yaml:"database_url"`
+	WebhookSecret Secret     `yaml:"webhook_secret"`
+	RetrySchedule []Duration `yaml:"retry_schedule"`
+	Faults        []Fault    `yaml:"faults"`
+}
+
+// Fault is a sandbox fault-injection rule.
+type Fault struct {
+	Action string   `yaml:"action"`
+	Event  string   `yaml:"event"`
+	Count  int      `yaml:"count"`
+	Delay  Duration `yaml:"delay"`
+}
+
+// Fault actions.
+var faultActions = []string{"drop", "duplicate", "delay", "reorder"}
+
+// Tier is a tier as written in the file.
+type Tier struct {
+	ID   string `yaml:"id"`
+	Name string `yaml:"name"`
+	Rank *int   `yaml:"rank"`
+}
+
+// Plan is a plan as written in the file.
+type Plan struct {
+	ID          string `yaml:"id"`
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Tier        string `yaml:"tier"`
+	Price       string `yaml:"price"`
+	Amount      string `yaml:"amount"`
+	Currency    string `yaml:"currency"`
+	Interval    string `yaml:"interval"`
+	Term        string `yaml:"term"`
+}
+
+// SMTP is the outgoing mail server.
+type SMTP struct {
+	URL  Secret `yaml:"url"`
+	From string `yaml:"from"`
+}
+
+// Overrides are settings from flags and environment variables; they win over
+// the file. Empty fields change nothing.
+type Overrides struct {
+	Listen        string
+	SandboxListen string
+	DatabaseURL   string
+}
+
+// Load reads and validates the configuration file at path. An empty path
+// loads the shipped example configuration (sandbox mode).
+func Load(path string, o Overrides) (*Config, error) {
+	data, source := paidup.ExampleConfig, "built-in example configuration"
+	if path != "" {
+		var err error
+		if data, err = os.ReadFile(path); err != nil {
+			return nil, fmt.Errorf("reading configuration: %w", err)
+		}
+		source = path
+	}
+	return Parse(source, data, o)
+}
+
+// Parse reads and validates a configuration document; source names it in
+// errors.
+func Parse(source string, data []byte, o Overrides) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, yamlError(source, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, &Error{File: source, Line: 1, Msg: "the file is empty"}
+	}
+	c := &Config{Source: source}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil {
+		return nil, yamlError(source, err)
+	}
+	c.applyOverrides(o)
+	c.applyDefaults()
+	v := validator{source: source, root: root.Content[0]}
+	c.validate(&v)
+	if len(v.errs) > 0 {
+		slices.SortStableFunc(v.errs, func(a, b *Error) int { return a.Line - b.Line })
+		errs := make([]error, len(v.errs))
+		for i, e := range v.errs {
+			errs[i] = e
+		}
+		return nil, errors.Join(errs...)
+	}
+	return c, nil
+}
+
+func (c *Config) applyOverrides(o Overrides) {
+	if o.Listen != "" {
+		c.Server.Listen = o.Listen
+	}
+	if o.SandboxListen != "" {
+		c.Sandbox.Listen = o.SandboxListen
+	}
+	if o.DatabaseURL != "" {
+		c.Database.URL = Secret(o.DatabaseURL)
+	}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Server.Listen == "" {
+		c.Server.Listen = "127.0.0.1:8080"
+	}
+	if c.Server.PublicURL == "" {
+		c.Server.PublicURL = "http://" + c.Server.Listen
+	}
+	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
+	if c.Database.URL == "" {
+		c.Database.URL = "sqlite:paidup.db"
+	}
+	if c.Business.Name == "" {
+		c.Business.Name = "paidup"
+	}
+	if c.Processor.Kind == "" {
+		c.Processor.Kind = KindSandbox
+	}
+	if c.Sandbox.Listen == "" {
+		c.Sandbox.Listen = "127.0.0.1:8081"
+	}
+	if c.Sandbox.DatabaseURL == "" {
+		c.Sandbox.DatabaseURL = "sqlite:paidup-sandbox.db"
+	}
+	if c.Sandbox.RetrySchedule == nil {
+		for _, d := range []time.Duration{10 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour} {
+			c.Sandbox.RetrySchedule = append(c.Sandbox.RetrySchedule, Duration(d))
+		}
+	}
+	for i := range c.Plans {
+		c.Plans[i].Currency = strings.ToLower(c.Plans[i].Currency)
+	}
+}
+
+var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+
+func (c *Config) validate(v *validator) {
+	if !validListen(c.Server.Listen) {
+		v.errorf(v.line("server", "listen"), "server.listen: %q is not HOST:PORT", c.Server.Listen)
+	}
+	if u, err := url.Parse(c.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.errorf(v.line("server", "public_url"), "server.public_url: %q is not an http(s) URL", c.Server.PublicURL)
+	}
+	if !validDatabaseURL(c.Database.URL.Reveal()) {
+		v.errorf(v.line("database", "url"), "database.url: want sqlite:PATH or postgres://…")
+	}
+	if c.Business.SupportEmail != "" {
+		if _, err := mail.ParseAddress(c.Business.SupportEmail); err != nil {
+			v.errorf(v.line("business", "support_email"), "business.support_email: %q is not an email address", c.Business.SupportEmail)
+		}
+	}
+	c.validateProcessor(v)
+	c.validateSandbox(v)
+	c.validatePolicy(v)
+	if u := c.SMTP.URL.Reveal(); u != "" {
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "smtp" && pu.Scheme != "smtps") || pu.Hostname() == "" {
+			v.errorf(v.line("smtp", "url"), "smtp.url: want smtp://HOST:PORT or smtps://HOST:PORT")
+		}
+	}
+	if c.SMTP.From != "" {
+		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+			v.errorf(v.line("smtp", "from"), "smtp.from: %q is not an email address", c.SMTP.From)
+		}
+	}
+}
+
+func (c *Config) validateProcessor(v *validator) {
+	p := c.Processor
+	switch p.Kind {
+	case KindSandbox:
+	case KindStripe:
+		key := p.Stripe.SecretKey.Reveal()
+		if key == "" {
+			v.errorf(v.line("processor", "stripe", "secret_key"), "processor.stripe.secret_key is required when processor.kind is stripe")
+		} else if !strings.HasPrefix(key, "sk_") && !strings.HasPrefix(key, "rk_") {
+			v.errorf(v.line("processor", "stripe", "secret_key"), "processor.stripe.secret_key: want a secret (sk_…) or restricted (rk_…) key")
+		}
+		if len(p.Stripe.WebhookSecrets) == 0 {
+			v.errorf(v.line("processor", "stripe", "webhook_secrets"), "processor.stripe.webhook_secrets: at least one signing secret (whsec_…) is required when processor.kind is stripe")
+		}
+	default:
+		v.errorf(v.line("processor", "kind"), "processor.kind: %q is not one of sandbox, stripe", p.Kind)
+	}
+	for i, s := range p.Stripe.WebhookSecrets {
+		if !strings.HasPrefix(s.Reveal(), "whsec_") {
+			v.errorf(v.line("processor", "stripe", "webhook_secrets", i), "processor.stripe.webhook_secrets[%d]: want a signing secret starting with whsec_", i)
+		}
+	}
+	if p.Stripe.APIURL != "" {
+		if u, err := url.Parse(p.Stripe.APIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			v.errorf(v.line("processor", "stripe", "api_url"), "processor.stripe.api_url: %q is not a base URL like http://127.0.0.1:8081", p.Stripe.APIURL)
+		}
+	}
+}
+
+func (c *Config) validateSandbox(v *validator) {
+	s := c.Sandbox
+	if !validListen(s.Listen) {
+		v.errorf(v.line("sandbox", "listen"), "sandbox.listen: %q is not HOST:PORT", s.Listen)
+	}
+	if c.Processor.Kind == KindSandbox && s.Listen == c.Server.Listen {
+		v.errorf(v.line("sandbox", "listen"), "sandbox.listen: the sandbox needs an address of its own, not server.listen (%s)", s.Listen)
+	}
+	if !validDatabaseURL(s.DatabaseURL.Reveal()) {
+		v.errorf(v.line("sandbox", "database_url"), "sandbox.database_url: want sqlite:PATH or postgres://…")
+	}
+	if c.Processor.Kind == KindSandbox && s.DatabaseURL == c.Database.URL {
+		v.errorf(v.line("sandbox", "database_url"), "sandbox.database_url: the sandbox keeps the processor's records, which must not share paidup's database URL")
+	}
+	if w := s.WebhookSecret.Reveal(); w != "" && !strings.HasPrefix(w, "whsec_") {
+		v.errorf(v.line("sandbox", "webhook_secret"), "sandbox.webhook_secret: want a signing secret starting with whsec_")
+	}
+	for i, d := range s.RetrySchedule {
+		if d <= 0 {
+			v.errorf(v.line("sandbox", "retry_schedule", i), "sandbox.retry_schedule[%d]: want a positive duration like 10s", i)
+		}
+	}
+	for i, f := range s.Faults {
+		if !slices.Contains(faultActions, f.Action) {
+			v.errorf(v.line("sandbox", "faults", i, "action"), "sandbox.faults[%d].action: %q is not one of %s", i, f.Action, strings.Join(faultActions, ", "))
+		}
+		if f.Count < 0 {
+			v.errorf(v.line("sandbox", "faults", i, "count"), "sandbox.faults[%d].count: must not be negative", i)
+		}
+		if f.Action == "delay" && f.Delay <= 0 {
+			v.errorf(v.line("sandbox", "faults", i, "delay"), "sandbox.faults[%d].delay: a delay rule needs a positive delay like 30s", i)
+		}
+		if f.Action == "reorder" && f.Count < 2 {
+			v.errorf(v.line("sandbox", "faults", i, "count"), "sandbox.faults[%d].count: a reorder rule needs a count of at least 2", i)
+		}
+	}
+}
+
+func (c *Config) validatePolicy(v *validator) {
+	if len(c.Tiers) == 0 {
+		v.errorf(v.line("tiers"), "tiers: at least one tier is required")
+	}
+	ids, ranks := map[string]bool{}, map[int]string{}
+	for i, t := range c.Tiers {
+		switch {
+		case !idPattern.MatchString(t.ID):
+			v.errorf(v.line("tiers", i, "id"), "tiers[%d].id: %q: want lower-case letters, digits, - and _", i, t.ID)
+		case ids[t.ID]:
+			v.errorf(v.line("tiers", i, "id"), "tiers[%d].id: %q is used twice", i, t.ID)
+		}
+		ids[t.ID] = true
+		if t.Rank == nil {
+			v.errorf(v.line("tiers", i), "tiers[%d].rank is required (a higher rank wins when a customer has several tiers)", i)
+			continue
+		}
+		if other, dup := ranks[*t.Rank]; dup {
+			v.errorf(v.line("tiers", i, "rank"), "tiers[%d].rank: %d is also the rank of %q; ranks must differ", i, *t.Rank, other)
+		}
+		ranks[*t.Rank] = t.ID
+		name := t.Name
+		if name == "" {
+			name = t.ID
+		}
+		c.Policy.Tiers = append(c.Policy.Tiers, paidup.Tier{ID: t.ID, Name: name, Rank: *t.Rank})
+	}
+	if len(c.Plans) == 0 {
+		v.errorf(v.line("plans"), "plans: at least one plan is required")
+	}
+	planIDs, prices := map[string]bool{}, map[string]bool{}
+	for i, p := range c.Plans {
+		at := func(key string) int { return v.line("plans", i, key) }
+		bad := false
+		fail := func(key, format string, args ...any) {
+			bad = true
+			msg := fmt.Sprintf(format, args...)
+			if strings.HasPrefix(msg, "is ") {
+				v.errorf(at(key), "plans[%d].%s %s", i, key, msg)
+			} else {
+				v.errorf(at(key), "plans[%d].%s: %s", i, key, msg)
+			}
+		}
+		switch {
+		case !idPattern.MatchString(p.ID):
+			fail("id", "%q: want lower-case letters, digits, - and _", p.ID)
+		case planIDs[p.ID]:
+			fail("id", "%q is used twice", p.ID)
+		}
+		planIDs[p.ID] = true
+		if strings.TrimSpace(p.Name) == "" {
+			fail("name", "is required")
+		}
+		if !ids[p.Tier] {
+			fail("tier", "%q is not a tier (tiers are: %s)", p.Tier, strings.Join(slices.Sorted(maps.Keys(ids)), ", "))
+		}
+		switch {
+		case p.Price == "":
+			fail("price", "the processor's price id is required")
+		case prices[p.Price]:
+			fail("price", "%q is used by two plans", p.Price)
+		}
+		prices[p.Price] = true
+		amount, err := paidup.ParseMoney(p.Amount, p.Currency)
+		if err != nil {
+			key := "amount"
+			if strings.Contains(err.Error(), "currency") {
+				key = "currency"
+			}
+			fail(key, "%v", err)
+		} else if amount.Amount <= 0 {
+			fail("amount", "must be more than zero")
+		}
+		interval := paidup.Interval(p.Interval)
+		if interval != paidup.Once && interval != paidup.Monthly && interval != paidup.Yearly {
+			fail("interval", "%q is not one of once, month, year", p.Interval)
+		}
+		term, err := paidup.ParseTerm(p.Term)
+		if err != nil {
+			fail("term", "%v", err)
+		} else if !term.IsZero() && interval.Recurring() {
+			fail("term", "only one-time plans have a term; a %sly plan lasts as long as it is paid", p.Interval)
+		}
+		if !bad {
+			c.Policy.Plans = append(c.Policy.Plans, paidup.Plan{
+				ID: p.ID, Name: p.Name, Description: p.Description, Tier: p.Tier,
+				PriceID: p.Price, Amount: amount, Interval: interval, Term: term,
+			})
+		}
+	}
+}
+
+func validListen(addr string) bool {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	n, err := strconv.Atoi(port)
+	return err == nil && n >= 0 && n < 65536 && !strings.ContainsAny(host, "/ ")
+}
+
+func validDatabaseURL(u string) bool {
+	if rest, ok := strings.CutPrefix(u, "sqlite:"); ok {
+		return rest != "" && !strings.Contains(rest, ":memory:")
+	}
+	pu, err := url.Parse(u)
+	return err == nil && (pu.Scheme == "postgres" || pu.Scheme == "postgresql")
+}

@@ -1,0 +1,99 @@
+// Package queue runs paidup's background jobs — emails, syncs, re-checks —
+// on River, on SQLite or PostgreSQL. State changes enqueue their effects in
+// the same transaction (a transactional outbox): a job exists if and only if
+// the change that caused it was committed.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+
+	"github.com/paidup/paidup/internal/sqldb"
+)
+
+// Client is River's client over database/sql, on either engine.
+type Client = river.Client[*sql.Tx]
+
+func driver(db *sqldb.DB) riverdriver.Driver[*sql.Tx] {
+	if db.Engine == sqldb.SQLite {
+		// River shares SQLite's single writer connection with paidup; River
+		// calls made inside a paidup transaction must be the *Tx variants.
+		return riversqlite.New(db.Write)
+	}
+	return riverdatabasesql.New(db.Write)
+}
+
+// Migrate creates or upgrades River's tables.
+func Migrate(ctx context.Context, db *sqldb.DB) (int, error) {
+	m, err := rivermigrate.New(driver(db), nil)
+	if err != nil {
+		return 0, fmt.Errorf("loading job queue migrations: %w", err)
+	}
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return 0, fmt.Errorf("migrating job queue: %w", err)
+	}
+	return len(res.Versions), nil
+}
+
+// Config says which jobs a client works and how.
+type Config struct {
+	Workers      *river.Workers
+	PeriodicJobs []*river.PeriodicJob
+	Logger       *slog.Logger
+	// PollInterval is how often idle workers look for new jobs; neither
+	// database/sql driver has LISTEN/NOTIFY. Defaults to one second.
+	PollInterval time.Duration
+	MaxWorkers   int // per process; defaults to 10
+}
+
+// New returns a client that inserts jobs and, once started, works them.
+// Leader election (for periodic jobs and maintenance) happens among all
+// clients sharing the database.
+func New(db *sqldb.DB, cfg Config) (*Client, error) {
+	poll := cfg.PollInterval
+	if poll == 0 {
+		poll = time.Second
+	}
+	workers := cfg.MaxWorkers
+	if workers == 0 {
+		workers = 10
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c, err := river.NewClient(driver(db), &river.Config{
+		Workers:           cfg.Workers,
+		PeriodicJobs:      cfg.PeriodicJobs,
+		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		FetchPollInterval: poll,
+		FetchCooldown:     min(poll, 100*time.Millisecond),
+		PollOnly:          true,
+		Logger:            logger,
+		MaxAttempts:       25,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating job queue client: %w", err)
+	}
+	return c, nil
+}
+
+// NewInserter returns a client that only inserts jobs, for commands such as
+// `paidup check` that must not work them.
+func NewInserter(db *sqldb.DB) (*Client, error) {
+	c, err := river.NewClient(driver(db), &river.Config{Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		return nil, fmt.Errorf("creating job queue client: %w", err)
+	}
+	return c, nil
+}

@@ -1,0 +1,73 @@
+package sqldb
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+
+	"github.com/pressly/goose/v3"
+)
+
+// Migrations is one set of schema migrations, written once per engine: the
+// same tables in each engine's dialect. Version is recorded in Table.
+type Migrations struct {
+	Table    string // goose version table, e.g. "paidup_schema_version"
+	SQLite   fs.FS  // *.sql files for SQLite
+	Postgres fs.FS  // *.sql files for PostgreSQL
+}
+
+// Migrate applies every pending migration in set and reports how many it
+// applied.
+func (db *DB) Migrate(ctx context.Context, set Migrations) (int, error) {
+	dialect, fsys := goose.DialectSQLite3, set.SQLite
+	if db.Engine == Postgres {
+		dialect, fsys = goose.DialectPostgres, set.Postgres
+	}
+	p, err := goose.NewProvider(dialect, db.Write, fsys,
+		goose.WithTableName(set.Table), goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return 0, fmt.Errorf("loading migrations for %s: %w", set.Table, err)
+	}
+	results, err := p.Up(ctx)
+	if err != nil {
+		return len(results), fmt.Errorf("migrating %s: %w", set.Table, err)
+	}
+	return len(results), nil
+}
+
+// WithMigrationLock runs fn while holding a database-wide lock, so that
+// several paidup instances starting at once on one PostgreSQL database
+// migrate one after another. On SQLite the single writer already serialises
+// them and fn simply runs.
+func (db *DB) WithMigrationLock(ctx context.Context, fn func() error) error {
+	if db.Engine != Postgres {
+		return fn()
+	}
+	conn, err := db.Write.Conn(ctx)
+	if err != nil {
+		return fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer conn.Close()
+	key := lockKey("paidup migrations")
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, key); err != nil {
+		return fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+	return fn()
+}
+
+func lockKey(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64())
+}
+
+// Queryer is what both *sql.DB and *sql.Tx offer, so a query can run inside
+// or outside a transaction.
+type Queryer interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}

@@ -1,0 +1,207 @@
+// Package paidup holds the domain of paidup: the policy that maps what a
+// customer paid for to the access they get, and the application error type
+// shared by every adapter.
+//
+// paidup stands between a payment processor and customer access: every
+// customer who paid gets in, exactly once, and keeps access exactly as long as
+// the policy says.
+package paidup
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Interval is how often a plan is billed.
+type Interval string
+
+// Billing intervals.
+const (
+	Once    Interval = "once"
+	Monthly Interval = "month"
+	Yearly  Interval = "year"
+)
+
+// Recurring reports whether the plan renews by subscription.
+func (i Interval) Recurring() bool { return i == Monthly || i == Yearly }
+
+// Tier is a level of access. Access is the highest-ranked tier among a
+// customer's active grants.
+type Tier struct {
+	ID   string
+	Name string
+	Rank int
+}
+
+// Plan is something a customer can buy: a processor price that grants a tier.
+type Plan struct {
+	ID          string
+	Name        string
+	Description string
+	Tier        string   // Tier.ID
+	PriceID     string   // the processor's price id, e.g. price_1Q…
+	Amount      Money    // what the customer pays each interval
+	Interval    Interval // once, month or year
+	// Term is how long a one-time purchase grants its tier; zero means
+	// permanent. Recurring plans grant for each paid period instead.
+	Term Term
+}
+
+// Policy is the operator's human-edited rule set: tiers and the plans that
+// grant them.
+type Policy struct {
+	Tiers []Tier
+	Plans []Plan
+}
+
+// Plan returns the plan with the given id.
+func (p *Policy) Plan(id string) (Plan, bool) {
+	for _, pl := range p.Plans {
+		if pl.ID == id {
+			return pl, true
+		}
+	}
+	return Plan{}, false
+}
+
+// PlanByPrice returns the plan sold under a processor price id.
+func (p *Policy) PlanByPrice(priceID string) (Plan, bool) {
+	for _, pl := range p.Plans {
+		if pl.PriceID == priceID {
+			return pl, true
+		}
+	}
+	return Plan{}, false
+}
+
+// Tier returns the tier with the given id.
+func (p *Policy) Tier(id string) (Tier, bool) {
+	for _, t := range p.Tiers {
+		if t.ID == id {
+			return t, true
+		}
+	}
+	return Tier{}, false
+}
+
+// Term is a calendar length: a number of days, months or years.
+type Term struct {
+	N    int
+	Unit byte // 'd', 'm' or 'y'; 0 for the zero (permanent) term
+}
+
+// ParseTerm reads a term such as "30d", "6m" or "1y". The empty string is
+// the zero term.
+func ParseTerm(s string) (Term, error) {
+	if s == "" {
+		return Term{}, nil
+	}
+	unit := s[len(s)-1]
+	n, err := strconv.Atoi(s[:len(s)-1])
+	if err != nil || n <= 0 || (unit != 'd' && unit != 'm' && unit != 'y') {
+		return Term{}, fmt.Errorf("invalid term %q: want a positive number followed by d, m or y, like 30d, 6m or 1y", s)
+	}
+	return Term{N: n, Unit: unit}, nil
+}
+
+// IsZero reports whether the term is unset (permanent).
+func (t Term) IsZero() bool { return t.N == 0 }
+
+// AddTo returns the end of a term that starts at start. Months and years
+// clamp to the end of a shorter month, as processors bill: one month from
+// 31 January is 28 (or 29) February, not 3 March.
+func (t Term) AddTo(start time.Time) time.Time {
+	switch t.Unit {
+	case 'd':
+		return start.AddDate(0, 0, t.N)
+	case 'm':
+		return addMonths(start, t.N)
+	case 'y':
+		return addMonths(start, 12*t.N)
+	}
+	return start
+}
+
+func addMonths(start time.Time, n int) time.Time {
+	y, m, d := start.Date()
+	first := time.Date(y, m+time.Month(n), 1, start.Hour(), start.Minute(), start.Second(), start.Nanosecond(), start.Location())
+	if last := first.AddDate(0, 1, -1).Day(); d > last {
+		d = last
+	}
+	return first.AddDate(0, 0, d-1)
+}
+
+func (t Term) String() string {
+	if t.IsZero() {
+		return ""
+	}
+	return strconv.Itoa(t.N) + string(t.Unit)
+}
+
+// Money is an amount in the currency's minor unit (cents for USD), as
+// processors count it. Floating point never touches it.
+type Money struct {
+	Amount   int64
+	Currency string // lower-case ISO 4217 code, e.g. "usd"
+}
+
+// zeroDecimal lists currencies without a minor unit, as Stripe documents them.
+var zeroDecimal = map[string]bool{
+	"bif": true, "clp": true, "djf": true, "gnf": true, "jpy": true, "kmf": true,
+	"krw": true, "mga": true, "pyg": true, "rwf": true, "ugx": true, "vnd": true,
+	"vuv": true, "xaf": true, "xof": true, "xpf": true,
+}
+
+// MinorDigits is the number of decimal digits of the currency's minor unit.
+func MinorDigits(currency string) int {
+	if zeroDecimal[strings.ToLower(currency)] {
+		return 0
+	}
+	return 2
+}
+
+// ParseMoney reads a decimal amount such as "249", "249.00" or "9.5" in the
+// given currency, exactly.
+func ParseMoney(s, currency string) (Money, error) {
+	currency = strings.ToLower(currency)
+	if len(currency) != 3 {
+		return Money{}, fmt.Errorf("invalid currency %q: want a three-letter ISO code like usd", currency)
+	}
+	digits := MinorDigits(currency)
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	if whole == "" || (hasFrac && frac == "") || len(frac) > digits || strings.Trim(whole+frac, "0123456789") != "" {
+		if digits == 0 {
+			return Money{}, fmt.Errorf("invalid amount %q: want a whole number for %s", s, strings.ToUpper(currency))
+		}
+		return Money{}, fmt.Errorf("invalid amount %q: want a decimal like 249 or 249.00", s)
+	}
+	frac += strings.Repeat("0", digits-len(frac))
+	n, err := strconv.ParseInt(whole+frac, 10, 64)
+	if err != nil || n > 99999999*100 {
+		return Money{}, fmt.Errorf("invalid amount %q: too large", s)
+	}
+	return Money{Amount: n, Currency: currency}, nil
+}
+
+// String formats the amount for people, e.g. "$249.00" or "249.00 EUR".
+func (m Money) String() string {
+	digits := MinorDigits(m.Currency)
+	s := strconv.FormatInt(m.Amount, 10)
+	if digits > 0 {
+		for len(s) <= digits {
+			s = "0" + s
+		}
+		s = s[:len(s)-digits] + "." + s[len(s)-digits:]
+	}
+	switch m.Currency {
+	case "usd":
+		return "$" + s
+	case "eur":
+		return "€" + s
+	case "gbp":
+		return "£" + s
+	}
+	return s + " " + strings.ToUpper(m.Currency)
+}
