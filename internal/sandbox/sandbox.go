@@ -1,0 +1,353 @@
+// Package sandbox is a Stripe-compatible payment processor for trying paidup
+// without an account or the internet, and for testing paidup's real Stripe
+// adapter end to end. It speaks the subset of the Stripe API that paidup uses,
+// through the same URLs, parameters and JSON shapes, so that the official
+// stripe-go SDK works against it unchanged. It serves a hosted checkout page
+// that accepts Stripe's test cards, and it delivers signed webhooks with
+// retries and injectable faults.
+//
+// Its state is kept in memory for speed and written through to its own
+// database on every change, so it survives restarts. One process owns a
+// sandbox database at a time.
+package sandbox
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	stripe "github.com/stripe/stripe-go/v84"
+
+	"github.com/paidup/paidup/internal/sqldb"
+)
+
+//go:embed migrations
+var migrationFiles embed.FS
+
+// Migrations are the sandbox's tables, prefixed sandbox_ so that the sandbox
+// may share a database with paidup in tests.
+var Migrations = sqldb.Migrations{
+	Table:    "sandbox_schema_version",
+	SQLite:   mustSub(migrationFiles, "migrations/sqlite"),
+	Postgres: mustSub(migrationFiles, "migrations/postgres"),
+}
+
+func mustSub(f fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(f, dir)
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
+
+// Options configure a sandbox.
+type Options struct {
+	// DB keeps the sandbox's state. New migrates it.
+	DB *sqldb.DB
+	// BaseURL is how browsers and webhook consumers reach the sandbox, e.g.
+	// http://127.0.0.1:8081. Checkout session URLs are built from it.
+	BaseURL string
+	// Business is the merchant name shown on the checkout page.
+	Business string
+	// Prices are created (or brought up to date) at start, with their
+	// products, so that a configuration's price ids exist.
+	Prices []SeedPrice
+	// Endpoints are webhook endpoints created (or updated) at start.
+	Endpoints []EndpointConfig
+	// RetrySchedule is the delay before each retry of a failed webhook
+	// delivery; after the last, the delivery has failed.
+	RetrySchedule []time.Duration
+	// Faults replace the fault rules at start when not nil.
+	Faults []Fault
+	// Now is the business clock for created timestamps and expiry; it
+	// defaults to time.Now. Webhook signatures and retries use real time.
+	Now func() time.Time
+	// APIVersion stamps events; defaults to stripe-go's pinned version, which
+	// its webhook.ConstructEvent requires.
+	APIVersion string
+	Logger     *slog.Logger
+	// Client delivers webhooks; defaults to a client with a 10 s timeout
+	// that does not follow redirects.
+	Client *http.Client
+}
+
+// SeedPrice is a price to create at start.
+type SeedPrice struct {
+	ID          string
+	ProductName string
+	Description string
+	Amount      int64
+	Currency    string
+	Interval    string // "" for one-time, else month or year
+}
+
+// EndpointConfig is a webhook endpoint to create at start, identified by
+// URL. Events lists the event types to send; empty means all.
+type EndpointConfig struct {
+	URL    string
+	Secret string
+	Events []string
+}
+
+// Sandbox is a running sandbox processor. Its methods are safe for
+// concurrent use.
+type Sandbox struct {
+	opts   Options
+	db     *sqldb.DB
+	log    *slog.Logger
+	now    func() time.Time
+	client *http.Client
+	wake   chan struct{}
+
+	mu      sync.Mutex
+	objects map[string]Object   // by id
+	byType  map[string][]string // ids of each object type, oldest first
+	pos     map[string]int      // index of an id in its byType list
+	seqs    map[string]int64    // sequence number of each id, in creation order
+	seq     int64               // last sequence number given
+	// deliveriesOf lists the webhook deliveries of each event.
+	deliveriesOf map[string][]string
+	// pending holds the ids of deliveries waiting to be attempted.
+	pending map[string]bool
+	// faults are the fault rules in force.
+	faults *faultSet
+}
+
+// New opens a sandbox on opts.DB, migrating it and loading its state.
+func New(ctx context.Context, opts Options) (*Sandbox, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.APIVersion == "" {
+		opts.APIVersion = stripe.APIVersion
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Client == nil {
+		opts.Client = &http.Client{
+			Timeout:       10 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		}
+	}
+	if opts.RetrySchedule == nil {
+		opts.RetrySchedule = []time.Duration{10 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
+	}
+	if opts.Business == "" {
+		opts.Business = "paidup sandbox"
+	}
+	s := &Sandbox{
+		opts:   opts,
+		db:     opts.DB,
+		log:    opts.Logger,
+		now:    opts.Now,
+		client: opts.Client,
+		wake:   make(chan struct{}, 1),
+	}
+	if _, err := s.db.Migrate(ctx, Migrations); err != nil {
+		return nil, err
+	}
+	if err := s.load(ctx); err != nil {
+		return nil, err
+	}
+	if err := s.seed(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// load reads every stored object into memory, replacing what is there.
+func (s *Sandbox) load(ctx context.Context) error {
+	s.objects = map[string]Object{}
+	s.byType = map[string][]string{}
+	s.pos = map[string]int{}
+	s.seqs = map[string]int64{}
+	s.deliveriesOf = map[string][]string{}
+	s.pending = map[string]bool{}
+	s.faults = &faultSet{}
+	s.seq = 0
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, object, seq, data FROM sandbox_objects ORDER BY seq`)
+	if err != nil {
+		return fmt.Errorf("loading sandbox state: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, typ string
+		var seq int64
+		var data []byte
+		if err := rows.Scan(&id, &typ, &seq, &data); err != nil {
+			return fmt.Errorf("loading sandbox state: %w", err)
+		}
+		o, err := decodeObject(typ, data)
+		if err != nil {
+			return fmt.Errorf("loading sandbox object %s: %w", id, err)
+		}
+		s.index(o)
+		s.seqs[id] = seq
+		s.seq = max(s.seq, seq)
+	}
+	return rows.Err()
+}
+
+// index adds a loaded or new object to the in-memory indexes.
+func (s *Sandbox) index(o Object) {
+	id, typ := o.objectID(), o.objectType()
+	if _, ok := s.objects[id]; !ok {
+		s.pos[id] = len(s.byType[typ])
+		s.byType[typ] = append(s.byType[typ], id)
+		if d, ok := o.(*Delivery); ok {
+			s.deliveriesOf[d.Event] = append(s.deliveriesOf[d.Event], id)
+		}
+	}
+	s.objects[id] = o
+	s.track(o)
+}
+
+// track keeps the indexes that depend on an object's state up to date.
+func (s *Sandbox) track(o Object) {
+	switch o := o.(type) {
+	case *Delivery:
+		if o.Status == deliveryPending {
+			s.pending[o.ID] = true
+		} else {
+			delete(s.pending, o.ID)
+		}
+	case *faultSet:
+		s.faults = o
+	}
+}
+
+// decodeObject turns a stored document back into its typed object.
+func decodeObject(typ string, data []byte) (Object, error) {
+	var o Object
+	switch typ {
+	case "customer":
+		o = new(Customer)
+	case "deleted_customer":
+		o = new(deletedCustomer)
+	case "product":
+		o = new(Product)
+	case "price":
+		o = new(Price)
+	case "checkout.session":
+		o = new(CheckoutSession)
+	case "payment_intent":
+		o = new(PaymentIntent)
+	case "payment_method":
+		o = new(PaymentMethod)
+	case "charge":
+		o = new(Charge)
+	case "refund":
+		o = new(Refund)
+	case "event":
+		o = new(Event)
+	case "webhook_endpoint":
+		o = new(WebhookEndpoint)
+	case objectDelivery:
+		o = new(Delivery)
+	case objectIdempotency:
+		o = new(idempotencyRecord)
+	case objectFaults:
+		o = new(faultSet)
+	default:
+		return nil, fmt.Errorf("unknown object type %q", typ)
+	}
+	if err := json.Unmarshal(data, o); err != nil {
+		return nil, err
+	}
+	return o, nil
+}
+
+// txn is one change to the sandbox's state: the objects it touched are
+// written to the database together, or not at all.
+type txn struct {
+	s     *Sandbox
+	now   time.Time
+	dirty []Object
+	seen  map[string]bool
+	// request is the API request making the change, named in events.
+	request *EventRequest
+	emitted bool
+}
+
+// update runs fn on the state under the lock and persists what it touched.
+// If persisting fails, the in-memory state is reloaded from the database so
+// that memory never holds what the database does not.
+func (s *Sandbox) update(ctx context.Context, req *EventRequest, fn func(t *txn) error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.updateLocked(ctx, req, fn)
+}
+
+func (s *Sandbox) updateLocked(ctx context.Context, req *EventRequest, fn func(t *txn) error) error {
+	t := &txn{s: s, now: s.now(), seen: map[string]bool{}, request: req}
+	fnErr := fn(t)
+	if len(t.dirty) == 0 {
+		return fnErr
+	}
+	if fnErr != nil && !kept(fnErr) {
+		// The change failed part-way: forget what it did in memory.
+		s.log.Warn("sandbox: a failed change touched state; reloading", "err", fnErr)
+		if err := s.load(context.WithoutCancel(ctx)); err != nil {
+			s.log.Error("sandbox: reloading state failed", "err", err)
+		}
+		return fnErr
+	}
+	if err := s.persist(ctx, t.dirty); err != nil {
+		s.log.Error("sandbox: persisting state failed; reloading", "err", err)
+		if lerr := s.load(context.WithoutCancel(ctx)); lerr != nil {
+			s.log.Error("sandbox: reloading state failed", "err", lerr)
+		}
+		return err
+	}
+	if t.emitted {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+	return fnErr
+}
+
+// put records o as changed in this transaction, giving new objects their
+// place in creation order.
+func (t *txn) put(o Object) {
+	id := o.objectID()
+	if !t.seen[id] {
+		t.seen[id] = true
+		t.dirty = append(t.dirty, o)
+	}
+	if _, exists := t.s.objects[id]; !exists {
+		t.s.seq++
+		t.s.seqs[id] = t.s.seq
+		t.s.index(o)
+		return
+	}
+	t.s.objects[id] = o
+	t.s.track(o)
+}
+
+func (s *Sandbox) persist(ctx context.Context, objs []Object) error {
+	return s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, o := range objs {
+			data, err := json.Marshal(o)
+			if err != nil {
+				return fmt.Errorf("encoding %s: %w", o.objectID(), err)
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO sandbox_objects (id, object, seq, data) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+				o.objectID(), o.objectType(), s.seqs[o.objectID()], data)
+			if err != nil {
+				return fmt.Errorf("storing %s: %w", o.objectID(), err)
+			}
+		}
+		return nil
+	})
+}
