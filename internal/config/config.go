@@ -44,7 +44,8 @@ type Config struct {
 
 // Server is where paidup listens.
 type Server struct {
-	Listen    string `yaml:"listen"`
+	Listen string `yaml:"listen"`
+	// PublicURL is how customers reach paidup; empty means http://LISTEN.
 	PublicURL string `yaml:"public_url"`
 }
 
@@ -193,9 +194,6 @@ func (c *Config) applyDefaults() {
 	if c.Server.Listen == "" {
 		c.Server.Listen = "127.0.0.1:8080"
 	}
-	if c.Server.PublicURL == "" {
-		c.Server.PublicURL = "http://" + c.Server.Listen
-	}
 	c.Server.PublicURL = strings.TrimRight(c.Server.PublicURL, "/")
 	if c.Database.URL == "" {
 		c.Database.URL = "sqlite:paidup.db"
@@ -228,7 +226,7 @@ func (c *Config) validate(v *validator) {
 	if !validListen(c.Server.Listen) {
 		v.errorf(v.line("server", "listen"), "server.listen: %q is not HOST:PORT", c.Server.Listen)
 	}
-	if u, err := url.Parse(c.Server.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if u, err := url.Parse(c.Server.PublicURL); c.Server.PublicURL != "" && (err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "") {
 		v.errorf(v.line("server", "public_url"), "server.public_url: %q is not an http(s) URL", c.Server.PublicURL)
 	}
 	if !validDatabaseURL(c.Database.URL.Reveal()) {

@@ -19,7 +19,7 @@ func TestExampleLoadsAsDefault(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, config.KindSandbox, c.Processor.Kind)
 	require.Equal(t, "127.0.0.1:8080", c.Server.Listen)
-	require.Equal(t, "http://127.0.0.1:8080", c.Server.PublicURL)
+	require.Empty(t, c.Server.PublicURL, "derived from the address paidup binds")
 	require.Equal(t, "127.0.0.1:8081", c.Sandbox.Listen)
 	require.Equal(t, "sqlite:paidup.db", c.Database.URL.Reveal())
 	p, ok := c.Policy.Plan("pro-annual")
@@ -61,7 +61,6 @@ func TestOverridesWin(t *testing.T) {
 	c, err := config.Load("", config.Overrides{Listen: "127.0.0.1:9000", SandboxListen: "127.0.0.1:9001", DatabaseURL: "postgres://u:p@127.0.0.1/x"})
 	require.NoError(t, err)
 	require.Equal(t, "127.0.0.1:9000", c.Server.Listen)
-	require.Equal(t, "http://127.0.0.1:9000", c.Server.PublicURL)
 	require.Equal(t, "127.0.0.1:9001", c.Sandbox.Listen)
 	require.Equal(t, "postgres://u:p@127.0.0.1/x", c.Database.URL.Reveal())
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io/fs"
+	"os"
+	"syscall"
 
 	"github.com/pressly/goose/v3"
 )
@@ -38,12 +40,12 @@ func (db *DB) Migrate(ctx context.Context, set Migrations) (int, error) {
 }
 
 // WithMigrationLock runs fn while holding a database-wide lock, so that
-// several paidup instances starting at once on one PostgreSQL database
-// migrate one after another. On SQLite the single writer already serialises
-// them and fn simply runs.
+// several processes starting at once on one database migrate one after
+// another: an advisory lock on PostgreSQL, a lock file beside the database
+// file on SQLite.
 func (db *DB) WithMigrationLock(ctx context.Context, fn func() error) error {
-	if db.Engine != Postgres {
-		return fn()
+	if db.Engine == SQLite {
+		return withFileLock(db.Location+"-migrate.lock", fn)
 	}
 	conn, err := db.Write.Conn(ctx)
 	if err != nil {
@@ -70,4 +72,19 @@ type Queryer interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// withFileLock runs fn holding an exclusive lock on the file at path,
+// creating it if needed.
+func withFileLock(path string, fn func() error) error {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer f.Close()
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("taking migration lock: %w", err)
+	}
+	defer syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	return fn()
 }

@@ -1,0 +1,91 @@
+package paidup
+
+import (
+	"crypto/rand"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+)
+
+// CheckoutAttempt is paidup's durable record of a customer setting out to
+// pay, written before they are sent to the processor. Its reference travels
+// with the payment, so that whatever crashes or is lost afterwards, the
+// payment can be traced back to what was bought and by whom.
+type CheckoutAttempt struct {
+	Reference   string
+	PlanID      string
+	Email       string
+	Amount      Money
+	Processor   string
+	CheckoutID  string // the processor's checkout, once created
+	CheckoutURL string
+	Status      string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Checkout attempt statuses.
+const (
+	// AttemptCreated: written; no processor checkout yet.
+	AttemptCreated = "created"
+	// AttemptOpen: the processor's checkout exists; the customer may pay.
+	AttemptOpen = "open"
+)
+
+// referenceAlphabet is Crockford's base 32: no I, L, O or U, so a reference
+// read out over the phone is not misheard.
+const referenceAlphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+// NewReference returns a new checkout reference such as PU-7K3M-Q9XD: 40
+// random bits, short enough to quote to support.
+func NewReference() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	for i := range b {
+		b[i] = referenceAlphabet[b[i]&31]
+	}
+	return "PU-" + string(b[:4]) + "-" + string(b[4:])
+}
+
+// ParseReference normalises a reference typed by a person (lower case,
+// spaces, the letters O and I for zero and one) and reports whether it is
+// well formed.
+func ParseReference(s string) (string, bool) {
+	s = strings.ToUpper(strings.TrimSpace(s))
+	s = strings.NewReplacer(" ", "", "O", "0", "I", "1", "L", "1").Replace(s)
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "PU-"), "PU")
+	s = strings.ReplaceAll(s, "-", "")
+	if len(s) != 8 || strings.Trim(s, referenceAlphabet) != "" {
+		return "", false
+	}
+	return "PU-" + s[:4] + "-" + s[4:], true
+}
+
+// NormaliseEmail checks an email address and returns the form customers are
+// matched by: trimmed and in lower case (mail providers ignore case in
+// practice, and a customer who types Ada@ one day and ada@ the next is one
+// customer).
+func NormaliseEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return "", Errorf(EINVALID, "Please enter your email address.")
+	}
+	if len(s) > 254 {
+		return "", Errorf(EINVALID, "That email address is too long.")
+	}
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Address != s || a.Name != "" {
+		return "", Errorf(EINVALID, "That does not look like an email address. Please check it.")
+	}
+	local, domain, ok := strings.Cut(s, "@")
+	if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(s, "\r\n<>") {
+		return "", Errorf(EINVALID, "That does not look like an email address. Please check it.")
+	}
+	return strings.ToLower(local) + "@" + strings.ToLower(domain), nil
+}
+
+// String describes an attempt for logs: reference and status, no email.
+func (a CheckoutAttempt) String() string {
+	return fmt.Sprintf("%s (%s, %s)", a.Reference, a.PlanID, a.Status)
+}

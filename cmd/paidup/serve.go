@@ -1,0 +1,325 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/obs"
+	"github.com/paidup/paidup/internal/queue"
+	"github.com/paidup/paidup/internal/sandbox"
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/stripe"
+	"github.com/paidup/paidup/internal/web"
+)
+
+// sandboxKey is the API key paidup uses with its in-process sandbox, which
+// accepts any test key.
+const sandboxKey = "sk_test_paidup_sandbox"
+
+// commonFlags are the flags every command that reads the configuration takes.
+type commonFlags struct {
+	config, listen, sandboxListen, databaseURL, logLevel string
+}
+
+func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
+	fs.StringVar(&f.config, "config", getenv("PAIDUP_CONFIG"), "configuration `file` (default: ./paidup.yaml if it exists, else the built-in example) [PAIDUP_CONFIG]")
+	fs.StringVar(&f.listen, "listen", getenv("PAIDUP_LISTEN"), "`address` to serve paidup on (default 127.0.0.1:8080) [PAIDUP_LISTEN]")
+	fs.StringVar(&f.sandboxListen, "sandbox-listen", getenv("PAIDUP_SANDBOX_LISTEN"), "`address` to serve the sandbox processor on (default 127.0.0.1:8081) [PAIDUP_SANDBOX_LISTEN]")
+	fs.StringVar(&f.databaseURL, "database-url", getenv("PAIDUP_DATABASE_URL"), "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db) [PAIDUP_DATABASE_URL]")
+	fs.StringVar(&f.logLevel, "log-level", or(getenv("PAIDUP_LOG_LEVEL"), "info"), "log `level`: debug, info, warn or error [PAIDUP_LOG_LEVEL]")
+}
+
+func (f *commonFlags) load(stdout io.Writer) (*config.Config, error) {
+	path := f.config
+	if path == "" {
+		if _, err := os.Stat("paidup.yaml"); err == nil {
+			path = "paidup.yaml"
+		}
+	}
+	return config.Load(path, config.Overrides{Listen: f.listen, SandboxListen: f.sandboxListen, DatabaseURL: f.databaseURL})
+}
+
+func (f *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+	}
+	return obs.NewLogger(w, level), nil
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paidup serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	f.register(fs, getenv)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := f.load(stdout)
+	if err != nil {
+		return err
+	}
+	log, err := f.logger(stderr)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	// Bind first, so that a busy port is reported before anything is
+	// written, and so that port 0 resolves to the real address.
+	ln, err := listen(cfg.Server.Listen, "--listen")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	publicURL := or(cfg.Server.PublicURL, "http://"+ln.Addr().String())
+
+	db, err := openDatabase(ctx, cfg.Database.URL.Reveal())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+
+	var (
+		processor  paidup.Processor
+		verifier   stripe.Verifier
+		sandboxURL string
+		bg         sync.WaitGroup
+	)
+	defer bg.Wait()
+	switch cfg.Processor.Kind {
+	case config.KindSandbox:
+		sbURL, secret, closeSandbox, err := startSandbox(ctx, cfg, publicURL+"/webhooks/stripe", log, &bg)
+		if err != nil {
+			return err
+		}
+		defer closeSandbox()
+		sandboxURL = sbURL
+		processor = stripe.New(stripe.Config{SecretKey: sandboxKey, URL: sbURL})
+		verifier = stripe.Verifier{Secrets: []string{secret}}
+	case config.KindStripe:
+		processor = stripe.New(stripe.Config{SecretKey: cfg.Processor.Stripe.SecretKey.Reveal(), URL: cfg.Processor.Stripe.APIURL})
+		for _, s := range cfg.Processor.Stripe.WebhookSecrets {
+			verifier.Secrets = append(verifier.Secrets, s.Reveal())
+		}
+	}
+
+	jobs, err := queue.NewInserter(db)
+	if err != nil {
+		return err
+	}
+	metrics := obs.NewMetrics()
+	handler := web.NewServer(web.Deps{
+		Store:     store.New(db, time.Now),
+		DB:        db,
+		Queue:     jobs,
+		Processor: processor,
+		Webhooks:  verifier,
+		Policy:    cfg.Policy,
+		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
+		PublicURL: publicURL,
+		Now:       time.Now,
+		Logger:    log,
+		Metrics:   metrics,
+	})
+	srv := newHTTPServer(handler, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+
+	log.Info("paidup started", "version", version(), "config", cfg.Source, "listen", ln.Addr().String(),
+		"database", db.Location, "processor", cfg.Processor.Kind)
+	printWelcome(stdout, cfg, publicURL, sandboxURL)
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		return fmt.Errorf("serving HTTP: %w", err)
+	}
+	log.Info("paidup stopping")
+	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancelShutdown()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		log.Warn("HTTP shutdown", "err", err)
+	}
+	return nil
+}
+
+// startSandbox runs the sandbox processor in this process on its own
+// listener, delivering webhooks to webhookURL, and returns its URL and the
+// webhook signing secret.
+func startSandbox(ctx context.Context, cfg *config.Config, webhookURL string, log *slog.Logger, bg *sync.WaitGroup) (string, string, func(), error) {
+	ln, err := listen(cfg.Sandbox.Listen, "--sandbox-listen")
+	if err != nil {
+		return "", "", nil, err
+	}
+	baseURL := "http://" + ln.Addr().String()
+	db, err := openSandboxDatabase(ctx, cfg.Sandbox.DatabaseURL.Reveal())
+	if err != nil {
+		ln.Close()
+		return "", "", nil, err
+	}
+	secret := cfg.Sandbox.WebhookSecret.Reveal()
+	if secret == "" {
+		secret = randomSecret()
+	}
+	sb, err := sandbox.New(ctx, sandboxOptions(cfg, db, baseURL, log, []sandbox.EndpointConfig{{URL: webhookURL, Secret: secret}}))
+	if err != nil {
+		db.Close()
+		ln.Close()
+		return "", "", nil, fmt.Errorf("starting the sandbox: %w", err)
+	}
+	sctx, stop := context.WithCancel(ctx)
+	srv := newHTTPServer(sb.Handler(), log)
+	bg.Add(2)
+	go func() { defer bg.Done(); sb.Run(sctx) }()
+	go func() {
+		defer bg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("sandbox HTTP server", "err", err)
+		}
+	}()
+	closeFn := func() {
+		stop()
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		srv.Shutdown(shutdownCtx)
+		cancel()
+		db.Close()
+	}
+	return baseURL, secret, closeFn, nil
+}
+
+// sandboxOptions configures a sandbox from the configuration: its prices
+// come from the plans.
+func sandboxOptions(cfg *config.Config, db *sqldb.DB, baseURL string, log *slog.Logger, endpoints []sandbox.EndpointConfig) sandbox.Options {
+	opts := sandbox.Options{
+		DB: db, BaseURL: baseURL, Business: cfg.Business.Name, Endpoints: endpoints,
+		Logger: log.With("component", "sandbox"),
+	}
+	for _, p := range cfg.Policy.Plans {
+		interval := ""
+		if p.Interval.Recurring() {
+			interval = string(p.Interval)
+		}
+		opts.Prices = append(opts.Prices, sandbox.SeedPrice{
+			ID: p.PriceID, ProductName: p.Name, Description: p.Description,
+			Amount: p.Amount.Amount, Currency: p.Amount.Currency, Interval: interval,
+		})
+	}
+	for _, d := range cfg.Sandbox.RetrySchedule {
+		opts.RetrySchedule = append(opts.RetrySchedule, d.D())
+	}
+	opts.Faults = []sandbox.Fault{}
+	for _, f := range cfg.Sandbox.Faults {
+		opts.Faults = append(opts.Faults, sandbox.Fault{Action: f.Action, Event: f.Event, Count: f.Count, Delay: sandbox.Duration(f.Delay)})
+	}
+	return opts
+}
+
+func openDatabase(ctx context.Context, url string) (*sqldb.DB, error) {
+	db, err := sqldb.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	err = db.WithMigrationLock(ctx, func() error {
+		if _, err := db.Migrate(ctx, store.Migrations); err != nil {
+			return err
+		}
+		_, err := queue.Migrate(ctx, db)
+		return err
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+func openSandboxDatabase(ctx context.Context, url string) (*sqldb.DB, error) {
+	db, err := sqldb.Open(ctx, url)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox database: %w", err)
+	}
+	return db, nil
+}
+
+func listen(addr, flagName string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, fmt.Errorf("%s is already in use; choose another address with %s", addr, flagName)
+		}
+		return nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func newHTTPServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func randomSecret() string {
+	b := make([]byte, 24)
+	rand.Read(b)
+	return "whsec_" + hex.EncodeToString(b)
+}
+
+func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "\npaidup %s is running (%s).\n\n", version(), cfg.Source)
+	fmt.Fprintf(&b, "  Shop:             %s/\n", publicURL)
+	if sandboxURL != "" {
+		fmt.Fprintf(&b, "  Sandbox console:  %s/   (payments, events, webhook deliveries)\n", sandboxURL)
+	}
+	fmt.Fprintf(&b, "  Health:           %s/healthz\n", publicURL)
+	fmt.Fprintf(&b, "  Metrics:          %s/metrics\n", publicURL)
+	if sandboxURL != "" {
+		fmt.Fprintf(&b, "\nThis is the sandbox: no real money moves. Pay with the test card\n4242 4242 4242 4242 (any future expiry, any CVC); 4000 0000 0000 0002 is declined.\n")
+	}
+	fmt.Fprintf(&b, "\nStop with Ctrl-C.\n")
+	io.WriteString(w, b.String())
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}

@@ -1,0 +1,53 @@
+package obs
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are paidup's Prometheus metrics, on a registry of paidup's own so
+// that nothing else in the process adds to /metrics by accident.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	HTTPRequests     *prometheus.CounterVec
+	HTTPDuration     *prometheus.HistogramVec
+	WebhooksReceived *prometheus.CounterVec
+	WebhooksRefused  *prometheus.CounterVec
+	CheckoutsStarted *prometheus.CounterVec
+}
+
+// NewMetrics registers paidup's metrics and the Go runtime's.
+func NewMetrics() *Metrics {
+	r := prometheus.NewRegistry()
+	m := &Metrics{
+		Registry: r,
+		HTTPRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paidup_http_requests_total", Help: "HTTP requests served, by route and status code.",
+		}, []string{"route", "code"}),
+		HTTPDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "paidup_http_request_duration_seconds", Help: "Time to serve HTTP requests, by route.",
+			Buckets: []float64{.001, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		WebhooksReceived: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paidup_webhooks_received_total", Help: "Verified webhooks stored, by processor and whether the event was new or a duplicate.",
+		}, []string{"processor", "result"}),
+		WebhooksRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paidup_webhooks_refused_total", Help: "Webhooks refused, by processor and reason (signature, stale, malformed, oversize).",
+		}, []string{"processor", "reason"}),
+		CheckoutsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paidup_checkouts_started_total", Help: "Checkout attempts, by result (redirected, processor_error).",
+		}, []string{"result"}),
+	}
+	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.WebhooksReceived, m.WebhooksRefused, m.CheckoutsStarted,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in Prometheus's text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+}

@@ -1,0 +1,169 @@
+// Package stripe is paidup's adapter to Stripe's API, through the official
+// stripe-go SDK. Configuration alone points it at Stripe or at any
+// Stripe-compatible API, such as paidup's sandbox.
+package stripe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v84"
+
+	"github.com/paidup/paidup"
+)
+
+// MetadataKey names paidup's checkout reference in processor metadata.
+const MetadataKey = "paidup_checkout"
+
+// Client talks to the Stripe API.
+type Client struct {
+	api *stripego.Client
+}
+
+// Config says which API to use and how.
+type Config struct {
+	SecretKey string
+	// URL is the API's base URL; empty means Stripe itself.
+	URL string
+	// Timeout bounds each HTTP request; defaults to 20 s.
+	Timeout time.Duration
+	// Retries is how many times a request that failed on the network or with
+	// a 5xx/409/429 is retried (with the same idempotency key); defaults to 2.
+	Retries int64
+}
+
+// New returns a client for the API cfg names.
+func New(cfg Config) *Client {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 20 * time.Second
+	}
+	if cfg.Retries == 0 {
+		cfg.Retries = 2
+	}
+	bc := &stripego.BackendConfig{
+		HTTPClient:        &http.Client{Timeout: cfg.Timeout},
+		MaxNetworkRetries: stripego.Int64(max(cfg.Retries, 0)),
+		LeveledLogger:     &stripego.LeveledLogger{Level: stripego.LevelNull},
+	}
+	if cfg.URL != "" {
+		bc.URL = stripego.String(strings.TrimRight(cfg.URL, "/"))
+	}
+	return &Client{api: stripego.NewClient(cfg.SecretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(bc)))}
+}
+
+// Name is "stripe": paidup records Stripe's objects under this name.
+func (c *Client) Name() string { return "stripe" }
+
+// CreateCheckout creates a Checkout Session in payment mode for a one-time
+// plan. The reference is the idempotency key: a retry, a crash and restart,
+// or a double click gets the same session back, never a second one.
+func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (paidup.Checkout, error) {
+	if r.Plan.Interval.Recurring() {
+		return paidup.Checkout{}, paidup.Errorf(paidup.EINVALID, "plan %s is a subscription; subscriptions are not supported yet", r.Plan.ID)
+	}
+	p := &stripego.CheckoutSessionCreateParams{
+		Mode:              stripego.String(string(stripego.CheckoutSessionModePayment)),
+		ClientReferenceID: stripego.String(r.Reference),
+		LineItems: []*stripego.CheckoutSessionCreateLineItemParams{{
+			Price: stripego.String(r.Plan.PriceID), Quantity: stripego.Int64(1),
+		}},
+		SuccessURL: stripego.String(strings.ReplaceAll(r.SuccessURL, "{CHECKOUT_ID}", "{CHECKOUT_SESSION_ID}")),
+		CancelURL:  stripego.String(r.CancelURL),
+		PaymentIntentData: &stripego.CheckoutSessionCreatePaymentIntentDataParams{
+			Metadata: map[string]string{MetadataKey: r.Reference},
+		},
+	}
+	p.AddMetadata(MetadataKey, r.Reference)
+	p.AddMetadata("paidup_plan", r.Plan.ID)
+	if r.CustomerID != "" {
+		p.Customer = stripego.String(r.CustomerID)
+	} else {
+		// A customer object lets paidup match later payments to this person.
+		p.CustomerCreation = stripego.String(string(stripego.CheckoutSessionCustomerCreationAlways))
+		if r.Email != "" {
+			p.CustomerEmail = stripego.String(r.Email)
+		}
+	}
+	if !r.ExpiresAt.IsZero() {
+		p.ExpiresAt = stripego.Int64(r.ExpiresAt.Unix())
+	}
+	p.SetIdempotencyKey("paidup-checkout-" + r.Reference)
+	s, err := c.api.V1CheckoutSessions.Create(ctx, p)
+	if err != nil {
+		return paidup.Checkout{}, wrap(err, "creating checkout session for %s", r.Reference)
+	}
+	return checkout(s), nil
+}
+
+// Checkout reads a Checkout Session.
+func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
+	p := &stripego.CheckoutSessionRetrieveParams{}
+	p.AddExpand("line_items")
+	s, err := c.api.V1CheckoutSessions.Retrieve(ctx, id, p)
+	if err != nil {
+		return paidup.Checkout{}, wrap(err, "reading checkout session %s", id)
+	}
+	return checkout(s), nil
+}
+
+func checkout(s *stripego.CheckoutSession) paidup.Checkout {
+	co := paidup.Checkout{
+		ID:        s.ID,
+		URL:       s.URL,
+		Reference: s.ClientReferenceID,
+		Status:    string(s.Status),
+		Paid:      s.PaymentStatus == stripego.CheckoutSessionPaymentStatusPaid,
+		Email:     s.CustomerEmail,
+		Amount:    paidup.Money{Amount: s.AmountTotal, Currency: string(s.Currency)},
+		Created:   time.Unix(s.Created, 0).UTC(),
+		ExpiresAt: time.Unix(s.ExpiresAt, 0).UTC(),
+	}
+	if co.Reference == "" {
+		co.Reference = s.Metadata[MetadataKey]
+	}
+	if s.Customer != nil {
+		co.CustomerID = s.Customer.ID
+	}
+	if s.CustomerDetails != nil && s.CustomerDetails.Email != "" {
+		co.Email = s.CustomerDetails.Email
+	}
+	if s.PaymentIntent != nil {
+		co.PaymentID = s.PaymentIntent.ID
+	}
+	if s.LineItems != nil {
+		for _, li := range s.LineItems.Data {
+			if li.Price != nil {
+				co.PriceIDs = append(co.PriceIDs, li.Price.ID)
+			}
+		}
+	}
+	return co
+}
+
+// wrap turns a Stripe error into paidup's: the processor being unreachable
+// or failing is EUNAVAILABLE (try again later); a request it refuses is
+// EINVALID, with Stripe's message kept in the log, not shown.
+func wrap(err error, format string, args ...any) error {
+	what := fmt.Sprintf(format, args...)
+	var se *stripego.Error
+	if errors.As(err, &se) {
+		switch {
+		case se.HTTPStatusCode == http.StatusNotFound:
+			return fmt.Errorf("%s: %w: %w", what, errNotFound, err)
+		case se.HTTPStatusCode == http.StatusTooManyRequests || se.HTTPStatusCode >= 500 || se.HTTPStatusCode == 0 || se.Type == stripego.ErrorTypeAPI:
+			return fmt.Errorf("%s: %w: %w", what, errUnavailable, err)
+		}
+		return fmt.Errorf("%s: %w: %w", what, errRefused, err)
+	}
+	return fmt.Errorf("%s: %w: %w", what, errUnavailable, err)
+}
+
+var (
+	errUnavailable = paidup.Errorf(paidup.EUNAVAILABLE, "The payment processor is not answering right now.")
+	errRefused     = paidup.Errorf(paidup.EINTERNAL, "The payment processor refused the request.")
+	errNotFound    = paidup.Errorf(paidup.ENOTFOUND, "The payment processor has no such object.")
+)

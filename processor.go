@@ -1,0 +1,54 @@
+package paidup
+
+import (
+	"context"
+	"time"
+)
+
+// Checkout statuses, as processors report a hosted checkout.
+const (
+	CheckoutOpen     = "open"
+	CheckoutComplete = "complete"
+	CheckoutExpired  = "expired"
+)
+
+// Checkout is a processor's hosted checkout (a Stripe Checkout Session) as
+// paidup sees it.
+type Checkout struct {
+	ID        string // the processor's id, e.g. cs_test_…
+	URL       string // where the customer pays; empty once closed
+	Reference string // paidup's checkout reference it carries
+	Status    string // CheckoutOpen, CheckoutComplete or CheckoutExpired
+	Paid      bool
+	// CustomerID is the processor's customer, when there is one.
+	CustomerID string
+	Email      string
+	// PaymentID is the processor's payment (a Stripe PaymentIntent).
+	PaymentID string
+	Amount    Money
+	PriceIDs  []string
+	Created   time.Time
+	ExpiresAt time.Time
+}
+
+// CheckoutRequest asks a processor for a hosted checkout.
+type CheckoutRequest struct {
+	// Reference is paidup's checkout reference. It travels with the
+	// payment (client reference and metadata) and is the idempotency key,
+	// so that asking twice gives the same checkout.
+	Reference  string
+	Plan       Plan
+	Email      string
+	CustomerID string // an existing processor customer, if known
+	SuccessURL string // may contain {CHECKOUT_ID}, replaced by the processor's id
+	CancelURL  string
+	ExpiresAt  time.Time
+}
+
+// Processor is a payment processor, as paidup uses it.
+type Processor interface {
+	// Name is the processor's name in paidup's records, e.g. "stripe".
+	Name() string
+	CreateCheckout(ctx context.Context, r CheckoutRequest) (Checkout, error)
+	Checkout(ctx context.Context, id string) (Checkout, error)
+}
