@@ -134,6 +134,10 @@ func (s *Sandbox) serveAPI(c *call, h apiFunc) (int, any) {
 		return errorResponse(err)
 	}
 	if c.params, err = form.Parse(raw); err != nil {
+		var fe *form.Error
+		if errors.As(err, &fe) {
+			return errorResponse(invalidRequest(fe.Param, "%s", fe.Message))
+		}
 		return errorResponse(invalidRequest("", "Invalid request parameters: %v", err))
 	}
 	if r.Method == http.MethodGet {

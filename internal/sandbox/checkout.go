@@ -305,7 +305,9 @@ func (s *Sandbox) payCheckoutSession(c *call) (any, error) {
 		email = deref(cs.CustomerEmail)
 	}
 	if email == "" && cs.Customer != nil {
-		email = deref(s.objects[*cs.Customer].(*Customer).Email)
+		if cu, ok := s.objects[*cs.Customer].(*Customer); ok {
+			email = deref(cu.Email)
+		}
 	}
 	if email == "" {
 		email = "customer@example.com"

@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"slices"
 	"strings"
 )
@@ -237,7 +239,15 @@ func (s *Sandbox) setFaults(c *call) (any, error) {
 	var body struct {
 		Faults []Fault `json:"faults"`
 	}
-	if err := json.Unmarshal([]byte(c.rawBody), &body); err != nil {
+	// Unknown fields are refused: a misspelt "event" would otherwise make a
+	// rule that matches every event.
+	dec := json.NewDecoder(strings.NewReader(c.rawBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(&body)
+	if err == nil && dec.Decode(new(json.RawMessage)) != io.EOF {
+		err = errors.New("unexpected data after the JSON object")
+	}
+	if err != nil {
 		return nil, invalidRequest("faults", "Send JSON like {\"faults\": [{\"action\": \"drop\", \"event\": \"checkout.session.completed\", \"count\": 1}]}: %v", err)
 	}
 	if err := c.t.replaceFaults(body.Faults); err != nil {
@@ -254,11 +264,13 @@ func (s *Sandbox) listDeliveries(c *call) (any, error) {
 	if err := c.decode(&p); err != nil {
 		return nil, err
 	}
-	out := []*Delivery{}
+	// Render copies under the lock: the delivery loop changes deliveries
+	// while the response is being written.
+	out := []any{}
 	for _, id := range s.byType[objectDelivery] {
 		d := s.objects[id].(*Delivery)
 		if (p.Event == nil || d.Event == *p.Event) && (p.Status == nil || d.Status == *p.Status) {
-			out = append(out, d)
+			out = append(out, s.render(d))
 		}
 	}
 	return map[string]any{"deliveries": out}, nil
@@ -270,5 +282,5 @@ func (s *Sandbox) retryDelivery(c *call) (any, error) {
 		return nil, err
 	}
 	c.t.retry(d)
-	return d, nil
+	return s.render(d), nil
 }

@@ -103,7 +103,10 @@ func (f *faultSet) apply(t *txn, d *Delivery) {
 		if len(r.Held) >= r.Count {
 			now := time.Now()
 			for n, id := range slices.Backward(r.Held) {
-				held := t.s.objects[id].(*Delivery)
+				held, ok := t.s.objects[id].(*Delivery)
+				if !ok || held.Status != deliveryHeld {
+					continue // retried by hand meanwhile: sent already
+				}
 				held.Status = deliveryPending
 				held.NextAt = now.Add(time.Duration(len(r.Held)-n) * time.Microsecond)
 				t.put(held)

@@ -101,6 +101,11 @@ func successURL(cs *CheckoutSession) string {
 func (s *Sandbox) submitCheckoutPage(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
 	if err := r.ParseForm(); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			render(w, http.StatusRequestEntityTooLarge, "message.html", messagePage{Title: "That did not work", Text: "The form was too large to read, and nothing was charged. Go back and try again."})
+			return
+		}
 		render(w, http.StatusBadRequest, "message.html", messagePage{Title: "That did not work", Text: "The form could not be read. Go back and try again."})
 		return
 	}
@@ -245,7 +250,9 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 	p := consolePage{BaseURL: s.opts.BaseURL, Faults: s.faultsLocked()}
 	for _, id := range s.byType["webhook_endpoint"] {
 		if we, ok := s.objects[id].(*WebhookEndpoint); ok {
-			p.Endpoints = append(p.Endpoints, we)
+			c := *we // a copy: the page is rendered after the lock is released
+			c.EnabledEvents = slices.Clone(we.EnabledEvents)
+			p.Endpoints = append(p.Endpoints, &c)
 		}
 	}
 	when := func(unix int64) string { return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04:05") }
@@ -270,6 +277,7 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 		ce := consoleEvent{When: when(ev.Created), ID: ev.ID, Type: ev.Type}
 		for _, did := range s.deliveriesOf[ev.ID] {
 			d := *s.objects[did].(*Delivery)
+			d.Attempts = slices.Clone(d.Attempts)
 			cd := consoleDelivery{Delivery: &d}
 			if n := len(d.Attempts); n > 0 {
 				cd.Last = &d.Attempts[n-1]

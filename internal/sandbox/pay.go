@@ -31,12 +31,20 @@ func (t *txn) payWith(cs *CheckoutSession, cd card, email, name string) error {
 	if cs.Status != "open" {
 		return invalidRequest("session", "This Checkout Session is no longer active (its status is %s).", cs.Status)
 	}
+	if cs.Customer != nil {
+		if _, ok := t.s.objects[*cs.Customer].(*Customer); !ok {
+			return invalidRequest("customer", "No such customer: '%s'; it was deleted after this Checkout Session was created.", *cs.Customer)
+		}
+	}
 	if cd.ExpMonth == 0 {
 		cd.ExpMonth, cd.ExpYear = 12, int64(now.Year()+3)
 	}
 
 	customer := cs.Customer
-	if customer == nil && deref(cs.CustomerCreation) == "always" {
+	// Stripe creates the session's customer when the payment succeeds: a
+	// declined card must not leave a customer behind, nor make a second
+	// one when the customer pays again.
+	if customer == nil && deref(cs.CustomerCreation) == "always" && cd.Decline == "" {
 		cu := t.newCustomer(email, name)
 		t.emit("customer.created", cu, nil)
 		customer = &cu.ID

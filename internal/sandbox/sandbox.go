@@ -250,6 +250,8 @@ func decodeObject(typ string, data []byte) (Object, error) {
 		o = new(Event)
 	case "webhook_endpoint":
 		o = new(WebhookEndpoint)
+	case "deleted_webhook_endpoint":
+		o = new(deletedEndpoint)
 	case objectDelivery:
 		o = new(Delivery)
 	case objectIdempotency:
@@ -342,7 +344,7 @@ func (s *Sandbox) persist(ctx context.Context, objs []Object) error {
 				return fmt.Errorf("encoding %s: %w", o.objectID(), err)
 			}
 			_, err = tx.ExecContext(ctx, `INSERT INTO sandbox_objects (id, object, seq, data) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (id) DO UPDATE SET data = excluded.data`,
+				ON CONFLICT (id) DO UPDATE SET object = excluded.object, data = excluded.data`,
 				o.objectID(), o.objectType(), s.seqs[o.objectID()], data)
 			if err != nil {
 				return fmt.Errorf("storing %s: %w", o.objectID(), err)

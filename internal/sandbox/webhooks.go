@@ -72,8 +72,8 @@ func (t *txn) emit(eventType string, o Object, prev map[string]any) *Event {
 	}
 	t.put(ev)
 	for _, id := range t.s.byType["webhook_endpoint"] {
-		we := t.s.objects[id].(*WebhookEndpoint)
-		if we.Status != "enabled" || !wantsEvent(we.EnabledEvents, eventType) {
+		we, ok := t.s.objects[id].(*WebhookEndpoint) // not when deleted
+		if !ok || we.Status != "enabled" || !wantsEvent(we.EnabledEvents, eventType) {
 			continue
 		}
 		d := &Delivery{
