@@ -34,7 +34,7 @@ const sandboxKey = "sk_test_paidup_sandbox"
 
 // commonFlags are the flags every command that reads the configuration takes.
 type commonFlags struct {
-	config, listen, sandboxListen, databaseURL, logLevel string
+	config, listen, sandboxListen, databaseURL, sandboxDatabaseURL, logLevel string
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -42,6 +42,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.listen, "listen", getenv("PAIDUP_LISTEN"), "`address` to serve paidup on (default 127.0.0.1:8080) [PAIDUP_LISTEN]")
 	fs.StringVar(&f.sandboxListen, "sandbox-listen", getenv("PAIDUP_SANDBOX_LISTEN"), "`address` to serve the sandbox processor on (default 127.0.0.1:8081) [PAIDUP_SANDBOX_LISTEN]")
 	fs.StringVar(&f.databaseURL, "database-url", getenv("PAIDUP_DATABASE_URL"), "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db) [PAIDUP_DATABASE_URL]")
+	fs.StringVar(&f.sandboxDatabaseURL, "sandbox-database-url", getenv("PAIDUP_SANDBOX_DATABASE_URL"), "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db) [PAIDUP_SANDBOX_DATABASE_URL]")
 	fs.StringVar(&f.logLevel, "log-level", or(getenv("PAIDUP_LOG_LEVEL"), "info"), "log `level`: debug, info, warn or error [PAIDUP_LOG_LEVEL]")
 }
 
@@ -52,7 +53,9 @@ func (f *commonFlags) load(stdout io.Writer) (*config.Config, error) {
 			path = "paidup.yaml"
 		}
 	}
-	return config.Load(path, config.Overrides{Listen: f.listen, SandboxListen: f.sandboxListen, DatabaseURL: f.databaseURL})
+	return config.Load(path, config.Overrides{
+		Listen: f.listen, SandboxListen: f.sandboxListen, DatabaseURL: f.databaseURL, SandboxDatabaseURL: f.sandboxDatabaseURL,
+	})
 }
 
 func (f *commonFlags) logger(w io.Writer) (*slog.Logger, error) {

@@ -128,9 +128,10 @@ type SMTP struct {
 // Overrides are settings from flags and environment variables; they win over
 // the file. Empty fields change nothing.
 type Overrides struct {
-	Listen        string
-	SandboxListen string
-	DatabaseURL   string
+	Listen             string
+	SandboxListen      string
+	DatabaseURL        string
+	SandboxDatabaseURL string
 }
 
 // Load reads and validates the configuration file at path. An empty path
@@ -187,6 +188,9 @@ func (c *Config) applyOverrides(o Overrides) {
 	}
 	if o.DatabaseURL != "" {
 		c.Database.URL = Secret(o.DatabaseURL)
+	}
+	if o.SandboxDatabaseURL != "" {
+		c.Sandbox.DatabaseURL = Secret(o.SandboxDatabaseURL)
 	}
 }
 
@@ -287,7 +291,7 @@ func (c *Config) validateSandbox(v *validator) {
 	if !validListen(s.Listen) {
 		v.errorf(v.line("sandbox", "listen"), "sandbox.listen: %q is not HOST:PORT", s.Listen)
 	}
-	if c.Processor.Kind == KindSandbox && s.Listen == c.Server.Listen {
+	if c.Processor.Kind == KindSandbox && s.Listen == c.Server.Listen && !strings.HasSuffix(s.Listen, ":0") {
 		v.errorf(v.line("sandbox", "listen"), "sandbox.listen: the sandbox needs an address of its own, not server.listen (%s)", s.Listen)
 	}
 	if !validDatabaseURL(s.DatabaseURL.Reveal()) {

@@ -151,7 +151,11 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		client: opts.Client,
 		wake:   make(chan struct{}, 1),
 	}
-	if _, err := s.db.Migrate(ctx, Migrations); err != nil {
+	err := s.db.WithMigrationLock(ctx, func() error {
+		_, err := s.db.Migrate(ctx, Migrations)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
 	if err := s.load(ctx); err != nil {

@@ -1,0 +1,373 @@
+package web_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"github.com/stripe/stripe-go/v84/webhook"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/obs"
+	"github.com/paidup/paidup/internal/queue"
+	"github.com/paidup/paidup/internal/sandbox"
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
+	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/stripe"
+	"github.com/paidup/paidup/internal/web"
+)
+
+const secret = "whsec_web_test"
+
+type testBundle struct {
+	srv        *httptest.Server
+	store      *store.Store
+	db         *sqldb.DB
+	sandboxURL string
+	sandboxDB  *sqldb.DB
+	metrics    *obs.Metrics
+	processor  *switchable
+	client     *http.Client
+}
+
+// switchable is a processor that can be swapped mid-test, to take the
+// processor down or make it misbehave.
+type switchable struct{ paidup.Processor }
+
+type panicking struct{ paidup.Processor }
+
+func (panicking) CreateCheckout(context.Context, paidup.CheckoutRequest) (paidup.Checkout, error) {
+	panic("boom")
+}
+
+// setup runs paidup's web server on a fresh database of engine, with the
+// sandbox processor behind the real Stripe adapter.
+func setup(t *testing.T, engine sqldb.Engine) *testBundle {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load("", config.Overrides{})
+	require.NoError(t, err)
+
+	db := sqldbtest.Open(t, engine)
+	_, err = db.Migrate(ctx, store.Migrations)
+	require.NoError(t, err)
+	_, err = queue.Migrate(ctx, db)
+	require.NoError(t, err)
+	jobs, err := queue.NewInserter(db)
+	require.NoError(t, err)
+
+	sdb := sqldbtest.Open(t, sqldb.SQLite)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	sbURL := "http://" + l.Addr().String()
+	var prices []sandbox.SeedPrice
+	for _, p := range cfg.Policy.Plans {
+		prices = append(prices, sandbox.SeedPrice{ID: p.PriceID, ProductName: p.Name, Amount: p.Amount.Amount, Currency: p.Amount.Currency})
+	}
+	sb, err := sandbox.New(ctx, sandbox.Options{DB: sdb, BaseURL: sbURL, Prices: prices})
+	require.NoError(t, err)
+	sbSrv := &httptest.Server{Listener: l, Config: &http.Server{Handler: sb.Handler()}}
+	sbSrv.Start()
+	t.Cleanup(sbSrv.Close)
+
+	b := &testBundle{db: db, sandboxURL: sbURL, sandboxDB: sdb, metrics: obs.NewMetrics()}
+	b.store = store.New(db, time.Now)
+	b.processor = &switchable{stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: sbURL, Retries: -1, Timeout: 2 * time.Second})}
+	b.srv = httptest.NewUnstartedServer(nil)
+	b.srv.Config.Handler = web.NewServer(web.Deps{
+		Store: b.store, DB: db, Queue: jobs, Processor: b.processor,
+		Webhooks: stripe.Verifier{Secrets: []string{"whsec_old", secret}},
+		Policy:   cfg.Policy, Business: web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
+		PublicURL: "http://" + b.srv.Listener.Addr().String(),
+		Now:       time.Now, Metrics: b.metrics,
+	})
+	b.srv.Start()
+	t.Cleanup(b.srv.Close)
+	b.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return b
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (b *testBundle) do(t *testing.T, method, path string, form url.Values, headers map[string]string) response {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.srv.URL+path, body)
+	require.NoError(t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
+	}
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return response{status: resp.StatusCode, header: resp.Header, body: string(data)}
+}
+
+func (b *testBundle) count(t *testing.T, table string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.db.Read.QueryRow("SELECT count(*) FROM "+table).Scan(&n))
+	return n
+}
+
+func (b *testBundle) sessions(t *testing.T) int {
+	t.Helper()
+	var n int
+	require.NoError(t, b.sandboxDB.Read.QueryRow("SELECT count(*) FROM sandbox_objects WHERE object = 'checkout.session'").Scan(&n))
+	return n
+}
+
+var refPattern = regexp.MustCompile(`name="reference" value="(PU-[0-9A-Z]{4}-[0-9A-Z]{4})"`)
+
+func formReference(t *testing.T, body string) string {
+	t.Helper()
+	m := refPattern.FindStringSubmatch(body)
+	require.NotNil(t, m, "the buy form carries a reference")
+	return m[1]
+}
+
+func TestPagesAndPurchaseStart(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+
+		r := b.do(t, "GET", "/", nil, nil)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Contains(t, r.body, "Pro, one year")
+		require.Contains(t, r.body, "$249.00")
+		require.Contains(t, r.body, `href="/buy/pro-annual"`)
+		require.Equal(t, "DENY", r.header.Get("X-Frame-Options"))
+		require.Contains(t, r.header.Get("Content-Security-Policy"), "default-src 'self'")
+
+		r = b.do(t, "GET", "/buy/pro-annual", nil, nil)
+		require.Equal(t, http.StatusOK, r.status)
+		ref := formReference(t, r.body)
+		require.NotEqual(t, ref, formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body), "each form gets its own reference")
+
+		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {" Ada@Example.COM "}, "reference": {ref}}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status)
+		loc := r.header.Get("Location")
+		require.True(t, strings.HasPrefix(loc, b.sandboxURL+"/c/pay/cs_test_"), loc)
+
+		a, err := b.store.CheckoutAttempt(context.Background(), ref)
+		require.NoError(t, err)
+		require.Equal(t, paidup.AttemptOpen, a.Status)
+		require.Equal(t, "ada@example.com", a.Email)
+		require.Equal(t, int64(24900), a.Amount.Amount)
+		require.Equal(t, loc, a.CheckoutURL)
+
+		// A double click, or a reload of the form: the same checkout.
+		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status)
+		require.Equal(t, loc, r.header.Get("Location"))
+		require.Equal(t, 1, b.count(t, "checkout_attempts"))
+		require.Equal(t, 1, b.sessions(t))
+
+		// The same reference with another email is not that attempt.
+		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"eve@example.com"}, "reference": {ref}}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status)
+		require.NotEqual(t, loc, r.header.Get("Location"))
+		require.Equal(t, 2, b.count(t, "checkout_attempts"))
+
+		r = b.do(t, "GET", "/checkout/"+strings.ToLower(ref), nil, nil)
+		require.Equal(t, http.StatusOK, r.status, "references are read as people type them")
+		require.Contains(t, r.body, "Nothing has been charged yet")
+		require.Contains(t, r.body, ref)
+
+		r = b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, nil)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Contains(t, r.body, "nothing was charged")
+		require.Equal(t, ref, formReference(t, r.body), "back to the same checkout")
+		require.Contains(t, r.body, `value="ada@example.com"`)
+	})
+}
+
+// Hostile or mistaken input on the purchase form gets a clear answer and
+// changes nothing.
+func TestBuyFormRefusesBadInput(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		tests := []struct {
+			name   string
+			path   string
+			form   url.Values
+			status int
+			want   string
+		}{
+			{"no email", "/buy/pro-annual", url.Values{}, 422, "Please enter your email address"},
+			{"not an email", "/buy/pro-annual", url.Values{"email": {"ada at example"}}, 422, "does not look like an email"},
+			{"header injection", "/buy/pro-annual", url.Values{"email": {"ada@example.com\r\nBcc: all@example.com"}}, 422, "does not look like an email"},
+			{"display name", "/buy/pro-annual", url.Values{"email": {"Ada <ada@example.com>"}}, 422, "does not look like an email"},
+			{"too long", "/buy/pro-annual", url.Values{"email": {strings.Repeat("a", 250) + "@example.com"}}, 422, "too long"},
+			{"script", "/buy/pro-annual", url.Values{"email": {"<script>alert(1)</script>"}}, 422, "&lt;script&gt;"},
+			{"unknown plan", "/buy/nope", url.Values{"email": {"ada@example.com"}}, 404, "We do not sell that plan"},
+			{"oversize", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "x": {strings.Repeat("x", 20<<10)}}, 400, "could not be read"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := b.do(t, "POST", tt.path, tt.form, nil)
+				require.Equal(t, tt.status, r.status, r.body)
+				require.Contains(t, r.body, tt.want)
+				require.NotContains(t, r.body, "<script>alert(1)</script>")
+				require.Equal(t, 0, b.count(t, "checkout_attempts"))
+				require.Equal(t, 0, b.sessions(t))
+			})
+		}
+		r := b.do(t, "GET", "/checkout/not-a-reference", nil, nil)
+		require.Equal(t, http.StatusNotFound, r.status)
+		r = b.do(t, "GET", "/checkout/PU-0000-0000", nil, nil)
+		require.Equal(t, http.StatusNotFound, r.status)
+		require.Contains(t, r.body, "We have no purchase with that reference")
+		r = b.do(t, "GET", "/no/such/page", nil, nil)
+		require.Equal(t, http.StatusNotFound, r.status)
+		require.Contains(t, r.body, "R-", "error pages carry a reference for support")
+	})
+}
+
+// When the processor cannot be reached, the customer is told that nothing
+// was charged and may try again; trying again once it is back uses the same
+// attempt.
+func TestProcessorDownAtCheckout(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	good := b.processor.Processor
+	b.processor.Processor = stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: "http://127.0.0.1:1", Retries: -1, Timeout: time.Second})
+	ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
+
+	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	require.Contains(t, r.body, "Nothing has been charged")
+	require.Equal(t, ref, formReference(t, r.body), "trying again reuses the attempt")
+	a, err := b.store.CheckoutAttempt(context.Background(), ref)
+	require.NoError(t, err)
+	require.Equal(t, paidup.AttemptCreated, a.Status)
+
+	b.processor.Processor = good
+	r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+	require.Equal(t, http.StatusSeeOther, r.status)
+	require.Equal(t, 1, b.count(t, "checkout_attempts"))
+	require.Equal(t, 1, b.sessions(t))
+}
+
+// A bug that panics shows the recovery page with a reference, never a
+// stack trace or an empty body.
+func TestPanicShowsRecoveryPage(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	b.processor.Processor = panicking{b.processor.Processor}
+	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}}, nil)
+	require.Equal(t, http.StatusInternalServerError, r.status)
+	require.Contains(t, r.body, "Something went wrong on our side")
+	require.Regexp(t, `R-[0-9A-F]{12}`, r.body)
+	require.NotContains(t, r.body, "goroutine")
+	require.NotContains(t, r.body, "boom")
+}
+
+func signedEvent(t *testing.T, id, typ string, at time.Time, sec string) (string, string) {
+	t.Helper()
+	payload := fmt.Sprintf(`{"id":%q,"object":"event","type":%q,"created":%d,"api_version":"2026-02-25.clover","livemode":false,"pending_webhooks":1,"data":{"object":{"id":"cs_test_1","object":"checkout.session"}}}`, id, typ, at.Unix())
+	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: sec, Timestamp: at})
+	return payload, sp.Header
+}
+
+func (b *testBundle) postWebhook(t *testing.T, payload, signature string) response {
+	t.Helper()
+	req, err := http.NewRequest("POST", b.srv.URL+"/webhooks/stripe", strings.NewReader(payload))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if signature != "" {
+		req.Header.Set("Stripe-Signature", signature)
+	}
+	resp, err := b.client.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	return response{status: resp.StatusCode, body: string(data)}
+}
+
+// Webhooks are stored once, before they are acknowledged; anything forged,
+// stale, malformed or oversize is refused and changes nothing.
+func TestStripeWebhookIngestion(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		now := time.Now()
+		payload, sig := signedEvent(t, "evt_1", "checkout.session.completed", now, secret)
+		r := b.postWebhook(t, payload, sig)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Equal(t, 1, b.count(t, "webhook_events"), "stored before the 200")
+		r = b.postWebhook(t, payload, sig)
+		require.Equal(t, http.StatusOK, r.status, "a duplicate is acknowledged")
+		require.Equal(t, 1, b.count(t, "webhook_events"), "and stored once")
+		oldPayload, oldSig := signedEvent(t, "evt_2", "charge.succeeded", now, "whsec_old")
+		require.Equal(t, http.StatusOK, b.postWebhook(t, oldPayload, oldSig).status, "a rotated-out secret still configured is accepted")
+		require.Equal(t, 2, b.count(t, "webhook_events"))
+
+		forged, forgedSig := signedEvent(t, "evt_3", "checkout.session.completed", now, "whsec_attacker")
+		stale, staleSig := signedEvent(t, "evt_4", "checkout.session.completed", now.Add(-6*time.Minute), secret)
+		notEvent := `{"id":"cs_1","object":"checkout.session"}`
+		notEventSig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(notEvent), Secret: secret, Timestamp: now}).Header
+		big := `{"id":"evt_5","pad":"` + strings.Repeat("x", 1<<20) + `"}`
+		bigSig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(big), Secret: secret, Timestamp: now}).Header
+		tests := []struct {
+			name, payload, sig, reason string
+		}{
+			{"forged", forged, forgedSig, "signature"},
+			{"unsigned", payload, "", "signature"},
+			{"garbage signature", payload, "t=abc,v1=zz", "signature"},
+			{"stale", stale, staleSig, "stale"},
+			{"truncated", payload[:len(payload)/2], sig, "signature"},
+			{"tampered", strings.Replace(payload, "evt_1", "evt_9", 1), sig, "signature"},
+			{"not an event", notEvent, notEventSig, "malformed"},
+			{"oversize", big, bigSig, "oversize"},
+		}
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				r := b.postWebhook(t, tt.payload, tt.sig)
+				require.Equal(t, http.StatusBadRequest, r.status)
+				require.Equal(t, "invalid webhook\n", r.body, "the sender learns nothing")
+				require.Equal(t, 2, b.count(t, "webhook_events"))
+				m := b.do(t, "GET", "/metrics", nil, nil)
+				require.Regexp(t, `paidup_webhooks_refused_total\{processor="stripe",reason="`+tt.reason+`"\} [1-9]`, m.body)
+			})
+		}
+	})
+}
+
+func TestHealthAndMetrics(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	r := b.do(t, "GET", "/healthz", nil, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, r.body, `"status": "ok"`)
+	require.Contains(t, r.body, `"engine": "sqlite"`)
+
+	r = b.do(t, "GET", "/metrics", nil, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, r.body, `paidup_http_requests_total{code="200",route="healthz"} 1`)
+	require.Contains(t, r.body, "go_goroutines")
+
+	require.NoError(t, b.db.Close())
+	r = b.do(t, "GET", "/healthz", nil, nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	require.Contains(t, r.body, `"status": "unavailable"`)
+	require.NotContains(t, r.body, "sql:", "internal errors stay in the logs")
+}
