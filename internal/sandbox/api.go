@@ -125,9 +125,14 @@ func (s *Sandbox) serveAPI(c *call, h apiFunc) (int, any) {
 	raw, err := "", error(nil)
 	if isControl(r) {
 		raw = r.URL.RawQuery
-		body, rerr := io.ReadAll(io.LimitReader(r.Body, maxBody))
+		body, rerr := io.ReadAll(io.LimitReader(r.Body, maxBody+1))
 		if rerr != nil {
 			return errorResponse(invalidRequest("", "Could not read the request body."))
+		}
+		if len(body) > maxBody {
+			return errorResponse(&apiError{status: http.StatusRequestEntityTooLarge, body: APIErrorBody{
+				Type: "invalid_request_error", Message: fmt.Sprintf("The request body is too large: the limit is %d bytes.", maxBody),
+			}})
 		}
 		c.rawBody = string(body)
 	} else if raw, err = readParams(r); err != nil {
@@ -234,11 +239,17 @@ func authenticate(r *http.Request) error {
 	return unauthorized("Invalid API Key provided: " + redactKey(key))
 }
 
+// redactKey shows a key as Stripe does in errors: its last four characters,
+// and its prefix when it has one.
 func redactKey(key string) string {
-	if len(key) <= 8 {
+	if len(key) < 16 {
 		return strings.Repeat("*", len(key))
 	}
-	return key[:min(8, len(key)-4)] + "****" + key[len(key)-4:]
+	prefix := ""
+	if i := strings.LastIndex(key[:len(key)-4], "_"); i >= 0 && i < 8 {
+		prefix = key[:i+1]
+	}
+	return prefix + strings.Repeat("*", len(key)-len(prefix)-4) + key[len(key)-4:]
 }
 
 // isControl reports whether r is a JSON request to the sandbox's own

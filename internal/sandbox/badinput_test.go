@@ -98,7 +98,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 				status:  401, errType: "invalid_request_error", message: "test mode keys"},
 			{name: "garbage key", method: "GET", path: "/v1/customers",
 				headers: map[string]string{"Authorization": "Bearer hunter2-hunter2"},
-				status:  401, errType: "invalid_request_error", message: "Invalid API Key provided: hunter2-****ter2"},
+				status:  401, errType: "invalid_request_error", message: "Invalid API Key provided: ***************"},
 			{name: "key in basic auth, not a key", method: "POST", path: "/v1/customers", body: "email=a@example.com",
 				headers: map[string]string{"Authorization": "Basic !!!"},
 				status:  401, errType: "invalid_request_error", message: "You did not provide an API key"},

@@ -269,9 +269,8 @@ func (t *txn) expire(cs *CheckoutSession) {
 // expireSessions expires open sessions whose expires_at has passed.
 func (s *Sandbox) expireSessions(ctx context.Context) {
 	err := s.update(ctx, nil, func(t *txn) error {
-		for _, id := range s.byType["checkout.session"] {
-			cs := s.objects[id].(*CheckoutSession)
-			if cs.Status == "open" && cs.ExpiresAt <= t.now.Unix() {
+		for id := range s.openSessions {
+			if cs := s.objects[id].(*CheckoutSession); cs.ExpiresAt <= t.now.Unix() {
 				t.expire(cs)
 			}
 		}

@@ -52,6 +52,9 @@ func (f *Fault) Validate() error {
 	if f.Count < 0 {
 		return fmt.Errorf("count must not be negative")
 	}
+	if p := strings.TrimSuffix(f.Event, ".*"); p != "*" && strings.ContainsAny(p, "* ") {
+		return fmt.Errorf("event %q: want an event type, a prefix such as charge.*, or *", f.Event)
+	}
 	return nil
 }
 

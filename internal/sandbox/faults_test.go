@@ -235,6 +235,7 @@ func TestFaultRulesValidation(t *testing.T) {
 			{"unknown top-level field", `{"faults": [], "fault": [{"action": "drop"}]}`, `unknown field "fault"`},
 			{"trailing data", `{"faults": []} {"faults": [{"action": "drop"}]}`, "unexpected data"},
 			{"one bad rule among good", `{"faults": [{"action": "drop"}, {"action": "explode"}]}`, "fault 2"},
+			{"wildcard without a dot", `{"faults": [{"action": "drop", "event": "charge*"}]}`, "a prefix such as charge.*"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				status, body := b.control(t, http.MethodPost, "/_sandbox/faults", tc.body)

@@ -170,6 +170,11 @@ func (s *Sandbox) submitCheckoutPage(w http.ResponseWriter, r *http.Request) {
 	case page != nil && page.Error != "":
 		render(w, status, "checkout.html", page)
 	case err != nil:
+		var ae *apiError
+		if errors.As(err, &ae) && ae.status < 500 {
+			render(w, ae.status, "message.html", messagePage{Title: "This payment cannot be taken", Text: ae.body.Message + " Nothing was charged."})
+			return
+		}
 		s.log.Error("sandbox: checkout payment failed", "session", id, "err", err)
 		render(w, http.StatusInternalServerError, "message.html", messagePage{Title: "That did not work", Text: "The sandbox could not take the payment, and nothing was charged. Try again."})
 	}
@@ -292,6 +297,12 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 
 // retryFromConsole makes a delivery due now, from the console's button.
 func (s *Sandbox) retryFromConsole(w http.ResponseWriter, r *http.Request) {
+	// Only the console's own form may ask: a page elsewhere cannot make
+	// the browser post here.
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+		http.Error(w, "cross-site request refused", http.StatusForbidden)
+		return
+	}
 	id := r.PathValue("id")
 	err := s.update(r.Context(), nil, func(t *txn) error {
 		if d, ok := s.objects[id].(*Delivery); ok {

@@ -132,3 +132,21 @@ func TestRestartRetriesPendingDelivery(t *testing.T) {
 		require.Eventually(t, func() bool { return b.event(t, ev).PendingWebhooks == 0 }, 5*time.Second, 10*time.Millisecond)
 	})
 }
+
+// Idempotency keys last 24 hours, as on Stripe: afterwards the same key
+// starts a new request, and a restart forgets the old records.
+func TestIdempotencyKeysExpire(t *testing.T) {
+	b := setup(t, sqldb.SQLite, setupOpts{})
+	first := b.newSession(t, "PU-KEYS")
+	require.Equal(t, first.ID, b.newSession(t, "PU-KEYS").ID)
+	b.clock.Add(25 * time.Hour)
+	later := b.newSession(t, "PU-KEYS")
+	require.NotEqual(t, first.ID, later.ID, "after 24 hours the key is new again")
+
+	b.clock.Add(25 * time.Hour)
+	b.stop()
+	b.start(t, nil)
+	var n int
+	require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM sandbox_objects WHERE object = 'sandbox.idempotency_key'`).Scan(&n))
+	require.Zero(t, n, "expired keys are pruned at start")
+}

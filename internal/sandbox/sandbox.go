@@ -116,6 +116,8 @@ type Sandbox struct {
 	deliveriesOf map[string][]string
 	// pending holds the ids of deliveries waiting to be attempted.
 	pending map[string]bool
+	// openSessions holds the ids of checkout sessions that may still expire.
+	openSessions map[string]bool
 	// faults are the fault rules in force.
 	faults *faultSet
 }
@@ -164,7 +166,43 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
+	if err := s.pruneIdempotencyKeys(ctx); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// pruneIdempotencyKeys forgets idempotency keys older than Stripe keeps
+// them (24 hours), so that their records do not pile up.
+func (s *Sandbox) pruneIdempotencyKeys(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cutoff := s.now().Add(-24 * time.Hour).Unix()
+	var expired []string
+	for id, o := range s.objects {
+		if r, ok := o.(*idempotencyRecord); ok && r.Created < cutoff {
+			expired = append(expired, id)
+		}
+	}
+	if len(expired) == 0 {
+		return nil
+	}
+	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
+		for _, id := range expired {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM sandbox_objects WHERE id = $1`, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("pruning idempotency keys: %w", err)
+	}
+	for _, id := range expired {
+		delete(s.objects, id)
+		delete(s.seqs, id)
+	}
+	return nil
 }
 
 // load reads every stored object into memory, replacing what is there.
@@ -175,6 +213,7 @@ func (s *Sandbox) load(ctx context.Context) error {
 	s.seqs = map[string]int64{}
 	s.deliveriesOf = map[string][]string{}
 	s.pending = map[string]bool{}
+	s.openSessions = map[string]bool{}
 	s.faults = &faultSet{}
 	s.seq = 0
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, object, seq, data FROM sandbox_objects ORDER BY seq`)
@@ -203,7 +242,7 @@ func (s *Sandbox) load(ctx context.Context) error {
 // index adds a loaded or new object to the in-memory indexes.
 func (s *Sandbox) index(o Object) {
 	id, typ := o.objectID(), o.objectType()
-	if _, ok := s.objects[id]; !ok {
+	if _, ok := s.objects[id]; !ok && typ != objectIdempotency {
 		s.pos[id] = len(s.byType[typ])
 		s.byType[typ] = append(s.byType[typ], id)
 		if d, ok := o.(*Delivery); ok {
@@ -222,6 +261,12 @@ func (s *Sandbox) track(o Object) {
 			s.pending[o.ID] = true
 		} else {
 			delete(s.pending, o.ID)
+		}
+	case *CheckoutSession:
+		if o.Status == "open" {
+			s.openSessions[o.ID] = true
+		} else {
+			delete(s.openSessions, o.ID)
 		}
 	case *faultSet:
 		s.faults = o

@@ -166,7 +166,7 @@ func (s *Sandbox) attempt(ctx context.Context, d *Delivery) {
 	we, _ := s.objects[d.Endpoint].(*WebhookEndpoint)
 	var payload []byte
 	var url, secret string
-	if ev != nil && we != nil {
+	if ev != nil && we != nil && we.Status == "enabled" {
 		payload = s.renderEventPayload(ev)
 		url, secret = we.URL, we.Secret
 	}
@@ -174,7 +174,7 @@ func (s *Sandbox) attempt(ctx context.Context, d *Delivery) {
 
 	a := Attempt{At: time.Now()}
 	if payload == nil {
-		a.Error = "event or endpoint no longer exists"
+		a.Error = "the endpoint was deleted or disabled"
 	} else {
 		a.Status, a.Error = post(ctx, s.client, url, secret, payload)
 	}

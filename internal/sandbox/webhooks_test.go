@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 	stripe "github.com/stripe/stripe-go/v84"
 
+	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 )
@@ -167,4 +168,28 @@ func TestWebhookRedirectIsFailure(t *testing.T) {
 		require.Zero(t, followed, "the redirect was not followed")
 		require.Len(t, b.hooks.received("customer.created"), 1)
 	})
+}
+
+// A disabled endpoint gets nothing, even what was queued for it before.
+func TestDisabledEndpointGetsNothing(t *testing.T) {
+	b := setup(t, sqldb.SQLite, setupOpts{faults: []sandbox.Fault{{Action: sandbox.FaultDelay, Event: "customer.created", Delay: sandbox.Duration(200 * time.Millisecond)}}})
+	ctx := context.Background()
+	var endpoint string
+	for we, err := range b.client.V1WebhookEndpoints.List(ctx, nil) {
+		require.NoError(t, err)
+		endpoint = we.ID
+	}
+	_, err := b.client.V1Customers.Create(ctx, &stripe.CustomerCreateParams{Email: stripe.String("held@example.com")})
+	require.NoError(t, err)
+	_, err = b.client.V1WebhookEndpoints.Update(ctx, endpoint, &stripe.WebhookEndpointUpdateParams{Disabled: stripe.Bool(true)})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		for _, d := range b.deliveries(t, "") {
+			if d.Type == "customer.created" && d.Status == "failed" {
+				return true
+			}
+		}
+		return false
+	}, 5*time.Second, 20*time.Millisecond)
+	require.NotContains(t, b.hooks.types(), "customer.created")
 }
