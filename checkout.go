@@ -21,8 +21,16 @@ type CheckoutAttempt struct {
 	CheckoutID  string // the processor's checkout, once created
 	CheckoutURL string
 	Status      string
+	CustomerID  string // once fulfilled
+	PaymentID   string // once fulfilled
+	// Checks is how many times the reconciler has asked the processor
+	// about this attempt; NextCheckAt is when it asks next (zero when
+	// the attempt is resolved).
+	Checks      int
+	NextCheckAt time.Time
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
+	ResolvedAt  time.Time
 }
 
 // Checkout attempt statuses.
@@ -31,7 +39,26 @@ const (
 	AttemptCreated = "created"
 	// AttemptOpen: the processor's checkout exists; the customer may pay.
 	AttemptOpen = "open"
+	// AttemptFulfilled: paid, and the grant exists.
+	AttemptFulfilled = "fulfilled"
+	// AttemptExpired: the checkout closed unpaid; nothing was charged.
+	AttemptExpired = "expired"
+	// AttemptAbandoned: no checkout was ever created for it.
+	AttemptAbandoned = "abandoned"
+	// AttemptNeedsAttention: paid, but paidup could not grant access by
+	// itself (unknown plan, wrong amount, blocked customer); a support
+	// case is open.
+	AttemptNeedsAttention = "needs_attention"
+	// AttemptUnknown: the reconciler gave up asking the processor; a
+	// support case is open.
+	AttemptUnknown = "unknown"
 )
+
+// Unresolved reports whether the reconciler still has to find out how the
+// attempt ended.
+func (a CheckoutAttempt) Unresolved() bool {
+	return a.Status == AttemptCreated || a.Status == AttemptOpen
+}
 
 // referenceAlphabet is Crockford's base 32: no I, L, O or U, so a reference
 // read out over the phone is not misheard.

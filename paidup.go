@@ -154,10 +154,17 @@ var zeroDecimal = map[string]bool{
 	"vuv": true, "xaf": true, "xof": true, "xpf": true,
 }
 
+// threeDecimal lists currencies with three decimal digits, as Stripe
+// documents them.
+var threeDecimal = map[string]bool{"bhd": true, "jod": true, "kwd": true, "omr": true, "tnd": true}
+
 // MinorDigits is the number of decimal digits of the currency's minor unit.
 func MinorDigits(currency string) int {
-	if zeroDecimal[strings.ToLower(currency)] {
+	switch c := strings.ToLower(currency); {
+	case zeroDecimal[c]:
 		return 0
+	case threeDecimal[c]:
+		return 3
 	}
 	return 2
 }

@@ -29,6 +29,8 @@ type Checkout struct {
 	PriceIDs  []string
 	Created   time.Time
 	ExpiresAt time.Time
+	// PaidAt is when the payment succeeded; zero until paid.
+	PaidAt time.Time
 }
 
 // CheckoutRequest asks a processor for a hosted checkout.
@@ -45,10 +47,41 @@ type CheckoutRequest struct {
 	ExpiresAt  time.Time
 }
 
+// Payment is a processor's payment (a Stripe PaymentIntent).
+type Payment struct {
+	ID         string
+	Reference  string // paidup's checkout reference, from its metadata
+	CustomerID string
+	Amount     Money
+	Succeeded  bool
+	Created    time.Time
+}
+
+// ProcessorEvent is an event read back from the processor's API rather than
+// received by webhook.
+type ProcessorEvent struct {
+	ID         string
+	Type       string
+	Created    time.Time
+	ObjectType string
+	ObjectID   string
+	Payload    []byte // the event as JSON
+}
+
 // Processor is a payment processor, as paidup uses it.
 type Processor interface {
 	// Name is the processor's name in paidup's records, e.g. "stripe".
 	Name() string
 	CreateCheckout(ctx context.Context, r CheckoutRequest) (Checkout, error)
 	Checkout(ctx context.Context, id string) (Checkout, error)
+	// CheckoutForPayment finds the checkout a payment was made through.
+	CheckoutForPayment(ctx context.Context, paymentID string) (Checkout, error)
+	// ListCheckouts calls fn for each checkout created at or after since,
+	// newest first, until fn returns an error.
+	ListCheckouts(ctx context.Context, since time.Time, fn func(Checkout) error) error
+	// ListPayments calls fn for each payment created at or after since.
+	ListPayments(ctx context.Context, since time.Time, fn func(Payment) error) error
+	// ListUndeliveredEvents calls fn for each event created at or after
+	// since that the processor has not yet delivered to every endpoint.
+	ListUndeliveredEvents(ctx context.Context, since time.Time, fn func(ProcessorEvent) error) error
 }

@@ -91,8 +91,21 @@ func TestBrowserPurchase(t *testing.T) {
 	require.Equal(t, "$249.00", total)
 	require.Regexp(t, `^PU-[0-9A-Z]{4}-[0-9A-Z]{4}$`, ref)
 	require.Contains(t, location, in.shop+"/checkout/"+ref)
-	require.Equal(t, "We're confirming your payment", heading)
-	require.Contains(t, state, "Please don't pay again")
+	require.Equal(t, "You're in", heading)
+	require.Contains(t, state, "Your payment of $249.00 went through. You now have Pro, until ")
+
+	// The confirmation is in the mailbox; its link signs the customer in.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(in.sandbox+"/mailbox/"),
+		chromedp.Click(chromedp.CSS(`[data-testid="mailbox"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="text"] a[href*="/account/sign-in"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="text"] a[href*="/account/sign-in"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/sign-in"] button`)),
+		chromedp.Click(chromedp.CSS(`form[action="/account/sign-in"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="access"]`)),
+	))
+	require.Contains(t, text(`[data-testid="access"]`), "Pro")
+	require.Contains(t, text(`main`), ref)
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(in.sandbox+"/")))
 	console := text(`[data-testid="payments"]`)

@@ -24,7 +24,7 @@ import (
 // instance is paidup (or its sandbox) running in-process through run, as
 // main runs it.
 type instance struct {
-	shop, sandbox string
+	shop, sandbox, smtp string
 	stdout        *syncBuffer
 	stderr        *syncBuffer
 	stop          func() error
@@ -47,7 +47,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var urlLine = regexp.MustCompile(`^\s+(Shop|Sandbox console|API):\s+(http://[0-9.:]+)`)
+var urlLine = regexp.MustCompile(`^\s+(Shop|Sandbox console|API|Mail):\s+((?:http|smtp)://[0-9.:]+)`)
 
 // start runs `paidup ARGS...` and waits until it serves /healthz.
 func start(t *testing.T, env map[string]string, args ...string) *instance {
@@ -65,9 +65,12 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 	sc := bufio.NewScanner(pr)
 	for sc.Scan() {
 		if m := urlLine.FindStringSubmatch(sc.Text()); m != nil {
-			if m[1] == "Shop" {
+			switch m[1] {
+			case "Shop":
 				in.shop = m[2]
-			} else {
+			case "Mail":
+				in.smtp = m[2]
+			default:
 				in.sandbox = m[2]
 			}
 		}
@@ -167,6 +170,7 @@ func TestServeWithoutConfigurationTakesAPayment(t *testing.T) {
 		status, body = get(t, back)
 		require.Equal(t, http.StatusOK, status)
 		require.Contains(t, body, ref)
+		require.Contains(t, body, "You're in")
 
 		_, console := get(t, in.sandbox+"/")
 		require.Contains(t, console, "$249.00")
@@ -175,7 +179,8 @@ func TestServeWithoutConfigurationTakesAPayment(t *testing.T) {
 			return countRows(t, dbURL, `SELECT count(*) FROM webhook_events WHERE type = 'checkout.session.completed'`) == 1
 		}, 10*time.Second, 50*time.Millisecond, "the signed checkout.session.completed event reaches paidup and is stored")
 		require.NoError(t, in.stop())
-		require.NotContains(t, in.stderr.String(), "4242", "no card number in the logs")
+		require.NotContains(t, in.stderr.String(), "4242 4242", "no card number in the logs")
+		require.NotContains(t, in.stderr.String(), "4242424242424242", "no card number in the logs")
 		require.NotContains(t, in.stderr.String(), "whsec_", "no webhook secret in the logs")
 	})
 }
@@ -187,13 +192,15 @@ func TestSeparateSandboxProcess(t *testing.T) {
 	const whsec = "whsec_separate_processes"
 	sb := start(t, nil, "sandbox", "--sandbox-listen", "127.0.0.1:0",
 		"--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"),
-		"--webhook-url", "http://127.0.0.1:1/unused", "--webhook-secret", whsec)
+		"--webhook-url", "http://127.0.0.1:1/unused", "--webhook-secret", whsec, "--smtp-listen", "127.0.0.1:0")
 	require.NotEmpty(t, sb.sandbox)
 
 	cfg := strings.Replace(string(exampleConfig(t)), "kind: sandbox", "kind: stripe", 1)
 	cfg = strings.Replace(cfg, `secret_key: ""`, `secret_key: sk_test_separate`, 1)
 	cfg = strings.Replace(cfg, "webhook_secrets: []", "webhook_secrets: ["+whsec+"]", 1)
 	cfg = strings.Replace(cfg, `api_url: ""`, "api_url: "+sb.sandbox, 1)
+	cfg = strings.Replace(cfg, `  url: ""
+  # The From:`, "  url: "+sb.smtp+"\n  # The From:", 1)
 	path := filepath.Join(dir, "paidup.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 	dbURL := "sqlite:" + filepath.Join(dir, "paidup.db")

@@ -25,6 +25,9 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
+	if _, err := f.logger(stderr); err != nil {
+		return err
+	}
 	db, err := sqldb.Open(ctx, cfg.Database.URL.Reveal())
 	if err != nil {
 		return err

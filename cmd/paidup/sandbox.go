@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/sandbox"
 )
 
@@ -20,9 +21,10 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	fs.SetOutput(stderr)
 	var f commonFlags
 	f.register(fs, getenv)
-	var webhookURL, webhookSecret string
+	var webhookURL, webhookSecret, smtpListen string
 	fs.StringVar(&webhookURL, "webhook-url", getenv("PAIDUP_SANDBOX_WEBHOOK_URL"), "`URL` to deliver webhooks to (default: server.public_url or http://server.listen, + /webhooks/stripe) [PAIDUP_SANDBOX_WEBHOOK_URL]")
 	fs.StringVar(&webhookSecret, "webhook-secret", getenv("PAIDUP_SANDBOX_WEBHOOK_SECRET"), "`secret` (whsec_…) to sign webhooks with (default: sandbox.webhook_secret, else random and printed) [PAIDUP_SANDBOX_WEBHOOK_SECRET]")
+	fs.StringVar(&smtpListen, "smtp-listen", or(getenv("PAIDUP_SANDBOX_SMTP_LISTEN"), "127.0.0.1:1025"), "`address` of the local mailbox's SMTP server, or off [PAIDUP_SANDBOX_SMTP_LISTEN]")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: paidup sandbox [flags]\n\nRuns the Stripe-compatible sandbox processor alone. Point paidup at it with\nprocessor.kind: stripe, processor.stripe.api_url: http://SANDBOX-ADDRESS, any sk_test_ key,\nand the webhook secret it prints.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -50,7 +52,7 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 		webhookURL = or(cfg.Server.PublicURL, "http://"+cfg.Server.Listen) + "/webhooks/stripe"
 	}
 
-	ln, err := listen(cfg.Sandbox.Listen, "--sandbox-listen or --listen")
+	ln, err := listen(cfg.Sandbox.Listen, "--sandbox-listen")
 	if err != nil {
 		return err
 	}
@@ -61,7 +63,24 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer db.Close()
-	sb, err := sandbox.New(ctx, sandboxOptions(cfg, db, baseURL, log, []sandbox.EndpointConfig{{URL: webhookURL, Secret: webhookSecret}}))
+	opts := sandboxOptions(cfg, db, baseURL, log, []sandbox.EndpointConfig{{URL: webhookURL, Secret: webhookSecret}})
+	var mb *mailbox.Mailbox
+	smtpURL := ""
+	if smtpListen != "off" && smtpListen != "" {
+		if mb, err = mailbox.Open(ctx, db, log.With("component", "mailbox")); err != nil {
+			return err
+		}
+		mln, err := listen(smtpListen, "--smtp-listen")
+		if err != nil {
+			return err
+		}
+		defer mln.Close()
+		go mb.Serve(mln)
+		defer mb.Close()
+		smtpURL = "smtp://" + mln.Addr().String()
+		opts.Links = []sandbox.Link{{Name: "Mailbox", URL: "/mailbox/"}}
+	}
+	sb, err := sandbox.New(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("starting the sandbox: %w", err)
 	}
@@ -69,11 +88,22 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	defer stop()
 	done := make(chan struct{})
 	go func() { sb.Run(runCtx); close(done) }()
-	srv := newHTTPServer(sb.Handler(), log)
+	handler := sb.Handler()
+	if mb != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/mailbox/", mb.Handler("/mailbox"))
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	srv := newHTTPServer(handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("sandbox started", "listen", ln.Addr().String(), "database", db.Location, "webhook_url", webhookURL)
-	fmt.Fprintf(stdout, "\npaidup sandbox is running.\n\n  API:      %s/v1   (any sk_test_ key)\n  Console:  %s/\n  Webhooks: %s\n  Signing secret: %s\n\nStop with Ctrl-C.\n", baseURL, baseURL, webhookURL, webhookSecret)
+	fmt.Fprintf(stdout, "\npaidup sandbox is running.\n\n  API:      %s/v1   (any sk_test_ key)\n  Console:  %s/\n  Webhooks: %s\n  Signing secret: %s\n", baseURL, baseURL, webhookURL, webhookSecret)
+	if smtpURL != "" {
+		fmt.Fprintf(stdout, "  Mail:     %s   (read at %s/mailbox/)\n", smtpURL, baseURL)
+	}
+	fmt.Fprintf(stdout, "\nStop with Ctrl-C.\n")
 
 	select {
 	case <-ctx.Done():

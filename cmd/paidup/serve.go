@@ -13,19 +13,16 @@ import (
 	"net/http"
 	"os"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
-	"github.com/paidup/paidup/internal/stripe"
-	"github.com/paidup/paidup/internal/web"
 )
 
 // sandboxKey is the API key paidup uses with its in-process sandbox, which
@@ -34,7 +31,7 @@ const sandboxKey = "sk_test_paidup_sandbox"
 
 // commonFlags are the flags every command that reads the configuration takes.
 type commonFlags struct {
-	config, listen, sandboxListen, databaseURL, sandboxDatabaseURL, logLevel string
+	config, listen, sandboxListen, databaseURL, sandboxDatabaseURL, smtpURL, logLevel string
 }
 
 func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -43,6 +40,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&f.sandboxListen, "sandbox-listen", getenv("PAIDUP_SANDBOX_LISTEN"), "`address` to serve the sandbox processor on (default 127.0.0.1:8081) [PAIDUP_SANDBOX_LISTEN]")
 	fs.StringVar(&f.databaseURL, "database-url", getenv("PAIDUP_DATABASE_URL"), "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db) [PAIDUP_DATABASE_URL]")
 	fs.StringVar(&f.sandboxDatabaseURL, "sandbox-database-url", getenv("PAIDUP_SANDBOX_DATABASE_URL"), "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db) [PAIDUP_SANDBOX_DATABASE_URL]")
+	fs.StringVar(&f.smtpURL, "smtp-url", getenv("PAIDUP_SMTP_URL"), "mail server `URL`: smtp://USER:PASS@HOST:PORT or smtps://… (default: smtp.url; in sandbox mode, the local mailbox) [PAIDUP_SMTP_URL]")
 	fs.StringVar(&f.logLevel, "log-level", or(getenv("PAIDUP_LOG_LEVEL"), "info"), "log `level`: debug, info, warn or error [PAIDUP_LOG_LEVEL]")
 }
 
@@ -55,6 +53,7 @@ func (f *commonFlags) load(stdout io.Writer) (*config.Config, error) {
 	}
 	return config.Load(path, config.Overrides{
 		Listen: f.listen, SandboxListen: f.sandboxListen, DatabaseURL: f.databaseURL, SandboxDatabaseURL: f.sandboxDatabaseURL,
+		SMTPURL: f.smtpURL,
 	})
 }
 
@@ -95,8 +94,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	points, err := failpoint.Enabled(getenv)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	failpoint.Arm(points)
 
 	// Bind first, so that a busy port is reported before anything is
 	// written, and so that port 0 resolves to the real address.
@@ -107,66 +109,27 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer ln.Close()
 	publicURL := or(cfg.Server.PublicURL, "http://"+ln.Addr().String())
 
-	db, err := openDatabase(ctx, cfg.Database.URL.Reveal())
+	a, err := newApp(ctx, cfg, log, ln, publicURL)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-
-	var (
-		processor  paidup.Processor
-		verifier   stripe.Verifier
-		sandboxURL string
-		bg         sync.WaitGroup
-	)
-	defer bg.Wait()
-	switch cfg.Processor.Kind {
-	case config.KindSandbox:
-		sbURL, secret, closeSandbox, err := startSandbox(ctx, cfg, publicURL+"/webhooks/stripe", log, &bg)
-		if err != nil {
-			return err
-		}
-		defer closeSandbox()
-		sandboxURL = sbURL
-		processor = stripe.New(stripe.Config{SecretKey: sandboxKey, URL: sbURL})
-		verifier = stripe.Verifier{Secrets: []string{secret}}
-	case config.KindStripe:
-		processor = stripe.New(stripe.Config{SecretKey: cfg.Processor.Stripe.SecretKey.Reveal(), URL: cfg.Processor.Stripe.APIURL})
-		for _, s := range cfg.Processor.Stripe.WebhookSecrets {
-			verifier.Secrets = append(verifier.Secrets, s.Reveal())
-		}
-	}
-
-	jobs, err := queue.NewInserter(db)
-	if err != nil {
+	if err := a.start(); err != nil {
+		a.stop()
 		return err
 	}
-	metrics := obs.NewMetrics()
-	handler := web.NewServer(web.Deps{
-		Store:     store.New(db, time.Now),
-		DB:        db,
-		Queue:     jobs,
-		Processor: processor,
-		Webhooks:  verifier,
-		Policy:    cfg.Policy,
-		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
-		PublicURL: publicURL,
-		Now:       time.Now,
-		Logger:    log,
-		Metrics:   metrics,
-	})
-	srv := newHTTPServer(handler, log)
+	srv := newHTTPServer(a.handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
 	log.Info("paidup started", "version", version(), "config", cfg.Source, "listen", ln.Addr().String(),
-		"database", db.Location, "processor", cfg.Processor.Kind)
-	printWelcome(stdout, cfg, publicURL, sandboxURL)
+		"database", a.db.Location, "processor", cfg.Processor.Kind)
+	printWelcome(stdout, cfg, publicURL, a.sandboxURL, a.mailboxURL)
 
+	var serveErr error
 	select {
 	case <-ctx.Done():
 	case err := <-errc:
-		return fmt.Errorf("serving HTTP: %w", err)
+		serveErr = fmt.Errorf("serving HTTP: %w", err)
 	}
 	log.Info("paidup stopping")
 	shutdownCtx, cancelShutdown := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -174,51 +137,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		log.Warn("HTTP shutdown", "err", err)
 	}
-	return nil
-}
-
-// startSandbox runs the sandbox processor in this process on its own
-// listener, delivering webhooks to webhookURL, and returns its URL and the
-// webhook signing secret.
-func startSandbox(ctx context.Context, cfg *config.Config, webhookURL string, log *slog.Logger, bg *sync.WaitGroup) (string, string, func(), error) {
-	ln, err := listen(cfg.Sandbox.Listen, "--sandbox-listen")
-	if err != nil {
-		return "", "", nil, err
-	}
-	baseURL := "http://" + ln.Addr().String()
-	db, err := openSandboxDatabase(ctx, cfg.Sandbox.DatabaseURL.Reveal())
-	if err != nil {
-		ln.Close()
-		return "", "", nil, err
-	}
-	secret := cfg.Sandbox.WebhookSecret.Reveal()
-	if secret == "" {
-		secret = randomSecret()
-	}
-	sb, err := sandbox.New(ctx, sandboxOptions(cfg, db, baseURL, log, []sandbox.EndpointConfig{{URL: webhookURL, Secret: secret}}))
-	if err != nil {
-		db.Close()
-		ln.Close()
-		return "", "", nil, fmt.Errorf("starting the sandbox: %w", err)
-	}
-	sctx, stop := context.WithCancel(ctx)
-	srv := newHTTPServer(sb.Handler(), log)
-	bg.Add(2)
-	go func() { defer bg.Done(); sb.Run(sctx) }()
-	go func() {
-		defer bg.Done()
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("sandbox HTTP server", "err", err)
-		}
-	}()
-	closeFn := func() {
-		stop()
-		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		srv.Shutdown(shutdownCtx)
-		cancel()
-		db.Close()
-	}
-	return baseURL, secret, closeFn, nil
+	a.stop()
+	return serveErr
 }
 
 // sandboxOptions configures a sandbox from the configuration: its prices
@@ -304,13 +224,17 @@ func randomSecret() string {
 	return "whsec_" + hex.EncodeToString(b)
 }
 
-func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL string) {
+func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL, mailboxURL string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\npaidup %s is running (%s).\n\n", version(), cfg.Source)
 	fmt.Fprintf(&b, "  Shop:             %s/\n", publicURL)
 	if sandboxURL != "" {
 		fmt.Fprintf(&b, "  Sandbox console:  %s/   (payments, events, webhook deliveries)\n", sandboxURL)
 	}
+	if mailboxURL != "" {
+		fmt.Fprintf(&b, "  Mailbox:          %s   (the emails paidup sends)\n", mailboxURL)
+	}
+	fmt.Fprintf(&b, "  Your account:     %s/account\n", publicURL)
 	fmt.Fprintf(&b, "  Health:           %s/healthz\n", publicURL)
 	fmt.Fprintf(&b, "  Metrics:          %s/metrics\n", publicURL)
 	if sandboxURL != "" {

@@ -29,14 +29,18 @@ type Config struct {
 	// Source names where the configuration came from, for messages.
 	Source string
 
-	Server    Server    `yaml:"server"`
-	Database  Database  `yaml:"database"`
-	Business  Business  `yaml:"business"`
-	Processor Processor `yaml:"processor"`
-	Sandbox   Sandbox   `yaml:"sandbox"`
-	Tiers     []Tier    `yaml:"tiers"`
-	Plans     []Plan    `yaml:"plans"`
-	SMTP      SMTP      `yaml:"smtp"`
+	Server     Server     `yaml:"server"`
+	Database   Database   `yaml:"database"`
+	Business   Business   `yaml:"business"`
+	Processor  Processor  `yaml:"processor"`
+	Sandbox    Sandbox    `yaml:"sandbox"`
+	Tiers      []Tier     `yaml:"tiers"`
+	Plans      []Plan     `yaml:"plans"`
+	SMTP       SMTP       `yaml:"smtp"`
+	OnCall     OnCall     `yaml:"oncall"`
+	API        API        `yaml:"api"`
+	Reconciler Reconciler `yaml:"reconciler"`
+	Accounts   Accounts   `yaml:"accounts"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -125,6 +129,30 @@ type SMTP struct {
 	From string `yaml:"from"`
 }
 
+// OnCall is who hears about what paidup cannot repair by itself.
+type OnCall struct {
+	Emails []string `yaml:"emails"`
+}
+
+// API configures the operator's app's access to paidup.
+type API struct {
+	Keys []Secret `yaml:"keys"`
+}
+
+// Reconciler configures the janitor.
+type Reconciler struct {
+	Interval Duration   `yaml:"interval"`
+	Recheck  []Duration `yaml:"recheck"`
+	Overlap  Duration   `yaml:"overlap"`
+	Lookback Duration   `yaml:"lookback"`
+}
+
+// Accounts configures customers' sign-in.
+type Accounts struct {
+	SignInLinkTTL Duration `yaml:"sign_in_link_ttl"`
+	SessionTTL    Duration `yaml:"session_ttl"`
+}
+
 // Overrides are settings from flags and environment variables; they win over
 // the file. Empty fields change nothing.
 type Overrides struct {
@@ -132,6 +160,7 @@ type Overrides struct {
 	SandboxListen      string
 	DatabaseURL        string
 	SandboxDatabaseURL string
+	SMTPURL            string
 }
 
 // Load reads and validates the configuration file at path. An empty path
@@ -192,6 +221,9 @@ func (c *Config) applyOverrides(o Overrides) {
 	if o.SandboxDatabaseURL != "" {
 		c.Sandbox.DatabaseURL = Secret(o.SandboxDatabaseURL)
 	}
+	if o.SMTPURL != "" {
+		c.SMTP.URL = Secret(o.SMTPURL)
+	}
 }
 
 func (c *Config) applyDefaults() {
@@ -222,6 +254,31 @@ func (c *Config) applyDefaults() {
 	for i := range c.Plans {
 		c.Plans[i].Currency = strings.ToLower(c.Plans[i].Currency)
 	}
+	if c.SMTP.From == "" {
+		c.SMTP.From = c.Business.Name + " <billing@example.com>"
+	}
+	r := &c.Reconciler
+	if r.Interval == 0 {
+		r.Interval = Duration(15 * time.Second)
+	}
+	if r.Recheck == nil {
+		for _, d := range []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 24 * time.Hour, 24 * time.Hour,
+			24 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour} {
+			r.Recheck = append(r.Recheck, Duration(d))
+		}
+	}
+	if r.Overlap == 0 {
+		r.Overlap = Duration(10 * time.Minute)
+	}
+	if r.Lookback == 0 {
+		r.Lookback = Duration(72 * time.Hour)
+	}
+	if c.Accounts.SignInLinkTTL == 0 {
+		c.Accounts.SignInLinkTTL = Duration(24 * time.Hour)
+	}
+	if c.Accounts.SessionTTL == 0 {
+		c.Accounts.SessionTTL = Duration(30 * 24 * time.Hour)
+	}
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -250,10 +307,39 @@ func (c *Config) validate(v *validator) {
 			v.errorf(v.line("smtp", "url"), "smtp.url: want smtp://HOST:PORT or smtps://HOST:PORT")
 		}
 	}
-	if c.SMTP.From != "" {
-		if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
-			v.errorf(v.line("smtp", "from"), "smtp.from: %q is not an email address", c.SMTP.From)
+	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
+		v.errorf(v.line("smtp", "from"), "smtp.from: %q is not an email address", c.SMTP.From)
+	}
+	if c.Processor.Kind == KindStripe && c.SMTP.URL == "" {
+		v.errorf(v.line("smtp", "url"), "smtp.url is required when processor.kind is stripe: paidup must be able to email customers (set it, or PAIDUP_SMTP_URL)")
+	}
+	for i, e := range c.OnCall.Emails {
+		if a, err := mail.ParseAddress(e); err != nil || a.Name != "" {
+			v.errorf(v.line("oncall", "emails", i), "oncall.emails[%d]: %q is not an email address", i, e)
 		}
+	}
+	for i, k := range c.API.Keys {
+		if len(k.Reveal()) < 24 {
+			v.errorf(v.line("api", "keys", i), "api.keys[%d]: too short; use at least 24 random characters (openssl rand -hex 24)", i)
+		}
+	}
+	r := c.Reconciler
+	if r.Interval < Duration(100*time.Millisecond) {
+		v.errorf(v.line("reconciler", "interval"), "reconciler.interval: want at least 100ms")
+	}
+	if len(r.Recheck) == 0 {
+		v.errorf(v.line("reconciler", "recheck"), "reconciler.recheck: at least one delay is required")
+	}
+	for i, d := range r.Recheck {
+		if d <= 0 {
+			v.errorf(v.line("reconciler", "recheck", i), "reconciler.recheck[%d]: want a positive duration", i)
+		}
+	}
+	if r.Overlap < 0 || r.Lookback < 0 {
+		v.errorf(v.line("reconciler"), "reconciler.overlap and reconciler.lookback must not be negative")
+	}
+	if c.Accounts.SignInLinkTTL < Duration(time.Minute) || c.Accounts.SessionTTL < Duration(time.Minute) {
+		v.errorf(v.line("accounts"), "accounts: sign_in_link_ttl and session_ttl must be at least 1m")
 	}
 }
 
@@ -317,6 +403,9 @@ func (c *Config) validateSandbox(v *validator) {
 		}
 		if f.Action == "delay" && f.Delay <= 0 {
 			v.errorf(v.line("sandbox", "faults", i, "delay"), "sandbox.faults[%d].delay: a delay rule needs a positive delay like 30s", i)
+		}
+		if p := strings.TrimSuffix(f.Event, ".*"); p != "*" && strings.ContainsAny(p, "* ") {
+			v.errorf(v.line("sandbox", "faults", i, "event"), "sandbox.faults[%d].event: %q: want an event type, a prefix such as charge.*, or *", i, f.Event)
 		}
 		if f.Action == "reorder" && f.Count < 2 {
 			v.errorf(v.line("sandbox", "faults", i, "count"), "sandbox.faults[%d].count: a reorder rule needs a count of at least 2", i)

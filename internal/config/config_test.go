@@ -74,6 +74,8 @@ processor:
   stripe:
     secret_key: ${TEST_STRIPE_KEY}
     webhook_secrets: ["${TEST_WHSEC}"]
+smtp:
+  url: smtp://127.0.0.1:1025
 `)), config.Overrides{})
 	require.NoError(t, err)
 	require.Equal(t, "sk_test_abcdefghijklmnop", c.Processor.Stripe.SecretKey.Reveal())
@@ -165,8 +167,9 @@ plans:
 			"4: processor.stripe.secret_key: want a secret (sk_…) or restricted (rk_…) key",
 			"5: processor.stripe.webhook_secrets[0]: want a signing secret starting with whsec_",
 			`6: processor.stripe.api_url: "http://127.0.0.1:8081/v1" is not a base URL`,
+			"1: smtp.url is required when processor.kind is stripe",
 		}},
-		{"stripe without secrets", "processor:\n  kind: stripe\n", []string{"1: processor.stripe.secret_key is required", "1: processor.stripe.webhook_secrets: at least one signing secret"}},
+		{"stripe without secrets", "processor:\n  kind: stripe\n", []string{"1: processor.stripe.secret_key is required", "1: processor.stripe.webhook_secrets: at least one signing secret", "1: smtp.url is required when processor.kind is stripe"}},
 		{"kind", "processor:\n  kind: paypal\n", []string{`2: processor.kind: "paypal" is not one of sandbox, stripe`}},
 		{"sandbox", `server:
   listen: 127.0.0.1:8080
@@ -200,6 +203,22 @@ business:
 			"7: smtp.url: want smtp://HOST:PORT",
 			`8: smtp.from: "not an address" is not an email address`,
 			`10: business.support_email: "nobody" is not an email address`,
+		}},
+		{"operations", `oncall:
+  emails: [ops@example.com, not-an-address]
+api:
+  keys: [short]
+reconciler:
+  interval: 1ms
+  recheck: []
+accounts:
+  sign_in_link_ttl: 1s
+`, []string{
+			`2: oncall.emails[1]: "not-an-address" is not an email address`,
+			"4: api.keys[0]: too short",
+			"6: reconciler.interval: want at least 100ms",
+			"7: reconciler.recheck: at least one delay is required",
+			"8: accounts: sign_in_link_ttl and session_ttl must be at least 1m",
 		}},
 		{"no policy", "server:\n  listen: 127.0.0.1:1\n", []string{"1: tiers: at least one tier is required", "1: plans: at least one plan is required"}},
 	}

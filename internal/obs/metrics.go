@@ -36,7 +36,7 @@ func NewMetrics() *Metrics {
 			Name: "paidup_webhooks_received_total", Help: "Verified webhooks stored, by processor and whether the event was new or a duplicate.",
 		}, []string{"processor", "result"}),
 		WebhooksRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "paidup_webhooks_refused_total", Help: "Webhooks refused, by processor and reason (signature, stale, malformed, oversize).",
+			Name: "paidup_webhooks_refused_total", Help: "Webhooks refused, by processor and reason (signature, stale, malformed, oversize, unreadable).",
 		}, []string{"processor", "reason"}),
 		CheckoutsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paidup_checkouts_started_total", Help: "Checkout attempts, by result (redirected, processor_error).",

@@ -47,6 +47,9 @@ func Migrate(ctx context.Context, db *sqldb.DB) (int, error) {
 
 // Config says which jobs a client works and how.
 type Config struct {
+	// ID names this instance, the same across its restarts, so that after
+	// a crash it can take back the jobs it was running (see RescueOwn).
+	ID           string
 	Workers      *river.Workers
 	PeriodicJobs []*river.PeriodicJob
 	Logger       *slog.Logger
@@ -73,14 +76,17 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	c, err := river.NewClient(driver(db), &river.Config{
-		Workers:           cfg.Workers,
-		PeriodicJobs:      cfg.PeriodicJobs,
-		Queues:            map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
-		FetchPollInterval: poll,
-		FetchCooldown:     min(poll, 100*time.Millisecond),
-		PollOnly:          true,
-		Logger:            logger,
-		MaxAttempts:       25,
+		ID:                   cfg.ID,
+		JobTimeout:           time.Minute,
+		RescueStuckJobsAfter: 5 * time.Minute,
+		Workers:              cfg.Workers,
+		PeriodicJobs:         cfg.PeriodicJobs,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
+		FetchPollInterval:    poll,
+		FetchCooldown:        min(poll, 100*time.Millisecond),
+		PollOnly:             true,
+		Logger:               logger,
+		MaxAttempts:          25,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating job queue client: %w", err)
@@ -96,4 +102,25 @@ func NewInserter(db *sqldb.DB) (*Client, error) {
 		return nil, fmt.Errorf("creating job queue client: %w", err)
 	}
 	return c, nil
+}
+
+// RescueOwn makes the jobs this instance was running when it last stopped —
+// killed in the middle of sending an email, say — available again at once,
+// instead of after River's stuck-job rescue, minutes later. Call it before
+// the client starts. Jobs of other, live instances are not touched.
+func RescueOwn(ctx context.Context, db *sqldb.DB, id string) (int64, error) {
+	var q string
+	if db.Engine == sqldb.SQLite {
+		q = `UPDATE river_job SET state = 'available'
+			WHERE state = 'running' AND json_extract(attempted_by, '$[#-1]') = $1`
+	} else {
+		q = `UPDATE river_job SET state = 'available'
+			WHERE state = 'running' AND attempted_by[array_length(attempted_by, 1)] = $1`
+	}
+	// A running job was scheduled in the past, so it is due at once.
+	res, err := db.Write.ExecContext(ctx, q, id)
+	if err != nil {
+		return 0, fmt.Errorf("rescuing jobs of %s: %w", id, err)
+	}
+	return res.RowsAffected()
 }

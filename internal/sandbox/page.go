@@ -225,6 +225,7 @@ func readCard(number, exp, cvc string, now time.Time) (card, string) {
 // consolePage is the sandbox's own dashboard.
 type consolePage struct {
 	BaseURL   string
+	Links     []Link
 	Endpoints []*WebhookEndpoint
 	Faults    []Fault
 	Payments  []consolePayment
@@ -252,7 +253,7 @@ type consoleDelivery struct {
 
 func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
-	p := consolePage{BaseURL: s.opts.BaseURL, Faults: s.faultsLocked()}
+	p := consolePage{BaseURL: s.opts.BaseURL, Links: s.opts.Links, Faults: s.faultsLocked()}
 	for _, id := range s.byType["webhook_endpoint"] {
 		if we, ok := s.objects[id].(*WebhookEndpoint); ok {
 			c := *we // a copy: the page is rendered after the lock is released

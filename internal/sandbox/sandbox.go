@@ -76,6 +76,14 @@ type Options struct {
 	// Client delivers webhooks; defaults to a client with a 10 s timeout
 	// that does not follow redirects.
 	Client *http.Client
+	// Links are other pages served beside the sandbox (the local
+	// mailbox), shown in its console.
+	Links []Link
+}
+
+// Link is a page the console links to.
+type Link struct {
+	Name, URL string
 }
 
 // SeedPrice is a price to create at start.

@@ -36,7 +36,8 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	_, err = queue.Migrate(ctx, db)
 	require.NoError(t, err)
 	b := &testBundle{db: db, url: url, now: time.Date(2026, 11, 23, 12, 0, 0, 123456789, time.UTC)}
-	b.store = store.New(db, func() time.Time { return b.now })
+	b.store, err = store.New(db, func() time.Time { return b.now })
+	require.NoError(t, err)
 	return b
 }
 
@@ -97,11 +98,14 @@ func TestWebhookEventsAreRecordedOnceAndDurably(t *testing.T) {
 		var created atomic.Int32
 		for range 20 {
 			wg.Go(func() {
-				ok, err := b.store.RecordWebhookEvent(ctx, ev)
+				err := b.store.InTx(ctx, func(tx *store.Tx) error {
+					ok, err := tx.InsertWebhookEvent(ctx, ev)
+					if ok {
+						created.Add(1)
+					}
+					return err
+				})
 				require.NoError(t, err)
-				if ok {
-					created.Add(1)
-				}
 			})
 		}
 		wg.Wait()
@@ -111,7 +115,9 @@ func TestWebhookEventsAreRecordedOnceAndDurably(t *testing.T) {
 		db, err := sqldb.Open(ctx, b.url)
 		require.NoError(t, err)
 		defer db.Close()
-		n, err := store.New(db, time.Now).WebhookEventCount(ctx, "stripe")
+		s, err := store.New(db, time.Now)
+		require.NoError(t, err)
+		n, err := s.WebhookEventCount(ctx, "stripe")
 		require.NoError(t, err)
 		require.Equal(t, 1, n)
 	})

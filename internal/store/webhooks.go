@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
+
+	"github.com/paidup/paidup"
 )
 
 // WebhookEvent is a processor event as received.
@@ -16,30 +19,49 @@ type WebhookEvent struct {
 	ObjectID   string
 	Created    time.Time // when the processor says it happened
 	Payload    []byte
+	Received   time.Time
+	Processed  time.Time
 }
 
-// RecordWebhookEvent stores a received event, once: a duplicate delivery of
-// the same event id changes nothing and reports created false. The event is
-// committed (and, on SQLite, synced to disk) when this returns, so the
-// webhook may then be acknowledged.
-func (s *Store) RecordWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, error) {
-	var created bool
-	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO webhook_events
-			(processor, event_id, type, object_type, object_id, created_at, received_at, payload)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (processor, event_id) DO NOTHING`,
-			ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), s.stamp(), ev.Payload)
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		created = n == 1
-		return nil
-	})
+// InsertWebhookEvent stores a received event unless it was stored before
+// (the same event id delivered again), and reports whether it is new.
+func (tx *Tx) InsertWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, error) {
+	res, err := tx.tx.ExecContext(ctx, `INSERT INTO webhook_events
+		(processor, event_id, type, object_type, object_id, created_at, received_at, payload)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (processor, event_id) DO NOTHING`,
+		ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload)
 	if err != nil {
-		return false, fmt.Errorf("recording webhook event %s: %w", ev.ID, err)
+		return false, fmt.Errorf("storing webhook event %s: %w", ev.ID, err)
 	}
-	return created, nil
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
+// WebhookEvent reads a stored event.
+func (s *Store) WebhookEvent(ctx context.Context, processor, id string) (WebhookEvent, error) {
+	var ev WebhookEvent
+	var processed sql.NullTime
+	err := s.db.Read.QueryRowContext(ctx, `SELECT processor, event_id, type, object_type, object_id, created_at, received_at, payload, processed_at
+		FROM webhook_events WHERE processor = $1 AND event_id = $2`, processor, id).Scan(
+		&ev.Processor, &ev.ID, &ev.Type, &ev.ObjectType, &ev.ObjectID, &ev.Created, &ev.Received, &ev.Payload, &processed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ev, paidup.Errorf(paidup.ENOTFOUND, "No such event.")
+	}
+	if err != nil {
+		return ev, fmt.Errorf("reading webhook event %s: %w", id, err)
+	}
+	ev.Created, ev.Received, ev.Processed = ev.Created.UTC(), ev.Received.UTC(), timeOf(processed)
+	return ev, nil
+}
+
+// MarkWebhookEventProcessed records that an event's processing is done.
+func (s *Store) MarkWebhookEventProcessed(ctx context.Context, processor, id string) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE webhook_events SET processed_at = $3 WHERE processor = $1 AND event_id = $2 AND processed_at IS NULL`,
+		processor, id, s.stamp())
+	if err != nil {
+		return fmt.Errorf("marking webhook event %s processed: %w", id, err)
+	}
+	return nil
 }
 
 // WebhookEventCount counts the events received from a processor.

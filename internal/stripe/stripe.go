@@ -5,6 +5,7 @@ package stripe
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -103,11 +104,106 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
 	p := &stripego.CheckoutSessionRetrieveParams{}
 	p.AddExpand("line_items")
+	p.AddExpand("payment_intent")
 	s, err := c.api.V1CheckoutSessions.Retrieve(ctx, id, p)
 	if err != nil {
 		return paidup.Checkout{}, wrap(err, "reading checkout session %s", id)
 	}
 	return checkout(s), nil
+}
+
+// CheckoutForPayment finds the Checkout Session a payment intent was paid
+// through.
+func (c *Client) CheckoutForPayment(ctx context.Context, paymentID string) (paidup.Checkout, error) {
+	p := &stripego.CheckoutSessionListParams{PaymentIntent: stripego.String(paymentID)}
+	p.AddExpand("data.line_items")
+	p.AddExpand("data.payment_intent")
+	for s, err := range c.api.V1CheckoutSessions.List(ctx, p) {
+		if err != nil {
+			return paidup.Checkout{}, wrap(err, "finding the checkout session of %s", paymentID)
+		}
+		return checkout(s), nil
+	}
+	return paidup.Checkout{}, fmt.Errorf("finding the checkout session of %s: %w", paymentID, errNotFound)
+}
+
+// ListCheckouts lists Checkout Sessions created at or after since.
+func (c *Client) ListCheckouts(ctx context.Context, since time.Time, fn func(paidup.Checkout) error) error {
+	p := &stripego.CheckoutSessionListParams{
+		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
+		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+	}
+	p.AddExpand("data.line_items")
+	p.AddExpand("data.payment_intent")
+	for s, err := range c.api.V1CheckoutSessions.List(ctx, p) {
+		if err != nil {
+			return wrap(err, "listing checkout sessions")
+		}
+		if err := fn(checkout(s)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListPayments lists payment intents created at or after since.
+func (c *Client) ListPayments(ctx context.Context, since time.Time, fn func(paidup.Payment) error) error {
+	p := &stripego.PaymentIntentListParams{
+		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
+		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+	}
+	for pi, err := range c.api.V1PaymentIntents.List(ctx, p) {
+		if err != nil {
+			return wrap(err, "listing payment intents")
+		}
+		pay := paidup.Payment{
+			ID: pi.ID, Reference: pi.Metadata[MetadataKey], Succeeded: pi.Status == stripego.PaymentIntentStatusSucceeded,
+			Amount:  paidup.Money{Amount: pi.Amount, Currency: string(pi.Currency)},
+			Created: time.Unix(pi.Created, 0).UTC(),
+		}
+		if pi.Customer != nil {
+			pay.CustomerID = pi.Customer.ID
+		}
+		if err := fn(pay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListUndeliveredEvents lists events created at or after since that Stripe
+// has not delivered to every webhook endpoint.
+func (c *Client) ListUndeliveredEvents(ctx context.Context, since time.Time, fn func(paidup.ProcessorEvent) error) error {
+	p := &stripego.EventListParams{
+		ListParams:      stripego.ListParams{Limit: stripego.Int64(100)},
+		CreatedRange:    &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+		DeliverySuccess: stripego.Bool(false),
+	}
+	for ev, err := range c.api.V1Events.List(ctx, p) {
+		if err != nil {
+			return wrap(err, "listing undelivered events")
+		}
+		payload := ev.LastResponse.RawJSON
+		if len(payload) == 0 {
+			if payload, err = json.Marshal(ev); err != nil {
+				return fmt.Errorf("encoding event %s: %w", ev.ID, err)
+			}
+		}
+		var obj struct {
+			ID     string `json:"id"`
+			Object string `json:"object"`
+		}
+		if ev.Data != nil {
+			json.Unmarshal(ev.Data.Raw, &obj)
+		}
+		if err := fn(paidup.ProcessorEvent{
+			ID: ev.ID, Type: string(ev.Type), Created: time.Unix(ev.Created, 0).UTC(),
+			ObjectType: obj.Object, ObjectID: obj.ID, Payload: payload,
+		}); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func checkout(s *stripego.CheckoutSession) paidup.Checkout {
@@ -133,6 +229,9 @@ func checkout(s *stripego.CheckoutSession) paidup.Checkout {
 	}
 	if s.PaymentIntent != nil {
 		co.PaymentID = s.PaymentIntent.ID
+		if co.Paid && s.PaymentIntent.Created != 0 {
+			co.PaidAt = time.Unix(s.PaymentIntent.Created, 0).UTC()
+		}
 	}
 	if s.LineItems != nil {
 		for _, li := range s.LineItems.Data {

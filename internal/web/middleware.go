@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"runtime/debug"
 	"strconv"
 	"sync"
@@ -43,6 +44,10 @@ func (s *Server) pageMiddleware(next http.Handler) http.Handler {
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
 		h.Set("Cache-Control", "no-store")
+		if r.Method == http.MethodPost && !s.sameOrigin(r) {
+			http.Error(w, "cross-site form submissions are refused", http.StatusForbidden)
+			return
+		}
 		sw, _ := w.(*statusWriter)
 		defer func() {
 			if v := recover(); v != nil {
@@ -61,6 +66,21 @@ func (s *Server) pageMiddleware(next http.Handler) http.Handler {
 }
 
 var errPanic = errors.New("panic while serving a page")
+
+// sameOrigin reports whether a form post comes from paidup's own pages.
+// Browsers send Origin with every POST; its absence (a script, an old
+// client) is allowed.
+func (s *Server) sameOrigin(r *http.Request) bool {
+	o := r.Header.Get("Origin")
+	if o == "" {
+		return true
+	}
+	u, err := url.Parse(s.PublicURL)
+	if err == nil && o == u.Scheme+"://"+u.Host {
+		return true
+	}
+	return o == "http://"+r.Host || o == "https://"+r.Host
+}
 
 type statusWriter struct {
 	http.ResponseWriter

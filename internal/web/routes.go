@@ -11,6 +11,14 @@ func (s *Server) routes() {
 	page("GET /buy/{plan}", "buy", s.handleBuyForm())
 	page("POST /buy/{plan}", "buy_submit", s.handleBuy())
 	page("GET /checkout/{ref}", "checkout_status", s.handleCheckoutStatus())
+	page("GET /account", "account", s.handleAccount())
+	page("POST /account/link", "account_link", s.handleAccountLink())
+	page("GET /account/sign-in", "sign_in_form", s.handleSignInForm())
+	page("POST /account/sign-in", "sign_in", s.handleSignIn())
+	page("POST /account/sign-out", "sign_out", s.handleSignOut())
+
+	s.mux.Handle("GET /api/v1/access", s.observe("api_access", s.apiAuth(s.handleAPIAccessByEmail())))
+	s.mux.Handle("GET /api/v1/customers/{id}/access", s.observe("api_customer_access", s.apiAuth(s.handleAPICustomerAccess())))
 
 	s.mux.Handle("POST /webhooks/stripe", s.observe("webhook_stripe", s.handleStripeWebhook()))
 	s.mux.Handle("GET /healthz", s.observe("healthz", s.handleHealth()))

@@ -19,6 +19,9 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sqldb"
@@ -28,16 +31,25 @@ import (
 
 // Deps are what the web server needs.
 type Deps struct {
-	Store     *store.Store
-	DB        *sqldb.DB
-	Queue     *queue.Client
-	Processor paidup.Processor
+	Store    *store.Store
+	DB       *sqldb.DB
+	Queue    *queue.Client
+	Checkout *checkout.Service
+	Ingester *events.Ingester
+	Outbox   *notify.Outbox
 	// Webhooks verifies Stripe's signed webhooks.
 	Webhooks stripe.Verifier
-	Policy   paidup.Policy
+	Policy   *paidup.Policy
 	Business Business
-	// PublicURL is how customers reach paidup, for return URLs.
+	// PublicURL is how customers reach paidup, for links and cookies.
 	PublicURL string
+	// APIKeys are the bearer keys of the operator's app; none turns the
+	// API off.
+	APIKeys []string
+	// SessionTTL is how long a customer stays signed in; LinkTTL is how
+	// long an emailed sign-in link works.
+	SessionTTL time.Duration
+	LinkTTL    time.Duration
 	// Now is the business clock.
 	Now     func() time.Time
 	Logger  *slog.Logger

@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"log/slog"
 	"fmt"
 	"io"
 	"net"
@@ -17,7 +18,10 @@ import (
 	"github.com/stripe/stripe-go/v84/webhook"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sandbox"
@@ -28,7 +32,10 @@ import (
 	"github.com/paidup/paidup/internal/web"
 )
 
-const secret = "whsec_web_test"
+const (
+	secret = "whsec_web_test"
+	apiKey = "test-api-key-0123456789abcdef"
+)
 
 type testBundle struct {
 	srv        *httptest.Server
@@ -82,15 +89,24 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	t.Cleanup(sbSrv.Close)
 
 	b := &testBundle{db: db, sandboxURL: sbURL, sandboxDB: sdb, metrics: obs.NewMetrics()}
-	b.store = store.New(db, time.Now)
+	b.store, err = store.New(db, time.Now)
+	require.NoError(t, err)
 	b.processor = &switchable{stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: sbURL, Retries: -1, Timeout: 2 * time.Second})}
 	b.srv = httptest.NewUnstartedServer(nil)
+	publicURL := "http://" + b.srv.Listener.Addr().String()
+	outbox := &notify.Outbox{OnCall: []string{"oncall@example.com"}}
+	co := &checkout.Service{Store: b.store, Processor: b.processor, Policy: &cfg.Policy, Notify: outbox,
+		Logger: slog.New(slog.DiscardHandler), PublicURL: publicURL, FirstCheck: time.Minute}
+	ingester := events.NewIngester(b.store, slog.New(slog.DiscardHandler))
+	ictx, stop := context.WithCancel(context.Background())
+	go ingester.Run(ictx)
+	t.Cleanup(stop)
 	b.srv.Config.Handler = web.NewServer(web.Deps{
-		Store: b.store, DB: db, Queue: jobs, Processor: b.processor,
+		Store: b.store, DB: db, Queue: jobs, Checkout: co, Ingester: ingester, Outbox: outbox,
 		Webhooks: stripe.Verifier{Secrets: []string{"whsec_old", secret}},
-		Policy:   cfg.Policy, Business: web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
-		PublicURL: "http://" + b.srv.Listener.Addr().String(),
-		Now:       time.Now, Metrics: b.metrics,
+		Policy:   &cfg.Policy, Business: web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
+		PublicURL: publicURL, APIKeys: []string{apiKey}, SessionTTL: time.Hour, LinkTTL: time.Hour,
+		Now: time.Now, Metrics: b.metrics,
 	})
 	b.srv.Start()
 	t.Cleanup(b.srv.Close)

@@ -42,7 +42,7 @@ func (s *Server) handleStripeWebhook() http.Handler {
 			s.refuse(w, reason, err)
 			return
 		}
-		created, err := s.Store.RecordWebhookEvent(r.Context(), store.WebhookEvent{
+		created, err := s.Ingester.Ingest(r.Context(), store.WebhookEvent{
 			Processor: "stripe", ID: ev.ID, Type: ev.Type, ObjectType: ev.ObjectType, ObjectID: ev.ObjectID,
 			Created: ev.Created, Payload: body,
 		})

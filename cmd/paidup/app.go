@@ -1,0 +1,300 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/mailbox"
+	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/obs"
+	"github.com/paidup/paidup/internal/queue"
+	"github.com/paidup/paidup/internal/reconcile"
+	"github.com/paidup/paidup/internal/sandbox"
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/stripe"
+	"github.com/paidup/paidup/internal/web"
+)
+
+// app is paidup assembled from its configuration: storage, processor, mail,
+// job queue and web server.
+type app struct {
+	cfg        *config.Config
+	log        *slog.Logger
+	db         *sqldb.DB
+	store      *store.Store
+	jobs       *queue.Client
+	ingester   *events.Ingester
+	handler    http.Handler
+	publicURL  string
+	sandboxURL string
+	mailboxURL string
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	bg     sync.WaitGroup
+	// shutdowns stop servers, whose goroutines bg waits for; closers then
+	// release what they used.
+	shutdowns []func()
+	closers   []func()
+}
+
+// newApp assembles paidup. publicURL is how customers reach it; ln is the
+// listener it will serve on (its address names the instance).
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, publicURL string) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, publicURL: publicURL}
+	a.ctx, a.cancel = context.WithCancel(ctx)
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	if a.db, err = openDatabase(ctx, cfg.Database.URL.Reveal()); err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() { a.db.Close() })
+	now := time.Now
+	if a.store, err = store.New(a.db, now); err != nil {
+		return nil, err
+	}
+
+	var processor paidup.Processor
+	var verifier stripe.Verifier
+	smtpURL := cfg.SMTP.URL.Reveal()
+	switch cfg.Processor.Kind {
+	case config.KindSandbox:
+		sb, err := a.startSandbox(cfg, publicURL+"/webhooks/stripe", smtpURL == "")
+		if err != nil {
+			return nil, err
+		}
+		processor = stripe.New(stripe.Config{SecretKey: sandboxKey, URL: a.sandboxURL, Timeout: 8 * time.Second})
+		verifier = stripe.Verifier{Secrets: []string{sb.secret}}
+		if smtpURL == "" {
+			smtpURL = sb.smtpURL
+		}
+	case config.KindStripe:
+		processor = stripe.New(stripe.Config{SecretKey: cfg.Processor.Stripe.SecretKey.Reveal(), URL: cfg.Processor.Stripe.APIURL, Timeout: 8 * time.Second})
+		for _, s := range cfg.Processor.Stripe.WebhookSecrets {
+			verifier.Secrets = append(verifier.Secrets, s.Reveal())
+		}
+	}
+	mailer, err := notify.NewSMTP(smtpURL)
+	if err != nil {
+		return nil, err
+	}
+	if h, err := hostOf(publicURL); err == nil {
+		mailer.Helo = h
+	}
+
+	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails}
+	schedule := durations(cfg.Reconciler.Recheck)
+	co := &checkout.Service{
+		Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox, Logger: log,
+		PublicURL: publicURL, FirstCheck: schedule[0],
+	}
+	a.ingester = events.NewIngester(a.store, log)
+	rec := &reconcile.Reconciler{
+		Store: a.store, Checkout: co, Ingester: a.ingester, Notify: outbox, Logger: log.With("component", "reconciler"),
+		Schedule: schedule, Overlap: cfg.Reconciler.Overlap.D(), Lookback: cfg.Reconciler.Lookback.D(),
+	}
+
+	workers := river.NewWorkers()
+	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Logger: log})
+	river.AddWorker(workers, &notify.Sender{
+		Store: a.store, Mailer: mailer, Policy: &cfg.Policy, Outbox: outbox, Logger: log,
+		From: cfg.SMTP.From, Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail,
+		PublicURL: publicURL, LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
+	})
+	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
+	id := instanceID(ln)
+	a.jobs, err = queue.New(a.db, queue.Config{
+		ID:           id,
+		Workers:      workers,
+		Logger:       log.With("component", "jobs"),
+		PollInterval: 50 * time.Millisecond,
+		MaxWorkers:   20,
+		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
+			func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n, err := queue.RescueOwn(ctx, a.db, id); err != nil {
+		return nil, err
+	} else if n > 0 {
+		log.Warn("took back jobs this instance was running when it stopped", "jobs", n, "instance", id)
+	}
+
+	var apiKeys []string
+	for _, k := range cfg.API.Keys {
+		apiKeys = append(apiKeys, k.Reveal())
+	}
+	a.handler = web.NewServer(web.Deps{
+		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
+		Webhooks: verifier, Policy: &cfg.Policy,
+		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
+		PublicURL: publicURL, APIKeys: apiKeys,
+		SessionTTL: cfg.Accounts.SessionTTL.D(), LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
+		Now: now, Logger: log, Metrics: obs.NewMetrics(),
+	})
+	return a, nil
+}
+
+// start runs the background work: the event ingester and the job queue.
+func (a *app) start() error {
+	a.bg.Add(1)
+	go func() { defer a.bg.Done(); a.ingester.Run(a.ctx) }()
+	if err := a.jobs.Start(a.ctx); err != nil {
+		return fmt.Errorf("starting the job queue: %w", err)
+	}
+	return nil
+}
+
+// stop ends the background work, letting running jobs finish.
+func (a *app) stop() {
+	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.jobs.Stop(stopCtx); err != nil {
+		a.log.Warn("stopping the job queue", "err", err)
+	}
+	a.close()
+}
+
+// close stops the servers, waits for every goroutine, then releases the
+// databases and listeners.
+func (a *app) close() {
+	a.cancel()
+	for _, f := range a.shutdowns {
+		f()
+	}
+	a.shutdowns = nil
+	a.bg.Wait()
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+}
+
+type sandboxInfo struct {
+	secret  string
+	smtpURL string // the local mailbox, when wanted
+}
+
+// startSandbox runs the sandbox processor in this process on its own
+// listener, delivering webhooks to webhookURL; with withMailbox, also the
+// local mailbox, whose pages the sandbox's listener serves at /mailbox/.
+func (a *app) startSandbox(cfg *config.Config, webhookURL string, withMailbox bool) (sandboxInfo, error) {
+	var info sandboxInfo
+	ln, err := listen(cfg.Sandbox.Listen, "--sandbox-listen")
+	if err != nil {
+		return info, err
+	}
+	a.closers = append(a.closers, func() { ln.Close() })
+	a.sandboxURL = "http://" + ln.Addr().String()
+	db, err := openSandboxDatabase(a.ctx, cfg.Sandbox.DatabaseURL.Reveal())
+	if err != nil {
+		return info, err
+	}
+	a.closers = append(a.closers, func() { db.Close() })
+	info.secret = cfg.Sandbox.WebhookSecret.Reveal()
+	if info.secret == "" {
+		info.secret = randomSecret()
+	}
+	opts := sandboxOptions(cfg, db, a.sandboxURL, a.log, []sandbox.EndpointConfig{{URL: webhookURL, Secret: info.secret}})
+	var mb *mailbox.Mailbox
+	if withMailbox {
+		if mb, info.smtpURL, err = a.startMailbox(db); err != nil {
+			return info, err
+		}
+		a.mailboxURL = a.sandboxURL + "/mailbox/"
+		opts.Links = []sandbox.Link{{Name: "Mailbox", URL: "/mailbox/"}}
+	}
+	sb, err := sandbox.New(a.ctx, opts)
+	if err != nil {
+		return info, fmt.Errorf("starting the sandbox: %w", err)
+	}
+	handler := sb.Handler()
+	if mb != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/mailbox/", mb.Handler("/mailbox"))
+		mux.Handle("/", handler)
+		handler = mux
+	}
+	srv := newHTTPServer(handler, a.log)
+	a.bg.Add(2)
+	go func() { defer a.bg.Done(); sb.Run(a.ctx) }()
+	go func() {
+		defer a.bg.Done()
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			a.log.Error("sandbox HTTP server", "err", err)
+		}
+	}()
+	a.shutdowns = append(a.shutdowns, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	})
+	return info, nil
+}
+
+// startMailbox runs the local mailbox's SMTP server on a loopback port.
+func (a *app) startMailbox(db *sqldb.DB) (*mailbox.Mailbox, string, error) {
+	mb, err := mailbox.Open(a.ctx, db, a.log.With("component", "mailbox"))
+	if err != nil {
+		return nil, "", err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, "", fmt.Errorf("starting the local mailbox: %w", err)
+	}
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		if err := mb.Serve(ln); err != nil {
+			a.log.Error("local mailbox", "err", err)
+		}
+	}()
+	a.shutdowns = append(a.shutdowns, func() { mb.Close() })
+	return mb, "smtp://" + ln.Addr().String(), nil
+}
+
+// instanceID names this instance the same way across restarts: host and
+// listen address.
+func instanceID(ln net.Listener) string {
+	host, _ := os.Hostname()
+	return "paidup@" + host + "/" + strings.ReplaceAll(ln.Addr().String(), "[::]", "any")
+}
+
+func durations(ds []config.Duration) []time.Duration {
+	out := make([]time.Duration, len(ds))
+	for i, d := range ds {
+		out[i] = d.D()
+	}
+	return out
+}
+
+func hostOf(rawURL string) (string, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return "", err
+	}
+	return u.Hostname(), nil
+}

@@ -1,0 +1,399 @@
+// Package checkout is the purchase path: it records a checkout attempt
+// before the customer is sent to pay, and fulfils paid checkouts — one
+// idempotent Fulfil, called from the return page, the webhook processor and
+// the reconciler, that makes exactly one grant and one confirmation however
+// often and however concurrently it runs for the same payment.
+package checkout
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/store"
+)
+
+// Lifetime is how long a processor checkout stays payable.
+const Lifetime = 24 * time.Hour
+
+// Service runs the purchase path.
+type Service struct {
+	Store     *store.Store
+	Processor paidup.Processor
+	Policy    *paidup.Policy
+	Notify    Notifier
+	Logger    *slog.Logger
+	// PublicURL is how customers reach paidup, for return URLs.
+	PublicURL string
+	// FirstCheck is how soon after an attempt starts the reconciler first
+	// asks the processor about it.
+	FirstCheck time.Duration
+}
+
+// Notifier queues what follows a fulfilment, in its transaction: the
+// customer's confirmation, and support cases with their alerts.
+type Notifier interface {
+	QueueConfirmation(ctx context.Context, tx *store.Tx, c Confirmation) error
+	OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase) error
+}
+
+// Confirmation is what a confirmation email says.
+type Confirmation struct {
+	Grant     paidup.Grant
+	Email     string
+	Reference string
+	Amount    paidup.Money
+}
+
+// Start records a checkout attempt for plan and email under ref, or finds
+// the attempt an earlier submit of the same form recorded, and returns the
+// processor checkout to send the customer to. A reference already used for
+// another plan or email is not reused. If the processor cannot be reached
+// the attempt stays, without a checkout, and trying again with the same
+// reference reuses it: the reference is the processor's idempotency key, so
+// a crash between the processor creating the checkout and paidup recording
+// it yields the same checkout, not a second one.
+func (s *Service) Start(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, error) {
+	for range 3 {
+		a, err := s.attempt(ctx, plan, ref, email)
+		if err != nil {
+			return a, err
+		}
+		failpoint.Inject("buy.after_attempt")
+		switch {
+		case a.Status == paidup.AttemptOpen:
+			// Submitted again (a double click, the back button): the same
+			// checkout, unless it has closed meanwhile.
+			open, paid, err := s.checkoutState(ctx, a)
+			switch {
+			case err != nil:
+				return a, err
+			case open:
+				return a, nil
+			case paid:
+				return s.Store.CheckoutAttempt(ctx, a.Reference) // settled now
+			}
+		case a.Status != paidup.AttemptCreated:
+			return a, nil // settled: the caller shows how it stands
+		default:
+			// The checkout's expiry is part of the idempotent request, so it
+			// is fixed by the attempt, not by when the request is made.
+			expires := a.CreatedAt.Add(Lifetime - time.Minute).Truncate(time.Second)
+			if expires.Sub(s.Store.Now()) >= 31*time.Minute {
+				return s.open(ctx, a, plan, email, expires)
+			}
+		}
+		ref = paidup.NewReference() // too old to pay now: start afresh
+	}
+	return paidup.CheckoutAttempt{}, errors.New("could not start a checkout")
+}
+
+// open asks the processor for the attempt's checkout and records it.
+func (s *Service) open(ctx context.Context, a paidup.CheckoutAttempt, plan paidup.Plan, email string, expires time.Time) (paidup.CheckoutAttempt, error) {
+	co, err := s.Processor.CreateCheckout(ctx, paidup.CheckoutRequest{
+		Reference:  a.Reference,
+		Plan:       plan,
+		Email:      email,
+		SuccessURL: s.PublicURL + "/checkout/" + a.Reference + "?checkout={CHECKOUT_ID}",
+		CancelURL:  s.PublicURL + "/buy/" + url.PathEscape(plan.ID) + "?cancelled=" + a.Reference,
+		ExpiresAt:  expires,
+	})
+	if err != nil {
+		return a, err
+	}
+	failpoint.Inject("buy.after_checkout")
+	if err := s.Store.OpenCheckoutAttempt(ctx, a.Reference, co.ID, co.URL); err != nil {
+		// The checkout carries the reference, so the payment can still be
+		// traced; send the customer on rather than stop them.
+		s.Logger.Error("recording processor checkout failed", "checkout", a.Reference, "err", err)
+	}
+	failpoint.Inject("buy.after_record")
+	a.Status, a.CheckoutID, a.CheckoutURL = paidup.AttemptOpen, co.ID, co.URL
+	return a, nil
+}
+
+// checkoutState reports whether an open attempt's checkout can still be
+// paid, or was paid. One the processor has closed is settled here: expired,
+// or fulfilled.
+func (s *Service) checkoutState(ctx context.Context, a paidup.CheckoutAttempt) (open, paid bool, err error) {
+	co, err := s.Processor.Checkout(ctx, a.CheckoutID)
+	if err != nil {
+		return true, false, nil // cannot tell: the processor's page will say
+	}
+	if co.Status == paidup.CheckoutOpen {
+		return true, false, nil
+	}
+	_, err = s.FulfilCheckout(ctx, co, store.ByCustomer)
+	return false, co.Paid, err
+}
+
+func (s *Service) attempt(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, error) {
+	for range 3 {
+		a, created, err := s.Store.CreateCheckoutAttempt(ctx, paidup.CheckoutAttempt{
+			Reference: ref, PlanID: plan.ID, Email: email, Amount: plan.Amount, Processor: s.Processor.Name(),
+			NextCheckAt: s.Store.Now().Add(s.FirstCheck),
+		})
+		if err != nil {
+			return a, err
+		}
+		if created || (a.PlanID == plan.ID && a.Email == email) {
+			return a, nil
+		}
+		ref = paidup.NewReference()
+	}
+	return paidup.CheckoutAttempt{}, errors.New("could not find an unused checkout reference")
+}
+
+// Outcome is where a checkout stands after Fulfil.
+type Outcome struct {
+	// State is one of the attempt statuses, or "pending" when the
+	// processor has not confirmed a payment yet.
+	State      string
+	CustomerID string
+	Grant      paidup.Grant
+}
+
+// Pending: paid or maybe paid, not yet confirmed.
+const Pending = "pending"
+
+// Fulfil asks the processor about a checkout and, if it is paid, grants
+// access and queues the confirmation, once. source says who asked
+// (store.ByWebhook, ByReturnPage, ByReconciler). It may run twice or
+// concurrently for the same checkout: the grant rests on the payment, and
+// a payment grants once.
+func (s *Service) Fulfil(ctx context.Context, checkoutID, source string) (Outcome, error) {
+	co, err := s.Processor.Checkout(ctx, checkoutID)
+	if err != nil {
+		return Outcome{State: Pending}, err
+	}
+	return s.FulfilCheckout(ctx, co, source)
+}
+
+// FulfilCheckout fulfils a checkout as the processor reported it.
+func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source string) (Outcome, error) {
+	if !co.Paid {
+		if co.Status == paidup.CheckoutExpired {
+			return s.expire(ctx, co, source)
+		}
+		return Outcome{State: Pending}, nil
+	}
+	if co.PaymentID == "" {
+		return Outcome{State: Pending}, fmt.Errorf("checkout %s is paid but names no payment", co.ID)
+	}
+	failpoint.Inject("fulfil.after_confirm")
+	plan, planKnown := s.planFor(co)
+	var out Outcome
+	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		out, err = s.fulfilTx(ctx, tx, co, plan, planKnown, source)
+		if err != nil {
+			return err
+		}
+		failpoint.Inject("fulfil.before_commit")
+		return nil
+	})
+	if err != nil {
+		return Outcome{State: Pending}, fmt.Errorf("fulfilling %s: %w", co.ID, err)
+	}
+	failpoint.Inject("fulfil.after_commit")
+	return out, nil
+}
+
+// Ours reports whether a checkout is paidup's to fulfil: it carries a
+// paidup reference, or it sells a price one of the plans sells (a payment
+// link for a plan, say). Other checkouts on the same processor account are
+// none of paidup's business.
+func (s *Service) Ours(co paidup.Checkout) bool {
+	if co.Reference != "" {
+		return true
+	}
+	_, ok := s.planFor(co)
+	return ok
+}
+
+// planFor finds the plan a checkout sold, by the price paid for.
+func (s *Service) planFor(co paidup.Checkout) (paidup.Plan, bool) {
+	if len(co.PriceIDs) != 1 {
+		return paidup.Plan{}, false
+	}
+	return s.Policy.PlanByPrice(co.PriceIDs[0])
+}
+
+func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, plan paidup.Plan, planKnown bool, source string) (Outcome, error) {
+	processor := s.Processor.Name()
+	sourceRef := processor + ":" + co.PaymentID
+	ref := co.Reference
+
+	a, err := tx.AttemptForUpdate(ctx, ref)
+	switch {
+	case paidup.ErrorCode(err) == paidup.ENOTFOUND || ref == "":
+		// No record of this checkout: paid through a checkout paidup's
+		// database has lost, or a checkout made outside paidup that carries
+		// a reference. Rebuild the attempt from the processor's data.
+		if ref == "" {
+			ref = "PROCESSOR-" + co.ID
+		}
+		a = paidup.CheckoutAttempt{Reference: ref, PlanID: plan.ID, Email: co.Email, Amount: co.Amount,
+			Processor: processor, CheckoutID: co.ID, CreatedAt: co.Created}
+		restored, err := tx.RestoreCheckoutAttempt(ctx, a)
+		if err != nil {
+			return Outcome{}, err
+		}
+		// Lock it as the normal path does, so that a concurrent restore
+		// of the same checkout waits for this one to finish.
+		if a, err = tx.AttemptForUpdate(ctx, ref); err != nil {
+			return Outcome{}, err
+		}
+		if restored {
+			if err := tx.Append(ctx, store.TimelineEntry{Reference: ref, Kind: store.EventReconciler, Source: source,
+				Summary: "Rebuilt a checkout paidup had no record of, from the processor's data",
+				Data:    map[string]string{"checkout": co.ID, "payment": co.PaymentID}}); err != nil {
+				return Outcome{}, err
+			}
+		}
+	case err != nil:
+		return Outcome{}, err
+	}
+
+	if g, found, err := tx.GrantBySource(ctx, paidup.SourcePurchase, sourceRef); err != nil {
+		return Outcome{}, err
+	} else if found {
+		// Already fulfilled, by this path or another: nothing to do.
+		if a.Status != paidup.AttemptFulfilled {
+			if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptFulfilled, g.CustomerID, co.PaymentID); err != nil {
+				return Outcome{}, err
+			}
+		}
+		return Outcome{State: paidup.AttemptFulfilled, CustomerID: g.CustomerID, Grant: g}, nil
+	}
+	if a.Status == paidup.AttemptNeedsAttention {
+		return Outcome{State: paidup.AttemptNeedsAttention, CustomerID: a.CustomerID}, nil
+	}
+
+	email, err := paidup.NormaliseEmail(co.Email)
+	if err != nil {
+		email = a.Email
+	}
+	customerID, created, err := tx.MatchCustomer(ctx, processor, co.CustomerID, email)
+	if err != nil {
+		return Outcome{}, err
+	}
+	paidAt := co.PaidAt
+	if paidAt.IsZero() {
+		paidAt = tx.Now()
+	}
+	if err := tx.RecordPayment(ctx, store.Payment{
+		Processor: processor, ID: co.PaymentID, CustomerID: customerID, CheckoutReference: ref, CheckoutID: co.ID,
+		PlanID: plan.ID, Amount: co.Amount, PaidAt: paidAt,
+	}); err != nil {
+		return Outcome{}, err
+	}
+	ids := map[string]string{"checkout": co.ID, "payment": co.PaymentID}
+	entry := func(kind, summary string) error {
+		return tx.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: kind, Source: source, Summary: summary, Data: ids})
+	}
+	if created {
+		if err := entry(store.EventCheckout, "New customer "+email); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if err := entry(store.EventPayment, fmt.Sprintf("Payment of %s confirmed by the processor (%s)", co.Amount, describeSource(source))); err != nil {
+		return Outcome{}, err
+	}
+
+	// What paidup cannot settle by itself goes to a person.
+	var problem, kind string
+	blocks, err := tx.ActiveBlocks(ctx, customerID)
+	switch {
+	case err != nil:
+		return Outcome{}, err
+	case !planKnown:
+		kind, problem = store.CaseUnknownPlan, fmt.Sprintf("Paid %s for price %v, which no plan sells", co.Amount, co.PriceIDs)
+	case co.Amount != plan.Amount:
+		kind, problem = store.CaseAmountMismatch, fmt.Sprintf("Paid %s for %s, which costs %s", co.Amount, plan.Name, plan.Amount)
+	case len(blocks) > 0:
+		kind, problem = store.CaseBlockedPayer, fmt.Sprintf("Paid %s for %s while blocked (%s)", co.Amount, plan.Name, blocks[0].Reason)
+	}
+	if problem != "" {
+		if err := s.Notify.OpenCase(ctx, tx, store.SupportCase{
+			DedupeKey: "payment:" + sourceRef, CustomerID: customerID, Reference: ref, PaymentID: co.PaymentID, Kind: kind, Summary: problem,
+		}); err != nil {
+			return Outcome{}, err
+		}
+		if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptNeedsAttention, customerID, co.PaymentID); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{State: paidup.AttemptNeedsAttention, CustomerID: customerID}, nil
+	}
+
+	g := paidup.Grant{CustomerID: customerID, Tier: plan.Tier, PlanID: plan.ID, Source: paidup.SourcePurchase, SourceRef: sourceRef, Start: paidAt}
+	if !plan.Term.IsZero() {
+		g.End = plan.Term.AddTo(paidAt)
+	}
+	g, granted, err := tx.InsertGrant(ctx, g)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if granted {
+		until := "for good"
+		if !g.End.IsZero() {
+			until = "until " + g.End.Format("2 January 2006")
+		}
+		if err := entry(store.EventGrant, fmt.Sprintf("Access granted: %s, %s", s.tierName(plan.Tier), until)); err != nil {
+			return Outcome{}, err
+		}
+		if err := s.Notify.QueueConfirmation(ctx, tx, Confirmation{Grant: g, Email: email, Reference: ref, Amount: co.Amount}); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptFulfilled, customerID, co.PaymentID); err != nil {
+		return Outcome{}, err
+	}
+	return Outcome{State: paidup.AttemptFulfilled, CustomerID: customerID, Grant: g}, nil
+}
+
+func (s *Service) tierName(id string) string {
+	if t, ok := s.Policy.Tier(id); ok {
+		return t.Name
+	}
+	return id
+}
+
+func describeSource(source string) string {
+	switch source {
+	case store.ByWebhook:
+		return "webhook"
+	case store.ByReturnPage:
+		return "the customer returned from paying"
+	case store.ByReconciler:
+		return "found by the reconciler"
+	}
+	return source
+}
+
+// expire records that a checkout closed unpaid.
+func (s *Service) expire(ctx context.Context, co paidup.Checkout, source string) (Outcome, error) {
+	if co.Reference == "" {
+		return Outcome{State: paidup.AttemptExpired}, nil
+	}
+	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		a, err := tx.AttemptForUpdate(ctx, co.Reference)
+		if paidup.ErrorCode(err) == paidup.ENOTFOUND {
+			return nil
+		}
+		if err != nil || !a.Unresolved() {
+			return err
+		}
+		if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptExpired, "", ""); err != nil {
+			return err
+		}
+		return tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: source,
+			Summary: "The checkout closed unpaid; nothing was charged", Data: map[string]string{"checkout": co.ID}})
+	})
+	return Outcome{State: paidup.AttemptExpired}, err
+}

@@ -1,0 +1,348 @@
+// Package notify is what paidup tells people, by email: confirmations to
+// customers and alerts to whoever is on call. Emails are queued in the
+// transaction of the change that causes them and sent by a job, over SMTP,
+// with retries; each has a stable Message-ID, so a resend after a crash is
+// recognisably the same message.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	htmltemplate "html/template"
+	"log/slog"
+	"strconv"
+	"strings"
+	texttemplate "text/template"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/store"
+)
+
+// Email kinds.
+const (
+	KindConfirmation = "confirmation" // to a customer whose payment was confirmed
+	KindSignIn       = "sign_in"      // to a customer who asked for a sign-in link
+	KindAlert        = "alert"        // to on-call: a support case opened
+)
+
+// Outbox queues emails in the caller's transaction. It implements
+// checkout.Notifier.
+type Outbox struct {
+	// OnCall are the addresses alerts go to.
+	OnCall []string
+}
+
+var _ checkout.Notifier = (*Outbox)(nil)
+
+// QueueConfirmation queues a grant's confirmation email, once per grant.
+func (o *Outbox) QueueConfirmation(ctx context.Context, tx *store.Tx, c checkout.Confirmation) error {
+	data := map[string]string{
+		"grant": c.Grant.ID, "reference": c.Reference, "plan": c.Grant.PlanID, "tier": c.Grant.Tier,
+		"amount": strconv.FormatInt(c.Amount.Amount, 10), "currency": c.Amount.Currency,
+	}
+	if !c.Grant.End.IsZero() {
+		data["until"] = c.Grant.End.Format(time.RFC3339)
+	}
+	return queue(ctx, tx, store.Email{
+		DedupeKey: "confirmation:" + c.Grant.ID, CustomerID: c.Grant.CustomerID, Kind: KindConfirmation, To: c.Email, Data: data,
+	}, c.Reference)
+}
+
+// QueueSignIn queues a sign-in link for a customer who asked for one: at
+// most one per customer every ten minutes, so the form cannot be used to
+// flood an inbox.
+func (o *Outbox) QueueSignIn(ctx context.Context, tx *store.Tx, customerID, email string) error {
+	window := tx.Now().Truncate(10 * time.Minute).Format(time.RFC3339)
+	return queue(ctx, tx, store.Email{
+		DedupeKey: "sign_in:" + customerID + ":" + window, CustomerID: customerID, Kind: KindSignIn, To: email,
+	}, "")
+}
+
+// OpenCase opens a support case, once, puts it on the customer's timeline
+// and alerts everyone on call.
+func (o *Outbox) OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase) error {
+	sc, created, err := tx.OpenCase(ctx, c)
+	if err != nil || !created {
+		return err
+	}
+	if err := tx.Append(ctx, store.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: store.EventSupportCase,
+		Source: store.BySystem, Summary: "Support case opened: " + c.Summary,
+		Data: map[string]string{"case": sc.ID, "kind": c.Kind, "payment": c.PaymentID}}); err != nil {
+		return err
+	}
+	for _, addr := range o.OnCall {
+		err := queue(ctx, tx, store.Email{
+			DedupeKey: "alert:" + sc.ID + ":" + addr, CustomerID: c.CustomerID, Kind: KindAlert, To: addr,
+			Data: map[string]string{"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": c.Reference,
+				"payment": c.PaymentID, "opened": sc.CreatedAt.Format(time.RFC3339)},
+		}, c.Reference)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queue records an email and enqueues its sending job, unless an email
+// with the same dedupe key exists.
+func queue(ctx context.Context, tx *store.Tx, e store.Email, ref string) error {
+	em, created, err := tx.QueueEmail(ctx, e)
+	if err != nil || !created {
+		return err
+	}
+	if err := tx.Enqueue(ctx, SendArgs{EmailID: em.ID}, nil); err != nil {
+		return err
+	}
+	return tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: store.EventEmail, Source: store.BySystem,
+		Summary: fmt.Sprintf("%s email queued to %s", describeKind(e.Kind), e.To), Data: map[string]string{"email": em.ID}})
+}
+
+func describeKind(kind string) string {
+	switch kind {
+	case KindConfirmation:
+		return "Confirmation"
+	case KindSignIn:
+		return "Sign-in link"
+	case KindAlert:
+		return "On-call alert"
+	}
+	return kind
+}
+
+// SendArgs is the job that sends one queued email.
+type SendArgs struct {
+	EmailID string `json:"email_id"`
+}
+
+// Kind names the job.
+func (SendArgs) Kind() string { return "send_email" }
+
+// InsertOpts: about five hours of retries with River's backoff.
+func (SendArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+
+// Sender is the job worker that sends queued emails.
+type Sender struct {
+	river.WorkerDefaults[SendArgs]
+	Store  *store.Store
+	Mailer Mailer
+	Policy *paidup.Policy
+	Outbox *Outbox
+	Logger *slog.Logger
+	// From is the From: of every email.
+	From         string
+	Business     string
+	SupportEmail string
+	PublicURL    string
+	// LinkTTL is how long a sign-in link works.
+	LinkTTL time.Duration
+}
+
+// Work sends the email. It records the attempt before handing the message
+// to the server, and the success after; a crash in between makes a retry
+// resend the same message with the same Message-ID.
+func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
+	e, err := s.Store.Email(ctx, job.Args.EmailID)
+	if err != nil {
+		return err
+	}
+	if e.Status == store.EmailSent {
+		return nil
+	}
+	if err := s.Store.InTx(ctx, func(tx *store.Tx) error { return tx.SetEmailStatus(ctx, e.ID, store.EmailSending, "") }); err != nil {
+		return err
+	}
+	failpoint.Inject("email.before_send")
+	msg, err := s.compose(ctx, e)
+	if err != nil {
+		return fmt.Errorf("composing email %s: %w", e.ID, err)
+	}
+	if err := s.Mailer.Send(ctx, msg); err != nil {
+		return s.failed(ctx, job, e, err)
+	}
+	failpoint.Inject("email.after_send")
+	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSent, ""); err != nil {
+			return err
+		}
+		return tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.EventEmail,
+			Source: store.BySystem, Summary: fmt.Sprintf("%s email sent to %s", describeKind(e.Kind), e.To),
+			Data: map[string]string{"email": e.ID, "attempt": strconv.Itoa(job.Attempt)}})
+	})
+	if err != nil {
+		return err
+	}
+	failpoint.Inject("email.after_record")
+	return nil
+}
+
+// failed records a failed attempt on the timeline. After the last attempt
+// the email is failed for good and, for a customer's email, a support case
+// alerts on-call.
+func (s *Sender) failed(ctx context.Context, job *river.Job[SendArgs], e store.Email, sendErr error) error {
+	final := job.Attempt >= job.MaxAttempts
+	status := store.EmailQueued
+	if final {
+		status = store.EmailFailed
+	}
+	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetEmailStatus(ctx, e.ID, status, sendErr.Error()); err != nil {
+			return err
+		}
+		summary := fmt.Sprintf("%s email to %s failed (attempt %d of %d); will retry: %v", describeKind(e.Kind), e.To, job.Attempt, job.MaxAttempts, sendErr)
+		if final {
+			summary = fmt.Sprintf("%s email to %s failed for good after %d attempts: %v", describeKind(e.Kind), e.To, job.Attempt, sendErr)
+		}
+		if err := tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.EventEmail,
+			Source: store.BySystem, Summary: summary, Data: map[string]string{"email": e.ID}}); err != nil {
+			return err
+		}
+		if final && e.Kind != KindAlert {
+			return s.Outbox.OpenCase(ctx, tx, store.SupportCase{
+				DedupeKey: "email:" + e.ID, CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.CaseEmailFailed,
+				Summary: fmt.Sprintf("The %s email to %s could not be delivered: %v", strings.ToLower(describeKind(e.Kind)), e.To, sendErr),
+			})
+		}
+		return nil
+	})
+	s.Logger.Warn("sending email failed", "email", e.ID, "kind", e.Kind, "attempt", job.Attempt, "final", final, "err", sendErr)
+	if final {
+		return river.JobCancel(errors.Join(sendErr, err))
+	}
+	return errors.Join(sendErr, err)
+}
+
+//go:embed templates
+var templateFiles embed.FS
+
+// Each kind has a text template defining "subject" and "text", and an
+// HTML template defining "html".
+var (
+	textTemplates = map[string]*texttemplate.Template{}
+	htmlTemplates = map[string]*htmltemplate.Template{}
+)
+
+func init() {
+	for _, kind := range []string{KindConfirmation, KindSignIn, KindAlert} {
+		textTemplates[kind] = texttemplate.Must(texttemplate.ParseFS(templateFiles, "templates/"+kind+".txt"))
+		htmlTemplates[kind] = htmltemplate.Must(htmltemplate.ParseFS(templateFiles, "templates/"+kind+".html"))
+	}
+}
+
+// compose renders an email. A confirmation gets a fresh sign-in link.
+func (s *Sender) compose(ctx context.Context, e store.Email) (*Message, error) {
+	m, err := NewMessage(s.From, e.To)
+	if err != nil {
+		return nil, err
+	}
+	domain := m.FromAddress[strings.LastIndex(m.FromAddress, "@")+1:]
+	m.MessageID = e.ID + "@" + domain
+	m.Date = time.Now()
+	m.Headers = map[string]string{"X-Paidup-Email": e.Kind}
+	var data any
+	switch e.Kind {
+	case KindConfirmation:
+		d, err := s.confirmation(ctx, e)
+		if err != nil {
+			return nil, err
+		}
+		data = d
+	case KindSignIn:
+		url, err := s.signInURL(ctx, e.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		data = confirmationData{Business: s.Business, SupportEmail: s.SupportEmail, SignInURL: url,
+			AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL)}
+	case KindAlert:
+		m.Headers["Auto-Submitted"] = "auto-generated"
+		d := alertData{CaseID: e.Data["case"], Kind: e.Data["kind"], Summary: e.Data["summary"], Reference: e.Data["reference"],
+			PaymentID: e.Data["payment"], Opened: e.Data["opened"]}
+		if e.CustomerID != "" {
+			if c, err := s.Store.Customer(ctx, e.CustomerID); err == nil {
+				d.CustomerEmail = c.Email
+			}
+		}
+		data = d
+	default:
+		return nil, fmt.Errorf("unknown email kind %q", e.Kind)
+	}
+	return render(m, e.Kind, data)
+}
+
+func render(m *Message, kind string, data any) (*Message, error) {
+	var subject, text, html bytes.Buffer
+	tt, ht := textTemplates[kind], htmlTemplates[kind]
+	if tt == nil || ht == nil {
+		return nil, fmt.Errorf("no templates for %s emails", kind)
+	}
+	if err := tt.ExecuteTemplate(&subject, "subject", data); err != nil {
+		return nil, err
+	}
+	if err := tt.ExecuteTemplate(&text, "text", data); err != nil {
+		return nil, err
+	}
+	if err := ht.ExecuteTemplate(&html, "html", data); err != nil {
+		return nil, err
+	}
+	m.Subject, m.Text, m.HTML = strings.TrimSpace(subject.String()), text.String(), html.String()
+	return m, nil
+}
+
+type confirmationData struct {
+	Business, SupportEmail, Reference, Amount, PlanName, TierName, Until string
+	SignInURL, AccountURL, LinkTTL                                       string
+}
+
+type alertData struct {
+	CaseID, Kind, Summary, Reference, PaymentID, Opened, CustomerEmail string
+}
+
+func (s *Sender) confirmation(ctx context.Context, e store.Email) (confirmationData, error) {
+	amount, _ := strconv.ParseInt(e.Data["amount"], 10, 64)
+	d := confirmationData{
+		Business: s.Business, SupportEmail: s.SupportEmail, Reference: e.Data["reference"],
+		Amount:   paidup.Money{Amount: amount, Currency: e.Data["currency"]}.String(),
+		PlanName: e.Data["plan"], TierName: e.Data["tier"], Until: "for good",
+		AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL),
+	}
+	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
+		d.PlanName = p.Name
+	}
+	if t, ok := s.Policy.Tier(e.Data["tier"]); ok {
+		d.TierName = t.Name
+	}
+	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
+		d.Until = "until " + u.Format("2 January 2006")
+	}
+	url, err := s.signInURL(ctx, e.CustomerID)
+	d.SignInURL = url
+	return d, err
+}
+
+// signInURL makes a fresh single-use sign-in link.
+func (s *Sender) signInURL(ctx context.Context, customerID string) (string, error) {
+	token, err := s.Store.CreateSignInLink(ctx, customerID, s.LinkTTL)
+	if err != nil {
+		return "", err
+	}
+	return s.PublicURL + "/account/sign-in?token=" + token, nil
+}
+
+// HumanDuration writes a duration for people: "24 hours", "7 days".
+func HumanDuration(d time.Duration) string {
+	switch {
+	case d >= 48*time.Hour && d%(24*time.Hour) == 0:
+		return strconv.Itoa(int(d/(24*time.Hour))) + " days"
+	case d >= time.Hour && d%time.Hour == 0:
+		return strconv.Itoa(int(d/time.Hour)) + " hours"
+	}
+	return d.String()
+}

@@ -1,0 +1,278 @@
+// Package reconcile is paidup's janitor. Webhooks get lost — never sent,
+// sent and dropped, acknowledged and then lost — so the reconciler does not
+// rely on them: it re-checks every unfinished checkout with the processor on
+// a growing schedule, and sweeps the processor's recent checkouts, payments
+// and undelivered events by cursor, fulfilling whatever was paid and not yet
+// granted. What it cannot settle becomes a support case and an alert.
+//
+// It runs as a periodic job, which River starts only on the elected leader,
+// and never twice at once.
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/store"
+)
+
+// DefaultSchedule is when an unfinished checkout is checked, each delay
+// counted from the check before: about a minute after it starts, then five
+// minutes, an hour, and daily for a week.
+var DefaultSchedule = []time.Duration{
+	time.Minute, 5 * time.Minute, time.Hour,
+	24 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour, 24 * time.Hour,
+}
+
+// Reconciler finds and repairs what webhooks missed.
+type Reconciler struct {
+	Store    *store.Store
+	Checkout *checkout.Service
+	Ingester *events.Ingester
+	Notify   checkout.Notifier
+	Logger   *slog.Logger
+	// Schedule is the delays between checks of an unfinished checkout;
+	// after the last, paidup gives up and asks a person.
+	Schedule []time.Duration
+	// Overlap is how far back each sweep looks before where the last one
+	// ended, for clock skew and late writes.
+	Overlap time.Duration
+	// Lookback is how far back the first sweep looks.
+	Lookback time.Duration
+}
+
+// Report counts what one run did.
+type Report struct {
+	Checked, Fulfilled, Expired, GaveUp, Swept, Repaired, EventsRecovered int
+}
+
+// Run does one pass: due re-checks, then the sweeps. A failing part does
+// not stop the others.
+func (r *Reconciler) Run(ctx context.Context) (Report, error) {
+	var rep Report
+	err := errors.Join(
+		r.checkDue(ctx, &rep),
+		r.sweepCheckouts(ctx, &rep),
+		r.sweepPayments(ctx, &rep),
+		r.sweepEvents(ctx, &rep),
+	)
+	return rep, err
+}
+
+// checkDue asks the processor about each unfinished checkout that is due.
+func (r *Reconciler) checkDue(ctx context.Context, rep *Report) error {
+	due, err := r.Store.DueAttempts(ctx, r.Store.Now(), 500)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, a := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Checked++
+		if err := r.check(ctx, a, rep); err != nil {
+			errs = append(errs, fmt.Errorf("checking %s: %w", a.Reference, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) check(ctx context.Context, a paidup.CheckoutAttempt, rep *Report) error {
+	if a.CheckoutID == "" {
+		// The customer was never sent to pay (the processor was down, or
+		// paidup crashed first). A checkout the processor made under this
+		// reference would be found by the sweep; after the longest a
+		// checkout can live, there is none.
+		if r.Store.Now().Sub(a.CreatedAt) > checkout.Lifetime+time.Hour {
+			return r.resolve(ctx, a, paidup.AttemptAbandoned, "No payment page was ever opened for this checkout; nothing was charged")
+		}
+		return r.reschedule(ctx, a, rep)
+	}
+	co, err := r.Checkout.Processor.Checkout(ctx, a.CheckoutID)
+	if err != nil {
+		r.Logger.Warn("reconciler: asking the processor failed", "checkout", a.Reference, "err", err)
+		return r.reschedule(ctx, a, rep)
+	}
+	failpoint.Inject("reconcile.after_check")
+	out, err := r.Checkout.FulfilCheckout(ctx, co, store.ByReconciler)
+	if err != nil {
+		r.reschedule(ctx, a, rep)
+		return err
+	}
+	switch out.State {
+	case paidup.AttemptFulfilled:
+		rep.Fulfilled++
+	case paidup.AttemptExpired:
+		rep.Expired++
+	case checkout.Pending:
+		return r.reschedule(ctx, a, rep)
+	}
+	return nil
+}
+
+// reschedule sets the next check, or gives up after the last one.
+func (r *Reconciler) reschedule(ctx context.Context, a paidup.CheckoutAttempt, rep *Report) error {
+	checks := a.Checks + 1
+	if checks >= len(r.Schedule) {
+		rep.GaveUp++
+		return r.giveUp(ctx, a)
+	}
+	return r.Store.RescheduleAttempt(ctx, a.Reference, checks, r.Store.Now().Add(r.Schedule[checks]))
+}
+
+// giveUp hands a checkout paidup could never confirm to a person.
+func (r *Reconciler) giveUp(ctx context.Context, a paidup.CheckoutAttempt) error {
+	return r.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptUnknown, "", ""); err != nil {
+			return err
+		}
+		return r.Notify.OpenCase(ctx, tx, store.SupportCase{
+			DedupeKey: "unconfirmed:" + a.Reference, Reference: a.Reference, Kind: store.CaseUnconfirmed,
+			Summary: fmt.Sprintf("Checkout %s (%s, %s) was never confirmed by the processor after %d checks", a.Reference, a.PlanID, a.Email, a.Checks+1),
+		})
+	})
+}
+
+func (r *Reconciler) resolve(ctx context.Context, a paidup.CheckoutAttempt, status, summary string) error {
+	return r.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.ResolveAttempt(ctx, a.Reference, status, "", ""); err != nil {
+			return err
+		}
+		return tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: store.ByReconciler, Summary: summary})
+	})
+}
+
+// sweep runs fn from where the named sweep last got to (less the overlap)
+// and records how far it got: the newest creation time it saw.
+func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.Time, seen func(time.Time)) error) error {
+	pos, err := r.Store.SweepCursor(ctx, name)
+	if err != nil {
+		return err
+	}
+	since := r.Store.Now().Add(-r.Lookback)
+	if t, err := time.Parse(time.RFC3339, pos); err == nil {
+		since = t.Add(-r.Overlap)
+	}
+	newest := since
+	if err := fn(since, func(t time.Time) {
+		if t.After(newest) {
+			newest = t
+		}
+	}); err != nil {
+		return fmt.Errorf("sweep %s: %w", name, err)
+	}
+	return r.Store.SetSweepCursor(ctx, name, newest.UTC().Format(time.RFC3339))
+}
+
+// sweepCheckouts fulfils paid checkouts paidup has no payment for.
+func (r *Reconciler) sweepCheckouts(ctx context.Context, rep *Report) error {
+	return r.sweep(ctx, "checkouts", func(since time.Time, seen func(time.Time)) error {
+		return r.Checkout.Processor.ListCheckouts(ctx, since, func(co paidup.Checkout) error {
+			seen(co.Created)
+			rep.Swept++
+			if !co.Paid || !r.Checkout.Ours(co) {
+				return nil
+			}
+			return r.repair(ctx, co, rep)
+		})
+	})
+}
+
+// sweepPayments fulfils succeeded payments carrying paidup's reference that
+// paidup has not recorded.
+func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
+	return r.sweep(ctx, "payments", func(since time.Time, seen func(time.Time)) error {
+		return r.Checkout.Processor.ListPayments(ctx, since, func(p paidup.Payment) error {
+			seen(p.Created)
+			rep.Swept++
+			if !p.Succeeded || p.Reference == "" {
+				return nil
+			}
+			known, err := r.Store.PaymentKnown(ctx, r.Checkout.Processor.Name(), p.ID)
+			if err != nil || known {
+				return err
+			}
+			co, err := r.Checkout.Processor.CheckoutForPayment(ctx, p.ID)
+			if err != nil {
+				return err
+			}
+			return r.repair(ctx, co, rep)
+		})
+	})
+}
+
+func (r *Reconciler) repair(ctx context.Context, co paidup.Checkout, rep *Report) error {
+	known, err := r.Store.PaymentKnown(ctx, r.Checkout.Processor.Name(), co.PaymentID)
+	if err != nil || known {
+		return err
+	}
+	out, err := r.Checkout.FulfilCheckout(ctx, co, store.ByReconciler)
+	if err != nil {
+		return err
+	}
+	rep.Repaired++
+	r.Logger.Info("reconciler: repaired a payment paidup had not recorded", "checkout", co.Reference, "payment", co.PaymentID, "state", out.State)
+	return nil
+}
+
+// sweepEvents takes in the events the processor has not managed to deliver,
+// as if they had arrived by webhook.
+func (r *Reconciler) sweepEvents(ctx context.Context, rep *Report) error {
+	return r.sweep(ctx, "undelivered_events", func(since time.Time, seen func(time.Time)) error {
+		return r.Checkout.Processor.ListUndeliveredEvents(ctx, since, func(ev paidup.ProcessorEvent) error {
+			seen(ev.Created)
+			created, err := r.Ingester.Ingest(ctx, store.WebhookEvent{
+				Processor: r.Checkout.Processor.Name(), ID: ev.ID, Type: ev.Type, ObjectType: ev.ObjectType,
+				ObjectID: ev.ObjectID, Created: ev.Created, Payload: ev.Payload,
+			})
+			if created {
+				rep.EventsRecovered++
+			}
+			return err
+		})
+	})
+}
+
+// RunArgs is the periodic job that runs the reconciler.
+type RunArgs struct{}
+
+// Kind names the job.
+func (RunArgs) Kind() string { return "reconcile" }
+
+// InsertOpts keep one run at a time: a run still queued or running makes a
+// new one unnecessary.
+func (RunArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning, rivertype.JobStateScheduled,
+	}}}
+}
+
+// Worker runs the reconciler as a job.
+type Worker struct {
+	river.WorkerDefaults[RunArgs]
+	Reconciler *Reconciler
+}
+
+// Timeout allows a long sweep.
+func (w *Worker) Timeout(*river.Job[RunArgs]) time.Duration { return 10 * time.Minute }
+
+// Work runs one pass.
+func (w *Worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
+	rep, err := w.Reconciler.Run(ctx)
+	if rep.Fulfilled+rep.Repaired+rep.Expired+rep.GaveUp+rep.EventsRecovered > 0 || err != nil {
+		w.Reconciler.Logger.Info("reconciler pass", "checked", rep.Checked, "fulfilled", rep.Fulfilled, "repaired", rep.Repaired,
+			"expired", rep.Expired, "gave_up", rep.GaveUp, "events_recovered", rep.EventsRecovered, "err", err)
+	}
+	return err
+}

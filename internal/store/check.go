@@ -1,0 +1,102 @@
+package store
+
+import (
+	"context"
+	"fmt"
+)
+
+// Violation is a broken invariant found by Check.
+type Violation struct {
+	Rule   string // which invariant
+	Detail string // what breaks it, with ids
+}
+
+// CheckReport is what Check found.
+type CheckReport struct {
+	Payments   int // succeeded or refunded payments checked
+	Grants     int
+	Violations []Violation
+	// AwaitingPerson lists paid payments without a grant or refund that
+	// have an open support case: not broken, but waiting for someone.
+	AwaitingPerson []Violation
+}
+
+// Check verifies paidup's invariants on the database: every succeeded
+// payment maps to exactly one grant or one refund; no grant lacks a source;
+// every grant has its confirmation email sent or queued.
+func (s *Store) Check(ctx context.Context) (CheckReport, error) {
+	var r CheckReport
+	q := s.db.Read
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM payments`).Scan(&r.Payments); err != nil {
+		return r, fmt.Errorf("counting payments: %w", err)
+	}
+	if err := q.QueryRowContext(ctx, `SELECT count(*) FROM grants`).Scan(&r.Grants); err != nil {
+		return r, fmt.Errorf("counting grants: %w", err)
+	}
+	checks := []struct {
+		rule, query string
+		args        []any
+		pending     bool
+	}{
+		{"a succeeded payment has no grant", `
+			SELECT p.processor || ':' || p.payment_id || ' (' || COALESCE(p.checkout_reference, 'no reference') || ')'
+			FROM payments p
+			WHERE p.status = $1
+			  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.source_ref = p.processor || ':' || p.payment_id)
+			  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)`,
+			[]any{PaymentSucceeded, CaseOpen}, false},
+		{"a succeeded payment awaits a person (open support case)", `
+			SELECT p.processor || ':' || p.payment_id || ' (' || COALESCE(p.checkout_reference, 'no reference') || ')'
+			FROM payments p
+			WHERE p.status = $1
+			  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.source_ref = p.processor || ':' || p.payment_id)
+			  AND EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)`,
+			[]any{PaymentSucceeded, CaseOpen}, true},
+		{"a payment has more than one grant", `
+			SELECT g.source_ref || ' has ' || count(*) || ' grants' FROM grants g
+			WHERE g.source IN ($1, $2) GROUP BY g.source_ref HAVING count(*) > 1`,
+			[]any{"purchase", "subscription"}, false},
+		{"a refunded payment still grants access", `
+			SELECT g.id || ' rests on refunded ' || g.source_ref FROM grants g
+			JOIN payments p ON g.source_ref = p.processor || ':' || p.payment_id
+			WHERE p.status = $1 AND g.revoked_at IS NULL`,
+			[]any{PaymentRefunded}, false},
+		{"a purchase grant has no payment behind it", `
+			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
+			WHERE g.source = $1 AND NOT EXISTS (SELECT 1 FROM payments p WHERE g.source_ref = p.processor || ':' || p.payment_id)`,
+			[]any{"purchase"}, false},
+		{"a grant has no source", `
+			SELECT g.id FROM grants g WHERE g.source NOT IN ($1, $2, $3) OR g.source_ref = ''`,
+			[]any{"purchase", "subscription", "manual"}, false},
+		{"a grant's confirmation email is neither sent nor queued", `
+			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
+			WHERE g.source = $1 AND NOT EXISTS (
+				SELECT 1 FROM emails e WHERE e.dedupe_key = 'confirmation:' || g.id AND e.status IN ($2, $3, $4))`,
+			[]any{"purchase", EmailQueued, EmailSending, EmailSent}, false},
+	}
+	for _, c := range checks {
+		rows, err := q.QueryContext(ctx, c.query, c.args...)
+		if err != nil {
+			return r, fmt.Errorf("checking %q: %w", c.rule, err)
+		}
+		for rows.Next() {
+			var detail string
+			if err := rows.Scan(&detail); err != nil {
+				rows.Close()
+				return r, fmt.Errorf("checking %q: %w", c.rule, err)
+			}
+			v := Violation{Rule: c.rule, Detail: detail}
+			if c.pending {
+				r.AwaitingPerson = append(r.AwaitingPerson, v)
+			} else {
+				r.Violations = append(r.Violations, v)
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return r, fmt.Errorf("checking %q: %w", c.rule, err)
+		}
+	}
+	return r, nil
+}

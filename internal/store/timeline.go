@@ -1,0 +1,94 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+)
+
+// Timeline entry kinds.
+const (
+	EventWebhook     = "webhook"      // a processor event arrived
+	EventCheckout    = "checkout"     // a checkout started, expired, was abandoned
+	EventPayment     = "payment"      // a payment was confirmed, refunded
+	EventGrant       = "grant"        // access granted, ended, revoked
+	EventEmail       = "email"        // an email queued, sent, failed
+	EventSupportCase = "support_case" // a case opened or resolved
+	EventSignIn      = "sign_in"      // the customer signed in
+	EventReconciler  = "reconciler"   // the reconciler found or repaired something
+)
+
+// Sources of timeline entries: who or what established the fact.
+const (
+	ByWebhook    = "webhook"
+	ByReturnPage = "return_page"
+	ByReconciler = "reconciler"
+	BySystem     = "system"
+	ByCustomer   = "customer"
+)
+
+// TimelineEntry is one fact about a customer. Data holds the ids involved.
+type TimelineEntry struct {
+	ID         int64
+	CustomerID string
+	Reference  string
+	At         time.Time
+	Kind       string
+	Source     string
+	Summary    string
+	Data       map[string]string
+}
+
+// Append adds a fact to the timeline. Nothing edits it afterwards.
+func (tx *Tx) Append(ctx context.Context, e TimelineEntry) error {
+	data, err := json.Marshal(e.Data)
+	if err != nil {
+		return err
+	}
+	if e.Data == nil {
+		data = []byte("{}")
+	}
+	_, err = tx.tx.ExecContext(ctx, `INSERT INTO timeline (customer_id, reference, at, kind, source, summary, data)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		nullString(e.CustomerID), e.Reference, tx.now, e.Kind, e.Source, e.Summary, string(data))
+	if err != nil {
+		return fmt.Errorf("appending to timeline: %w", err)
+	}
+	return nil
+}
+
+// Append adds a fact to the timeline in a transaction of its own.
+func (s *Store) Append(ctx context.Context, e TimelineEntry) error {
+	return s.InTx(ctx, func(tx *Tx) error { return tx.Append(ctx, e) })
+}
+
+// Timeline lists the facts about a customer, or about a checkout reference
+// when customerID is empty, oldest first.
+func (s *Store) Timeline(ctx context.Context, customerID, reference string) ([]TimelineEntry, error) {
+	q, arg := `SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline WHERE customer_id = $1 ORDER BY id`, customerID
+	if customerID == "" {
+		q, arg = `SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline WHERE reference = $1 ORDER BY id`, reference
+	}
+	rows, err := s.db.Read.QueryContext(ctx, q, arg)
+	if err != nil {
+		return nil, fmt.Errorf("reading timeline: %w", err)
+	}
+	defer rows.Close()
+	var out []TimelineEntry
+	for rows.Next() {
+		var e TimelineEntry
+		var customer *string
+		var data string
+		if err := rows.Scan(&e.ID, &customer, &e.Reference, &e.At, &e.Kind, &e.Source, &e.Summary, &data); err != nil {
+			return nil, fmt.Errorf("reading timeline: %w", err)
+		}
+		if customer != nil {
+			e.CustomerID = *customer
+		}
+		e.At = e.At.UTC()
+		json.Unmarshal([]byte(data), &e.Data)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,166 @@
+package web
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/store"
+)
+
+const sessionCookie = "paidup_session"
+
+type accountPage struct {
+	Signedin  bool
+	Sent      bool
+	Error     string
+	Email     string
+	Access    paidup.Access
+	TierName  string
+	Purchases []purchaseView
+	Token     string // on the sign-in confirmation page
+}
+
+type purchaseView struct {
+	Reference, Plan, Amount, Paid, Status string
+}
+
+// handleAccount shows a signed-in customer their access and purchases, or
+// asks for their email to send a sign-in link.
+func (s *Server) handleAccount() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		customerID, ok := s.signedIn(r)
+		if !ok {
+			s.render(w, r, http.StatusOK, "account.html", "Your account", accountPage{Sent: r.URL.Query().Get("sent") != ""})
+			return
+		}
+		ctx := r.Context()
+		c, err := s.Store.Customer(ctx, customerID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		grants, err := s.Store.Grants(ctx, customerID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		blocks, err := s.Store.Blocks(ctx, customerID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		payments, err := s.Store.Payments(ctx, customerID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p := accountPage{Signedin: true, Email: c.Email, Access: s.Policy.AccessAt(grants, blocks, s.Now())}
+		if t, ok := s.Policy.Tier(p.Access.Tier); ok {
+			p.TierName = t.Name
+		}
+		for _, pay := range payments {
+			pv := purchaseView{Reference: pay.CheckoutReference, Plan: pay.PlanID, Amount: pay.Amount.String(),
+				Paid: pay.PaidAt.Format("2 January 2006"), Status: "Paid"}
+			if pl, ok := s.Policy.Plan(pay.PlanID); ok {
+				pv.Plan = pl.Name
+			}
+			if pay.Status == store.PaymentRefunded {
+				pv.Status = "Refunded"
+			}
+			p.Purchases = append(p.Purchases, pv)
+		}
+		s.render(w, r, http.StatusOK, "account.html", "Your account", p)
+	})
+}
+
+// handleAccountLink emails a sign-in link to a known customer. The answer
+// is the same whether or not the address is known, so the form does not
+// reveal who is a customer.
+func (s *Server) handleAccountLink() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		if err := r.ParseForm(); err != nil {
+			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "The form could not be read. Please go back and try again."))
+			return
+		}
+		email, err := paidup.NormaliseEmail(r.PostForm.Get("email"))
+		if err != nil {
+			s.render(w, r, http.StatusUnprocessableEntity, "account.html", "Your account", accountPage{Error: paidup.ErrorMessage(err), Email: r.PostForm.Get("email")})
+			return
+		}
+		if c, err := s.Store.CustomerByEmail(r.Context(), email); err == nil {
+			err := s.Store.InTx(r.Context(), func(tx *store.Tx) error { return s.Outbox.QueueSignIn(r.Context(), tx, c.ID, c.Email) })
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		} else if paidup.ErrorCode(err) != paidup.ENOTFOUND {
+			s.fail(w, r, err)
+			return
+		}
+		http.Redirect(w, r, "/account?sent=1", http.StatusSeeOther)
+	})
+}
+
+// handleSignInForm asks the customer to confirm signing in. The link itself
+// does not sign in: mail scanners that open links would spend it.
+func (s *Server) handleSignInForm() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token := r.URL.Query().Get("token")
+		if token == "" || len(token) > 100 {
+			s.render(w, r, http.StatusBadRequest, "account.html", "Your account", accountPage{Error: "This sign-in link is incomplete. Ask for a new one below."})
+			return
+		}
+		s.render(w, r, http.StatusOK, "sign_in.html", "Sign in", accountPage{Token: token})
+	})
+}
+
+// handleSignIn spends a sign-in token and opens a session.
+func (s *Server) handleSignIn() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		if err := r.ParseForm(); err != nil {
+			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "The form could not be read. Please go back and try again."))
+			return
+		}
+		session, _, err := s.Store.UseSignInLink(r.Context(), r.PostForm.Get("token"), s.SessionTTL)
+		if err != nil {
+			status := http.StatusInternalServerError
+			if paidup.ErrorCode(err) == paidup.EUNAUTHORIZED {
+				status = http.StatusUnauthorized
+			}
+			s.render(w, r, status, "account.html", "Your account", accountPage{Error: paidup.ErrorMessage(err)})
+			return
+		}
+		http.SetCookie(w, &http.Cookie{
+			Name: sessionCookie, Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+			Secure: strings.HasPrefix(s.PublicURL, "https://"), Expires: time.Now().Add(s.SessionTTL),
+		})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+}
+
+func (s *Server) handleSignOut() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie(sessionCookie); err == nil {
+			if err := s.Store.EndSession(r.Context(), c.Value); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+		}
+		http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, SameSite: http.SameSiteLaxMode})
+		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+}
+
+// signedIn returns the customer of the request's session.
+func (s *Server) signedIn(r *http.Request) (string, bool) {
+	c, err := r.Cookie(sessionCookie)
+	if err != nil || len(c.Value) > 100 {
+		return "", false
+	}
+	id, err := s.Store.SessionCustomer(r.Context(), c.Value)
+	return id, err == nil
+}
