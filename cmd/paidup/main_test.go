@@ -25,9 +25,9 @@ import (
 // main runs it.
 type instance struct {
 	shop, sandbox, smtp string
-	stdout        *syncBuffer
-	stderr        *syncBuffer
-	stop          func() error
+	stdout              *syncBuffer
+	stderr              *syncBuffer
+	stop                func() error
 }
 
 type syncBuffer struct {

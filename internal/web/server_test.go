@@ -2,9 +2,9 @@ package web_test
 
 import (
 	"context"
-	"log/slog"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
