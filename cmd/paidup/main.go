@@ -4,6 +4,9 @@
 //	paidup serve      run paidup (with its sandbox processor by default)
 //	paidup sandbox    run only the Stripe-compatible sandbox processor
 //	paidup migrate    create or upgrade the database tables
+//	paidup check      verify paidup's invariants on a live database
+//	paidup demo       replay a crash after a charge, and the recovery
+//	paidup failpoints list the crash points for tests
 //	paidup version    print the version
 package main
 
@@ -17,6 +20,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+
+	"github.com/paidup/paidup/internal/failpoint"
 )
 
 func main() {
@@ -51,6 +56,10 @@ Usage:
                            built-in sandbox processor and a local mailbox
   paidup sandbox [flags]   run only the Stripe-compatible sandbox processor
   paidup migrate [flags]   create or upgrade the database tables and exit
+  paidup check [flags]     verify paidup's invariants on a live database
+  paidup demo              replay the $249 story: a crash after the charge,
+                           and the recovery, on a throwaway database
+  paidup failpoints        list the crash points PAIDUP_FAILPOINTS can arm
   paidup version           print the version
 
 Run "paidup COMMAND -h" for a command's flags.
@@ -70,6 +79,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return runSandbox(ctx, rest, getenv, stdout, stderr)
 	case "migrate":
 		return migrate(ctx, rest, getenv, stdout, stderr)
+	case "check":
+		return check(ctx, rest, getenv, stdout, stderr)
+	case "failpoints":
+		for _, p := range failpoint.Points {
+			fmt.Fprintf(stdout, "%s\t%s\n", p.Name, p.Desc)
+		}
+		return nil
+	case "demo":
+		return demo(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "paidup", version())
 		return nil

@@ -135,8 +135,12 @@ func (w *ProcessWorker) record(ctx context.Context, ev store.WebhookEvent, custo
 	if customerID == "" && ref == "" {
 		return nil
 	}
-	return w.Store.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventWebhook, Source: store.ByWebhook,
-		Summary: "Webhook received: " + ev.Type, Data: map[string]string{"event": ev.ID, "object": ev.ObjectID}})
+	summary, source := "Webhook received: "+ev.Type, store.ByWebhook
+	if ev.Via == store.ViaSweep {
+		summary, source = "Event "+ev.Type+" read back from the processor (its webhook never arrived)", store.ByReconciler
+	}
+	return w.Store.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventWebhook, Source: source,
+		Summary: summary, Data: map[string]string{"event": ev.ID, "object": ev.ObjectID}})
 }
 
 // objectOf returns the data.object of a stored event.

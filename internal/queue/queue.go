@@ -106,8 +106,10 @@ func NewInserter(db *sqldb.DB) (*Client, error) {
 
 // RescueOwn makes the jobs this instance was running when it last stopped —
 // killed in the middle of sending an email, say — available again at once,
-// instead of after River's stuck-job rescue, minutes later. Call it before
-// the client starts. Jobs of other, live instances are not touched.
+// instead of after River's stuck-job rescue, minutes later, and gives up the
+// leadership it may still hold. Call it before the client starts, once the
+// instance's address is bound (so no live process has the same id). Jobs of
+// other, live instances are not touched.
 func RescueOwn(ctx context.Context, db *sqldb.DB, id string) (int64, error) {
 	var q string
 	if db.Engine == sqldb.SQLite {
@@ -121,6 +123,11 @@ func RescueOwn(ctx context.Context, db *sqldb.DB, id string) (int64, error) {
 	res, err := db.Write.ExecContext(ctx, q, id)
 	if err != nil {
 		return 0, fmt.Errorf("rescuing jobs of %s: %w", id, err)
+	}
+	// If this instance was the leader when it died, its lease would keep
+	// periodic jobs (the reconciler) from running until it expired.
+	if _, err := db.Write.ExecContext(ctx, `DELETE FROM river_leader WHERE leader_id = $1`, id); err != nil {
+		return 0, fmt.Errorf("releasing the leadership of %s: %w", id, err)
 	}
 	return res.RowsAffected()
 }

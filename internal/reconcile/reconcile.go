@@ -234,7 +234,7 @@ func (r *Reconciler) sweepEvents(ctx context.Context, rep *Report) error {
 			seen(ev.Created)
 			created, err := r.Ingester.Ingest(ctx, store.WebhookEvent{
 				Processor: r.Checkout.Processor.Name(), ID: ev.ID, Type: ev.Type, ObjectType: ev.ObjectType,
-				ObjectID: ev.ObjectID, Created: ev.Created, Payload: ev.Payload,
+				ObjectID: ev.ObjectID, Created: ev.Created, Payload: ev.Payload, Via: store.ViaSweep,
 			})
 			if created {
 				rep.EventsRecovered++

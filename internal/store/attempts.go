@@ -31,18 +31,26 @@ func scanAttempt(row interface{ Scan(...any) error }) (paidup.CheckoutAttempt, e
 // a.NextCheckAt. If one with the same reference exists (a double click, a
 // retried form), it is returned unchanged with created false.
 func (s *Store) CreateCheckoutAttempt(ctx context.Context, a paidup.CheckoutAttempt) (paidup.CheckoutAttempt, bool, error) {
-	now := s.stamp()
-	a.CreatedAt, a.UpdatedAt, a.Status = now, now, paidup.AttemptCreated
-	a.NextCheckAt = ts(a.NextCheckAt)
-	res, err := s.db.Write.ExecContext(ctx, `INSERT INTO checkout_attempts
-		(reference, plan_id, email, amount, currency, processor, status, next_check_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (reference) DO NOTHING`,
-		a.Reference, a.PlanID, a.Email, a.Amount.Amount, a.Amount.Currency, a.Processor, a.Status, nullTime(a.NextCheckAt), now, now)
-	if err != nil {
-		return a, false, fmt.Errorf("recording checkout attempt %s: %w", a.Reference, err)
-	}
-	if n, _ := res.RowsAffected(); n == 1 {
-		return a, true, nil
+	var created bool
+	err := s.InTx(ctx, func(tx *Tx) error {
+		a.CreatedAt, a.UpdatedAt, a.Status = tx.now, tx.now, paidup.AttemptCreated
+		a.NextCheckAt = ts(a.NextCheckAt)
+		res, err := tx.tx.ExecContext(ctx, `INSERT INTO checkout_attempts
+			(reference, plan_id, email, amount, currency, processor, status, next_check_at, created_at, updated_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (reference) DO NOTHING`,
+			a.Reference, a.PlanID, a.Email, a.Amount.Amount, a.Amount.Currency, a.Processor, a.Status, nullTime(a.NextCheckAt), tx.now, tx.now)
+		if err != nil {
+			return fmt.Errorf("recording checkout attempt %s: %w", a.Reference, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
+		}
+		created = true
+		return tx.Append(ctx, TimelineEntry{Reference: a.Reference, Kind: EventCheckout, Source: ByCustomer,
+			Summary: fmt.Sprintf("Checkout started: %s, %s, for %s", a.PlanID, a.Amount, a.Email)})
+	})
+	if err != nil || created {
+		return a, created, err
 	}
 	existing, err := s.checkoutAttempt(ctx, s.db.Write, a.Reference)
 	return existing, false, err
@@ -81,21 +89,31 @@ func (s *Store) CheckoutAttemptByCheckout(ctx context.Context, checkoutID string
 // attempt. Recording the same checkout again is harmless; an attempt never
 // gets a second checkout.
 func (s *Store) OpenCheckoutAttempt(ctx context.Context, ref, checkoutID, url string) error {
-	res, err := s.db.Write.ExecContext(ctx, `UPDATE checkout_attempts
-		SET processor_checkout_id = $2, checkout_url = $3, status = $4, updated_at = $5
-		WHERE reference = $1 AND status = $6 AND (processor_checkout_id IS NULL OR processor_checkout_id = $2)`,
-		ref, checkoutID, url, paidup.AttemptOpen, s.stamp(), paidup.AttemptCreated)
-	if err != nil {
-		return fmt.Errorf("recording checkout %s for %s: %w", checkoutID, ref, err)
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		a, err := s.checkoutAttempt(ctx, s.db.Write, ref)
+	var opened bool
+	err := s.InTx(ctx, func(tx *Tx) error {
+		res, err := tx.tx.ExecContext(ctx, `UPDATE checkout_attempts
+			SET processor_checkout_id = $2, checkout_url = $3, status = $4, updated_at = $5
+			WHERE reference = $1 AND status = $6 AND (processor_checkout_id IS NULL OR processor_checkout_id = $2)`,
+			ref, checkoutID, url, paidup.AttemptOpen, tx.now, paidup.AttemptCreated)
 		if err != nil {
-			return err
+			return fmt.Errorf("recording checkout %s for %s: %w", checkoutID, ref, err)
 		}
-		if a.CheckoutID != checkoutID {
-			return fmt.Errorf("checkout attempt %s already has checkout %q, not %s", ref, a.CheckoutID, checkoutID)
+		if n, _ := res.RowsAffected(); n == 0 {
+			return nil
 		}
+		opened = true
+		return tx.Append(ctx, TimelineEntry{Reference: ref, Kind: EventCheckout, Source: ByCustomer,
+			Summary: "Sent to the processor's payment page", Data: map[string]string{"checkout": checkoutID}})
+	})
+	if err != nil || opened {
+		return err
+	}
+	a, err := s.checkoutAttempt(ctx, s.db.Write, ref)
+	if err != nil {
+		return err
+	}
+	if a.CheckoutID != checkoutID {
+		return fmt.Errorf("checkout attempt %s already has checkout %q, not %s", ref, a.CheckoutID, checkoutID)
 	}
 	return nil
 }

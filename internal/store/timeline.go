@@ -63,10 +63,13 @@ func (s *Store) Append(ctx context.Context, e TimelineEntry) error {
 	return s.InTx(ctx, func(tx *Tx) error { return tx.Append(ctx, e) })
 }
 
-// Timeline lists the facts about a customer, or about a checkout reference
-// when customerID is empty, oldest first.
+// Timeline lists the facts about a customer — including those recorded
+// about their checkouts before paidup knew who they were — or about a
+// checkout reference when customerID is empty, oldest first.
 func (s *Store) Timeline(ctx context.Context, customerID, reference string) ([]TimelineEntry, error) {
-	q, arg := `SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline WHERE customer_id = $1 ORDER BY id`, customerID
+	q, arg := `SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline
+		WHERE customer_id = $1 OR (customer_id IS NULL AND reference IN (SELECT reference FROM checkout_attempts WHERE customer_id = $1))
+		ORDER BY id`, customerID
 	if customerID == "" {
 		q, arg = `SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline WHERE reference = $1 ORDER BY id`, reference
 	}

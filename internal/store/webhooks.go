@@ -19,17 +19,29 @@ type WebhookEvent struct {
 	ObjectID   string
 	Created    time.Time // when the processor says it happened
 	Payload    []byte
-	Received   time.Time
-	Processed  time.Time
+	// Via is how it arrived: ViaWebhook, or ViaSweep when the reconciler
+	// read it back from the processor.
+	Via       string
+	Received  time.Time
+	Processed time.Time
 }
+
+// How events reach paidup.
+const (
+	ViaWebhook = "webhook"
+	ViaSweep   = "sweep"
+)
 
 // InsertWebhookEvent stores a received event unless it was stored before
 // (the same event id delivered again), and reports whether it is new.
 func (tx *Tx) InsertWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, error) {
+	if ev.Via == "" {
+		ev.Via = ViaWebhook
+	}
 	res, err := tx.tx.ExecContext(ctx, `INSERT INTO webhook_events
-		(processor, event_id, type, object_type, object_id, created_at, received_at, payload)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (processor, event_id) DO NOTHING`,
-		ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload)
+		(processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (processor, event_id) DO NOTHING`,
+		ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.Via)
 	if err != nil {
 		return false, fmt.Errorf("storing webhook event %s: %w", ev.ID, err)
 	}
@@ -41,9 +53,9 @@ func (tx *Tx) InsertWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, er
 func (s *Store) WebhookEvent(ctx context.Context, processor, id string) (WebhookEvent, error) {
 	var ev WebhookEvent
 	var processed sql.NullTime
-	err := s.db.Read.QueryRowContext(ctx, `SELECT processor, event_id, type, object_type, object_id, created_at, received_at, payload, processed_at
+	err := s.db.Read.QueryRowContext(ctx, `SELECT processor, event_id, type, object_type, object_id, created_at, received_at, payload, processed_at, received_via
 		FROM webhook_events WHERE processor = $1 AND event_id = $2`, processor, id).Scan(
-		&ev.Processor, &ev.ID, &ev.Type, &ev.ObjectType, &ev.ObjectID, &ev.Created, &ev.Received, &ev.Payload, &processed)
+		&ev.Processor, &ev.ID, &ev.Type, &ev.ObjectType, &ev.ObjectID, &ev.Created, &ev.Received, &ev.Payload, &processed, &ev.Via)
 	if errors.Is(err, sql.ErrNoRows) {
 		return ev, paidup.Errorf(paidup.ENOTFOUND, "No such event.")
 	}

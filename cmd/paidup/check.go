@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/store"
+)
+
+// check verifies paidup's invariants on a live database and exits non-zero
+// on any violation.
+func check(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paidup check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f commonFlags
+	f.register(fs, getenv)
+	strict := fs.Bool("strict", false, "count payments waiting for a person (an open support case) as violations too")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg, err := f.load(stdout)
+	if err != nil {
+		return err
+	}
+	db, err := sqldb.Open(ctx, cfg.Database.URL.Reveal())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := store.New(db, time.Now)
+	if err != nil {
+		return err
+	}
+	r, err := s.Check(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: checked %d payments and %d grants.\n", db.Location, r.Payments, r.Grants)
+	for _, v := range r.Violations {
+		fmt.Fprintf(stdout, "VIOLATION: %s: %s\n", v.Rule, v.Detail)
+	}
+	for _, v := range r.AwaitingPerson {
+		fmt.Fprintf(stdout, "waiting for a person: %s\n", v.Detail)
+	}
+	bad := len(r.Violations)
+	if *strict {
+		bad += len(r.AwaitingPerson)
+	}
+	if bad > 0 {
+		return fmt.Errorf("%d invariant violations", bad)
+	}
+	fmt.Fprintln(stdout, "OK: every succeeded payment has exactly one grant or a refund, every grant has a source, and every grant's confirmation is sent or queued.")
+	return nil
+}

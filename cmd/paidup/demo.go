@@ -1,0 +1,342 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/paidup/paidup/internal/mailbox"
+	"github.com/paidup/paidup/internal/sandbox"
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/store"
+)
+
+const demoAPIKey = "demo-api-key-not-secret-0123456789"
+
+// demo replays the $249 story on a throwaway database: a customer pays, the
+// processor charges the card, paidup crashes before writing the order, and
+// the webhooks are lost too; paidup restarts, and the reconciler finds the
+// payment and grants access, with one confirmation email. It prints the
+// customer's timeline.
+func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("paidup demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keep := fs.Bool("keep", false, "keep the throwaway directory (databases, configuration, logs) afterwards")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("finding the paidup binary to run: %w", err)
+	}
+	dir, err := os.MkdirTemp("", "paidup-demo-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		defer fmt.Fprintf(stdout, "\nEverything is kept in %s.\n", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
+	log := slog.New(slog.DiscardHandler)
+
+	// The outside world: the processor and the customer's mailbox, which
+	// stay up while paidup crashes, as Stripe and Gmail would.
+	paidupPort, err := freePort()
+	if err != nil {
+		return err
+	}
+	shop := "http://127.0.0.1:" + paidupPort
+	const secret = "whsec_demo_not_secret"
+	sbDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "processor.db"))
+	if err != nil {
+		return err
+	}
+	defer sbDB.Close()
+	mb, err := mailbox.Open(ctx, sbDB, log)
+	if err != nil {
+		return err
+	}
+	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go mb.Serve(smtpLn)
+	defer mb.Close()
+	sbLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	sbURL := "http://" + sbLn.Addr().String()
+	sb, err := sandbox.New(ctx, sandbox.Options{
+		DB: sbDB, BaseURL: sbURL, Business: "Example Community", Logger: log,
+		Prices:    []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
+		Endpoints: []sandbox.EndpointConfig{{URL: shop + "/webhooks/stripe", Secret: secret}},
+		// The processor's webhooks never arrive.
+		Faults: []sandbox.Fault{{Action: sandbox.FaultDrop}},
+	})
+	if err != nil {
+		return err
+	}
+	sbCtx, stopSandbox := context.WithCancel(ctx)
+	defer stopSandbox()
+	go sb.Run(sbCtx)
+	sbSrv := &http.Server{Handler: sb.Handler()}
+	go sbSrv.Serve(sbLn)
+	defer sbSrv.Close()
+
+	cfgPath := filepath.Join(dir, "paidup.yaml")
+	dbURL := "sqlite:" + filepath.Join(dir, "paidup.db")
+	cfg := strings.NewReplacer("{{PORT}}", paidupPort, "{{SANDBOX}}", sbURL, "{{SECRET}}", secret,
+		"{{SMTP}}", "smtp://"+smtpLn.Addr().String(), "{{KEY}}", demoAPIKey).Replace(demoConfig)
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
+		return err
+	}
+	logFile, err := os.Create(filepath.Join(dir, "paidup.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	start := func(failpoints string) (*exec.Cmd, error) {
+		cmd := exec.CommandContext(ctx, exe, "serve", "--config", cfgPath, "--database-url", dbURL)
+		cmd.Env = append(os.Environ(), "PAIDUP_FAILPOINTS="+failpoints)
+		cmd.Stdout, cmd.Stderr = io.Discard, logFile
+		if err := cmd.Start(); err != nil {
+			return nil, fmt.Errorf("starting paidup: %w", err)
+		}
+		return cmd, waitHealthy(ctx, shop)
+	}
+
+	say("The $249 story, replayed on a throwaway database.\n")
+	proc, err := start("fulfil.before_commit")
+	if err != nil {
+		return err
+	}
+	defer func() { proc.Process.Kill(); proc.Wait() }()
+
+	const email = "ada@example.com"
+	payURL, ref, err := startPurchase(shop, email)
+	if err != nil {
+		return err
+	}
+	say("1. Ada buys \"Pro, one year\" for $249.00. paidup writes down checkout %s", ref)
+	say("   before sending her to the payment page.")
+	returnURL, err := payOnPage(payURL)
+	if err != nil {
+		return err
+	}
+	say("2. She pays with the test card 4242 4242 4242 4242. The processor charges it.")
+	// Her browser comes back to paidup, which confirms the payment and
+	// starts writing the order — and dies before committing it.
+	http.Get(returnURL)
+	exited := make(chan error, 1)
+	go func() { exited <- proc.Wait() }()
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		return errors.New("paidup did not crash at the failpoint")
+	}
+	say("3. paidup crashes (a kill -9 at failpoint fulfil.before_commit) before the order is")
+	say("   written, and the processor's webhooks are lost on the way too. Ada's bank shows")
+	say("   $249.00; paidup has no grant for her. Today she would see a blank page.")
+
+	if proc, err = start(""); err != nil {
+		return err
+	}
+	say("4. paidup restarts. No webhook will ever come. Its reconciler re-checks unfinished")
+	say("   checkouts with the processor on a schedule (a minute after they start, in")
+	say("   production; a second here)...")
+	began := time.Now()
+	if err := waitAccess(ctx, shop, email); err != nil {
+		return err
+	}
+	say("   ...and finds the payment %s later: access granted.", time.Since(began).Round(100*time.Millisecond))
+	msgs, err := waitMail(ctx, mb, email)
+	if err != nil {
+		return err
+	}
+	say("5. Ada's mailbox has %d email: %q.", len(msgs), msgs[0].Subject)
+
+	proc.Process.Signal(syscall.SIGTERM)
+	proc.Wait()
+	db, err := sqldb.Open(ctx, dbURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s, err := store.New(db, time.Now)
+	if err != nil {
+		return err
+	}
+	c, err := s.CustomerByEmail(ctx, email)
+	if err != nil {
+		return err
+	}
+	entries, err := s.Timeline(ctx, c.ID, "")
+	if err != nil {
+		return err
+	}
+	say("6. Her timeline, as support would read it:")
+	for _, e := range entries {
+		say("   %s  %-12s %-11s %s", e.At.Local().Format("15:04:05.000"), e.Kind, e.Source, e.Summary)
+	}
+	r, err := s.Check(ctx)
+	if err != nil {
+		return err
+	}
+	if len(r.Violations) > 0 {
+		return fmt.Errorf("paidup check found %d violations", len(r.Violations))
+	}
+	say("7. paidup check: every succeeded payment has exactly one grant, and every grant its confirmation.")
+	return nil
+}
+
+const demoConfig = `server:
+  listen: 127.0.0.1:{{PORT}}
+business:
+  name: Example Community
+  support_email: support@example.com
+processor:
+  kind: stripe
+  stripe:
+    secret_key: sk_test_demo
+    webhook_secrets: [{{SECRET}}]
+    api_url: {{SANDBOX}}
+tiers:
+  - {id: pro, name: Pro, rank: 20}
+plans:
+  - {id: pro-annual, name: "Pro, one year", tier: pro, price: price_pro_annual, amount: "249.00", currency: usd, interval: once, term: 1y}
+smtp:
+  url: {{SMTP}}
+  from: Example Community <billing@example.com>
+oncall:
+  emails: [oncall@example.com]
+api:
+  keys: [{{KEY}}]
+reconciler:
+  interval: 300ms
+  recheck: [1s, 2s, 5s, 1h]
+`
+
+func freePort() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	_, port, err := net.SplitHostPort(l.Addr().String())
+	return port, err
+}
+
+func waitHealthy(ctx context.Context, base string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(base + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return errors.New("paidup did not become healthy")
+}
+
+var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+var referencePattern = regexp.MustCompile(`name="reference" value="(PU-[0-9A-Z]{4}-[0-9A-Z]{4})"`)
+
+// startPurchase fills in the buy form and returns the payment page.
+func startPurchase(shop, email string) (payURL, ref string, err error) {
+	resp, err := http.Get(shop + "/buy/pro-annual")
+	if err != nil {
+		return "", "", err
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m := referencePattern.FindSubmatch(body)
+	if m == nil {
+		return "", "", errors.New("the buy form has no reference")
+	}
+	ref = string(m[1])
+	resp, err = noFollow.PostForm(shop+"/buy/pro-annual", url.Values{"email": {email}, "reference": {ref}})
+	if err != nil {
+		return "", "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return "", "", fmt.Errorf("buying: %s", resp.Status)
+	}
+	return resp.Header.Get("Location"), ref, nil
+}
+
+// payOnPage pays on the processor's page and returns where it sends the
+// customer back to.
+func payOnPage(payURL string) (string, error) {
+	resp, err := noFollow.PostForm(payURL, url.Values{"card_number": {"4242 4242 4242 4242"}, "exp": {"12/34"}, "cvc": {"123"}, "name": {"Ada Lovelace"}})
+	if err != nil {
+		return "", err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther {
+		return "", fmt.Errorf("paying: %s", resp.Status)
+	}
+	return resp.Header.Get("Location"), nil
+}
+
+// waitAccess waits until the operator's API says the customer has access.
+func waitAccess(ctx context.Context, shop, email string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, shop+"/api/v1/access?email="+url.QueryEscape(email), nil)
+		req.Header.Set("Authorization", "Bearer "+demoAPIKey)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			var a struct{ Active bool }
+			json.NewDecoder(resp.Body).Decode(&a)
+			resp.Body.Close()
+			if a.Active {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("the customer did not get access within two minutes")
+}
+
+func waitMail(ctx context.Context, mb *mailbox.Mailbox, to string) ([]mailbox.Message, error) {
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		msgs, err := mb.Messages(ctx, to, 10)
+		if err != nil {
+			return nil, err
+		}
+		if len(msgs) > 0 {
+			return msgs, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, errors.New("no confirmation email arrived")
+}
