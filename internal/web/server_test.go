@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -386,4 +387,185 @@ func TestHealthAndMetrics(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, r.status)
 	require.Contains(t, r.body, `"status": "unavailable"`)
 	require.NotContains(t, r.body, "sql:", "internal errors stay in the logs")
+}
+
+// pay pays a sandbox checkout through its test helper, as a customer would
+// on the payment page.
+func (b *testBundle) pay(t *testing.T, payPage string) {
+	t.Helper()
+	id := payPage[strings.LastIndex(payPage, "/")+1:]
+	req, err := http.NewRequest("POST", b.sandboxURL+"/v1/test_helpers/checkout/sessions/"+id+"/pay?payment_method=pm_card_visa", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer sk_test_web")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+// buy starts a purchase and returns its reference and payment page.
+func (b *testBundle) buy(t *testing.T, email string) (string, string) {
+	t.Helper()
+	ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
+	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {email}, "reference": {ref}}, nil)
+	require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	return ref, r.header.Get("Location")
+}
+
+// The return page fulfils the payment itself: the customer sees "You're in"
+// without waiting for a webhook, and coming back again changes nothing.
+func TestReturnPageFulfils(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ref, payPage := b.buy(t, "ada@example.com")
+		r := b.do(t, "GET", "/checkout/"+ref, nil, nil)
+		require.Contains(t, r.body, "Your payment is not finished", "before paying, nothing is charged")
+		require.Contains(t, r.body, payPage)
+
+		b.pay(t, payPage)
+		for range 3 {
+			r = b.do(t, "GET", "/checkout/"+ref+"?checkout=cs_x", nil, nil)
+			require.Equal(t, http.StatusOK, r.status)
+			require.Contains(t, r.body, "You're in")
+			require.Contains(t, r.body, "You now have Pro, until ")
+			require.NotContains(t, r.body, `http-equiv="refresh"`, "a finished page does not refresh")
+		}
+		require.Equal(t, 1, b.count(t, "grants"))
+		require.Equal(t, 1, b.count(t, "emails"))
+
+		// The form submitted again after paying shows the outcome, not a
+		// second payment page.
+		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status)
+		require.Equal(t, "/checkout/"+ref, r.header.Get("Location"))
+		require.Equal(t, 1, b.sessions(t))
+	})
+}
+
+// While the processor cannot be asked, the return page says it is
+// confirming — never that the payment failed — and refreshes itself.
+func TestReturnPageWhileProcessorIsDown(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	ref, payPage := b.buy(t, "ada@example.com")
+	b.pay(t, payPage)
+	good := b.processor.Processor
+	b.processor.Processor = stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: "http://127.0.0.1:1", Retries: -1, Timeout: time.Second})
+	r := b.do(t, "GET", "/checkout/"+ref+"?checkout=cs_x", nil, nil)
+	require.Equal(t, http.StatusOK, r.status)
+	require.Contains(t, r.body, "We're confirming your payment")
+	require.Contains(t, r.body, "Please don't pay again")
+	require.Contains(t, r.body, `http-equiv="refresh"`)
+	require.NotContains(t, strings.ToLower(r.body), "failed")
+	b.processor.Processor = good
+	require.Contains(t, b.do(t, "GET", "/checkout/"+ref, nil, nil).body, "You're in")
+}
+
+func TestAccessAPI(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		auth := map[string]string{"Authorization": "Bearer " + apiKey}
+		for _, h := range []map[string]string{nil, {"Authorization": "Bearer wrong"}, {"Authorization": apiKey}, {"Authorization": "Bearer " + apiKey + "x"}} {
+			r := b.do(t, "GET", "/api/v1/access?email=ada@example.com", nil, h)
+			require.Equal(t, http.StatusUnauthorized, r.status)
+			require.Equal(t, "unauthorized\n", r.body, "no detail")
+		}
+		r := b.do(t, "GET", "/api/v1/access?email=Ada@Example.com", nil, auth)
+		require.Equal(t, http.StatusOK, r.status)
+		require.JSONEq(t, `{"customer":null,"active":false,"tier":"","blocked":false,"until":null,"grants":[]}`, r.body)
+		r = b.do(t, "GET", "/api/v1/access?email=nope", nil, auth)
+		require.Equal(t, http.StatusBadRequest, r.status)
+
+		ref, payPage := b.buy(t, "ada@example.com")
+		b.pay(t, payPage)
+		b.do(t, "GET", "/checkout/"+ref+"?checkout=x", nil, nil)
+		r = b.do(t, "GET", "/api/v1/access?email=ADA@example.com", nil, auth)
+		require.Equal(t, http.StatusOK, r.status)
+		var a struct {
+			Customer struct {
+				ID           string
+				Email        string
+				ProcessorIDs map[string][]string `json:"processor_ids"`
+			}
+			Active  bool
+			Tier    string
+			Blocked bool
+			Until   *time.Time
+			Grants  []struct {
+				Tier      string
+				Source    string
+				SourceRef string `json:"source_ref"`
+				Start     time.Time
+				End       *time.Time
+				Active    bool
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.body), &a))
+		require.True(t, a.Active)
+		require.Equal(t, "pro", a.Tier)
+		require.False(t, a.Blocked)
+		require.Len(t, a.Grants, 1)
+		require.Equal(t, "purchase", a.Grants[0].Source)
+		require.NotNil(t, a.Grants[0].End)
+		require.WithinDuration(t, a.Grants[0].Start.AddDate(1, 0, 0), *a.Grants[0].End, time.Second)
+		require.Len(t, a.Customer.ProcessorIDs["stripe"], 1)
+
+		r = b.do(t, "GET", "/api/v1/customers/"+a.Customer.ID+"/access", nil, auth)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Contains(t, r.body, `"tier": "pro"`)
+		r = b.do(t, "GET", "/api/v1/customers/cu_nope/access", nil, auth)
+		require.Equal(t, http.StatusNotFound, r.status)
+	})
+}
+
+// Customers sign in with single-use emailed links. Asking for a link does
+// not reveal whether an address is a customer's.
+func TestAccountSignIn(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ref, payPage := b.buy(t, "ada@example.com")
+		b.pay(t, payPage)
+		b.do(t, "GET", "/checkout/"+ref+"?checkout=x", nil, nil)
+		emails := b.count(t, "emails")
+
+		unknown := b.do(t, "POST", "/account/link", url.Values{"email": {"eve@example.com"}}, nil)
+		known := b.do(t, "POST", "/account/link", url.Values{"email": {"ada@example.com"}}, nil)
+		require.Equal(t, unknown.status, known.status)
+		require.Equal(t, unknown.header.Get("Location"), known.header.Get("Location"), "the same answer for strangers and customers")
+		require.Equal(t, emails+1, b.count(t, "emails"), "a sign-in email for the customer only")
+		b.do(t, "POST", "/account/link", url.Values{"email": {"ada@example.com"}}, nil)
+		require.Equal(t, emails+1, b.count(t, "emails"), "at most one link email per ten minutes")
+
+		c, err := b.store.CustomerByEmail(context.Background(), "ada@example.com")
+		require.NoError(t, err)
+		token, err := b.store.CreateSignInLink(context.Background(), c.ID, time.Hour)
+		require.NoError(t, err)
+
+		r := b.do(t, "GET", "/account/sign-in?token="+token, nil, nil)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Empty(t, r.header.Values("Set-Cookie"), "opening the link does not sign in: mail scanners open links")
+
+		r = b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, map[string]string{"Origin": "https://evil.example"})
+		require.Equal(t, http.StatusForbidden, r.status, "a cross-site form cannot sign anyone in")
+
+		r = b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status)
+		cookie := r.header.Get("Set-Cookie")
+		require.Contains(t, cookie, "HttpOnly")
+		require.Contains(t, cookie, "SameSite=Lax")
+		session := strings.TrimPrefix(strings.SplitN(cookie, ";", 2)[0], "paidup_session=")
+
+		r = b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil)
+		require.Equal(t, http.StatusUnauthorized, r.status, "a link works once")
+		require.Contains(t, r.body, "expired or has been used already")
+
+		page := b.do(t, "GET", "/account", nil, map[string]string{"Cookie": "paidup_session=" + session})
+		require.Contains(t, page.body, "Signed in as ada@example.com")
+		require.Contains(t, page.body, "Pro")
+		require.Contains(t, page.body, ref)
+		require.Contains(t, b.do(t, "GET", "/account", nil, map[string]string{"Cookie": "paidup_session=forged"}).body, "Email me a sign-in link")
+
+		r = b.do(t, "POST", "/account/sign-out", url.Values{}, map[string]string{"Cookie": "paidup_session=" + session})
+		require.Equal(t, http.StatusSeeOther, r.status)
+		require.Contains(t, b.do(t, "GET", "/account", nil, map[string]string{"Cookie": "paidup_session=" + session}).body, "Email me a sign-in link")
+	})
 }

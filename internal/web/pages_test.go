@@ -1,0 +1,52 @@
+package web
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paidup/paidup"
+)
+
+// Every page renders with fixture data, in every state, so that a template
+// mistake fails here and not in front of a customer.
+func TestEveryPageRenders(t *testing.T) {
+	plan := planView{Plan: paidup.Plan{ID: "pro-annual", Name: "Pro, one year", Amount: paidup.Money{Amount: 24900, Currency: "usd"}}, Price: "$249.00", Period: "once, for one year"}
+	attempt := paidup.CheckoutAttempt{Reference: "PU-7K3M-Q9XD", PlanID: "pro-annual", Email: "ada@example.com",
+		Amount: plan.Amount, CheckoutURL: "http://127.0.0.1:8081/c/pay/cs_test_1"}
+	fixtures := map[string][]any{
+		"plans.html": {[]planView{plan}, []planView(nil)},
+		"buy.html":   {buyForm{Plan: plan, Reference: attempt.Reference}, buyForm{Plan: plan, Reference: attempt.Reference, Error: "Please enter your email address.", Cancelled: true}},
+		"error.html": {errorPage{Heading: "Something went wrong on our side", Message: "Try again.", Ref: "R-ABC"}},
+		"account.html": {
+			accountPage{}, accountPage{Sent: true}, accountPage{Error: "This sign-in link has expired."},
+			accountPage{Signedin: true, Email: "ada@example.com", Access: paidup.Access{Active: true, Tier: "pro", Until: time.Now()}, TierName: "Pro",
+				Purchases: []purchaseView{{Reference: attempt.Reference, Plan: "Pro, one year", Amount: "$249.00", Paid: "23 November 2026", Status: "Paid"}}},
+			accountPage{Signedin: true, Email: "ada@example.com", Access: paidup.Access{Blocked: true}},
+			accountPage{Signedin: true, Email: "ada@example.com"},
+		},
+		"sign_in.html": {accountPage{Token: "abc"}},
+	}
+	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown} {
+		fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state,
+			TierName: "Pro", Until: "until 23 November 2027", SupportEmail: "help@example.com", LinkTTL: "24 hours"})
+	}
+	for name := range pages {
+		if len(fixtures[name]) == 0 {
+			t.Errorf("page %s has no fixture in this test", name)
+		}
+	}
+	for name, datas := range fixtures {
+		for i, data := range datas {
+			var b strings.Builder
+			err := executePage(&b, name, page{Title: "T", Business: Business{Name: "Example Community", SupportEmail: "help@example.com"}, Data: data})
+			if err != nil {
+				t.Errorf("%s fixture %d: %v", name, i, err)
+				continue
+			}
+			if !strings.Contains(b.String(), "</html>") || !strings.Contains(b.String(), "Example Community") {
+				t.Errorf("%s fixture %d: incomplete page", name, i)
+			}
+		}
+	}
+}
