@@ -14,6 +14,7 @@ const (
 	CaseBlockedPayer   = "blocked_payer"   // a blocked customer paid
 	CaseUnconfirmed    = "unconfirmed"     // the processor never said how a checkout ended
 	CaseEmailFailed    = "email_failed"    // an email could not be delivered
+	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
 )
 
 // Case statuses.

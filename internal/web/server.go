@@ -65,8 +65,9 @@ type Business struct {
 // Server is paidup's HTTP handler.
 type Server struct {
 	Deps
-	mux      *http.ServeMux
-	refusals *rateLimitedLog
+	mux           *http.ServeMux
+	refusals      *rateLimitedLog
+	refusalWindow slidingCount
 }
 
 // NewServer returns paidup's HTTP handler.

@@ -569,3 +569,22 @@ func TestAccountSignIn(t *testing.T) {
 		require.Contains(t, b.do(t, "GET", "/account", nil, map[string]string{"Cookie": "paidup_session=" + session}).body, "Email me a sign-in link")
 	})
 }
+
+// A flood of refused webhooks — a secret rotated at Stripe but not here,
+// or someone probing — alerts on-call once, through a support case.
+func TestRefusedWebhooksAlertOnCall(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	forged, sig := signedEvent(t, "evt_x", "checkout.session.completed", time.Now(), "whsec_rotated_elsewhere")
+	for range 25 {
+		require.Equal(t, http.StatusBadRequest, b.postWebhook(t, forged, sig).status)
+	}
+	cases, err := b.store.OpenCases(context.Background())
+	require.NoError(t, err)
+	require.Len(t, cases, 1)
+	require.Equal(t, "webhook_refusals", cases[0].Kind)
+	require.Contains(t, cases[0].Summary, "webhook_secrets")
+	var alerts int
+	require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM emails WHERE kind = 'alert' AND to_address = 'oncall@example.com'`).Scan(&alerts))
+	require.Equal(t, 1, alerts)
+	require.Equal(t, 0, b.count(t, "webhook_events"))
+}
