@@ -120,7 +120,8 @@ func (p *Policy) AccessAt(grants []Grant, blocks []Block, t time.Time) Access {
 			end = g.Revoked
 		}
 		if end.IsZero() {
-			return a // permanent
+			a.Until = time.Time{}
+			return a // permanent, however long the others last
 		}
 		if end.After(a.Until) {
 			a.Until = end

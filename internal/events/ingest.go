@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 
 	"github.com/riverqueue/river"
 
@@ -25,6 +26,9 @@ type Ingester struct {
 	store *store.Store
 	log   *slog.Logger
 	reqs  chan *ingestRequest
+	// stopped is closed when Run returns.
+	stopped  chan struct{}
+	stopOnce sync.Once
 }
 
 type ingestRequest struct {
@@ -40,7 +44,7 @@ type ingestResult struct {
 // NewIngester returns an ingester; Run must be running for Ingest to
 // return.
 func NewIngester(s *store.Store, log *slog.Logger) *Ingester {
-	return &Ingester{store: s, log: log, reqs: make(chan *ingestRequest, maxBatch)}
+	return &Ingester{store: s, log: log, reqs: make(chan *ingestRequest, maxBatch), stopped: make(chan struct{})}
 }
 
 // ErrStopped is returned by Ingest once the ingester has stopped.
@@ -53,12 +57,23 @@ func (in *Ingester) Ingest(ctx context.Context, ev store.WebhookEvent) (bool, er
 	r := &ingestRequest{ev: ev, done: make(chan ingestResult, 1)}
 	select {
 	case in.reqs <- r:
+	case <-in.stopped:
+		return false, ErrStopped
 	case <-ctx.Done():
 		return false, ctx.Err()
 	}
 	select {
 	case res := <-r.done:
 		return res.created, res.err
+	case <-in.stopped:
+		// Run answers every batch it takes before it stops; a request
+		// it left unanswered was never taken and never committed.
+		select {
+		case res := <-r.done:
+			return res.created, res.err
+		default:
+			return false, ErrStopped
+		}
 	case <-ctx.Done():
 		// It may yet commit; the sender retries and the retry is a
 		// harmless duplicate.
@@ -76,6 +91,7 @@ func (in *Ingester) Run(ctx context.Context) {
 		case r := <-in.reqs:
 			batch = append(batch, r)
 		case <-ctx.Done():
+			in.stopOnce.Do(func() { close(in.stopped) })
 			in.drain()
 			return
 		}

@@ -20,6 +20,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
 
 	"github.com/paidup/paidup/internal/sqldb"
@@ -93,6 +94,18 @@ type session struct {
 
 func (s *session) Reset()        { s.from, s.to = "", nil }
 func (s *session) Logout() error { return nil }
+
+// AuthMechanisms offers PLAIN, so that a mailer configured with a user and
+// password works against the mailbox as against a real provider.
+func (s *session) AuthMechanisms() []string { return []string{sasl.Plain} }
+
+// Auth accepts any credentials: the mailbox is a local stand-in, not a gate.
+func (s *session) Auth(mech string) (sasl.Server, error) {
+	if mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error { return nil }), nil
+}
 
 func (s *session) Mail(from string, _ *smtp.MailOptions) error {
 	s.from = from

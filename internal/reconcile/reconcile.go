@@ -161,10 +161,11 @@ func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.
 		return err
 	}
 	since := r.Store.Now().Add(-r.Lookback)
-	if t, err := time.Parse(time.RFC3339, pos); err == nil {
-		since = t.Add(-r.Overlap)
-	}
 	newest := since
+	if t, err := time.Parse(time.RFC3339, pos); err == nil {
+		// The cursor never moves back, however long nothing new turns up.
+		since, newest = t.Add(-r.Overlap), t
+	}
 	if err := fn(since, func(t time.Time) {
 		if t.After(newest) {
 			newest = t

@@ -9,11 +9,11 @@ import (
 
 // Support case kinds: what paidup could not repair by itself.
 const (
-	CaseUnknownPlan    = "unknown_plan"    // paid for a price no plan sells
-	CaseAmountMismatch = "amount_mismatch" // paid a different amount than the plan costs
-	CaseBlockedPayer   = "blocked_payer"   // a blocked customer paid
-	CaseUnconfirmed    = "unconfirmed"     // the processor never said how a checkout ended
-	CaseEmailFailed    = "email_failed"    // an email could not be delivered
+	CaseUnknownPlan    = "unknown_plan"     // paid for a price no plan sells
+	CaseAmountMismatch = "amount_mismatch"  // paid a different amount than the plan costs
+	CaseBlockedPayer   = "blocked_payer"    // a blocked customer paid
+	CaseUnconfirmed    = "unconfirmed"      // the processor never said how a checkout ended
+	CaseEmailFailed    = "email_failed"     // an email could not be delivered
 	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
 )
 
