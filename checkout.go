@@ -52,6 +52,9 @@ const (
 	// AttemptUnknown: the reconciler gave up asking the processor; a
 	// support case is open.
 	AttemptUnknown = "unknown"
+	// AttemptRefunded: paid, but refunded in full before paidup granted
+	// access; no access was granted.
+	AttemptRefunded = "refunded"
 )
 
 // Unresolved reports whether the reconciler still has to find out how the

@@ -31,6 +31,8 @@ type Checkout struct {
 	ExpiresAt time.Time
 	// PaidAt is when the payment succeeded; zero until paid.
 	PaidAt time.Time
+	// AmountRefunded is how much of the payment has been refunded.
+	AmountRefunded int64
 }
 
 // CheckoutRequest asks a processor for a hosted checkout.
@@ -57,6 +59,16 @@ type Payment struct {
 	Created    time.Time
 }
 
+// Refund is a processor's refund of (part of) a payment.
+type Refund struct {
+	ID        string
+	PaymentID string
+	// PaymentRefunded is how much of the payment has been refunded in all,
+	// this refund included.
+	PaymentRefunded int64
+	Created         time.Time
+}
+
 // ProcessorEvent is an event read back from the processor's API rather than
 // received by webhook.
 type ProcessorEvent struct {
@@ -81,6 +93,8 @@ type Processor interface {
 	ListCheckouts(ctx context.Context, since time.Time, fn func(Checkout) error) error
 	// ListPayments calls fn for each payment created at or after since.
 	ListPayments(ctx context.Context, since time.Time, fn func(Payment) error) error
+	// ListRefunds calls fn for each refund created at or after since.
+	ListRefunds(ctx context.Context, since time.Time, fn func(Refund) error) error
 	// ListUndeliveredEvents calls fn for each event created at or after
 	// since that the processor has not yet delivered to every endpoint.
 	ListUndeliveredEvents(ctx context.Context, since time.Time, fn func(ProcessorEvent) error) error

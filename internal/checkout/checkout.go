@@ -271,8 +271,8 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		}
 		return Outcome{State: paidup.AttemptFulfilled, CustomerID: g.CustomerID, Grant: g}, nil
 	}
-	if a.Status == paidup.AttemptNeedsAttention {
-		return Outcome{State: paidup.AttemptNeedsAttention, CustomerID: a.CustomerID}, nil
+	if a.Status == paidup.AttemptNeedsAttention || a.Status == paidup.AttemptRefunded {
+		return Outcome{State: a.Status, CustomerID: a.CustomerID}, nil
 	}
 
 	email, err := paidup.NormaliseEmail(co.Email)
@@ -304,6 +304,25 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 	}
 	if err := entry(store.EventPayment, fmt.Sprintf("Payment of %s confirmed by the processor (%s)", co.Amount, describeSource(source))); err != nil {
 		return Outcome{}, err
+	}
+	if co.AmountRefunded > 0 && co.AmountRefunded < co.Amount.Amount {
+		if _, err := tx.RecordRefund(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
+			return Outcome{}, err
+		}
+	}
+	if co.AmountRefunded > 0 && co.AmountRefunded >= co.Amount.Amount {
+		// Refunded before paidup got to it: the refund settles the payment,
+		// and there is nothing to grant.
+		if _, err := tx.RecordRefund(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
+			return Outcome{}, err
+		}
+		if err := entry(store.EventPayment, "The payment was refunded in full before access was granted; no access granted"); err != nil {
+			return Outcome{}, err
+		}
+		if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptRefunded, customerID, co.PaymentID); err != nil {
+			return Outcome{}, err
+		}
+		return Outcome{State: paidup.AttemptRefunded, CustomerID: customerID}, nil
 	}
 
 	// What paidup cannot settle by itself goes to a person.

@@ -773,3 +773,46 @@ func TestRefunded(t *testing.T) {
 		})
 	})
 }
+
+// A payment refunded in full before paidup fulfilled it (its webhooks late
+// or lost) grants nothing: the refund settles it, and paidup check agrees.
+// One refunded in part still grants, with the refund recorded.
+func TestRefundedBeforeFulfilment(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		for _, tc := range []struct {
+			name     string
+			refund   int64
+			state    string
+			grants   int
+			refunded int64
+		}{
+			{"in full", 24900, paidup.AttemptRefunded, 0, 24900},
+			{"in part", 4900, paidup.AttemptFulfilled, 1, 4900},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				ctx := context.Background()
+				b := setup(t, engine)
+				a := b.bought(t, proAnnual, "ada@example.com")
+				co := b.checkout(t, a.CheckoutID)
+				b.sb.Refund(t, co.PaymentID, tc.refund)
+
+				for range 2 {
+					out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByReconciler)
+					require.NoError(t, err)
+					require.Equal(t, tc.state, out.State)
+				}
+				require.Equal(t, tc.grants, b.count(t, `SELECT count(*) FROM grants`))
+				require.Equal(t, tc.grants, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'confirmation'`))
+				var refunded int64
+				require.NoError(t, b.db.Read.QueryRow(`SELECT amount_refunded FROM payments`).Scan(&refunded))
+				require.Equal(t, tc.refunded, refunded)
+				got, err := b.store.CheckoutAttempt(ctx, a.Reference)
+				require.NoError(t, err)
+				require.Equal(t, tc.state, got.Status)
+				report, err := b.store.Check(ctx)
+				require.NoError(t, err)
+				require.Empty(t, report.Violations)
+			})
+		}
+	})
+}

@@ -64,6 +64,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		r.checkDue(ctx, &rep),
 		r.sweepCheckouts(ctx, &rep),
 		r.sweepPayments(ctx, &rep),
+		r.sweepRefunds(ctx, &rep),
 		r.sweepEvents(ctx, &rep),
 	)
 	return rep, err
@@ -153,9 +154,12 @@ func (r *Reconciler) resolve(ctx context.Context, a paidup.CheckoutAttempt, stat
 	})
 }
 
-// sweep runs fn from where the named sweep last got to (less the overlap)
-// and records how far it got: the newest creation time it saw.
-func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.Time, seen func(time.Time)) error) error {
+// sweep runs fn over the processor's records from where the named sweep
+// last got to (less the overlap). fn reports each record it handled, with
+// its creation time and the error handling it, if any: a record that fails
+// does not stop the sweep, and the cursor stops short of it so that the next
+// run tries it again.
+func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.Time, done func(time.Time, error)) error) error {
 	pos, err := r.Store.SweepCursor(ctx, name)
 	if err != nil {
 		return err
@@ -166,26 +170,48 @@ func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.
 		// The cursor never moves back, however long nothing new turns up.
 		since, newest = t.Add(-r.Overlap), t
 	}
-	if err := fn(since, func(t time.Time) {
+	var failed time.Time
+	var errs []error
+	listErr := fn(since, func(t time.Time, err error) {
+		if err != nil {
+			errs = append(errs, err)
+			if failed.IsZero() || t.Before(failed) {
+				failed = t
+			}
+			return
+		}
 		if t.After(newest) {
 			newest = t
 		}
-	}); err != nil {
-		return fmt.Errorf("sweep %s: %w", name, err)
+	})
+	if listErr != nil {
+		errs = append(errs, listErr)
 	}
-	return r.Store.SetSweepCursor(ctx, name, newest.UTC().Format(time.RFC3339))
+	if !failed.IsZero() && failed.Before(newest) {
+		newest = failed
+	}
+	if listErr == nil || !failed.IsZero() {
+		if err := r.Store.SetSweepCursor(ctx, name, newest.UTC().Format(time.RFC3339)); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("sweep %s: %w", name, errors.Join(errs...))
+	}
+	return nil
 }
 
 // sweepCheckouts fulfils paid checkouts paidup has no payment for.
 func (r *Reconciler) sweepCheckouts(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "checkouts", func(since time.Time, seen func(time.Time)) error {
+	return r.sweep(ctx, "checkouts", func(since time.Time, done func(time.Time, error)) error {
 		return r.Checkout.Processor.ListCheckouts(ctx, since, func(co paidup.Checkout) error {
-			seen(co.Created)
 			rep.Swept++
 			if !co.Paid || !r.Checkout.Ours(co) {
+				done(co.Created, nil)
 				return nil
 			}
-			return r.repair(ctx, co, rep)
+			done(co.Created, r.repair(ctx, co, rep))
+			return ctx.Err()
 		})
 	})
 }
@@ -193,22 +219,38 @@ func (r *Reconciler) sweepCheckouts(ctx context.Context, rep *Report) error {
 // sweepPayments fulfils succeeded payments carrying paidup's reference that
 // paidup has not recorded.
 func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "payments", func(since time.Time, seen func(time.Time)) error {
+	return r.sweep(ctx, "payments", func(since time.Time, done func(time.Time, error)) error {
 		return r.Checkout.Processor.ListPayments(ctx, since, func(p paidup.Payment) error {
-			seen(p.Created)
 			rep.Swept++
-			if !p.Succeeded || p.Reference == "" {
-				return nil
-			}
-			known, err := r.Store.PaymentKnown(ctx, r.Checkout.Processor.Name(), p.ID)
-			if err != nil || known {
-				return err
-			}
-			co, err := r.Checkout.Processor.CheckoutForPayment(ctx, p.ID)
-			if err != nil {
-				return err
-			}
-			return r.repair(ctx, co, rep)
+			done(p.Created, r.repairPayment(ctx, p, rep))
+			return ctx.Err()
+		})
+	})
+}
+
+func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *Report) error {
+	if !p.Succeeded || p.Reference == "" {
+		return nil
+	}
+	known, err := r.Store.PaymentKnown(ctx, r.Checkout.Processor.Name(), p.ID)
+	if err != nil || known {
+		return err
+	}
+	co, err := r.Checkout.Processor.CheckoutForPayment(ctx, p.ID)
+	if err != nil {
+		return err
+	}
+	return r.repair(ctx, co, rep)
+}
+
+// sweepRefunds records refunds whose webhooks were lost, so that a refunded
+// payment stops granting access.
+func (r *Reconciler) sweepRefunds(ctx context.Context, rep *Report) error {
+	return r.sweep(ctx, "refunds", func(since time.Time, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListRefunds(ctx, since, func(rf paidup.Refund) error {
+			rep.Swept++
+			done(rf.Created, r.Checkout.Refunded(ctx, rf.PaymentID, rf.PaymentRefunded, rf.ID))
+			return ctx.Err()
 		})
 	})
 }
@@ -230,9 +272,8 @@ func (r *Reconciler) repair(ctx context.Context, co paidup.Checkout, rep *Report
 // sweepEvents takes in the events the processor has not managed to deliver,
 // as if they had arrived by webhook.
 func (r *Reconciler) sweepEvents(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "undelivered_events", func(since time.Time, seen func(time.Time)) error {
+	return r.sweep(ctx, "undelivered_events", func(since time.Time, done func(time.Time, error)) error {
 		return r.Checkout.Processor.ListUndeliveredEvents(ctx, since, func(ev paidup.ProcessorEvent) error {
-			seen(ev.Created)
 			created, err := r.Ingester.Ingest(ctx, store.WebhookEvent{
 				Processor: r.Checkout.Processor.Name(), ID: ev.ID, Type: ev.Type, ObjectType: ev.ObjectType,
 				ObjectID: ev.ObjectID, Created: ev.Created, Payload: ev.Payload, Via: store.ViaSweep,
@@ -240,7 +281,8 @@ func (r *Reconciler) sweepEvents(ctx context.Context, rep *Report) error {
 			if created {
 				rep.EventsRecovered++
 			}
-			return err
+			done(ev.Created, err)
+			return ctx.Err()
 		})
 	})
 }

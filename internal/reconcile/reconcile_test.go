@@ -440,3 +440,33 @@ func TestSweepIngestsUndeliveredEvents(t *testing.T) {
 		require.Len(t, res.Jobs, len(undelivered))
 	})
 }
+
+// A refund whose webhook never arrived is found by the refunds sweep, and
+// the access it paid for ends.
+func TestSweepRecordsLostRefunds(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine, time.Hour, sandbox.Options{})
+		a := b.start(t, "ada@example.com")
+		b.sb.Pay(t, a.CheckoutID, nil)
+		out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+		require.NoError(t, err)
+		require.Equal(t, paidup.AttemptFulfilled, out.State)
+
+		co, err := b.sb.Processor().Checkout(ctx, a.CheckoutID)
+		require.NoError(t, err)
+		b.clock.Advance(time.Minute)
+		b.sb.Refund(t, co.PaymentID, 24900)
+		b.run(t)
+		b.run(t)
+
+		grants, err := b.store.Grants(ctx, out.CustomerID)
+		require.NoError(t, err)
+		require.Len(t, grants, 1)
+		require.False(t, grants[0].Revoked.IsZero(), "the refunded payment's grant is revoked")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM timeline WHERE summary LIKE 'Access ended: the payment was refunded%'`))
+		report, err := b.store.Check(ctx)
+		require.NoError(t, err)
+		require.Empty(t, report.Violations)
+	})
+}

@@ -104,7 +104,7 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
 	p := &stripego.CheckoutSessionRetrieveParams{}
 	p.AddExpand("line_items")
-	p.AddExpand("payment_intent")
+	p.AddExpand("payment_intent.latest_charge")
 	s, err := c.api.V1CheckoutSessions.Retrieve(ctx, id, p)
 	if err != nil {
 		return paidup.Checkout{}, wrap(err, "reading checkout session %s", id)
@@ -117,7 +117,7 @@ func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, erro
 func (c *Client) CheckoutForPayment(ctx context.Context, paymentID string) (paidup.Checkout, error) {
 	p := &stripego.CheckoutSessionListParams{PaymentIntent: stripego.String(paymentID)}
 	p.AddExpand("data.line_items")
-	p.AddExpand("data.payment_intent")
+	p.AddExpand("data.payment_intent.latest_charge")
 	for s, err := range c.api.V1CheckoutSessions.List(ctx, p) {
 		if err != nil {
 			return paidup.Checkout{}, wrap(err, "finding the checkout session of %s", paymentID)
@@ -134,7 +134,7 @@ func (c *Client) ListCheckouts(ctx context.Context, since time.Time, fn func(pai
 		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
 	}
 	p.AddExpand("data.line_items")
-	p.AddExpand("data.payment_intent")
+	p.AddExpand("data.payment_intent.latest_charge")
 	for s, err := range c.api.V1CheckoutSessions.List(ctx, p) {
 		if err != nil {
 			return wrap(err, "listing checkout sessions")
@@ -165,6 +165,31 @@ func (c *Client) ListPayments(ctx context.Context, since time.Time, fn func(paid
 			pay.CustomerID = pi.Customer.ID
 		}
 		if err := fn(pay); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ListRefunds lists refunds created at or after since, with how much of
+// their payment has been refunded in all.
+func (c *Client) ListRefunds(ctx context.Context, since time.Time, fn func(paidup.Refund) error) error {
+	p := &stripego.RefundListParams{
+		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
+		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+	}
+	p.AddExpand("data.charge")
+	for re, err := range c.api.V1Refunds.List(ctx, p) {
+		if err != nil {
+			return wrap(err, "listing refunds")
+		}
+		if re.PaymentIntent == nil || re.Charge == nil {
+			continue // not a card payment paidup could have granted for
+		}
+		if err := fn(paidup.Refund{
+			ID: re.ID, PaymentID: re.PaymentIntent.ID, PaymentRefunded: re.Charge.AmountRefunded,
+			Created: time.Unix(re.Created, 0).UTC(),
+		}); err != nil {
 			return err
 		}
 	}
@@ -231,6 +256,9 @@ func checkout(s *stripego.CheckoutSession) paidup.Checkout {
 		co.PaymentID = s.PaymentIntent.ID
 		if co.Paid && s.PaymentIntent.Created != 0 {
 			co.PaidAt = time.Unix(s.PaymentIntent.Created, 0).UTC()
+		}
+		if ch := s.PaymentIntent.LatestCharge; ch != nil {
+			co.AmountRefunded = ch.AmountRefunded
 		}
 	}
 	if s.LineItems != nil {

@@ -20,6 +20,7 @@ const (
 	stateClosed     = "closed"     // closed unpaid; nothing charged
 	stateAttention  = "attention"  // paid; a person must settle it
 	stateUnknown    = "unknown"    // the reconciler gave up asking
+	stateRefunded   = "refunded"   // paid, then refunded before access
 )
 
 // statusView is what the checkout status page knows.
@@ -81,6 +82,8 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 			v.State = stateAttention
 		case paidup.AttemptUnknown:
 			v.State = stateUnknown
+		case paidup.AttemptRefunded:
+			v.State = stateRefunded
 		case paidup.AttemptExpired, paidup.AttemptAbandoned:
 			v.State = stateClosed
 		case paidup.AttemptCreated:

@@ -27,7 +27,7 @@ func TestEveryPageRenders(t *testing.T) {
 		},
 		"sign_in.html": {accountPage{Token: "abc"}},
 	}
-	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown} {
+	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded} {
 		fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state,
 			TierName: "Pro", Until: "until 23 November 2027", SupportEmail: "help@example.com", LinkTTL: "24 hours"})
 	}
