@@ -135,6 +135,11 @@ func (r *Reconciler) reschedule(ctx context.Context, a paidup.CheckoutAttempt, r
 // giveUp hands a checkout paidup could never confirm to a person.
 func (r *Reconciler) giveUp(ctx context.Context, a paidup.CheckoutAttempt) error {
 	return r.Store.InTx(ctx, func(tx *store.Tx) error {
+		// A webhook or the customer's return may have settled it since the
+		// last check.
+		if cur, err := tx.AttemptForUpdate(ctx, a.Reference); err != nil || !cur.Unresolved() {
+			return err
+		}
 		if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptUnknown, "", ""); err != nil {
 			return err
 		}
@@ -147,6 +152,9 @@ func (r *Reconciler) giveUp(ctx context.Context, a paidup.CheckoutAttempt) error
 
 func (r *Reconciler) resolve(ctx context.Context, a paidup.CheckoutAttempt, status, summary string) error {
 	return r.Store.InTx(ctx, func(tx *store.Tx) error {
+		if cur, err := tx.AttemptForUpdate(ctx, a.Reference); err != nil || !cur.Unresolved() {
+			return err
+		}
 		if err := tx.ResolveAttempt(ctx, a.Reference, status, "", ""); err != nil {
 			return err
 		}
