@@ -143,6 +143,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		log.Warn("took back jobs this instance was running when it stopped", "jobs", n, "instance", id)
 	}
 
+	metrics := obs.NewMetrics()
+	metrics.RegisterState(a.store.Stats)
 	var apiKeys []string
 	for _, k := range cfg.API.Keys {
 		apiKeys = append(apiKeys, k.Reveal())
@@ -153,7 +155,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
 		PublicURL: publicURL, APIKeys: apiKeys,
 		SessionTTL: cfg.Accounts.SessionTTL.D(), LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
-		Now: now, Logger: log, Metrics: obs.NewMetrics(),
+		Now: now, Logger: log, Metrics: metrics,
 	})
 	return a, nil
 }

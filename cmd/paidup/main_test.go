@@ -178,6 +178,11 @@ func TestServeWithoutConfigurationTakesAPayment(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return countRows(t, dbURL, `SELECT count(*) FROM webhook_events WHERE type = 'checkout.session.completed'`) == 1
 		}, 10*time.Second, 50*time.Millisecond, "the signed checkout.session.completed event reaches paidup and is stored")
+		require.Eventually(t, func() bool {
+			_, m := get(t, in.shop+"/metrics")
+			return strings.Contains(m, `paidup_emails{status="sent"} 1`) && strings.Contains(m, "paidup_checkouts_unresolved 0") &&
+				strings.Contains(m, "paidup_state_up 1")
+		}, 10*time.Second, 50*time.Millisecond, "the state gauges show the confirmation sent and nothing unresolved")
 		require.NoError(t, in.stop())
 		require.NotContains(t, in.stderr.String(), "4242 4242", "no card number in the logs")
 		require.NotContains(t, in.stderr.String(), "4242424242424242", "no card number in the logs")
