@@ -47,13 +47,51 @@ type Plan struct {
 	// Term is how long a one-time purchase grants its tier; zero means
 	// permanent. Recurring plans grant for each paid period instead.
 	Term Term
+	// Grace is how long a subscription keeps its access after a renewal
+	// fails, while the processor retries the card; zero means the policy's
+	// default.
+	Grace time.Duration
 }
 
-// Policy is the operator's human-edited rule set: tiers and the plans that
-// grant them.
+// Policy is the operator's human-edited rule set: tiers, the plans that
+// grant them, and what happens over a subscription's life.
 type Policy struct {
-	Tiers []Tier
-	Plans []Plan
+	Tiers     []Tier
+	Plans     []Plan
+	Lifecycle Lifecycle
+}
+
+// Lifecycle is the policy for subscriptions after their first payment.
+type Lifecycle struct {
+	// Grace is how long access lasts after a failed renewal, by default.
+	Grace time.Duration
+	// Reminders are the emails sent after a renewal fails, each at a delay
+	// after the failure, in order.
+	Reminders []Reminder
+	// DoubleBuy says what happens to a failing subscription when its
+	// customer buys another instead of fixing their card: DoubleBuyCancel
+	// cancels it at the processor; DoubleBuyFlag opens a support case.
+	DoubleBuy string
+}
+
+// Reminder is an email sent a while after a renewal fails.
+type Reminder struct {
+	After    time.Duration
+	Template string // the email template, e.g. "payment_failed"
+}
+
+// What to do about a double buy.
+const (
+	DoubleBuyCancel = "cancel"
+	DoubleBuyFlag   = "flag"
+)
+
+// GraceFor is the grace a plan's subscriptions get after a failed renewal.
+func (p *Policy) GraceFor(plan Plan) time.Duration {
+	if plan.Grace > 0 {
+		return plan.Grace
+	}
+	return p.Lifecycle.Grace
 }
 
 // Plan returns the plan with the given id.

@@ -41,6 +41,7 @@ type Config struct {
 	API        API        `yaml:"api"`
 	Reconciler Reconciler `yaml:"reconciler"`
 	Accounts   Accounts   `yaml:"accounts"`
+	Lifecycle  Lifecycle  `yaml:"lifecycle"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -112,15 +113,30 @@ type Tier struct {
 
 // Plan is a plan as written in the file.
 type Plan struct {
-	ID          string `yaml:"id"`
-	Name        string `yaml:"name"`
-	Description string `yaml:"description"`
-	Tier        string `yaml:"tier"`
-	Price       string `yaml:"price"`
-	Amount      string `yaml:"amount"`
-	Currency    string `yaml:"currency"`
-	Interval    string `yaml:"interval"`
-	Term        string `yaml:"term"`
+	ID          string   `yaml:"id"`
+	Name        string   `yaml:"name"`
+	Description string   `yaml:"description"`
+	Tier        string   `yaml:"tier"`
+	Price       string   `yaml:"price"`
+	Amount      string   `yaml:"amount"`
+	Currency    string   `yaml:"currency"`
+	Interval    string   `yaml:"interval"`
+	Term        string   `yaml:"term"`
+	Grace       Duration `yaml:"grace"`
+}
+
+// Lifecycle is the subscription policy as written in the file.
+type Lifecycle struct {
+	Grace     Duration   `yaml:"grace"`
+	Reminders []Reminder `yaml:"reminders"`
+	DoubleBuy string     `yaml:"double_buy"`
+	Templates string     `yaml:"templates"`
+}
+
+// Reminder is a reminder email as written in the file.
+type Reminder struct {
+	After    Duration `yaml:"after"`
+	Template string   `yaml:"template"`
 }
 
 // SMTP is the outgoing mail server.
@@ -279,6 +295,20 @@ func (c *Config) applyDefaults() {
 	if c.Accounts.SessionTTL == 0 {
 		c.Accounts.SessionTTL = Duration(30 * 24 * time.Hour)
 	}
+	l := &c.Lifecycle
+	if l.Grace == 0 {
+		l.Grace = Duration(7 * 24 * time.Hour)
+	}
+	if l.Reminders == nil {
+		l.Reminders = []Reminder{
+			{After: 0, Template: "payment_failed"},
+			{After: Duration(3 * 24 * time.Hour), Template: "payment_reminder"},
+			{After: Duration(6 * 24 * time.Hour), Template: "payment_final_reminder"},
+		}
+	}
+	if l.DoubleBuy == "" {
+		l.DoubleBuy = paidup.DoubleBuyCancel
+	}
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -340,6 +370,42 @@ func (c *Config) validate(v *validator) {
 	}
 	if c.Accounts.SignInLinkTTL < Duration(time.Minute) || c.Accounts.SessionTTL < Duration(time.Minute) {
 		v.errorf(v.line("accounts"), "accounts: sign_in_link_ttl and session_ttl must be at least 1m")
+	}
+	c.validateLifecycle(v)
+}
+
+// Email templates a reminder may name.
+var reminderTemplates = []string{"payment_failed", "payment_reminder", "payment_final_reminder"}
+
+func (c *Config) validateLifecycle(v *validator) {
+	l := c.Lifecycle
+	if l.Grace < 0 {
+		v.errorf(v.line("lifecycle", "grace"), "lifecycle.grace: must not be negative")
+	}
+	var prev Duration
+	for i, r := range l.Reminders {
+		switch {
+		case r.After < 0:
+			v.errorf(v.line("lifecycle", "reminders", i, "after"), "lifecycle.reminders[%d].after: must not be negative", i)
+		case r.After < prev:
+			v.errorf(v.line("lifecycle", "reminders", i, "after"), "lifecycle.reminders[%d].after: reminders must be in order", i)
+		}
+		prev = r.After
+		if !slices.Contains(reminderTemplates, r.Template) {
+			v.errorf(v.line("lifecycle", "reminders", i, "template"), "lifecycle.reminders[%d].template: %q is not one of %s", i, r.Template, strings.Join(reminderTemplates, ", "))
+		}
+	}
+	if l.DoubleBuy != paidup.DoubleBuyCancel && l.DoubleBuy != paidup.DoubleBuyFlag {
+		v.errorf(v.line("lifecycle", "double_buy"), "lifecycle.double_buy: %q is not one of cancel, flag", l.DoubleBuy)
+	}
+	if l.Templates != "" {
+		if fi, err := os.Stat(l.Templates); err != nil || !fi.IsDir() {
+			v.errorf(v.line("lifecycle", "templates"), "lifecycle.templates: %q is not a directory", l.Templates)
+		}
+	}
+	c.Policy.Lifecycle = paidup.Lifecycle{Grace: l.Grace.D(), DoubleBuy: l.DoubleBuy}
+	for _, r := range l.Reminders {
+		c.Policy.Lifecycle.Reminders = append(c.Policy.Lifecycle.Reminders, paidup.Reminder{After: r.After.D(), Template: r.Template})
 	}
 }
 
@@ -496,10 +562,15 @@ func (c *Config) validatePolicy(v *validator) {
 		} else if !term.IsZero() && interval.Recurring() {
 			fail("term", "only one-time plans have a term; a %sly plan lasts as long as it is paid", p.Interval)
 		}
+		if p.Grace < 0 {
+			fail("grace", "must not be negative")
+		} else if p.Grace > 0 && !interval.Recurring() {
+			fail("grace", "only subscriptions (month or year) have a grace period")
+		}
 		if !bad {
 			c.Policy.Plans = append(c.Policy.Plans, paidup.Plan{
 				ID: p.ID, Name: p.Name, Description: p.Description, Tier: p.Tier,
-				PriceID: p.Price, Amount: amount, Interval: interval, Term: term,
+				PriceID: p.Price, Amount: amount, Interval: interval, Term: term, Grace: p.Grace.D(),
 			})
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -27,6 +28,10 @@ func TestExampleLoadsAsDefault(t *testing.T) {
 	require.Equal(t, paidup.Money{Amount: 24900, Currency: "usd"}, p.Amount)
 	require.Equal(t, paidup.Term{N: 1, Unit: 'y'}, p.Term)
 	require.Equal(t, "pro", p.Tier)
+	require.Equal(t, 7*24*time.Hour, c.Policy.Lifecycle.Grace)
+	require.Equal(t, []paidup.Reminder{{After: 0, Template: "payment_failed"}, {After: 72 * time.Hour, Template: "payment_reminder"},
+		{After: 144 * time.Hour, Template: "payment_final_reminder"}}, c.Policy.Lifecycle.Reminders)
+	require.Equal(t, paidup.DoubleBuyCancel, c.Policy.Lifecycle.DoubleBuy)
 }
 
 // Every key the loader accepts appears in the shipped example, so the example
@@ -221,6 +226,26 @@ accounts:
 			"8: accounts: sign_in_link_ttl and session_ttl must be at least 1m",
 		}},
 		{"no policy", "server:\n  listen: 127.0.0.1:1\n", []string{"1: tiers: at least one tier is required", "1: plans: at least one plan is required"}},
+		{"lifecycle", `tiers:
+  - {id: member, rank: 1}
+plans:
+  - {id: once, name: Once, tier: member, price: price_o, amount: "5", currency: usd, interval: once, grace: 3d}
+  - {id: monthly, name: Monthly, tier: member, price: price_m, amount: "5", currency: usd, interval: month, grace: 3d}
+lifecycle:
+  grace: 7d
+  reminders:
+    - {after: 3d, template: payment_reminder}
+    - {after: 1d, template: payment_failed}
+    - {after: 6d, template: shouting}
+  double_buy: ignore
+  templates: /nonexistent/templates
+`, []string{
+			"4: plans[0].grace: only subscriptions (month or year) have a grace period",
+			"10: lifecycle.reminders[1].after: reminders must be in order",
+			`11: lifecycle.reminders[2].template: "shouting" is not one of payment_failed, payment_reminder, payment_final_reminder`,
+			`12: lifecycle.double_buy: "ignore" is not one of cancel, flag`,
+			`13: lifecycle.templates: "/nonexistent/templates" is not a directory`,
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
