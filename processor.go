@@ -80,6 +80,12 @@ type ProcessorEvent struct {
 	Payload    []byte // the event as JSON
 }
 
+// Created is a range of creation times, for listing: at or after Since,
+// and, unless Until is zero, at or before Until.
+type Created struct {
+	Since, Until time.Time
+}
+
 // Processor is a payment processor, as paidup uses it.
 type Processor interface {
 	// Name is the processor's name in paidup's records, e.g. "stripe".
@@ -88,14 +94,16 @@ type Processor interface {
 	Checkout(ctx context.Context, id string) (Checkout, error)
 	// CheckoutForPayment finds the checkout a payment was made through.
 	CheckoutForPayment(ctx context.Context, paymentID string) (Checkout, error)
-	// ListCheckouts calls fn for each checkout created at or after since,
-	// newest first, until fn returns an error.
-	ListCheckouts(ctx context.Context, since time.Time, fn func(Checkout) error) error
-	// ListPayments calls fn for each payment created at or after since.
-	ListPayments(ctx context.Context, since time.Time, fn func(Payment) error) error
-	// ListRefunds calls fn for each refund created at or after since.
-	ListRefunds(ctx context.Context, since time.Time, fn func(Refund) error) error
-	// ListUndeliveredEvents calls fn for each event created at or after
-	// since that the processor has not yet delivered to every endpoint.
-	ListUndeliveredEvents(ctx context.Context, since time.Time, fn func(ProcessorEvent) error) error
+	// ListCheckouts calls fn for each checkout created in the range (see
+	// Created), newest first, until fn returns an error. A listed checkout
+	// may lack what only a full read gives (PriceIDs, AmountRefunded):
+	// read it with Checkout before acting on it.
+	ListCheckouts(ctx context.Context, created Created, fn func(Checkout) error) error
+	// ListPayments calls fn for each payment created in the range.
+	ListPayments(ctx context.Context, created Created, fn func(Payment) error) error
+	// ListRefunds calls fn for each refund created in the range.
+	ListRefunds(ctx context.Context, created Created, fn func(Refund) error) error
+	// ListUndeliveredEvents calls fn for each event created in the range
+	// that the processor has not yet delivered to every endpoint.
+	ListUndeliveredEvents(ctx context.Context, created Created, fn func(ProcessorEvent) error) error
 }

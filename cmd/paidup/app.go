@@ -111,6 +111,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	rec := &reconcile.Reconciler{
 		Store: a.store, Checkout: co, Ingester: a.ingester, Notify: outbox, Logger: log.With("component", "reconciler"),
 		Schedule: schedule, Overlap: cfg.Reconciler.Overlap.D(), Lookback: cfg.Reconciler.Lookback.D(),
+		Settle: schedule[0],
 	}
 
 	workers := river.NewWorkers()
@@ -127,7 +128,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Workers:      workers,
 		Logger:       log.With("component", "jobs"),
 		PollInterval: 50 * time.Millisecond,
-		MaxWorkers:   20,
+		// Jobs mostly wait on the processor and the mail server, so many
+		// run at once; a job inserted here wakes the fetcher at once (see
+		// UseQueue), and the cooldown lets a busy queue start jobs as
+		// fast as they come instead of a batch every poll.
+		FetchCooldown: 5 * time.Millisecond,
+		MaxWorkers:    100,
 		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
 			func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
@@ -137,6 +143,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	if err != nil {
 		return nil, err
 	}
+	a.store.UseQueue(a.jobs)
 	if n, err := queue.RescueOwn(ctx, a.db, id); err != nil {
 		return nil, err
 	} else if n > 0 {

@@ -204,6 +204,25 @@ func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source
 	return out, nil
 }
 
+// CheckoutForPayment reads the checkout a payment was made through. When
+// the payment carries paidup's reference and paidup recorded the attempt's
+// checkout, that checkout is read by its id (one read); otherwise the
+// processor's checkouts are searched by payment.
+func (s *Service) CheckoutForPayment(ctx context.Context, ref, paymentID string) (paidup.Checkout, error) {
+	if ref != "" {
+		if a, err := s.Store.CheckoutAttempt(ctx, ref); err == nil && a.CheckoutID != "" {
+			co, err := s.Processor.Checkout(ctx, a.CheckoutID)
+			if err != nil {
+				return co, err
+			}
+			if co.PaymentID == paymentID {
+				return co, nil
+			}
+		}
+	}
+	return s.Processor.CheckoutForPayment(ctx, paymentID)
+}
+
 // Ours reports whether a checkout is paidup's to fulfil: it carries a
 // paidup reference, or it sells a price one of the plans sells (a payment
 // link for a plan, say). Other checkouts on the same processor account are

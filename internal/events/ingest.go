@@ -15,6 +15,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -83,29 +84,53 @@ func (in *Ingester) Ingest(ctx context.Context, ev store.WebhookEvent) (bool, er
 
 // Run commits queued events until ctx ends. Events that arrive while a
 // batch commits form the next batch, so under load each commit carries many
-// events, and with none waiting one event commits at once.
+// events, and with none waiting one event commits at once. On PostgreSQL,
+// which commits transactions concurrently, a few batches commit at once;
+// on SQLite, two, so that the next batch is gathered while one commits.
 func (in *Ingester) Run(ctx context.Context) {
-	for {
-		var batch []*ingestRequest
+	committers := 2
+	if in.store.DB().Engine == sqldb.Postgres {
+		committers = 4
+	}
+	var wg sync.WaitGroup
+	var gathering sync.Mutex // one committer gathers a batch at a time
+	for range committers {
+		wg.Go(func() {
+			for {
+				gathering.Lock()
+				batch := in.gather(ctx)
+				gathering.Unlock()
+				if batch == nil {
+					return
+				}
+				in.commit(context.WithoutCancel(ctx), batch)
+			}
+		})
+	}
+	wg.Wait()
+	in.stopOnce.Do(func() { close(in.stopped) })
+	in.drain()
+}
+
+// gather waits for a request, then takes every other one waiting, up to
+// maxBatch; it returns nil once ctx ends.
+func (in *Ingester) gather(ctx context.Context) []*ingestRequest {
+	var batch []*ingestRequest
+	select {
+	case r := <-in.reqs:
+		batch = append(batch, r)
+	case <-ctx.Done():
+		return nil
+	}
+	for len(batch) < maxBatch {
 		select {
 		case r := <-in.reqs:
 			batch = append(batch, r)
-		case <-ctx.Done():
-			in.stopOnce.Do(func() { close(in.stopped) })
-			in.drain()
-			return
+		default:
+			return batch
 		}
-	gather:
-		for len(batch) < maxBatch {
-			select {
-			case r := <-in.reqs:
-				batch = append(batch, r)
-			default:
-				break gather
-			}
-		}
-		in.commit(context.WithoutCancel(ctx), batch)
 	}
+	return batch
 }
 
 // drain answers requests left when stopping.
@@ -146,18 +171,33 @@ func (in *Ingester) commit(ctx context.Context, batch []*ingestRequest) {
 }
 
 func (in *Ingester) commitBatch(ctx context.Context, batch []*ingestRequest) ([]bool, error) {
-	created := make([]bool, len(batch))
-	err := in.store.InTx(ctx, func(tx *store.Tx) error {
+	var created []bool
+	evs := make([]store.WebhookEvent, len(batch))
+	for i, r := range batch {
+		evs[i] = r.ev
+	}
+	// A sender waits on this commit: it goes ahead of other work's.
+	err := in.store.InTxFirst(ctx, func(tx *store.Tx) error {
+		var err error
+		if created, err = tx.InsertWebhookEvents(ctx, evs); err != nil {
+			return err
+		}
+		// The new events, by processor, in jobs of up to jobEvents each.
 		var jobs []river.InsertManyParams
+		open := map[string]int{} // processor: index in jobs of its job being filled
 		for i, r := range batch {
-			ok, err := tx.InsertWebhookEvent(ctx, r.ev)
-			if err != nil {
-				return err
+			if !created[i] {
+				continue
 			}
-			created[i] = ok
-			if ok {
-				jobs = append(jobs, river.InsertManyParams{Args: ProcessArgs{Processor: r.ev.Processor, EventID: r.ev.ID}})
+			j, ok := open[r.ev.Processor]
+			if !ok || len(jobs[j].Args.(ProcessArgs).EventIDs) == jobEvents {
+				j = len(jobs)
+				open[r.ev.Processor] = j
+				jobs = append(jobs, river.InsertManyParams{Args: ProcessArgs{Processor: r.ev.Processor}})
 			}
+			args := jobs[j].Args.(ProcessArgs)
+			args.EventIDs = append(args.EventIDs, r.ev.ID)
+			jobs[j].Args = args
 		}
 		if err := tx.EnqueueMany(ctx, jobs); err != nil {
 			return err

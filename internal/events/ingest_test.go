@@ -98,7 +98,7 @@ func (b *testBundle) count(t testing.TB, query string, args ...any) int {
 	return n
 }
 
-// jobEvents lists the event ids of the process_event jobs, sorted.
+// jobEvents lists the event ids the process_event jobs carry, sorted.
 func (b *testBundle) jobEvents(t testing.TB) []string {
 	t.Helper()
 	res, err := b.inserter.JobList(context.Background(), river.NewJobListParams().Kinds(ProcessArgs{}.Kind()).First(10000))
@@ -108,7 +108,9 @@ func (b *testBundle) jobEvents(t testing.TB) []string {
 		var args ProcessArgs
 		require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
 		require.Equal(t, "stripe", args.Processor)
-		ids = append(ids, args.EventID)
+		require.NotEmpty(t, args.events())
+		require.LessOrEqual(t, len(args.events()), jobEvents)
+		ids = append(ids, args.events()...)
 	}
 	slices.Sort(ids)
 	return ids
@@ -154,7 +156,7 @@ func TestIngestConcurrently(t *testing.T) {
 			require.True(t, created[i], ids[i])
 		}
 		require.Equal(t, len(ids), b.count(t, `SELECT count(*) FROM webhook_events`))
-		require.Equal(t, ids, b.jobEvents(t), "one processing job per event")
+		require.Equal(t, ids, b.jobEvents(t), "each event in one processing job")
 		ev, err := b.store.WebhookEvent(ctx, "stripe", "evt_0123")
 		require.NoError(t, err)
 		require.Equal(t, event("evt_0123").Payload, ev.Payload)
@@ -368,8 +370,10 @@ func (b *workerBundle) deliver(t *testing.T, evs ...sandboxtest.Event) {
 			}
 			var args ProcessArgs
 			require.NoError(t, json.Unmarshal(e.Job.EncodedArgs, &args))
-			require.Equal(t, river.EventKindJobCompleted, e.Kind, "processing %s: %v", args.EventID, e.Job.Errors)
-			delete(waiting, args.EventID)
+			require.Equal(t, river.EventKindJobCompleted, e.Kind, "processing %s: %v", args.events(), e.Job.Errors)
+			for _, id := range args.events() {
+				delete(waiting, id)
+			}
 		case <-timeout:
 			t.Fatalf("events not processed: %v", waiting)
 		}
@@ -544,4 +548,95 @@ func BenchmarkIngest(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// One job carries the events committed together. Each is processed in
+// turn; one that fails does not stop the others, which are marked
+// processed and passed over when River runs the job again.
+func TestProcessWorkerManyEvents(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setupWorker(t, engine)
+		var refs []string
+		var evs []string
+		for _, email := range []string{"ada@example.com", "bob@example.com"} {
+			a, err := b.svc.Start(ctx, proAnnual, paidup.NewReference(), email)
+			require.NoError(t, err)
+			b.sb.Pay(t, a.CheckoutID, nil)
+			co, err := b.svc.Processor.Checkout(ctx, a.CheckoutID)
+			require.NoError(t, err)
+			refs = append(refs, a.Reference)
+			for _, ev := range []sandboxtest.Event{b.eventOf(t, "checkout.session.completed", a.CheckoutID), b.eventOf(t, "payment_intent.succeeded", co.PaymentID)} {
+				// Stored, as the ingester stores them, but not yet processed.
+				require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+					_, err := tx.InsertWebhookEvents(ctx, []store.WebhookEvent{{Processor: "stripe", ID: ev.ID, Type: ev.Type,
+						ObjectType: ev.ObjectType, ObjectID: ev.ObjectID, Created: ev.Created, Payload: ev.Payload}})
+					return err
+				}))
+				evs = append(evs, ev.ID)
+			}
+		}
+		job := &river.Job[ProcessArgs]{Args: ProcessArgs{Processor: "stripe", EventID: evs[0], EventIDs: []string{evs[1], "evt_never_stored", evs[2], evs[3]}}}
+		err := b.worker.Work(ctx, job)
+		require.Error(t, err, "the event that is not stored fails the job")
+		for _, ref := range refs {
+			a, err := b.store.CheckoutAttempt(ctx, ref)
+			require.NoError(t, err)
+			require.Equal(t, paidup.AttemptFulfilled, a.Status)
+			timeline := b.timeline(t, ref)
+			require.Equal(t, 1, countPrefix(timeline, "Webhook received: checkout.session.completed"), "%q", timeline)
+			require.Equal(t, 1, countPrefix(timeline, "Webhook received: payment_intent.succeeded"), "%q", timeline)
+		}
+		for _, id := range evs {
+			ev, err := b.store.WebhookEvent(ctx, "stripe", id)
+			require.NoError(t, err)
+			require.NotZero(t, ev.Processed, id)
+		}
+		require.Equal(t, 2, b.count(t, `SELECT count(*) FROM grants`))
+
+		// Run again, as River retries it: the processed events are passed
+		// over, and nothing happens twice.
+		require.Error(t, b.worker.Work(ctx, job))
+		require.Equal(t, 2, b.count(t, `SELECT count(*) FROM grants`))
+		require.Equal(t, 2, b.count(t, `SELECT count(*) FROM emails`))
+		for _, ref := range refs {
+			require.Equal(t, 1, countPrefix(b.timeline(t, ref), "Webhook received: checkout.session.completed"))
+		}
+	})
+}
+
+// A burst of events becomes a few jobs, each carrying up to jobEvents of
+// them, and an event delivered twice in one batch is stored once.
+func TestIngestBatchJobs(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		const n = 40
+		evs := make([]store.WebhookEvent, n)
+		for i := range evs {
+			evs[i] = event(fmt.Sprintf("evt_%02d", i))
+		}
+		evs[n-1] = evs[0] // a duplicate in the same batch
+		created, errs := make([]bool, n), make([]error, n)
+		var wg sync.WaitGroup
+		for i := range evs {
+			wg.Go(func() { created[i], errs[i] = b.ingester.Ingest(ctx, evs[i]) })
+		}
+		require.Eventually(t, func() bool { return len(b.ingester.reqs) == n }, 10*time.Second, time.Millisecond)
+		b.run(t)
+		wg.Wait()
+		news := 0
+		for i := range evs {
+			require.NoError(t, errs[i])
+			if created[i] {
+				news++
+			}
+		}
+		require.Equal(t, n-1, news, "the duplicate is new once")
+		require.Equal(t, n-1, b.count(t, `SELECT count(*) FROM webhook_events`))
+		jobs := b.count(t, `SELECT count(*) FROM river_job WHERE kind = 'process_event'`)
+		require.Equal(t, (n-1+jobEvents-1)/jobEvents, jobs, "one batch, in jobs of up to %d events", jobEvents)
+		ids := b.jobEvents(t)
+		require.Len(t, ids, n-1)
+	})
 }

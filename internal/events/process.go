@@ -3,8 +3,10 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/riverqueue/river"
 
@@ -15,10 +17,27 @@ import (
 	"github.com/paidup/paidup/internal/stripe"
 )
 
-// ProcessArgs is the job that acts on one stored event.
+// ProcessArgs is the job that acts on stored events: those committed
+// together, up to jobEvents of them, so that a burst of webhooks costs a
+// job per few events rather than one each.
 type ProcessArgs struct {
 	Processor string `json:"processor"`
-	EventID   string `json:"event_id"`
+	// EventID is one event to process, as jobs enqueued by earlier
+	// versions carry it.
+	EventID string `json:"event_id,omitempty"`
+	// EventIDs are the events to process, in the order received.
+	EventIDs []string `json:"event_ids,omitempty"`
+}
+
+// jobEvents is the most events one processing job carries.
+const jobEvents = 16
+
+// events lists the job's events.
+func (a ProcessArgs) events() []string {
+	if a.EventID == "" {
+		return a.EventIDs
+	}
+	return append([]string{a.EventID}, a.EventIDs...)
 }
 
 // Kind names the job.
@@ -34,84 +53,142 @@ type ProcessWorker struct {
 	Store    *store.Store
 	Checkout *checkout.Service
 	Logger   *slog.Logger
+
+	// busy serialises the processing of events about the same checkout
+	// (a payment sends both checkout.session.completed and
+	// payment_intent.succeeded), so that the second finds the checkout
+	// settled by the first instead of asking the processor again.
+	busy keyedMutex
 }
 
-// Work processes the event. An event is a hint: the checkout it concerns is
-// read again from the processor, so duplicated, late and out-of-order
-// events all lead to the same state. A failure is returned, and River
-// retries the job.
+// Work processes the job's events, one after another. An event is a hint:
+// the checkout it concerns is read again from the processor, so
+// duplicated, late and out-of-order events all lead to the same state. The
+// failures are returned, and River retries the job; on a retry the events
+// already processed are passed over.
 func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
 	failpoint.Inject("event.before_process")
-	ev, err := w.Store.WebhookEvent(ctx, job.Args.Processor, job.Args.EventID)
-	if err != nil {
-		return err
+	var errs []error
+	var done []store.WebhookEvent
+	var notes []*store.TimelineEntry
+	for _, id := range job.Args.events() {
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
+		}
+		ev, err := w.Store.WebhookEvent(ctx, job.Args.Processor, id)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if !ev.Processed.IsZero() {
+			continue
+		}
+		note, err := w.process(ctx, ev)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("processing %s %s: %w", ev.Type, ev.ID, err))
+			continue
+		}
+		done = append(done, ev)
+		notes = append(notes, note)
 	}
-	if !ev.Processed.IsZero() {
-		return nil
+	if len(done) > 0 {
+		// The events processed go on their customers' timelines and are
+		// marked processed in one transaction.
+		errs = append(errs, w.Store.InTx(ctx, func(tx *store.Tx) error {
+			for i, ev := range done {
+				if notes[i] != nil {
+					if err := tx.Append(ctx, *notes[i]); err != nil {
+						return err
+					}
+				}
+				if err := tx.MarkWebhookEventProcessed(ctx, ev.Processor, ev.ID); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
 	}
-	if err := w.process(ctx, ev); err != nil {
-		return fmt.Errorf("processing %s %s: %w", ev.Type, ev.ID, err)
-	}
-	return w.Store.MarkWebhookEventProcessed(ctx, ev.Processor, ev.ID)
+	return errors.Join(errs...)
 }
 
-func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent) error {
+// Types are the event types paidup acts on. A webhook endpoint for paidup
+// needs only these (as a Stripe endpoint is configured with its enabled
+// events); others are stored and acknowledged, and change nothing.
+var Types = []string{
+	"checkout.session.completed",
+	"checkout.session.async_payment_succeeded",
+	"checkout.session.expired",
+	"payment_intent.succeeded",
+	"charge.refunded",
+}
+
+// process acts on an event and returns the timeline entry that records
+// it, if any.
+func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent) (*store.TimelineEntry, error) {
 	switch ev.Type {
 	case "checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.expired":
 		return w.checkoutEvent(ctx, ev)
 	case "payment_intent.succeeded":
 		return w.paymentEvent(ctx, ev)
 	case "charge.refunded":
-		return w.refundEvent(ctx, ev)
+		return nil, w.refundEvent(ctx, ev)
 	}
-	return nil // not an event paidup acts on
+	return nil, nil // not an event paidup acts on
 }
 
 // checkoutEvent fulfils (or expires) the checkout the event is about.
-func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent) error {
+func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent) (*store.TimelineEntry, error) {
+	defer w.busy.lock(ev.ObjectID)()
 	if a, err := w.Store.CheckoutAttemptByCheckout(ctx, ev.ObjectID); err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
-		return w.record(ctx, ev, a.CustomerID, a.Reference) // already settled: nothing to ask the processor
+		return note(ev, a.CustomerID, a.Reference), nil // already settled: nothing to ask the processor
 	}
 	co, err := w.Checkout.Processor.Checkout(ctx, ev.ObjectID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !w.Checkout.Ours(co) {
-		return nil
+		return nil, nil
 	}
 	out, err := w.Checkout.FulfilCheckout(ctx, co, store.ByWebhook)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return w.record(ctx, ev, out.CustomerID, co.Reference)
+	return note(ev, out.CustomerID, co.Reference), nil
 }
 
 // paymentEvent fulfils the checkout a succeeded payment was made through,
 // when the payment carries paidup's reference.
-func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent) error {
+func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent) (*store.TimelineEntry, error) {
 	var pi struct {
 		Metadata map[string]string `json:"metadata"`
 	}
 	if err := json.Unmarshal(objectOf(ev.Payload), &pi); err != nil {
-		return fmt.Errorf("reading payment intent: %w", err)
+		return nil, fmt.Errorf("reading payment intent: %w", err)
 	}
 	ref := pi.Metadata[stripe.MetadataKey]
 	if ref == "" {
-		return nil
+		return nil, nil
 	}
 	a, err := w.Store.CheckoutAttempt(ctx, ref)
-	if err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
-		return w.record(ctx, ev, a.CustomerID, ref)
+	if err == nil && a.CheckoutID != "" && a.Unresolved() {
+		// Wait for an event about the same checkout being processed, then
+		// look again.
+		defer w.busy.lock(a.CheckoutID)()
+		a, err = w.Store.CheckoutAttempt(ctx, ref)
 	}
-	co, err := w.Checkout.Processor.CheckoutForPayment(ctx, ev.ObjectID)
+	if err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
+		return note(ev, a.CustomerID, ref), nil
+	}
+	co, err := w.Checkout.CheckoutForPayment(ctx, ref, ev.ObjectID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	out, err := w.Checkout.FulfilCheckout(ctx, co, store.ByWebhook)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return w.record(ctx, ev, out.CustomerID, ref)
+	return note(ev, out.CustomerID, ref), nil
 }
 
 // refundEvent records a refund; a full refund ends the grant it paid for.
@@ -130,8 +207,8 @@ func (w *ProcessWorker) refundEvent(ctx context.Context, ev store.WebhookEvent) 
 	return w.Checkout.Refunded(ctx, ch.PaymentIntent, ch.AmountRefunded, ev.ID)
 }
 
-// record puts the event on the customer's timeline.
-func (w *ProcessWorker) record(ctx context.Context, ev store.WebhookEvent, customerID, ref string) error {
+// note is the timeline entry recording an event for a customer.
+func note(ev store.WebhookEvent, customerID, ref string) *store.TimelineEntry {
 	if customerID == "" && ref == "" {
 		return nil
 	}
@@ -139,8 +216,8 @@ func (w *ProcessWorker) record(ctx context.Context, ev store.WebhookEvent, custo
 	if ev.Via == store.ViaSweep {
 		summary, source = "Event "+ev.Type+" read back from the processor (its webhook never arrived)", store.ByReconciler
 	}
-	return w.Store.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventWebhook, Source: source,
-		Summary: summary, Data: map[string]string{"event": ev.ID, "object": ev.ObjectID}})
+	return &store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventWebhook, Source: source,
+		Summary: summary, Data: map[string]string{"event": ev.ID, "object": ev.ObjectID}}
 }
 
 // objectOf returns the data.object of a stored event.
@@ -152,4 +229,40 @@ func objectOf(payload []byte) []byte {
 	}
 	json.Unmarshal(payload, &ev)
 	return ev.Data.Object
+}
+
+// keyedMutex is a mutex per key, held by one goroutine at a time; keys
+// nobody holds take no memory.
+type keyedMutex struct {
+	mu    sync.Mutex
+	locks map[string]*keyedLock
+}
+
+type keyedLock struct {
+	mu   sync.Mutex
+	refs int
+}
+
+// lock locks key and returns its unlock.
+func (k *keyedMutex) lock(key string) (unlock func()) {
+	k.mu.Lock()
+	if k.locks == nil {
+		k.locks = map[string]*keyedLock{}
+	}
+	l := k.locks[key]
+	if l == nil {
+		l = &keyedLock{}
+		k.locks[key] = l
+	}
+	l.refs++
+	k.mu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		k.mu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(k.locks, key)
+		}
+		k.mu.Unlock()
+	}
 }

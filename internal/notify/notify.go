@@ -156,11 +156,27 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	if e.Status == store.EmailSent {
 		return nil
 	}
-	if err := s.Store.InTx(ctx, func(tx *store.Tx) error { return tx.SetEmailStatus(ctx, e.ID, store.EmailSending, "") }); err != nil {
+	// The attempt, and the fresh sign-in link the message carries, are
+	// recorded in one transaction.
+	var link string
+	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSending, ""); err != nil {
+			return err
+		}
+		if e.Kind == KindConfirmation || e.Kind == KindSignIn {
+			token, err := tx.CreateSignInLink(ctx, e.CustomerID, s.LinkTTL)
+			if err != nil {
+				return err
+			}
+			link = s.PublicURL + "/account/sign-in?token=" + token
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	failpoint.Inject("email.before_send")
-	msg, err := s.compose(ctx, e)
+	msg, err := s.compose(ctx, e, link)
 	if err != nil {
 		return fmt.Errorf("composing email %s: %w", e.ID, err)
 	}
@@ -236,8 +252,9 @@ func init() {
 	}
 }
 
-// compose renders an email. A confirmation gets a fresh sign-in link.
-func (s *Sender) compose(ctx context.Context, e store.Email) (*Message, error) {
+// compose renders an email. A confirmation or a sign-in email carries the
+// sign-in link signIn.
+func (s *Sender) compose(ctx context.Context, e store.Email, signIn string) (*Message, error) {
 	m, err := NewMessage(s.From, e.To)
 	if err != nil {
 		return nil, err
@@ -249,17 +266,9 @@ func (s *Sender) compose(ctx context.Context, e store.Email) (*Message, error) {
 	var data any
 	switch e.Kind {
 	case KindConfirmation:
-		d, err := s.confirmation(ctx, e)
-		if err != nil {
-			return nil, err
-		}
-		data = d
+		data = s.confirmation(e, signIn)
 	case KindSignIn:
-		url, err := s.signInURL(ctx, e.CustomerID)
-		if err != nil {
-			return nil, err
-		}
-		data = confirmationData{Business: s.Business, SupportEmail: s.SupportEmail, SignInURL: url,
+		data = confirmationData{Business: s.Business, SupportEmail: s.SupportEmail, SignInURL: signIn,
 			AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL)}
 	case KindAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
@@ -305,13 +314,13 @@ type alertData struct {
 	CaseID, Kind, Summary, Reference, PaymentID, Opened, CustomerEmail string
 }
 
-func (s *Sender) confirmation(ctx context.Context, e store.Email) (confirmationData, error) {
+func (s *Sender) confirmation(e store.Email, signIn string) confirmationData {
 	amount, _ := strconv.ParseInt(e.Data["amount"], 10, 64)
 	d := confirmationData{
 		Business: s.Business, SupportEmail: s.SupportEmail, Reference: e.Data["reference"],
 		Amount:   paidup.Money{Amount: amount, Currency: e.Data["currency"]}.String(),
 		PlanName: e.Data["plan"], TierName: e.Data["tier"], Until: "for good",
-		AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL),
+		AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL), SignInURL: signIn,
 	}
 	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
 		d.PlanName = p.Name
@@ -322,18 +331,7 @@ func (s *Sender) confirmation(ctx context.Context, e store.Email) (confirmationD
 	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
 		d.Until = "until " + u.Format("2 January 2006")
 	}
-	url, err := s.signInURL(ctx, e.CustomerID)
-	d.SignInURL = url
-	return d, err
-}
-
-// signInURL makes a fresh single-use sign-in link.
-func (s *Sender) signInURL(ctx context.Context, customerID string) (string, error) {
-	token, err := s.Store.CreateSignInLink(ctx, customerID, s.LinkTTL)
-	if err != nil {
-		return "", err
-	}
-	return s.PublicURL + "/account/sign-in?token=" + token, nil
+	return d
 }
 
 // HumanDuration writes a duration for people: "24 hours", "7 days".

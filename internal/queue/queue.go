@@ -56,7 +56,11 @@ type Config struct {
 	// PollInterval is how often idle workers look for new jobs; neither
 	// database/sql driver has LISTEN/NOTIFY. Defaults to one second.
 	PollInterval time.Duration
-	MaxWorkers   int // per process; defaults to 10
+	// FetchCooldown is the least time between two fetches of new jobs; a
+	// fetch takes up to MaxWorkers jobs, so it bounds how many jobs a
+	// second start. Defaults to PollInterval, at most 100 ms.
+	FetchCooldown time.Duration
+	MaxWorkers    int // per process; defaults to 10
 }
 
 // New returns a client that inserts jobs and, once started, works them.
@@ -66,6 +70,10 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 	poll := cfg.PollInterval
 	if poll == 0 {
 		poll = time.Second
+	}
+	cooldown := cfg.FetchCooldown
+	if cooldown == 0 {
+		cooldown = min(poll, 100*time.Millisecond)
 	}
 	workers := cfg.MaxWorkers
 	if workers == 0 {
@@ -83,7 +91,7 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 		PeriodicJobs:         cfg.PeriodicJobs,
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: workers}},
 		FetchPollInterval:    poll,
-		FetchCooldown:        min(poll, 100*time.Millisecond),
+		FetchCooldown:        cooldown,
 		PollOnly:             true,
 		Logger:               logger,
 		MaxAttempts:          25,

@@ -49,6 +49,13 @@ type Reconciler struct {
 	Overlap time.Duration
 	// Lookback is how far back the first sweep looks.
 	Lookback time.Duration
+	// Settle is how long the sweeps leave a new record to its webhooks:
+	// they list only records at least this old, so that a pass does not
+	// race the webhooks on their way (or redo their work) for every
+	// payment still in flight. The next pass lists what this one left.
+	// paidup gives it the first re-check delay: a new checkout gets the
+	// same time before the reconciler asks about it.
+	Settle time.Duration
 }
 
 // Report counts what one run did.
@@ -167,20 +174,27 @@ func (r *Reconciler) resolve(ctx context.Context, a paidup.CheckoutAttempt, stat
 // its creation time and the error handling it, if any: a record that fails
 // does not stop the sweep, and the cursor stops short of it so that the next
 // run tries it again.
-func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.Time, done func(time.Time, error)) error) error {
+func (r *Reconciler) sweep(ctx context.Context, name string, fn func(created paidup.Created, done func(time.Time, error)) error) error {
 	pos, err := r.Store.SweepCursor(ctx, name)
 	if err != nil {
 		return err
 	}
-	since := r.Store.Now().Add(-r.Lookback)
+	now := r.Store.Now()
+	since := now.Add(-r.Lookback)
 	newest := since
 	if t, err := time.Parse(time.RFC3339, pos); err == nil {
 		// The cursor never moves back, however long nothing new turns up.
 		since, newest = t.Add(-r.Overlap), t
 	}
+	created := paidup.Created{Since: since}
+	if r.Settle > 0 {
+		// Records newer than this are left to the next pass, which lists
+		// from before where this one gets to.
+		created.Until = now.Add(-r.Settle)
+	}
 	var failed time.Time
 	var errs []error
-	listErr := fn(since, func(t time.Time, err error) {
+	listErr := fn(created, func(t time.Time, err error) {
 		if err != nil {
 			errs = append(errs, err)
 			if failed.IsZero() || t.Before(failed) {
@@ -209,26 +223,47 @@ func (r *Reconciler) sweep(ctx context.Context, name string, fn func(since time.
 	return nil
 }
 
-// sweepCheckouts fulfils paid checkouts paidup has no payment for.
+// sweepCheckouts fulfils paid checkouts paidup has no payment for. The
+// listing is light; a checkout is read in full only when its payment is
+// not known.
 func (r *Reconciler) sweepCheckouts(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "checkouts", func(since time.Time, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListCheckouts(ctx, since, func(co paidup.Checkout) error {
+	return r.sweep(ctx, "checkouts", func(created paidup.Created, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListCheckouts(ctx, created, func(co paidup.Checkout) error {
 			rep.Swept++
-			if !co.Paid || !r.Checkout.Ours(co) {
+			if !co.Paid {
 				done(co.Created, nil)
 				return nil
 			}
-			done(co.Created, r.repair(ctx, co, rep))
+			done(co.Created, r.repairCheckout(ctx, co, rep))
 			return ctx.Err()
 		})
 	})
 }
 
+// repairCheckout fulfils a listed paid checkout, unless its payment is
+// known.
+func (r *Reconciler) repairCheckout(ctx context.Context, listed paidup.Checkout, rep *Report) error {
+	if listed.PaymentID != "" {
+		known, err := r.Store.PaymentKnown(ctx, r.Checkout.Processor.Name(), listed.PaymentID)
+		if err != nil || known {
+			return err
+		}
+	}
+	co, err := r.Checkout.Processor.Checkout(ctx, listed.ID)
+	if err != nil {
+		return err
+	}
+	if !co.Paid || !r.Checkout.Ours(co) {
+		return nil
+	}
+	return r.repair(ctx, co, rep)
+}
+
 // sweepPayments fulfils succeeded payments carrying paidup's reference that
 // paidup has not recorded.
 func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "payments", func(since time.Time, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListPayments(ctx, since, func(p paidup.Payment) error {
+	return r.sweep(ctx, "payments", func(created paidup.Created, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListPayments(ctx, created, func(p paidup.Payment) error {
 			rep.Swept++
 			done(p.Created, r.repairPayment(ctx, p, rep))
 			return ctx.Err()
@@ -244,7 +279,7 @@ func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *R
 	if err != nil || known {
 		return err
 	}
-	co, err := r.Checkout.Processor.CheckoutForPayment(ctx, p.ID)
+	co, err := r.Checkout.CheckoutForPayment(ctx, p.Reference, p.ID)
 	if err != nil {
 		return err
 	}
@@ -254,8 +289,8 @@ func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *R
 // sweepRefunds records refunds whose webhooks were lost, so that a refunded
 // payment stops granting access.
 func (r *Reconciler) sweepRefunds(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "refunds", func(since time.Time, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListRefunds(ctx, since, func(rf paidup.Refund) error {
+	return r.sweep(ctx, "refunds", func(created paidup.Created, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListRefunds(ctx, created, func(rf paidup.Refund) error {
 			rep.Swept++
 			done(rf.Created, r.Checkout.Refunded(ctx, rf.PaymentID, rf.PaymentRefunded, rf.ID))
 			return ctx.Err()
@@ -280,8 +315,8 @@ func (r *Reconciler) repair(ctx context.Context, co paidup.Checkout, rep *Report
 // sweepEvents takes in the events the processor has not managed to deliver,
 // as if they had arrived by webhook.
 func (r *Reconciler) sweepEvents(ctx context.Context, rep *Report) error {
-	return r.sweep(ctx, "undelivered_events", func(since time.Time, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListUndeliveredEvents(ctx, since, func(ev paidup.ProcessorEvent) error {
+	return r.sweep(ctx, "undelivered_events", func(created paidup.Created, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListUndeliveredEvents(ctx, created, func(ev paidup.ProcessorEvent) error {
 			created, err := r.Ingester.Ingest(ctx, store.WebhookEvent{
 				Processor: r.Checkout.Processor.Name(), ID: ev.ID, Type: ev.Type, ObjectType: ev.ObjectType,
 				ObjectID: ev.ObjectID, Created: ev.Created, Payload: ev.Payload, Via: store.ViaSweep,

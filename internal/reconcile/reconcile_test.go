@@ -470,3 +470,32 @@ func TestSweepRecordsLostRefunds(t *testing.T) {
 		require.Empty(t, report.Violations)
 	})
 }
+
+// With Settle, the sweeps leave new records to their webhooks: a payment
+// paid just now is not repaired by this pass, and the next pass, once it
+// is old enough, repairs it, however far the cursor had got.
+func TestSweepsLeaveNewRecordsToWebhooks(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine, time.Hour, sandbox.Options{})
+		b.rec.Settle = time.Minute
+		b.rec.Overlap = 0
+		ref := paidup.NewReference()
+		id := b.sb.CreateSession(t, url.Values{"client_reference_id": {ref}, "line_items[0][price]": {proAnnual.PriceID},
+			"customer_email": {"ada@example.com"}, "payment_intent_data[metadata][" + stripe.MetadataKey + "]": {ref}})
+		b.sb.Pay(t, id, nil)
+
+		rep := b.run(t)
+		require.Zero(t, rep.Repaired+rep.EventsRecovered, "%+v", rep)
+		require.Zero(t, b.count(t, `SELECT count(*) FROM grants`))
+
+		b.clock.Advance(30 * time.Second)
+		rep = b.run(t)
+		require.Zero(t, rep.Repaired+rep.EventsRecovered, "still new: %+v", rep)
+
+		b.clock.Advance(45 * time.Second)
+		rep = b.run(t)
+		require.Equal(t, 1, rep.Repaired, "%+v", rep)
+		require.Equal(t, paidup.AttemptFulfilled, b.attempt(t, ref).Status)
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM grants`))
+	})
+}

@@ -189,13 +189,18 @@ func (s *Sandbox) listCheckoutSessions(c *call) (any, error) {
 	if err := c.decode(&p); err != nil {
 		return nil, err
 	}
-	return c.list("checkout.session", "/v1/checkout/sessions", p.listParams, func(o Object) bool {
+	keep := func(o Object) bool {
 		cs := o.(*CheckoutSession)
 		return (p.Customer == nil || deref(cs.Customer) == *p.Customer) &&
 			(p.PaymentIntent == nil || deref(cs.PaymentIntent) == *p.PaymentIntent) &&
 			(p.Status == nil || cs.Status == *p.Status) &&
 			(p.CustomerDetails == nil || cs.CustomerDetails != nil && deref(cs.CustomerDetails.Email) == p.CustomerDetails.Email)
-	})
+	}
+	if p.PaymentIntent != nil {
+		// By the index: the one session paid through it, if any.
+		return c.listAmong("checkout.session", "/v1/checkout/sessions", p.listParams, []string{s.sessionOfPayment[*p.PaymentIntent]}, keep)
+	}
+	return c.list("checkout.session", "/v1/checkout/sessions", p.listParams, keep)
 }
 
 func (s *Sandbox) listLineItems(c *call) (any, error) {

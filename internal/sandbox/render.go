@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -131,6 +132,12 @@ type listParams struct {
 // list answers a list request over every object of typ that keep accepts,
 // newest first, with Stripe's cursor pagination.
 func (c *call) list(typ, url string, p listParams, keep func(Object) bool) (any, error) {
+	return c.listAmong(typ, url, p, nil, keep)
+}
+
+// listAmong is list over the objects among names (found by an index), or
+// over every object of typ when among is nil.
+func (c *call) listAmong(typ, url string, p listParams, among []string, keep func(Object) bool) (any, error) {
 	limit := int64(10)
 	if p.Limit != nil {
 		limit = *p.Limit
@@ -142,6 +149,22 @@ func (c *call) list(typ, url string, p listParams, keep func(Object) bool) (any,
 		return nil, invalidRequest("ending_before", "You may only specify one of these parameters: ending_before, starting_after.")
 	}
 	ids := c.s.byType[typ]
+	// at is where the cursor with creation position pos falls in ids: the
+	// number of ids created before it.
+	at := func(pos int) int { return pos }
+	if among != nil {
+		ids = nil
+		for _, id := range among {
+			if o, ok := c.s.objects[id]; ok && o.objectType() == typ {
+				ids = append(ids, id)
+			}
+		}
+		slices.SortFunc(ids, func(a, b string) int { return cmp.Compare(c.s.pos[a], c.s.pos[b]) })
+		at = func(pos int) int {
+			n, _ := slices.BinarySearchFunc(ids, pos, func(id string, pos int) int { return cmp.Compare(c.s.pos[id], pos) })
+			return n
+		}
+	}
 	accept := func(id string) bool {
 		o := c.s.objects[id]
 		return p.Created.Contains(o.createdAt()) && (keep == nil || keep(o))
@@ -154,7 +177,11 @@ func (c *call) list(typ, url string, p listParams, keep func(Object) bool) (any,
 		if !ok {
 			return nil, errNoSuch(strings.ReplaceAll(typ, "_", " "), p.EndingBefore, "ending_before")
 		}
-		for j := i + 1; j < len(ids); j++ {
+		first := at(i)
+		if first < len(ids) && c.s.pos[ids[first]] == i {
+			first++ // not the cursor itself
+		}
+		for j := first; j < len(ids); j++ {
 			if !accept(ids[j]) {
 				continue
 			}
@@ -172,9 +199,13 @@ func (c *call) list(typ, url string, p listParams, keep func(Object) bool) (any,
 			if !ok {
 				return nil, errNoSuch(strings.ReplaceAll(typ, "_", " "), p.StartingAfter, "starting_after")
 			}
-			start = i - 1
+			start = at(i) - 1
 		}
+		ordered := !c.s.unordered[typ]
 		for j := start; j >= 0; j-- {
+			if ordered && below(p.Created, c.s.objects[ids[j]].createdAt()) {
+				break // newest first: every one left was created earlier
+			}
 			if !accept(ids[j]) {
 				continue
 			}
@@ -202,6 +233,11 @@ func (c *call) list(typ, url string, p listParams, keep func(Object) bool) (any,
 		data = append(data, m)
 	}
 	return map[string]any{"object": "list", "data": data, "has_more": hasMore, "url": url}, nil
+}
+
+// below reports whether n is under r's lower bound, if it has one.
+func below(r *form.Range, n int64) bool {
+	return r != nil && (r.Gte != nil && n < *r.Gte || r.Gt != nil && n <= *r.Gt || r.Eq != nil && n < *r.Eq)
 }
 
 // cursor finds the position of a list cursor among the objects of typ.

@@ -12,6 +12,7 @@
 package sandbox
 
 import (
+	"container/heap"
 	"context"
 	"database/sql"
 	"embed"
@@ -79,6 +80,11 @@ type Options struct {
 	// Links are other pages served beside the sandbox (the local
 	// mailbox), shown in its console.
 	Links []Link
+	// DeliveryConcurrency is how many webhook deliveries may be under way
+	// at once. With 0 or 1 they go out one at a time, in the order they
+	// became due; with more they overlap, as Stripe's do, and may arrive
+	// in another order.
+	DeliveryConcurrency int
 }
 
 // Link is a page the console links to.
@@ -120,12 +126,25 @@ type Sandbox struct {
 	pos     map[string]int      // index of an id in its byType list
 	seqs    map[string]int64    // sequence number of each id, in creation order
 	seq     int64               // last sequence number given
+	// unordered holds the types whose objects were not all created in
+	// order of their created times (a business clock set back), so that
+	// a list cannot stop at the first one created before its range.
+	unordered map[string]bool
 	// deliveriesOf lists the webhook deliveries of each event.
 	deliveriesOf map[string][]string
 	// pending holds the ids of deliveries waiting to be attempted.
 	pending map[string]bool
+	// inflight holds the ids of pending deliveries being attempted now.
+	inflight map[string]bool
+	// due orders the pending deliveries by when they are due; an entry
+	// whose delivery has since changed is passed over when it comes up.
+	due dueQueue
 	// openSessions holds the ids of checkout sessions that may still expire.
 	openSessions map[string]bool
+	// sessionOfPayment maps a payment intent to the checkout session it
+	// was paid through, as Stripe indexes it for listing sessions by
+	// payment_intent.
+	sessionOfPayment map[string]string
 	// faults are the fault rules in force.
 	faults *faultSet
 }
@@ -142,7 +161,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	if opts.Client == nil {
+		transport := http.DefaultTransport.(*http.Transport).Clone()
+		transport.MaxIdleConnsPerHost = max(2, opts.DeliveryConcurrency)
 		opts.Client = &http.Client{
+			Transport:     transport,
 			Timeout:       10 * time.Second,
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		}
@@ -160,6 +182,8 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		now:    opts.Now,
 		client: opts.Client,
 		wake:   make(chan struct{}, 1),
+		// Not part of load: a reload keeps what is being attempted.
+		inflight: map[string]bool{},
 	}
 	err := s.db.WithMigrationLock(ctx, func() error {
 		_, err := s.db.Migrate(ctx, Migrations)
@@ -221,7 +245,10 @@ func (s *Sandbox) load(ctx context.Context) error {
 	s.seqs = map[string]int64{}
 	s.deliveriesOf = map[string][]string{}
 	s.pending = map[string]bool{}
+	s.due = nil
 	s.openSessions = map[string]bool{}
+	s.sessionOfPayment = map[string]string{}
+	s.unordered = map[string]bool{}
 	s.faults = &faultSet{}
 	s.seq = 0
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, object, seq, data FROM sandbox_objects ORDER BY seq`)
@@ -240,8 +267,8 @@ func (s *Sandbox) load(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("loading sandbox object %s: %w", id, err)
 		}
-		s.index(o)
 		s.seqs[id] = seq
+		s.index(o)
 		s.seq = max(s.seq, seq)
 	}
 	return rows.Err()
@@ -251,6 +278,9 @@ func (s *Sandbox) load(ctx context.Context) error {
 func (s *Sandbox) index(o Object) {
 	id, typ := o.objectID(), o.objectType()
 	if _, ok := s.objects[id]; !ok && typ != objectIdempotency {
+		if ids := s.byType[typ]; len(ids) > 0 && o.createdAt() < s.objects[ids[len(ids)-1]].createdAt() {
+			s.unordered[typ] = true
+		}
 		s.pos[id] = len(s.byType[typ])
 		s.byType[typ] = append(s.byType[typ], id)
 		if d, ok := o.(*Delivery); ok {
@@ -267,6 +297,7 @@ func (s *Sandbox) track(o Object) {
 	case *Delivery:
 		if o.Status == deliveryPending {
 			s.pending[o.ID] = true
+			heap.Push(&s.due, dueEntry{at: o.NextAt, seq: s.seqs[o.ID], id: o.ID})
 		} else {
 			delete(s.pending, o.ID)
 		}
@@ -275,6 +306,9 @@ func (s *Sandbox) track(o Object) {
 			s.openSessions[o.ID] = true
 		} else {
 			delete(s.openSessions, o.ID)
+		}
+		if o.PaymentIntent != nil {
+			s.sessionOfPayment[*o.PaymentIntent] = o.ID
 		}
 	case *faultSet:
 		s.faults = o

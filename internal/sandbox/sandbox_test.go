@@ -218,6 +218,8 @@ type setupOpts struct {
 	retry  []time.Duration
 	// client delivers webhooks instead of the sandbox's default client.
 	client *http.Client
+	// deliveries is the sandbox's DeliveryConcurrency.
+	deliveries int
 }
 
 // setup starts a sandbox on a fresh database of engine, with a webhook
@@ -242,6 +244,8 @@ func setup(t *testing.T, engine sqldb.Engine, o setupOpts) *bundle {
 		Faults:        o.faults,
 		Now:           b.clock.Now,
 		Client:        o.client,
+
+		DeliveryConcurrency: o.deliveries,
 	}
 	b.start(t, l)
 	return b

@@ -2,6 +2,7 @@ package sandbox
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -13,6 +14,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -99,6 +102,10 @@ func wantsEvent(enabled []string, eventType string) bool {
 
 // Run delivers webhooks and expires checkout sessions until ctx ends.
 func (s *Sandbox) Run(ctx context.Context) {
+	if s.opts.DeliveryConcurrency > 1 {
+		s.runConcurrent(ctx, s.opts.DeliveryConcurrency)
+		return
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for {
@@ -126,9 +133,153 @@ func (s *Sandbox) deliverDue(ctx context.Context) time.Time {
 		if d == nil {
 			return next
 		}
-		s.attempt(ctx, d)
+		if o, ok := s.send(ctx, d); ok {
+			s.record(ctx, []outcome{o})
+		}
 	}
 	return time.Time{}
+}
+
+// runConcurrent delivers up to n webhooks at once, as Stripe does: due
+// deliveries start in the order they became due, but overlap, so they may
+// arrive in another order. Their outcomes are recorded in batches, one
+// database transaction for all the attempts that finished meanwhile.
+func (s *Sandbox) runConcurrent(ctx context.Context, n int) {
+	outcomes := make(chan outcome, n)
+	recorded := make(chan struct{})
+	go func() {
+		defer close(recorded)
+		for o := range outcomes {
+			batch := []outcome{o}
+		gather:
+			for len(batch) < 256 {
+				select {
+				case o, ok := <-outcomes:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, o)
+				default:
+					break gather
+				}
+			}
+			s.record(ctx, batch)
+		}
+	}()
+	var busy atomic.Int64 // attempts under way
+	var wg sync.WaitGroup
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.expireSessions(ctx)
+		var next time.Time
+		if free := n - int(busy.Load()); free > 0 && ctx.Err() == nil {
+			// When all are busy, a finished one wakes the loop.
+			var due []*Delivery
+			due, next = s.claimDue(free)
+			for _, d := range due {
+				busy.Add(1)
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					o, ok := s.send(ctx, d)
+					if ok {
+						outcomes <- o
+					} else {
+						s.release(d.ID)
+					}
+					busy.Add(-1)
+					s.poke()
+				}()
+			}
+		}
+		wait := time.Second
+		if !next.IsZero() {
+			wait = min(wait, max(time.Until(next), 0))
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			close(outcomes)
+			<-recorded
+			return
+		case <-s.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// poke wakes Run.
+func (s *Sandbox) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// release forgets that a delivery is being attempted, without recording
+// an attempt.
+func (s *Sandbox) release(id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.inflight, id)
+}
+
+// claimDue returns up to n deliveries to attempt now, earliest due first,
+// marked as being attempted (not returned again until their outcome is
+// recorded), and when the next one is due.
+func (s *Sandbox) claimDue(n int) ([]*Delivery, time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []*Delivery
+	now := time.Now()
+	for len(s.due) > 0 {
+		e := s.due[0]
+		d, ok := s.objects[e.id].(*Delivery)
+		if !ok || d.Status != deliveryPending || !d.NextAt.Equal(e.at) || s.inflight[e.id] {
+			heap.Pop(&s.due) // changed since it was queued
+			continue
+		}
+		if d.NextAt.After(now) {
+			return out, d.NextAt
+		}
+		if len(out) == n {
+			return out, now // more are due than can start now
+		}
+		heap.Pop(&s.due)
+		s.inflight[d.ID] = true
+		c := *d
+		c.Attempts = slices.Clone(d.Attempts)
+		out = append(out, &c)
+	}
+	return out, time.Time{}
+}
+
+// dueEntry is a pending delivery in the due queue, as it was queued.
+type dueEntry struct {
+	at  time.Time
+	seq int64
+	id  string
+}
+
+// dueQueue is a min-heap of deliveries by due time, then creation order.
+type dueQueue []dueEntry
+
+func (q dueQueue) Len() int { return len(q) }
+func (q dueQueue) Less(i, j int) bool {
+	if c := q[i].at.Compare(q[j].at); c != 0 {
+		return c < 0
+	}
+	return q[i].seq < q[j].seq
+}
+func (q dueQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *dueQueue) Push(x any)   { *q = append(*q, x.(dueEntry)) }
+func (q *dueQueue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return e
 }
 
 // nextDue returns the delivery to attempt now, or when the next one is due.
@@ -158,9 +309,17 @@ func (s *Sandbox) nextDue() (*Delivery, time.Time) {
 	return &c, next
 }
 
-// attempt sends one delivery and records the outcome. The request is made
-// without the lock held.
-func (s *Sandbox) attempt(ctx context.Context, d *Delivery) {
+// outcome is a delivery attempt made, waiting to be recorded.
+type outcome struct {
+	d *Delivery // as it was when the attempt started
+	a Attempt
+	// gone: the endpoint was deleted or disabled; nothing was sent.
+	gone bool
+}
+
+// send makes one delivery attempt, without the lock held. It returns false
+// if ctx ended first: then the attempt did not happen.
+func (s *Sandbox) send(ctx context.Context, d *Delivery) (outcome, bool) {
 	s.mu.Lock()
 	ev, _ := s.objects[d.Event].(*Event)
 	we, _ := s.objects[d.Endpoint].(*WebhookEndpoint)
@@ -180,39 +339,49 @@ func (s *Sandbox) attempt(ctx context.Context, d *Delivery) {
 	}
 	a.Duration = float64(time.Since(a.At).Microseconds()) / 1000
 	if ctx.Err() != nil && a.Status == 0 {
-		return // shutting down: the attempt did not happen
+		return outcome{}, false // shutting down: the attempt did not happen
 	}
+	return outcome{d: d, a: a, gone: payload == nil}, true
+}
+
+// record stores the outcomes of attempts, in one transaction.
+func (s *Sandbox) record(ctx context.Context, outs []outcome) {
 	err := s.update(context.WithoutCancel(ctx), nil, func(t *txn) error {
-		cur, ok := t.s.objects[d.ID].(*Delivery)
-		if !ok || cur.Status != deliveryPending {
-			return nil
-		}
-		cur.Attempts = append(cur.Attempts, a)
-		switch {
-		case a.Status >= 200 && a.Status < 300:
-			cur.Status = deliverySucceeded
-			cur.NextAt = time.Time{}
-		case payload == nil || len(cur.Attempts) > len(s.opts.RetrySchedule):
-			cur.Status = deliveryFailed
-			cur.NextAt = time.Time{}
-		default:
-			cur.NextAt = time.Now().Add(s.opts.RetrySchedule[len(cur.Attempts)-1])
-		}
-		t.put(cur)
-		if ev != nil {
-			t.s.recountPending(t, ev)
+		for _, o := range outs {
+			delete(s.inflight, o.d.ID)
+			cur, ok := t.s.objects[o.d.ID].(*Delivery)
+			if !ok || cur.Status != deliveryPending {
+				continue
+			}
+			cur.Attempts = append(cur.Attempts, o.a)
+			switch {
+			case o.a.Status >= 200 && o.a.Status < 300:
+				cur.Status = deliverySucceeded
+				cur.NextAt = time.Time{}
+			case o.gone || len(cur.Attempts) > len(s.opts.RetrySchedule):
+				cur.Status = deliveryFailed
+				cur.NextAt = time.Time{}
+			default:
+				cur.NextAt = time.Now().Add(s.opts.RetrySchedule[len(cur.Attempts)-1])
+			}
+			t.put(cur)
+			if ev, ok := t.s.objects[o.d.Event].(*Event); ok {
+				t.s.recountPending(t, ev)
+			}
 		}
 		return nil
 	})
-	if err != nil {
-		s.log.Error("sandbox: recording webhook delivery failed", "delivery", d.ID, "err", err)
+	for _, o := range outs {
+		if err != nil {
+			s.log.Error("sandbox: recording webhook delivery failed", "delivery", o.d.ID, "err", err)
+		}
+		level := s.log.Info
+		if o.a.Status < 200 || o.a.Status >= 300 {
+			level = s.log.Warn
+		}
+		level("sandbox: webhook delivered", "event", o.d.Event, "type", o.d.Type, "endpoint", o.d.Endpoint,
+			"attempt", len(o.d.Attempts)+1, "status", o.a.Status, "error", o.a.Error)
 	}
-	level := s.log.Info
-	if a.Status < 200 || a.Status >= 300 {
-		level = s.log.Warn
-	}
-	level("sandbox: webhook delivered", "event", d.Event, "type", d.Type, "endpoint", d.Endpoint,
-		"attempt", len(d.Attempts)+1, "status", a.Status, "error", a.Error)
 }
 
 // recountPending sets an event's pending_webhooks to the number of endpoints

@@ -38,6 +38,18 @@ func (s *Store) CreateSignInLink(ctx context.Context, customerID string, ttl tim
 	return token, nil
 }
 
+// CreateSignInLink makes a single-use sign-in token for a customer, valid
+// for ttl, in the transaction.
+func (tx *Tx) CreateSignInLink(ctx context.Context, customerID string, ttl time.Duration) (string, error) {
+	token := newToken()
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO sign_in_links (token_hash, customer_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+		tokenHash(token), customerID, tx.now, tx.now.Add(ttl))
+	if err != nil {
+		return "", fmt.Errorf("creating sign-in link: %w", err)
+	}
+	return token, nil
+}
+
 var errBadLink = paidup.Errorf(paidup.EUNAUTHORIZED, "This sign-in link has expired or has been used already. Ask for a new one below.")
 
 // UseSignInLink spends a sign-in token and opens an account session,

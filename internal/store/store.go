@@ -46,6 +46,11 @@ func New(db *sqldb.DB, now func() time.Time) (*Store, error) {
 	return &Store{db: db, now: now, jobs: jobs}, nil
 }
 
+// UseQueue makes the store enqueue jobs through c, the client that works
+// them, so that a job is fetched as soon as it is inserted rather than at
+// the next poll. Call it before the store is used.
+func (s *Store) UseQueue(c *queue.Client) { s.jobs = c }
+
 // Now is the business clock.
 func (s *Store) Now() time.Time { return s.now() }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -40,7 +41,10 @@ type TimelineEntry struct {
 	Data       map[string]string
 }
 
-// Append adds a fact to the timeline. Nothing edits it afterwards.
+// Append adds a fact to the timeline, when the transaction commits.
+// Nothing edits it afterwards. The facts a transaction appends are written
+// together at its end, in the order appended, in as few statements as
+// possible: a fulfilment appends several.
 func (tx *Tx) Append(ctx context.Context, e TimelineEntry) error {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
@@ -49,11 +53,35 @@ func (tx *Tx) Append(ctx context.Context, e TimelineEntry) error {
 	if e.Data == nil {
 		data = []byte("{}")
 	}
-	_, err = tx.tx.ExecContext(ctx, `INSERT INTO timeline (customer_id, reference, at, kind, source, summary, data)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		nullString(e.CustomerID), e.Reference, tx.now, e.Kind, e.Source, e.Summary, string(data))
-	if err != nil {
-		return fmt.Errorf("appending to timeline: %w", err)
+	tx.timeline = append(tx.timeline, []any{nullString(e.CustomerID), e.Reference, tx.now, e.Kind, e.Source, e.Summary, string(data)})
+	return nil
+}
+
+// flushTimeline writes the facts appended in the transaction.
+func (tx *Tx) flushTimeline(ctx context.Context) error {
+	rows := tx.timeline
+	tx.timeline = nil
+	for len(rows) > 0 {
+		// Chunks of a power of two rows keep the statements few and cached.
+		n := 1
+		for n*2 <= len(rows) && n < 64 {
+			n *= 2
+		}
+		var q strings.Builder
+		q.WriteString(`INSERT INTO timeline (customer_id, reference, at, kind, source, summary, data) VALUES `)
+		args := make([]any, 0, 7*n)
+		for i, r := range rows[:n] {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			p := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7)
+			args = append(args, r...)
+		}
+		if _, err := tx.tx.ExecContext(ctx, q.String(), args...); err != nil {
+			return fmt.Errorf("appending to timeline: %w", err)
+		}
+		rows = rows[n:]
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/paidup/paidup"
@@ -49,6 +50,65 @@ func (tx *Tx) InsertWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, er
 	return n == 1, nil
 }
 
+// InsertWebhookEvents stores received events, each unless it was stored
+// before (or earlier in evs), and reports which are new. Many rows go in
+// one statement, so that a batch costs a few round trips, not one per
+// event.
+func (tx *Tx) InsertWebhookEvents(ctx context.Context, evs []WebhookEvent) ([]bool, error) {
+	created := make([]bool, len(evs))
+	for start := 0; start < len(evs); {
+		// Chunks of a power of two rows keep the statements few and cached.
+		n := 1
+		for n*2 <= len(evs)-start && n < 128 {
+			n *= 2
+		}
+		chunk := evs[start : start+n]
+		var q strings.Builder
+		q.WriteString(`INSERT INTO webhook_events
+			(processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via) VALUES `)
+		args := make([]any, 0, 9*n)
+		for i, ev := range chunk {
+			if ev.Via == "" {
+				ev.Via = ViaWebhook
+			}
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			p := len(args)
+			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9)
+			args = append(args, ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.Via)
+		}
+		q.WriteString(` ON CONFLICT (processor, event_id) DO NOTHING RETURNING processor, event_id`)
+		rows, err := tx.tx.QueryContext(ctx, q.String(), args...)
+		if err != nil {
+			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+		}
+		inserted := map[[2]string]bool{}
+		for rows.Next() {
+			var k [2]string
+			if err := rows.Scan(&k[0], &k[1]); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+			}
+			inserted[k] = true
+		}
+		if err := rows.Close(); err != nil {
+			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+		}
+		if err := rows.Err(); err != nil {
+			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+		}
+		for i, ev := range chunk {
+			k := [2]string{ev.Processor, ev.ID}
+			// An event twice in one batch is new once.
+			created[start+i] = inserted[k]
+			delete(inserted, k)
+		}
+		start += n
+	}
+	return created, nil
+}
+
 // WebhookEvent reads a stored event.
 func (s *Store) WebhookEvent(ctx context.Context, processor, id string) (WebhookEvent, error) {
 	var ev WebhookEvent
@@ -70,6 +130,17 @@ func (s *Store) WebhookEvent(ctx context.Context, processor, id string) (Webhook
 func (s *Store) MarkWebhookEventProcessed(ctx context.Context, processor, id string) error {
 	_, err := s.db.Write.ExecContext(ctx, `UPDATE webhook_events SET processed_at = $3 WHERE processor = $1 AND event_id = $2 AND processed_at IS NULL`,
 		processor, id, s.stamp())
+	if err != nil {
+		return fmt.Errorf("marking webhook event %s processed: %w", id, err)
+	}
+	return nil
+}
+
+// MarkWebhookEventProcessed records, in the transaction, that an event's
+// processing is done.
+func (tx *Tx) MarkWebhookEventProcessed(ctx context.Context, processor, id string) error {
+	_, err := tx.tx.ExecContext(ctx, `UPDATE webhook_events SET processed_at = $3 WHERE processor = $1 AND event_id = $2 AND processed_at IS NULL`,
+		processor, id, tx.now)
 	if err != nil {
 		return fmt.Errorf("marking webhook event %s processed: %w", id, err)
 	}

@@ -127,14 +127,23 @@ func (c *Client) CheckoutForPayment(ctx context.Context, paymentID string) (paid
 	return paidup.Checkout{}, fmt.Errorf("finding the checkout session of %s: %w", paymentID, errNotFound)
 }
 
-// ListCheckouts lists Checkout Sessions created at or after since.
-func (c *Client) ListCheckouts(ctx context.Context, since time.Time, fn func(paidup.Checkout) error) error {
+// createdRange is a creation-time range as Stripe's list parameters take it.
+func createdRange(c paidup.Created) *stripego.RangeQueryParams {
+	r := &stripego.RangeQueryParams{GreaterThanOrEqual: c.Since.Unix()}
+	if !c.Until.IsZero() {
+		r.LesserThanOrEqual = c.Until.Unix()
+	}
+	return r
+}
+
+// ListCheckouts lists Checkout Sessions created in the range, without
+// their line items and charges: a sweep lists many and acts on few, which
+// it reads in full.
+func (c *Client) ListCheckouts(ctx context.Context, created paidup.Created, fn func(paidup.Checkout) error) error {
 	p := &stripego.CheckoutSessionListParams{
 		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
-		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+		CreatedRange: createdRange(created),
 	}
-	p.AddExpand("data.line_items")
-	p.AddExpand("data.payment_intent.latest_charge")
 	for s, err := range c.api.V1CheckoutSessions.List(ctx, p) {
 		if err != nil {
 			return wrap(err, "listing checkout sessions")
@@ -146,11 +155,11 @@ func (c *Client) ListCheckouts(ctx context.Context, since time.Time, fn func(pai
 	return nil
 }
 
-// ListPayments lists payment intents created at or after since.
-func (c *Client) ListPayments(ctx context.Context, since time.Time, fn func(paidup.Payment) error) error {
+// ListPayments lists payment intents created in the range.
+func (c *Client) ListPayments(ctx context.Context, created paidup.Created, fn func(paidup.Payment) error) error {
 	p := &stripego.PaymentIntentListParams{
 		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
-		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+		CreatedRange: createdRange(created),
 	}
 	for pi, err := range c.api.V1PaymentIntents.List(ctx, p) {
 		if err != nil {
@@ -171,12 +180,12 @@ func (c *Client) ListPayments(ctx context.Context, since time.Time, fn func(paid
 	return nil
 }
 
-// ListRefunds lists refunds created at or after since, with how much of
+// ListRefunds lists refunds created in the range, with how much of
 // their payment has been refunded in all.
-func (c *Client) ListRefunds(ctx context.Context, since time.Time, fn func(paidup.Refund) error) error {
+func (c *Client) ListRefunds(ctx context.Context, created paidup.Created, fn func(paidup.Refund) error) error {
 	p := &stripego.RefundListParams{
 		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
-		CreatedRange: &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+		CreatedRange: createdRange(created),
 	}
 	p.AddExpand("data.charge")
 	for re, err := range c.api.V1Refunds.List(ctx, p) {
@@ -196,12 +205,12 @@ func (c *Client) ListRefunds(ctx context.Context, since time.Time, fn func(paidu
 	return nil
 }
 
-// ListUndeliveredEvents lists events created at or after since that Stripe
+// ListUndeliveredEvents lists events created in the range that Stripe
 // has not delivered to every webhook endpoint.
-func (c *Client) ListUndeliveredEvents(ctx context.Context, since time.Time, fn func(paidup.ProcessorEvent) error) error {
+func (c *Client) ListUndeliveredEvents(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorEvent) error) error {
 	p := &stripego.EventListParams{
 		ListParams:      stripego.ListParams{Limit: stripego.Int64(100)},
-		CreatedRange:    &stripego.RangeQueryParams{GreaterThanOrEqual: since.Unix()},
+		CreatedRange:    createdRange(created),
 		DeliverySuccess: stripego.Bool(false),
 	}
 	for ev, err := range c.api.V1Events.List(ctx, p) {

@@ -33,8 +33,8 @@ type Verifier struct {
 	Tolerance time.Duration // defaults to DefaultTolerance
 }
 
-// Event is a verified Stripe event. Object is the object it is about, as it
-// was when the event happened.
+// Event is a verified Stripe event: what paidup needs to store it. The
+// object it is about is in the payload, as it was when the event happened.
 type Event struct {
 	ID         string
 	Type       string
@@ -43,7 +43,6 @@ type Event struct {
 	Livemode   bool
 	ObjectType string
 	ObjectID   string
-	Object     json.RawMessage
 }
 
 // Verify checks payload against its Stripe-Signature header at time now and
@@ -141,6 +140,8 @@ func truncate(s string) string {
 	return s
 }
 
+// decodeEvent reads the fields of an event paidup uses, in one pass over
+// the payload: webhooks are many, and the payload is stored as received.
 func decodeEvent(payload []byte) (Event, error) {
 	var raw struct {
 		ID         string `json:"id"`
@@ -150,24 +151,28 @@ func decodeEvent(payload []byte) (Event, error) {
 		APIVersion string `json:"api_version"`
 		Livemode   bool   `json:"livemode"`
 		Data       struct {
-			Object json.RawMessage `json:"object"`
+			Object *struct {
+				ID     string `json:"id"`
+				Object string `json:"object"`
+			} `json:"object"`
 		} `json:"data"`
 	}
 	if err := json.Unmarshal(payload, &raw); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && strings.HasPrefix(te.Field, "data.object") {
+			return Event{}, fmt.Errorf("%w: data.object is not an object", ErrBadPayload)
+		}
 		return Event{}, fmt.Errorf("%w: %v", ErrBadPayload, err)
 	}
-	if raw.Object != "event" || !strings.HasPrefix(raw.ID, "evt_") || raw.Type == "" || len(raw.Data.Object) == 0 {
+	obj := raw.Data.Object
+	if raw.Object != "event" || !strings.HasPrefix(raw.ID, "evt_") || raw.Type == "" || obj == nil {
 		return Event{}, fmt.Errorf("%w: missing id, type or data.object", ErrBadPayload)
 	}
-	var obj struct {
-		ID     string `json:"id"`
-		Object string `json:"object"`
-	}
-	if err := json.Unmarshal(raw.Data.Object, &obj); err != nil || obj.Object == "" {
+	if obj.Object == "" {
 		return Event{}, fmt.Errorf("%w: data.object is not an object", ErrBadPayload)
 	}
 	return Event{
 		ID: raw.ID, Type: raw.Type, Created: time.Unix(raw.Created, 0).UTC(), APIVersion: raw.APIVersion,
-		Livemode: raw.Livemode, ObjectType: obj.Object, ObjectID: obj.ID, Object: raw.Data.Object,
+		Livemode: raw.Livemode, ObjectType: obj.Object, ObjectID: obj.ID,
 	}, nil
 }
