@@ -23,12 +23,17 @@ type Checkout struct {
 	// CustomerID is the processor's customer, when there is one.
 	CustomerID string
 	Email      string
-	// PaymentID is the processor's payment (a Stripe PaymentIntent).
+	// PaymentID is the processor's payment (a Stripe PaymentIntent); for
+	// a subscription, the payment of its first invoice.
 	PaymentID string
-	Amount    Money
-	PriceIDs  []string
-	Created   time.Time
-	ExpiresAt time.Time
+	// SubscriptionID and InvoiceID: a checkout for a recurring plan starts
+	// a subscription, whose first invoice it pays.
+	SubscriptionID string
+	InvoiceID      string
+	Amount         Money
+	PriceIDs       []string
+	Created        time.Time
+	ExpiresAt      time.Time
 	// PaidAt is when the payment succeeded; zero until paid.
 	PaidAt time.Time
 	// AmountRefunded is how much of the payment has been refunded.
@@ -106,4 +111,110 @@ type Processor interface {
 	// ListUndeliveredEvents calls fn for each event created in the range
 	// that the processor has not yet delivered to every endpoint.
 	ListUndeliveredEvents(ctx context.Context, created Created, fn func(ProcessorEvent) error) error
+	Billing
+}
+
+// Subscription statuses, as processors report a subscription.
+const (
+	SubscriptionIncomplete = "incomplete"
+	SubscriptionTrialing   = "trialing"
+	SubscriptionActive     = "active"
+	SubscriptionPastDue    = "past_due"
+	SubscriptionUnpaid     = "unpaid"
+	SubscriptionCanceled   = "canceled"
+	SubscriptionPaused     = "paused"
+)
+
+// Subscription is a processor's recurring billing of a customer (a Stripe
+// Subscription).
+type Subscription struct {
+	ID         string // e.g. sub_…
+	CustomerID string
+	Status     string // SubscriptionActive, SubscriptionPastDue, …
+	PriceIDs   []string
+	// Reference is paidup's checkout reference the subscription was
+	// bought through, from its metadata; empty if not bought through paidup.
+	Reference string
+	// The period paid (or being charged) for.
+	CurrentPeriodStart, CurrentPeriodEnd time.Time
+	// CancelAtPeriodEnd: the subscription ends at CurrentPeriodEnd.
+	CancelAtPeriodEnd bool
+	CanceledAt        time.Time // when it was cancelled; zero if not
+	EndedAt           time.Time // when it ended; zero while it runs
+	LatestInvoiceID   string
+	Created           time.Time
+}
+
+// Invoice statuses.
+const (
+	InvoiceDraft         = "draft"
+	InvoiceOpen          = "open"
+	InvoicePaid          = "paid"
+	InvoiceUncollectible = "uncollectible"
+	InvoiceVoid          = "void"
+)
+
+// Invoice reasons that matter to paidup.
+const (
+	InvoiceForSubscriptionCreate = "subscription_create" // the first payment
+	InvoiceForSubscriptionCycle  = "subscription_cycle"  // a renewal
+)
+
+// Invoice is a processor's bill for a subscription period (a Stripe
+// Invoice).
+type Invoice struct {
+	ID             string // e.g. in_…
+	CustomerID     string
+	SubscriptionID string
+	Status         string // InvoiceOpen, InvoicePaid, …
+	BillingReason  string // InvoiceForSubscriptionCycle, …
+	// PaymentID is the payment that paid it (a Stripe PaymentIntent);
+	// empty until paid.
+	PaymentID string
+	Amount    Money // the amount due
+	PriceIDs  []string
+	// The subscription period the invoice pays for.
+	PeriodStart, PeriodEnd time.Time
+	PaidAt                 time.Time // zero until paid
+	AttemptCount           int       // payment attempts so far
+	NextAttempt            time.Time // the processor's next retry; zero if none
+	Created                time.Time
+}
+
+// Dispute statuses that end a dispute.
+const (
+	DisputeWon  = "won"
+	DisputeLost = "lost"
+)
+
+// Dispute is a chargeback: the customer's bank taking a payment back.
+type Dispute struct {
+	ID         string // e.g. dp_…
+	ChargeID   string
+	PaymentID  string
+	CustomerID string
+	Amount     Money
+	Status     string // e.g. needs_response, under_review, won, lost
+	Reason     string
+	Created    time.Time
+}
+
+// Billing is the recurring side of a processor: subscriptions, their
+// invoices, disputes, and the page where a customer updates their card.
+type Billing interface {
+	Subscription(ctx context.Context, id string) (Subscription, error)
+	// CancelSubscription ends a subscription at once, without refund.
+	CancelSubscription(ctx context.Context, id string) (Subscription, error)
+	// ListSubscriptions calls fn for each subscription of a customer.
+	ListSubscriptions(ctx context.Context, customerID string, fn func(Subscription) error) error
+	Invoice(ctx context.Context, id string) (Invoice, error)
+	// ListInvoices calls fn for each invoice created in the range.
+	ListInvoices(ctx context.Context, created Created, fn func(Invoice) error) error
+	Dispute(ctx context.Context, id string) (Dispute, error)
+	// ListDisputes calls fn for each dispute created in the range.
+	ListDisputes(ctx context.Context, created Created, fn func(Dispute) error) error
+	// PortalURL opens a session of the processor's customer portal, where
+	// the customer updates their card, and returns its address; the
+	// customer comes back to returnURL.
+	PortalURL(ctx context.Context, customerID, returnURL string) (string, error)
 }
