@@ -17,6 +17,9 @@ const (
 	SourcePurchase     = "purchase"     // a one-time payment; SourceRef names it
 	SourceSubscription = "subscription" // a paid subscription period
 	SourceManual       = "manual"       // a person granted it, with a reason
+	// SourceGrace: the policy's grace after a failed renewal; SourceRef
+	// names the unpaid invoice.
+	SourceGrace = "grace"
 )
 
 // Grant is a customer's right to a tier for a time, and what it rests on.

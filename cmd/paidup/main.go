@@ -57,6 +57,8 @@ Usage:
   paidup sandbox [flags]   run only the Stripe-compatible sandbox processor
   paidup migrate [flags]   create or upgrade the database tables and exit
   paidup check [flags]     verify paidup's invariants on a live database
+  paidup block show|lift   show a customer's blocks, or lift them (a
+                           person's decision, with --actor and --reason)
   paidup demo              replay the $249 story: a crash after the charge,
                            and the recovery, on a throwaway database
   paidup failpoints        list the crash points PAIDUP_FAILPOINTS can arm
@@ -81,6 +83,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return migrate(ctx, rest, getenv, stdout, stderr)
 	case "check":
 		return check(ctx, rest, getenv, stdout, stderr)
+	case "block":
+		return block(ctx, rest, getenv, stdout, stderr)
 	case "failpoints":
 		for _, p := range failpoint.Points {
 			fmt.Fprintf(stdout, "%s\t%s\n", p.Name, p.Desc)

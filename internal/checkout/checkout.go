@@ -13,6 +13,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/riverqueue/river"
+
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/store"
@@ -187,10 +189,19 @@ func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source
 	}
 	failpoint.Inject("fulfil.after_confirm")
 	plan, planKnown := s.planFor(co)
+	// A subscription's first grant lasts its first period: the invoice
+	// paid says which.
+	var first paidup.Invoice
+	if co.SubscriptionID != "" && co.InvoiceID != "" {
+		var err error
+		if first, err = s.Processor.Invoice(ctx, co.InvoiceID); err != nil {
+			return Outcome{State: Pending}, fmt.Errorf("reading invoice %s: %w", co.InvoiceID, err)
+		}
+	}
 	var out Outcome
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		out, err = s.fulfilTx(ctx, tx, co, plan, planKnown, source)
+		out, err = s.fulfilTx(ctx, tx, co, plan, planKnown, source, first)
 		if err != nil {
 			return err
 		}
@@ -243,9 +254,14 @@ func (s *Service) planFor(co paidup.Checkout) (paidup.Plan, bool) {
 	return s.Policy.PlanByPrice(co.PriceIDs[0])
 }
 
-func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, plan paidup.Plan, planKnown bool, source string) (Outcome, error) {
+func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, plan paidup.Plan, planKnown bool, source string,
+	first paidup.Invoice) (Outcome, error) {
 	processor := s.Processor.Name()
 	sourceRef := processor + ":" + co.PaymentID
+	grantSource := paidup.SourcePurchase
+	if co.SubscriptionID != "" {
+		grantSource = paidup.SourceSubscription
+	}
 	ref := co.Reference
 
 	a, err := tx.AttemptForUpdate(ctx, ref)
@@ -279,7 +295,7 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		return Outcome{}, err
 	}
 
-	if g, found, err := tx.GrantBySource(ctx, paidup.SourcePurchase, sourceRef); err != nil {
+	if g, found, err := tx.GrantBySource(ctx, grantSource, sourceRef); err != nil {
 		return Outcome{}, err
 	} else if found {
 		// Already fulfilled, by this path or another: nothing to do.
@@ -369,8 +385,16 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		return Outcome{State: paidup.AttemptNeedsAttention, CustomerID: customerID}, nil
 	}
 
-	g := paidup.Grant{CustomerID: customerID, Tier: plan.Tier, PlanID: plan.ID, Source: paidup.SourcePurchase, SourceRef: sourceRef, Start: paidAt}
-	if !plan.Term.IsZero() {
+	g := paidup.Grant{CustomerID: customerID, Tier: plan.Tier, PlanID: plan.ID, Source: grantSource, SourceRef: sourceRef, Start: paidAt}
+	switch {
+	case co.SubscriptionID != "":
+		// Its first period, as the subscription's renewals grant theirs;
+		// the lifecycle mirrors the subscription from here on.
+		g.Start, g.End = first.PeriodStart, first.PeriodEnd.Add(SubscriptionLeeway)
+		if err := tx.Enqueue(ctx, SubscriptionArgs{Processor: processor, SubscriptionID: co.SubscriptionID}, nil); err != nil {
+			return Outcome{}, err
+		}
+	case !plan.Term.IsZero():
 		g.End = plan.Term.AddTo(paidAt)
 	}
 	g, granted, err := tx.InsertGrant(ctx, g)
@@ -435,3 +459,24 @@ func (s *Service) expire(ctx context.Context, co paidup.Checkout, source string)
 	})
 	return Outcome{State: paidup.AttemptExpired}, err
 }
+
+// SubscriptionLeeway is how long a paid subscription period's grant
+// outlasts the period, while the processor charges the renewal (Stripe
+// does so about an hour after the period ends). A cancelled
+// subscription's grant ends with its period.
+const SubscriptionLeeway = 2 * time.Hour
+
+// SubscriptionArgs is the job that brings paidup's view of a subscription
+// up to date with the processor's (see the lifecycle package).
+type SubscriptionArgs struct {
+	Processor      string `json:"processor"`
+	SubscriptionID string `json:"subscription_id"`
+	// InvoiceID is an invoice an event named, if any.
+	InvoiceID string `json:"invoice_id,omitempty"`
+}
+
+// Kind names the job.
+func (SubscriptionArgs) Kind() string { return "sync_subscription" }
+
+// InsertOpts: retried for about a day; the reconciler sweeps invoices too.
+func (SubscriptionArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 15} }

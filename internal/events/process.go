@@ -13,6 +13,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/stripe"
 )
@@ -52,7 +53,9 @@ type ProcessWorker struct {
 	river.WorkerDefaults[ProcessArgs]
 	Store    *store.Store
 	Checkout *checkout.Service
-	Logger   *slog.Logger
+	// Lifecycle acts on subscription and dispute events.
+	Lifecycle *lifecycle.Service
+	Logger    *slog.Logger
 
 	// busy serialises the processing of events about the same checkout
 	// (a payment sends both checkout.session.completed and
@@ -121,6 +124,15 @@ var Types = []string{
 	"checkout.session.expired",
 	"payment_intent.succeeded",
 	"charge.refunded",
+	"customer.subscription.created",
+	"customer.subscription.updated",
+	"customer.subscription.deleted",
+	"invoice.paid",
+	"invoice.payment_succeeded",
+	"invoice.payment_failed",
+	"charge.dispute.created",
+	"charge.dispute.updated",
+	"charge.dispute.closed",
 }
 
 // process acts on an event and returns the timeline entry that records
@@ -133,6 +145,13 @@ func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent) (*st
 		return w.paymentEvent(ctx, ev)
 	case "charge.refunded":
 		return nil, w.refundEvent(ctx, ev)
+	case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
+		defer w.busy.lock(ev.ObjectID)()
+		return nil, w.Lifecycle.SyncSubscription(ctx, ev.ObjectID, "", source(ev))
+	case "invoice.paid", "invoice.payment_succeeded", "invoice.payment_failed":
+		return nil, w.invoiceEvent(ctx, ev)
+	case "charge.dispute.created", "charge.dispute.updated", "charge.dispute.closed":
+		return nil, w.Lifecycle.Disputed(ctx, ev.ObjectID, ev.Type == "charge.dispute.closed", source(ev))
 	}
 	return nil, nil // not an event paidup acts on
 }
@@ -205,6 +224,35 @@ func (w *ProcessWorker) refundEvent(ctx context.Context, ev store.WebhookEvent) 
 		return nil
 	}
 	return w.Checkout.Refunded(ctx, ch.PaymentIntent, ch.AmountRefunded, ev.ID)
+}
+
+// invoiceEvent syncs the subscription an invoice bills.
+func (w *ProcessWorker) invoiceEvent(ctx context.Context, ev store.WebhookEvent) error {
+	var in struct {
+		Parent struct {
+			SubscriptionDetails struct {
+				Subscription string `json:"subscription"`
+			} `json:"subscription_details"`
+		} `json:"parent"`
+	}
+	if err := json.Unmarshal(objectOf(ev.Payload), &in); err != nil {
+		return fmt.Errorf("reading invoice: %w", err)
+	}
+	sub := in.Parent.SubscriptionDetails.Subscription
+	if sub == "" {
+		return nil // not a subscription's invoice
+	}
+	defer w.busy.lock(sub)()
+	return w.Lifecycle.SyncSubscription(ctx, sub, ev.ObjectID, source(ev))
+}
+
+// source is who reported an event: a webhook, or the reconciler reading it
+// back.
+func source(ev store.WebhookEvent) string {
+	if ev.Via == store.ViaSweep {
+		return store.ByReconciler
+	}
+	return store.ByWebhook
 }
 
 // note is the timeline entry recording an event for a customer.

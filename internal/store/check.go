@@ -66,8 +66,8 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			WHERE g.source = $1 AND NOT EXISTS (SELECT 1 FROM payments p WHERE g.source_ref = p.processor || ':' || p.payment_id)`,
 			[]any{"purchase"}, false},
 		{"a grant has no source", `
-			SELECT g.id FROM grants g WHERE g.source NOT IN ($1, $2, $3) OR g.source_ref = ''`,
-			[]any{"purchase", "subscription", "manual"}, false},
+			SELECT g.id FROM grants g WHERE g.source NOT IN ($1, $2, $3, $4) OR g.source_ref = ''`,
+			[]any{"purchase", "subscription", "manual", "grace"}, false},
 		{"a grant's confirmation email is neither sent nor queued", `
 			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
 			WHERE g.source = $1 AND NOT EXISTS (

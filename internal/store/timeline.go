@@ -27,6 +27,7 @@ const (
 	ByReconciler = "reconciler"
 	BySystem     = "system"
 	ByCustomer   = "customer"
+	ByStaff      = "staff" // a person, named in the entry's data
 )
 
 // TimelineEntry is one fact about a customer. Data holds the ids involved.

@@ -1,0 +1,286 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/store"
+)
+
+// schedule records a deadline, once per key, with a job that fires it at
+// its due time. The due time is business time; River schedules by the
+// wall clock, so the job is set for the wall-clock moment the business
+// clock reaches it as things stand (a sandbox clock moved forward makes
+// it late, and the sweep fires it instead).
+func (s *Service) schedule(ctx context.Context, tx *store.Tx, d store.Deadline) error {
+	d, created, err := tx.AddDeadline(ctx, d)
+	if err != nil || !created {
+		return err
+	}
+	at := s.realNow().Add(d.Due.Sub(tx.Now()))
+	return tx.Enqueue(ctx, DeadlineArgs{ID: d.ID}, &river.InsertOpts{ScheduledAt: at})
+}
+
+func (s *Service) realNow() time.Time {
+	if s.RealNow != nil {
+		return s.RealNow()
+	}
+	return time.Now()
+}
+
+// Fire acts on a deadline, once: the deadline is removed in the
+// transaction of its effect, so a second firing (its job and the sweep,
+// two instances) finds nothing to do.
+func (s *Service) Fire(ctx context.Context, id string) error {
+	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		d, found, err := tx.TakeDeadline(ctx, id)
+		if err != nil || !found {
+			return err
+		}
+		if wait := d.Due.Sub(tx.Now()); wait > 0 {
+			return notDue{wait} // rolls the taking back
+		}
+		if err := s.fire(ctx, tx, d); err != nil {
+			return fmt.Errorf("firing %s deadline %s: %w", d.Kind, d.Key, err)
+		}
+		failpoint.Inject("deadline.before_commit")
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	failpoint.Inject("deadline.after_commit")
+	return nil
+}
+
+func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) error {
+	processor, subID, _ := strings.Cut(d.Subject, ":")
+	m, found, err := tx.SubscriptionForUpdate(ctx, processor, subID)
+	if err != nil || !found {
+		return err
+	}
+	plan, _ := s.Policy.Plan(m.PlanID)
+	blocks, err := tx.ActiveBlocks(ctx, m.CustomerID)
+	if err != nil {
+		return err
+	}
+	entry := func(summary string, data map[string]string) error {
+		data["subscription"] = subID
+		data["deadline"] = d.Key
+		return tx.Append(ctx, store.TimelineEntry{CustomerID: m.CustomerID, Kind: store.EventSubscription, Source: store.BySystem,
+			Summary: summary, Data: data})
+	}
+	customer, err := s.Store.Customer(ctx, m.CustomerID)
+	if err != nil {
+		return err
+	}
+	processorCustomer := firstOf(customer.ProcessorIDs[processor])
+	graceEnd := m.FailingSince.Add(s.Policy.GraceFor(plan))
+	invoice := d.Data["invoice"]
+
+	switch d.Kind {
+	case DeadlineReminder:
+		if m.FailingInvoice != invoice || len(blocks) > 0 {
+			return nil // paid, cancelled or blocked since: nothing to remind of
+		}
+		i, _ := strconv.Atoi(d.Data["reminder"])
+		reminders := s.Policy.Lifecycle.Reminders
+		if i >= len(reminders) {
+			return nil // the policy has fewer reminders now
+		}
+		kind := KindReminder
+		if i == 0 {
+			kind = KindPaymentFailed
+		}
+		amount, _ := strconv.ParseInt(d.Data["amount"], 10, 64)
+		if err := s.Notify.QueueLifecycle(ctx, tx, Email{Kind: kind, Template: reminders[i].Template, Key: d.Key,
+			CustomerID: m.CustomerID, To: customer.Email, PlanID: plan.ID, Tier: plan.Tier,
+			Amount: paidup.Money{Amount: amount, Currency: d.Data["currency"]}, GraceEnds: graceEnd,
+			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: invoice}); err != nil {
+			return err
+		}
+		return entry(fmt.Sprintf("Reminder %d of %d (%s) about the unpaid renewal", i+1, len(reminders), reminders[i].Template),
+			map[string]string{"invoice": invoice})
+	case DeadlineGraceEnd:
+		if m.FailingInvoice != invoice {
+			return nil
+		}
+		grants, err := tx.Grants(ctx, m.CustomerID)
+		if err != nil {
+			return err
+		}
+		after := s.Policy.AccessAt(grants, blocks, d.Due)
+		keeps := ""
+		if after.Active {
+			keeps = after.Tier
+		}
+		summary := fmt.Sprintf("Grace ended with the renewal unpaid: %s ended; ", s.tierName(plan.Tier))
+		switch {
+		case after.Blocked:
+			summary += "the customer is blocked"
+		case after.Active:
+			summary += "access falls back to " + s.tierName(after.Tier)
+		default:
+			summary += "no access left"
+		}
+		if err := entry(summary, map[string]string{"invoice": invoice}); err != nil {
+			return err
+		}
+		if after.Blocked {
+			return nil
+		}
+		return s.Notify.QueueLifecycle(ctx, tx, Email{Kind: KindGraceEnded, Key: d.Key, CustomerID: m.CustomerID, To: customer.Email,
+			PlanID: plan.ID, Tier: plan.Tier, GraceEnds: graceEnd, Keeps: keeps,
+			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: invoice})
+	case DeadlinePeriodEnd:
+		grants, err := tx.Grants(ctx, m.CustomerID)
+		if err != nil {
+			return err
+		}
+		after := s.Policy.AccessAt(grants, blocks, d.Due)
+		summary := "The cancelled subscription's paid period ended; "
+		switch {
+		case after.Blocked:
+			summary += "the customer is blocked"
+		case after.Active:
+			summary += "access is now " + s.tierName(after.Tier)
+		default:
+			summary += "no access left"
+		}
+		return entry(summary, map[string]string{})
+	}
+	return fmt.Errorf("unknown deadline kind %q", d.Kind)
+}
+
+// notDue is a deadline fired before the business clock reached it.
+type notDue struct{ wait time.Duration }
+
+func (e notDue) Error() string { return fmt.Sprintf("deadline not due for %s", e.wait) }
+
+func firstOf(ids []string) string {
+	if len(ids) == 0 {
+		return ""
+	}
+	return ids[0]
+}
+
+// Sweep fires every deadline due by now whose job has not: after a crash
+// that lost a job's run, or a business clock moved forward (a sandbox test
+// clock). It returns how many it fired.
+func (s *Service) Sweep(ctx context.Context) (int, error) {
+	const batch = 500
+	fired := 0
+	var errs []error
+	for {
+		ids, err := s.Store.DueDeadlines(ctx, s.Store.Now(), batch)
+		if err != nil {
+			return fired, err
+		}
+		for _, id := range ids {
+			if err := s.Fire(ctx, id); err != nil {
+				if _, ok := errors.AsType[notDue](err); ok {
+					continue // the clock went back since the listing
+				}
+				errs = append(errs, err)
+				continue
+			}
+			fired++
+		}
+		if len(ids) < batch || len(errs) > 0 {
+			return fired, errors.Join(errs...)
+		}
+	}
+}
+
+// DeadlineArgs is the job that fires a deadline at its due time.
+type DeadlineArgs struct {
+	ID string `json:"id"`
+}
+
+// Kind names the job.
+func (DeadlineArgs) Kind() string { return "deadline" }
+
+// InsertOpts: a failure is retried; the sweep also fires what is overdue.
+func (DeadlineArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+
+// DeadlineWorker fires deadlines.
+type DeadlineWorker struct {
+	river.WorkerDefaults[DeadlineArgs]
+	Service *Service
+}
+
+// Work fires the job's deadline. A job that runs before the business
+// clock reaches the due time (a clock behind the wall clock) snoozes.
+func (w *DeadlineWorker) Work(ctx context.Context, job *river.Job[DeadlineArgs]) error {
+	err := w.Service.Fire(ctx, job.Args.ID)
+	if nd, ok := errors.AsType[notDue](err); ok {
+		return river.JobSnooze(nd.wait)
+	}
+	return err
+}
+
+// SweepArgs is the periodic job that fires overdue deadlines.
+type SweepArgs struct{}
+
+// Kind names the job.
+func (SweepArgs) Kind() string { return "deadline_sweep" }
+
+// InsertOpts: a failed sweep is not retried; the next one comes soon.
+func (SweepArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1} }
+
+// SweepWorker runs sweeps.
+type SweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	Service *Service
+}
+
+// Work sweeps.
+func (w *SweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
+	n, err := w.Service.Sweep(ctx)
+	if n > 0 && w.Service.Logger != nil {
+		w.Service.Logger.Info("fired overdue deadlines", "count", n)
+	}
+	return err
+}
+
+// SyncWorker brings subscriptions up to date (checkout.SubscriptionArgs).
+type SyncWorker struct {
+	river.WorkerDefaults[checkout.SubscriptionArgs]
+	Service *Service
+}
+
+// Work syncs the job's subscription.
+func (w *SyncWorker) Work(ctx context.Context, job *river.Job[checkout.SubscriptionArgs]) error {
+	return w.Service.SyncSubscription(ctx, job.Args.SubscriptionID, job.Args.InvoiceID, store.BySystem)
+}
+
+// CancelWorker cancels subscriptions at the processor (CancelArgs), then
+// syncs them.
+type CancelWorker struct {
+	river.WorkerDefaults[CancelArgs]
+	Service *Service
+}
+
+// Work cancels the job's subscription. Cancelling one that has ended
+// already is a success.
+func (w *CancelWorker) Work(ctx context.Context, job *river.Job[CancelArgs]) error {
+	sub, err := w.Service.Processor.Subscription(ctx, job.Args.SubscriptionID)
+	if err != nil {
+		return err
+	}
+	if !ended(sub) {
+		if _, err := w.Service.Processor.CancelSubscription(ctx, job.Args.SubscriptionID); err != nil {
+			return fmt.Errorf("cancelling subscription %s (%s): %w", job.Args.SubscriptionID, job.Args.Reason, err)
+		}
+	}
+	return w.Service.SyncSubscription(ctx, job.Args.SubscriptionID, "", store.BySystem)
+}

@@ -1,0 +1,550 @@
+// Package lifecycle keeps subscribers' access where the policy says over a
+// subscription's life: renewals, failed payments and their grace and
+// reminders, late payments, cancellations, chargebacks and double buys.
+//
+// Processor events are hints. Each names a subscription (or a dispute),
+// which is read again from the processor, with the invoices the event and
+// the subscription name; what follows is decided from that data, in one
+// transaction with the effects (grants, deadlines, emails, timeline), so
+// that duplicated, late and out-of-order events converge on the same
+// access. Times come from the processor's data, never from when an event
+// happened to arrive.
+package lifecycle
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/store"
+)
+
+// Email is a lifecycle email to queue.
+type Email struct {
+	Kind string // KindPaymentFailed, …
+	// Template is the configured template for a reminder; empty: Kind's.
+	Template   string
+	Key        string // the email exists once per key
+	CustomerID string
+	To         string
+	PlanID     string
+	Tier       string
+	Amount     paidup.Money
+	GraceEnds  time.Time
+	Until      time.Time
+	Keeps      string // the tier kept after a grace ends; "" if none
+	Processor  string
+	// ProcessorCustomerID is whose card the email's link updates.
+	ProcessorCustomerID string
+	Reference           string
+}
+
+// Email kinds.
+const (
+	KindPaymentFailed = "payment_failed"
+	KindReminder      = "payment_reminder"
+	KindGraceEnded    = "grace_ended"
+	KindWelcomeBack   = "welcome_back"
+)
+
+// DisputeAlert tells on-call about a chargeback.
+type DisputeAlert struct {
+	CustomerID string
+	Email      string
+	Dispute    paidup.Dispute
+	Revoked    int // grants ended
+}
+
+// Notifier queues what the lifecycle tells people, in the transaction of
+// the change.
+type Notifier interface {
+	checkout.Notifier
+	QueueLifecycle(ctx context.Context, tx *store.Tx, e Email) error
+	AlertDispute(ctx context.Context, tx *store.Tx, a DisputeAlert) error
+}
+
+// Service applies the lifecycle policy.
+type Service struct {
+	Store     *store.Store
+	Processor paidup.Processor
+	Policy    *paidup.Policy
+	Notify    Notifier
+	Logger    *slog.Logger
+	// RealNow is the wall clock River schedules jobs by; the store's clock
+	// is the business clock deadlines are due by. Default time.Now.
+	RealNow func() time.Time
+}
+
+// Leeway is how long a paid period's grant outlasts the period.
+const Leeway = checkout.SubscriptionLeeway
+
+// Deadline kinds.
+const (
+	DeadlineReminder  = "reminder"   // a reminder email after a failed renewal
+	DeadlineGraceEnd  = "grace_end"  // the grace after a failed renewal ends
+	DeadlinePeriodEnd = "period_end" // a cancelled subscription's last period ends
+)
+
+// SyncSubscription brings paidup's view of a subscription up to date with
+// the processor's, and acts on what changed. invoiceID, if not empty, is
+// an invoice an event named. source says who asked (store.ByWebhook,
+// store.ByReconciler).
+func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source string) error {
+	sub, err := s.Processor.Subscription(ctx, subID)
+	if err != nil {
+		return fmt.Errorf("reading subscription %s: %w", subID, err)
+	}
+	plan, ok := s.planFor(sub.PriceIDs)
+	if !ok && sub.Reference == "" {
+		return nil // not a subscription to any plan of paidup's
+	}
+	// The invoices that matter: the one the event named, the latest, and
+	// the one paidup last saw failing.
+	ids := []string{invoiceID, sub.LatestInvoiceID}
+	if m, found, err := s.mirror(ctx, subID); err != nil {
+		return err
+	} else if found && m.FailingInvoice != "" {
+		ids = append(ids, m.FailingInvoice)
+	}
+	var invoices []paidup.Invoice
+	for _, id := range ids {
+		if id == "" || slices.ContainsFunc(invoices, func(in paidup.Invoice) bool { return in.ID == id }) {
+			continue
+		}
+		in, err := s.Processor.Invoice(ctx, id)
+		if err != nil {
+			return fmt.Errorf("reading invoice %s: %w", id, err)
+		}
+		if in.SubscriptionID == sub.ID {
+			invoices = append(invoices, in)
+		}
+	}
+	// Oldest first, so that a renewal paid after a failure is seen last.
+	slices.SortFunc(invoices, func(a, b paidup.Invoice) int { return a.Created.Compare(b.Created) })
+	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, source); err != nil {
+			return err
+		}
+		failpoint.Inject("lifecycle.before_commit")
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("syncing subscription %s: %w", subID, err)
+	}
+	failpoint.Inject("lifecycle.after_commit")
+	return nil
+}
+
+func (s *Service) mirror(ctx context.Context, subID string) (store.Subscription, bool, error) {
+	var m store.Subscription
+	var found bool
+	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
+		var err error
+		m, found, err = tx.SubscriptionForUpdate(ctx, s.Processor.Name(), subID)
+		return err
+	})
+	return m, found, err
+}
+
+func (s *Service) planFor(prices []string) (paidup.Plan, bool) {
+	if len(prices) != 1 {
+		return paidup.Plan{}, false
+	}
+	return s.Policy.PlanByPrice(prices[0])
+}
+
+func (s *Service) tierName(id string) string {
+	if t, ok := s.Policy.Tier(id); ok {
+		return t.Name
+	}
+	return id
+}
+
+// syncTx applies a subscription as the processor reported it.
+func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscription, plan paidup.Plan, planKnown bool,
+	invoices []paidup.Invoice, source string) error {
+	processor := s.Processor.Name()
+	m, found, err := tx.SubscriptionForUpdate(ctx, processor, sub.ID)
+	if err != nil {
+		return err
+	}
+	email := ""
+	for _, in := range invoices {
+		if e, err := paidup.NormaliseEmail(in.CustomerEmail); err == nil {
+			email = e
+		}
+	}
+	customerID, created, err := tx.MatchCustomer(ctx, processor, sub.CustomerID, email)
+	if err != nil {
+		return err
+	}
+	c := &change{s: s, tx: tx, ctx: ctx, sub: sub, plan: plan, customerID: customerID, email: email, source: source}
+	if created {
+		if err := c.entry(store.EventCheckout, "New customer "+email, nil); err != nil {
+			return err
+		}
+	}
+	if !planKnown {
+		return s.Notify.OpenCase(ctx, tx, store.SupportCase{
+			DedupeKey: "subscription:" + processor + ":" + sub.ID, CustomerID: customerID, Reference: sub.Reference,
+			Kind: store.CaseUnknownPlan, Summary: fmt.Sprintf("Subscription %s is to price %v, which no plan sells", sub.ID, sub.PriceIDs),
+		})
+	}
+	if !found {
+		m = store.Subscription{Processor: processor, ID: sub.ID, CreatedAt: tx.Now()}
+	}
+	prev := m
+	m.CustomerID, m.PlanID, m.Status = customerID, plan.ID, sub.Status
+	m.PeriodStart, m.PeriodEnd = sub.CurrentPeriodStart, sub.CurrentPeriodEnd
+	m.CancelAtPeriodEnd, m.EndedAt = sub.CancelAtPeriodEnd, sub.EndedAt
+	c.m = &m
+	if c.blocks, err = tx.ActiveBlocks(ctx, customerID); err != nil {
+		return err
+	}
+
+	for _, in := range invoices {
+		switch {
+		case in.Status == paidup.InvoicePaid && in.PaymentID != "":
+			if err := c.paid(in); err != nil {
+				return err
+			}
+		case in.Status == paidup.InvoiceOpen && in.AttemptCount > 0 && in.BillingReason != paidup.InvoiceForSubscriptionCreate:
+			if err := c.failed(in); err != nil {
+				return err
+			}
+		case in.ID == m.FailingInvoice && (in.Status == paidup.InvoiceVoid || in.Status == paidup.InvoiceUncollectible):
+			// The processor gave up on the invoice; the grace runs out as
+			// scheduled unless the subscription ends first (below).
+		}
+	}
+	if err := c.ends(prev, found); err != nil {
+		return err
+	}
+	if !found && !ended(sub) {
+		if err := c.doubleBuy(); err != nil {
+			return err
+		}
+	}
+	if err := tx.PutSubscription(ctx, m); err != nil {
+		return err
+	}
+	return nil
+}
+
+func ended(sub paidup.Subscription) bool {
+	return sub.Status == paidup.SubscriptionCanceled || !sub.EndedAt.IsZero()
+}
+
+// change is one sync of a subscription in a transaction.
+type change struct {
+	s          *Service
+	tx         *store.Tx
+	ctx        context.Context
+	sub        paidup.Subscription
+	plan       paidup.Plan
+	m          *store.Subscription
+	customerID string
+	email      string
+	blocks     []paidup.Block
+	source     string
+}
+
+func (c *change) entry(kind, summary string, data map[string]string) error {
+	if data == nil {
+		data = map[string]string{}
+	}
+	data["subscription"] = c.sub.ID
+	return c.tx.Append(c.ctx, store.TimelineEntry{CustomerID: c.customerID, Reference: c.sub.Reference, Kind: kind,
+		Source: c.source, Summary: summary, Data: data})
+}
+
+// grantEnd is when a paid period's grant ends: the period's end, plus the
+// leeway while the subscription is to renew.
+func (c *change) grantEnd(periodEnd time.Time) time.Time {
+	if c.sub.CancelAtPeriodEnd || ended(c.sub) {
+		return periodEnd
+	}
+	return periodEnd.Add(Leeway)
+}
+
+// paid grants the period a paid invoice pays for, once, and ends a failure
+// it settles.
+func (c *change) paid(in paidup.Invoice) error {
+	processor := c.s.Processor.Name()
+	ref := processor + ":" + in.PaymentID
+	if err := c.tx.RecordPayment(c.ctx, store.Payment{Processor: processor, ID: in.PaymentID, CustomerID: c.customerID,
+		CheckoutReference: c.sub.Reference, PlanID: c.plan.ID, Amount: in.Amount, PaidAt: orNow(in.PaidAt, c.tx.Now())}); err != nil {
+		return err
+	}
+	g, created, err := c.tx.InsertGrant(c.ctx, paidup.Grant{CustomerID: c.customerID, Tier: c.plan.Tier, PlanID: c.plan.ID,
+		Source: paidup.SourceSubscription, SourceRef: ref, Start: in.PeriodStart, End: c.grantEnd(in.PeriodEnd)})
+	if err != nil {
+		return err
+	}
+	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID, "grant": g.ID}
+	if created {
+		what := "Renewal"
+		if in.BillingReason == paidup.InvoiceForSubscriptionCreate {
+			what = "First payment"
+		}
+		if err := c.entry(store.EventPayment, fmt.Sprintf("%s of %s paid: %s until %s", what, in.Amount,
+			c.s.tierName(c.plan.Tier), g.End.Format("2 January 2006 15:04 MST")), ids); err != nil {
+			return err
+		}
+		if len(c.blocks) > 0 {
+			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{
+				DedupeKey: "payment:" + ref, CustomerID: c.customerID, Reference: in.ID, PaymentID: in.PaymentID,
+				Kind: store.CaseBlockedPayer, Summary: fmt.Sprintf("Paid %s for %s while blocked (%s); no access until a person lifts the block",
+					in.Amount, c.plan.Name, c.blocks[0].Reason),
+			}); err != nil {
+				return err
+			}
+		}
+		if in.BillingReason == paidup.InvoiceForSubscriptionCreate && c.email != "" {
+			if err := c.s.Notify.QueueConfirmation(c.ctx, c.tx, checkout.Confirmation{Grant: g, Email: c.email,
+				Reference: firstNonEmpty(c.sub.Reference, in.ID), Amount: in.Amount}); err != nil {
+				return err
+			}
+		}
+	} else if end := c.grantEnd(in.PeriodEnd); g.Source == paidup.SourceSubscription && !g.End.Equal(end) {
+		// The subscription was cancelled (or the cancellation undone)
+		// since the grant: its end follows.
+		if _, err := c.tx.SetGrantEnd(c.ctx, g.ID, end); err != nil {
+			return err
+		}
+	}
+	if c.m.FailingInvoice != in.ID {
+		return nil
+	}
+	return c.settled(in, g)
+}
+
+// settled ends a failure: a late payment of the failing invoice.
+func (c *change) settled(in paidup.Invoice, g paidup.Grant) error {
+	failingSince := c.m.FailingSince
+	c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
+	if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder, DeadlineGraceEnd); err != nil {
+		return err
+	}
+	processor := c.s.Processor.Name()
+	graceEnd := failingSince.Add(c.s.Policy.GraceFor(c.plan))
+	if grace, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+in.ID); err != nil {
+		return err
+	} else if found {
+		if _, err := c.tx.RevokeGrant(c.ctx, grace.ID, "the renewal was paid"); err != nil {
+			return err
+		}
+	}
+	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID}
+	if len(c.blocks) > 0 {
+		return c.entry(store.EventSubscription, "The failed renewal was paid; the customer stays blocked", ids)
+	}
+	if c.tx.Now().Before(graceEnd) {
+		return c.entry(store.EventSubscription, "The failed renewal was paid within the grace; reminders stopped", ids)
+	}
+	if err := c.entry(store.EventSubscription, fmt.Sprintf("The failed renewal was paid after the grace ended: %s is back", c.s.tierName(c.plan.Tier)), ids); err != nil {
+		return err
+	}
+	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, Email{Kind: KindWelcomeBack, Key: "welcome_back:" + processor + ":" + in.ID,
+		CustomerID: c.customerID, To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Amount: in.Amount, Until: g.End,
+		Processor: processor, ProcessorCustomerID: c.sub.CustomerID, Reference: in.ID})
+}
+
+// failed starts the grace after a renewal failed, once per invoice.
+func (c *change) failed(in paidup.Invoice) error {
+	if c.m.FailingInvoice == in.ID || ended(c.sub) {
+		return nil
+	}
+	processor := c.s.Processor.Name()
+	since := in.Created
+	if since.IsZero() {
+		since = c.tx.Now()
+	}
+	c.m.FailingInvoice, c.m.FailingSince = in.ID, since
+	ids := map[string]string{"invoice": in.ID}
+	if len(c.blocks) > 0 {
+		return c.entry(store.EventSubscription, fmt.Sprintf("Renewal of %s failed; the customer is blocked, so no grace", in.Amount), ids)
+	}
+	grace := c.s.Policy.GraceFor(c.plan)
+	graceEnd := since.Add(grace)
+	g, _, err := c.tx.InsertGrant(c.ctx, paidup.Grant{CustomerID: c.customerID, Tier: c.plan.Tier, PlanID: c.plan.ID,
+		Source: paidup.SourceGrace, SourceRef: processor + ":" + in.ID, Start: since, End: graceEnd})
+	if err != nil {
+		return err
+	}
+	ids["grant"] = g.ID
+	if err := c.entry(store.EventSubscription, fmt.Sprintf("Renewal of %s failed; %s continues through the grace, until %s",
+		in.Amount, c.s.tierName(c.plan.Tier), graceEnd.Format("2 January 2006 15:04 MST")), ids); err != nil {
+		return err
+	}
+	// A reminder whose successor is due already is passed over: a failure
+	// learnt of late gets the latest reminder, not all of them at once.
+	reminders := c.s.Policy.Lifecycle.Reminders
+	now := c.tx.Now()
+	for i, r := range reminders {
+		if i+1 < len(reminders) && !since.Add(reminders[i+1].After).After(now) {
+			continue
+		}
+		if err := c.s.schedule(c.ctx, c.tx, store.Deadline{Key: fmt.Sprintf("reminder:%s:%s:%d", processor, in.ID, i),
+			Kind: DeadlineReminder, CustomerID: c.customerID, Subject: c.subject(), Due: since.Add(r.After),
+			Data: map[string]string{"invoice": in.ID, "reminder": fmt.Sprint(i),
+				"amount": fmt.Sprint(in.Amount.Amount), "currency": in.Amount.Currency}}); err != nil {
+			return err
+		}
+	}
+	return c.s.schedule(c.ctx, c.tx, store.Deadline{Key: "grace_end:" + processor + ":" + in.ID, Kind: DeadlineGraceEnd,
+		CustomerID: c.customerID, Subject: c.subject(), Due: graceEnd, Data: map[string]string{"invoice": in.ID}})
+}
+
+// ends records cancellations: scheduled, undone, and done.
+func (c *change) ends(prev store.Subscription, found bool) error {
+	processor := c.s.Processor.Name()
+	switch {
+	case ended(c.sub) && (!found || prev.Status != paidup.SubscriptionCanceled):
+		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder); err != nil {
+			return err
+		}
+		summary := fmt.Sprintf("Subscription ended; the paid period ran until %s", c.sub.CurrentPeriodEnd.Format("2 January 2006 15:04 MST"))
+		if c.m.FailingInvoice != "" {
+			// Cancelled while failing: the grace ends with it.
+			if g, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+c.m.FailingInvoice); err != nil {
+				return err
+			} else if found && g.ActiveAt(c.tx.Now()) {
+				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "the subscription was cancelled"); err != nil {
+					return err
+				}
+				summary = "Subscription cancelled while its renewal was unpaid; the grace ends now"
+			}
+			if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineGraceEnd); err != nil {
+				return err
+			}
+			c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
+		}
+		return c.entry(store.EventSubscription, summary, nil)
+	case c.sub.CancelAtPeriodEnd && !prev.CancelAtPeriodEnd:
+		if err := c.s.schedule(c.ctx, c.tx, store.Deadline{Key: fmt.Sprintf("period_end:%s:%s:%d", processor, c.sub.ID, c.sub.CurrentPeriodEnd.Unix()),
+			Kind: DeadlinePeriodEnd, CustomerID: c.customerID, Subject: c.subject(), Due: c.sub.CurrentPeriodEnd}); err != nil {
+			return err
+		}
+		return c.entry(store.EventSubscription, fmt.Sprintf("Subscription set to end with its period: access until %s",
+			c.sub.CurrentPeriodEnd.Format("2 January 2006 15:04 MST")), nil)
+	case !c.sub.CancelAtPeriodEnd && prev.CancelAtPeriodEnd && found:
+		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlinePeriodEnd); err != nil {
+			return err
+		}
+		return c.entry(store.EventSubscription, "The subscription's cancellation was undone: it renews", nil)
+	}
+	return nil
+}
+
+// doubleBuy keeps one entitlement when a customer subscribes while another
+// of their subscriptions is failing, and flags a second active
+// subscription to the same tier.
+func (c *change) doubleBuy() error {
+	others, err := c.tx.CustomerSubscriptions(c.ctx, c.customerID)
+	if err != nil {
+		return err
+	}
+	newRank := c.s.rank(c.plan.Tier)
+	processor := c.s.Processor.Name()
+	for _, o := range others {
+		if o.ID == c.sub.ID || o.Status == paidup.SubscriptionCanceled || !o.EndedAt.IsZero() {
+			continue
+		}
+		op, _ := c.s.Policy.Plan(o.PlanID)
+		ids := map[string]string{"other_subscription": o.ID}
+		switch {
+		case o.Failing() && c.s.rank(op.Tier) <= newRank:
+			if c.s.Policy.Lifecycle.DoubleBuy == paidup.DoubleBuyFlag {
+				if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s is failing; flagged for a person", o.ID), ids); err != nil {
+					return err
+				}
+				if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "double_buy:" + processor + ":" + o.ID,
+					CustomerID: c.customerID, Reference: c.sub.Reference, Kind: store.CaseDoubleBuy,
+					Summary: fmt.Sprintf("Bought %s while %s is failing: cancel or refund one", c.sub.ID, o.ID)}); err != nil {
+					return err
+				}
+				continue
+			}
+			// The failing one goes: its grace and reminders end now, and
+			// a job cancels it at the processor.
+			if g, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+o.FailingInvoice); err != nil {
+				return err
+			} else if found {
+				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "replaced by "+c.sub.ID); err != nil {
+					return err
+				}
+			}
+			if _, err := c.tx.CancelDeadlines(c.ctx, processor+":"+o.ID); err != nil {
+				return err
+			}
+			if err := c.tx.Enqueue(c.ctx, CancelArgs{Processor: processor, SubscriptionID: o.ID, Reason: "replaced by " + c.sub.ID}, nil); err != nil {
+				return err
+			}
+			if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s was failing: the failing one is being cancelled", o.ID), ids); err != nil {
+				return err
+			}
+		case !o.Failing() && !o.CancelAtPeriodEnd && op.Tier == c.plan.Tier:
+			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "duplicate:" + processor + ":" + c.sub.ID,
+				CustomerID: c.customerID, Reference: c.sub.Reference, Kind: store.CaseDuplicateSub,
+				Summary: fmt.Sprintf("Two active subscriptions to %s: %s and %s; cancel or refund one", c.s.tierName(c.plan.Tier), o.ID, c.sub.ID)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (c *change) subject() string { return c.s.Processor.Name() + ":" + c.sub.ID }
+
+func (c *change) customerEmail() string {
+	if c.email != "" {
+		return c.email
+	}
+	cu, err := c.s.Store.Customer(c.ctx, c.customerID)
+	if err != nil {
+		return ""
+	}
+	return cu.Email
+}
+
+func (s *Service) rank(tier string) int {
+	if t, ok := s.Policy.Tier(tier); ok {
+		return t.Rank
+	}
+	return -1 << 31
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}
+
+func firstNonEmpty(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// CancelArgs is the job that cancels a subscription at the processor.
+type CancelArgs struct {
+	Processor      string `json:"processor"`
+	SubscriptionID string `json:"subscription_id"`
+	Reason         string `json:"reason"`
+}
+
+// Kind names the job.
+func (CancelArgs) Kind() string { return "cancel_subscription" }
+
+// InsertOpts: retried for about a day, then a person is asked.
+func (CancelArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 15} }
