@@ -18,7 +18,8 @@ type Point struct {
 	Desc string
 }
 
-// Points lists every failpoint, in the order a purchase reaches them.
+// Points lists every failpoint: the purchase path's in the order a
+// purchase reaches them, then the subscription lifecycle's.
 var Points = []Point{
 	{"buy.after_attempt", "the checkout attempt is committed; the processor checkout is not created yet"},
 	{"buy.after_checkout", "the processor checkout exists; paidup has not recorded it"},
@@ -34,6 +35,11 @@ var Points = []Point{
 	{"email.after_send", "the mail server accepted the confirmation; paidup has not recorded it"},
 	{"email.after_record", "the confirmation is recorded as sent"},
 	{"reconcile.after_check", "the reconciler asked the processor about a checkout; nothing written yet"},
+	{"lifecycle.before_commit", "a subscription's change (grants, grace, deadlines, emails) is written in a transaction not yet committed"},
+	{"lifecycle.after_commit", "a subscription's change is committed"},
+	{"deadline.before_commit", "a deadline's effect (a reminder, a grace's end) is written in a transaction not yet committed"},
+	{"deadline.after_commit", "a deadline fired and its effect is committed"},
+	{"dispute.before_commit", "a chargeback's block and revoked grants are written in a transaction not yet committed"},
 }
 
 var (

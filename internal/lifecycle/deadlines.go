@@ -98,8 +98,11 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 			return nil // the policy has fewer reminders now
 		}
 		kind := KindReminder
-		if i == 0 {
+		switch {
+		case i == 0:
 			kind = KindPaymentFailed
+		case i == len(reminders)-1:
+			kind = KindFinalReminder
 		}
 		amount, _ := strconv.ParseInt(d.Data["amount"], 10, 64)
 		if err := s.Notify.QueueLifecycle(ctx, tx, Email{Kind: kind, Template: reminders[i].Template, Key: d.Key,

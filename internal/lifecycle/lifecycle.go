@@ -50,6 +50,7 @@ type Email struct {
 const (
 	KindPaymentFailed = "payment_failed"
 	KindReminder      = "payment_reminder"
+	KindFinalReminder = "payment_final_reminder"
 	KindGraceEnded    = "grace_ended"
 	KindWelcomeBack   = "welcome_back"
 )

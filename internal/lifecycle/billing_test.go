@@ -1,0 +1,159 @@
+package lifecycle_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/paidup/paidup"
+)
+
+// billing is a processor's billing state held in memory, for the policy
+// tests: the test sets subscriptions, invoices and disputes as a processor
+// would report them at each moment, and the lifecycle reads them back
+// through paidup.Billing as it reads Stripe's. (The end-to-end tests run
+// the real sandbox through the Stripe adapter.)
+type billing struct {
+	mu       sync.Mutex
+	subs     map[string]paidup.Subscription
+	invoices map[string]paidup.Invoice
+	disputes map[string]paidup.Dispute
+	// cancelled lists the subscriptions paidup cancelled, in order.
+	cancelled []string
+	seq       int
+}
+
+func newBilling() *billing {
+	return &billing{subs: map[string]paidup.Subscription{}, invoices: map[string]paidup.Invoice{}, disputes: map[string]paidup.Dispute{}}
+}
+
+func (b *billing) id(prefix string) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	return fmt.Sprintf("%s_%03d", prefix, b.seq)
+}
+
+func (b *billing) putSub(s paidup.Subscription) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.subs[s.ID] = s
+}
+
+func (b *billing) sub(id string) paidup.Subscription {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.subs[id]
+}
+
+func (b *billing) putInvoice(in paidup.Invoice) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.invoices[in.ID] = in
+}
+
+func (b *billing) invoice(id string) paidup.Invoice {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.invoices[id]
+}
+
+func (b *billing) putDispute(d paidup.Dispute) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.disputes[d.ID] = d
+}
+
+var errNotFound = errors.New("no such object")
+
+func (b *billing) Name() string { return "stripe" }
+
+func (b *billing) Subscription(ctx context.Context, id string) (paidup.Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.subs[id]
+	if !ok {
+		return s, errNotFound
+	}
+	return s, nil
+}
+
+func (b *billing) CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.subs[id]
+	if !ok {
+		return s, errNotFound
+	}
+	s.Status, s.CanceledAt, s.EndedAt = paidup.SubscriptionCanceled, s.CurrentPeriodStart, s.CurrentPeriodStart
+	b.subs[id] = s
+	b.cancelled = append(b.cancelled, id)
+	return s, nil
+}
+
+func (b *billing) ListSubscriptions(ctx context.Context, customerID string, fn func(paidup.Subscription) error) error {
+	return errors.ErrUnsupported
+}
+
+func (b *billing) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	in, ok := b.invoices[id]
+	if !ok {
+		return in, errNotFound
+	}
+	return in, nil
+}
+
+func (b *billing) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.Invoice) error) error {
+	return errors.ErrUnsupported
+}
+
+func (b *billing) Dispute(ctx context.Context, id string) (paidup.Dispute, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	d, ok := b.disputes[id]
+	if !ok {
+		return d, errNotFound
+	}
+	return d, nil
+}
+
+func (b *billing) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.Dispute) error) error {
+	return errors.ErrUnsupported
+}
+
+func (b *billing) PortalURL(ctx context.Context, customerID, returnURL string) (string, error) {
+	return "", errors.ErrUnsupported
+}
+
+// The purchase side is not used by the lifecycle.
+
+func (b *billing) CreateCheckout(context.Context, paidup.CheckoutRequest) (paidup.Checkout, error) {
+	return paidup.Checkout{}, errors.ErrUnsupported
+}
+func (b *billing) Checkout(context.Context, string) (paidup.Checkout, error) {
+	return paidup.Checkout{}, errors.ErrUnsupported
+}
+func (b *billing) CheckoutForPayment(context.Context, string) (paidup.Checkout, error) {
+	return paidup.Checkout{}, errors.ErrUnsupported
+}
+func (b *billing) ListCheckouts(context.Context, paidup.Created, func(paidup.Checkout) error) error {
+	return errors.ErrUnsupported
+}
+func (b *billing) ListPayments(context.Context, paidup.Created, func(paidup.Payment) error) error {
+	return errors.ErrUnsupported
+}
+func (b *billing) ListRefunds(context.Context, paidup.Created, func(paidup.Refund) error) error {
+	return errors.ErrUnsupported
+}
+func (b *billing) ListUndeliveredEvents(context.Context, paidup.Created, func(paidup.ProcessorEvent) error) error {
+	return errors.ErrUnsupported
+}
+
+var _ paidup.Processor = (*billing)(nil)
+
+// month adds n calendar months, as a processor's monthly billing does.
+func month(t time.Time, n int) time.Time { return paidup.Term{N: n, Unit: 'm'}.AddTo(t) }

@@ -1,0 +1,627 @@
+package lifecycle_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/lifecycle"
+	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/queue"
+	"github.com/paidup/paidup/internal/sandbox/sandboxtest"
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
+	"github.com/paidup/paidup/internal/store"
+)
+
+func usd(cents int64) paidup.Money { return paidup.Money{Amount: cents, Currency: "usd"} }
+
+var (
+	supporterLifetime = paidup.Plan{ID: "supporter-lifetime", Name: "Supporter for life", Tier: "supporter",
+		PriceID: "price_supporter_lifetime", Amount: usd(4900), Interval: paidup.Once}
+	proMonthly = paidup.Plan{ID: "pro-monthly", Name: "Pro monthly", Tier: "pro", PriceID: "price_pro_monthly",
+		Amount: usd(900), Interval: paidup.Monthly}
+	supporterMonthly = paidup.Plan{ID: "supporter-monthly", Name: "Supporter monthly", Tier: "supporter",
+		PriceID: "price_supporter_monthly", Amount: usd(300), Interval: paidup.Monthly}
+)
+
+func testPolicy(doubleBuy string) *paidup.Policy {
+	return &paidup.Policy{
+		Tiers: []paidup.Tier{{ID: "supporter", Name: "Supporter", Rank: 10}, {ID: "pro", Name: "Pro", Rank: 20}},
+		Plans: []paidup.Plan{supporterLifetime, proMonthly, supporterMonthly},
+		Lifecycle: paidup.Lifecycle{Grace: 7 * 24 * time.Hour, DoubleBuy: doubleBuy, Reminders: []paidup.Reminder{
+			{After: 0, Template: "payment_failed"},
+			{After: 3 * 24 * time.Hour, Template: "payment_reminder"},
+			{After: 6 * 24 * time.Hour, Template: "payment_final_reminder"},
+		}},
+	}
+}
+
+// TestPolicy walks one customer through each rule of the lifecycle policy
+// and their combinations, a script per case. The processor's billing state
+// is set by the script as Stripe would report it; paidup reads it back,
+// decides, and the script checks the access that results, the emails and
+// the support cases.
+//
+// Script lines:
+//
+//	subscribe PLAN [NAME]   a new subscription, first period paid now (NAME: sub, sub2, …)
+//	buy PLAN                a one-time purchase
+//	advance 3d|2h           the clock moves; deadlines due fire
+//	renew ok|fail [NAME]    the clock moves to the period's end; the renewal is charged
+//	retry ok|fail [NAME]    the processor retries the unpaid renewal now
+//	cancel end|now [NAME]   the customer cancels at the period's end, or now
+//	resume [NAME]           a cancellation at the period's end is undone
+//	ends [NAME]             the processor gives up after its last retry and cancels
+//	dispute                 a chargeback of the latest payment
+//	dispute won|lost        the chargeback closes
+//	lift                    a person lifts the block
+//	want TIER|none|blocked  the access now
+//	emails KIND,…           the lifecycle emails queued so far, in order
+//	cases KIND,…            the support cases opened so far
+//	cancelled NAME,…        the subscriptions paidup cancelled at the processor
+func TestPolicy(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		doubleBuy string
+		script    string
+	}{
+		{name: "renewals keep access", script: `
+			subscribe pro-monthly
+			want pro
+			renew ok
+			advance 1h
+			want pro
+			renew ok
+			advance 20d
+			want pro
+			emails -`},
+		{name: "a paid period's grant outlasts the period while the renewal is charged", script: `
+			subscribe pro-monthly
+			advance 30d
+			advance 23h
+			want pro
+			advance 2h
+			want pro
+			advance 2h
+			want none`},
+		{name: "cancelled at the period's end: access until then, no leeway", script: `
+			subscribe pro-monthly
+			advance 10d
+			cancel end
+			want pro
+			advance 20d
+			advance 23h
+			want pro
+			advance 2h
+			want none
+			emails -`},
+		{name: "a cancellation undone renews", script: `
+			subscribe pro-monthly
+			cancel end
+			advance 5d
+			resume
+			renew ok
+			advance 5d
+			want pro`},
+		{name: "failed renewal: grace, three reminders, then the tier ends", script: `
+			subscribe pro-monthly
+			renew fail
+			want pro
+			emails payment_failed
+			advance 3d
+			emails payment_failed,payment_reminder
+			retry fail
+			advance 3d
+			want pro
+			emails payment_failed,payment_reminder,payment_final_reminder
+			advance 1d
+			want none
+			emails payment_failed,payment_reminder,payment_final_reminder,grace_ended`},
+		{name: "grace ends: falls back to the permanent tier", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			want pro
+			renew fail
+			advance 7d
+			want supporter
+			emails payment_failed,payment_reminder,payment_final_reminder,grace_ended`},
+		{name: "paid within the grace: reminders stop, no welcome back", script: `
+			subscribe pro-monthly
+			renew fail
+			advance 2d
+			retry ok
+			want pro
+			advance 10d
+			want pro
+			emails payment_failed`},
+		{name: "late payment after the grace: the tier is back, with a welcome back", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			renew fail
+			advance 9d
+			want supporter
+			retry ok
+			want pro
+			emails payment_failed,payment_reminder,payment_final_reminder,grace_ended,welcome_back
+			advance 20d
+			want pro`},
+		{name: "the processor gives up: the subscription ends, access stays ended", script: `
+			subscribe pro-monthly
+			renew fail
+			advance 13d
+			ends
+			want none
+			advance 30d
+			want none`},
+		{name: "cancellation during the grace ends the grace at once", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			renew fail
+			advance 2d
+			cancel now
+			want supporter
+			advance 10d
+			emails payment_failed`},
+		{name: "a permanent tier bought during the grace", script: `
+			subscribe supporter-monthly
+			renew fail
+			advance 1d
+			buy supporter-lifetime
+			advance 10d
+			want supporter`},
+		{name: "a higher permanent tier bought during the grace wins", script: `
+			subscribe supporter-monthly
+			renew fail
+			buy supporter-lifetime
+			subscribe pro-monthly sub2
+			want pro`},
+		{name: "chargeback: every grant ends, blocked, on-call alerted", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			dispute
+			want blocked
+			cases dispute
+			advance 40d
+			want blocked`},
+		{name: "a renewal paid after a chargeback does not restore access; a person lifts the block", script: `
+			subscribe pro-monthly
+			dispute
+			renew ok
+			want blocked
+			cases blocked_payer,dispute
+			dispute won
+			want blocked
+			lift
+			want pro`},
+		{name: "a late payment after a chargeback: no welcome back, still blocked", script: `
+			subscribe pro-monthly
+			renew fail
+			advance 1d
+			dispute
+			advance 8d
+			retry ok
+			want blocked
+			emails payment_failed`},
+		{name: "lifting a block gives only what the grants give", script: `
+			buy supporter-lifetime
+			dispute
+			lift
+			want none`},
+		{name: "double buy during the grace: the failing subscription is cancelled", doubleBuy: paidup.DoubleBuyCancel, script: `
+			subscribe supporter-monthly
+			renew fail
+			advance 2d
+			subscribe pro-monthly sub2
+			want pro
+			cancelled sub
+			advance 10d
+			want pro
+			emails payment_failed`},
+		{name: "double buy to the same tier during the grace", doubleBuy: paidup.DoubleBuyCancel, script: `
+			subscribe pro-monthly
+			renew fail
+			subscribe pro-monthly sub2
+			cancelled sub
+			want pro
+			cases -`},
+		{name: "double buy flagged for a person instead", doubleBuy: paidup.DoubleBuyFlag, script: `
+			subscribe pro-monthly
+			renew fail
+			subscribe pro-monthly sub2
+			cancelled -
+			cases double_buy
+			want pro`},
+		{name: "a lower-tier subscription bought during the grace leaves the failing one", doubleBuy: paidup.DoubleBuyCancel, script: `
+			subscribe pro-monthly
+			renew fail
+			subscribe supporter-monthly sub2
+			cancelled -
+			want pro
+			advance 8d
+			want supporter`},
+		{name: "two active subscriptions to one tier: a support case", script: `
+			subscribe pro-monthly
+			subscribe pro-monthly sub2
+			cases duplicate_subscription
+			cancelled -`},
+	}
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		for _, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				t.Parallel()
+				w := newWorld(t, engine, tt.doubleBuy)
+				for i, line := range strings.Split(strings.TrimSpace(tt.script), "\n") {
+					w.step(t, i+1, strings.Fields(line))
+				}
+			})
+		}
+	})
+}
+
+// world is one customer, paidup's lifecycle on a real database, and the
+// processor's billing state.
+type world struct {
+	ctx     context.Context
+	st      *store.Store
+	clock   *sandboxtest.Clock
+	billing *billing
+	svc     *lifecycle.Service
+	policy  *paidup.Policy
+	subs    map[string]string // script name: subscription id
+	cust    string            // the processor customer
+	email   string
+	// names maps subscription ids back to script names.
+	names map[string]string
+}
+
+func newWorld(t *testing.T, engine sqldb.Engine, doubleBuy string) *world {
+	t.Helper()
+	ctx := context.Background()
+	db := sqldbtest.Open(t, engine)
+	_, err := db.Migrate(ctx, store.Migrations)
+	require.NoError(t, err)
+	_, err = queue.Migrate(ctx, db)
+	require.NoError(t, err)
+	clock := sandboxtest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
+	st, err := store.New(db, clock.Now)
+	require.NoError(t, err)
+	if doubleBuy == "" {
+		doubleBuy = paidup.DoubleBuyCancel
+	}
+	w := &world{ctx: ctx, st: st, clock: clock, billing: newBilling(), policy: testPolicy(doubleBuy),
+		subs: map[string]string{}, names: map[string]string{}, cust: "cus_ana", email: "ana@example.com"}
+	w.svc = &lifecycle.Service{Store: st, Processor: w.billing, Policy: w.policy,
+		Notify: &testNotifier{Outbox: &notify.Outbox{OnCall: []string{"oncall@example.com"}}},
+		Logger: slog.New(slog.DiscardHandler), RealNow: clock.Now}
+	return w
+}
+
+func (w *world) step(t *testing.T, n int, f []string) {
+	t.Helper()
+	at := fmt.Sprintf("line %d %q", n, strings.Join(f, " "))
+	name := func(i int) string {
+		if len(f) > i {
+			return f[i]
+		}
+		return "sub"
+	}
+	switch f[0] {
+	case "subscribe":
+		plan, ok := w.policy.Plan(f[1])
+		require.True(t, ok, at)
+		w.subscribe(t, plan, name(2))
+	case "buy":
+		plan, ok := w.policy.Plan(f[1])
+		require.True(t, ok, at)
+		w.buy(t, plan)
+	case "advance":
+		d, err := time.ParseDuration(strings.Replace(f[1], "d", "h", 1))
+		require.NoError(t, err, at)
+		if strings.HasSuffix(f[1], "d") {
+			d *= 24
+		}
+		w.advance(t, d)
+	case "renew":
+		w.renew(t, name(2), f[1] == "ok")
+	case "retry":
+		w.retry(t, name(2), f[1] == "ok")
+	case "cancel":
+		w.cancel(t, name(2), f[1] == "now")
+	case "resume":
+		id := w.subs[name(1)]
+		s := w.billing.sub(id)
+		s.CancelAtPeriodEnd = false
+		w.billing.putSub(s)
+		w.sync(t, id, "")
+	case "ends":
+		id := w.subs[name(1)]
+		s := w.billing.sub(id)
+		s.Status, s.CanceledAt, s.EndedAt = paidup.SubscriptionCanceled, w.clock.Now(), w.clock.Now()
+		w.billing.putSub(s)
+		w.sync(t, id, "")
+	case "dispute":
+		w.dispute(t, len(f) > 1, name(1))
+	case "lift":
+		lifted, err := lifecycle.LiftBlocks(w.ctx, w.st, w.customerID(t), "sam", "the bank reversed the dispute")
+		require.NoError(t, err, at)
+		require.NotEmpty(t, lifted, at)
+	case "want":
+		require.Equal(t, f[1], w.access(t), at)
+	case "emails":
+		require.Equal(t, list(f[1]), w.lifecycleEmails(t), at)
+	case "cases":
+		require.Equal(t, list(f[1]), w.cases(t), at)
+	case "cancelled":
+		var got []string
+		for _, id := range w.billing.cancelled {
+			got = append(got, w.names[id])
+		}
+		require.Equal(t, list(f[1]), got, at)
+	default:
+		t.Fatalf("%s: unknown step", at)
+	}
+}
+
+func list(s string) []string {
+	if s == "-" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+// subscribe starts a subscription whose first invoice is paid now, and
+// lets paidup learn of it.
+func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
+	now := w.clock.Now()
+	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive,
+		PriceIDs: []string{plan.PriceID}, CurrentPeriodStart: now, CurrentPeriodEnd: month(now, 1), Created: now}
+	in := w.paidInvoice(sub, paidup.InvoiceForSubscriptionCreate, plan.Amount, now, sub.CurrentPeriodEnd)
+	sub.LatestInvoiceID = in.ID
+	w.billing.putSub(sub)
+	w.subs[name], w.names[sub.ID] = sub.ID, name
+	w.sync(t, sub.ID, in.ID)
+}
+
+func (w *world) paidInvoice(sub paidup.Subscription, reason string, amount paidup.Money, start, end time.Time) paidup.Invoice {
+	in := paidup.Invoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: sub.ID,
+		Status: paidup.InvoicePaid, BillingReason: reason, PaymentID: w.billing.id("pi"), Amount: amount,
+		PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, PaidAt: w.clock.Now(), AttemptCount: 1, Created: w.clock.Now()}
+	w.billing.putInvoice(in)
+	return in
+}
+
+// buy records a one-time purchase, as the checkout path does.
+func (w *world) buy(t *testing.T, plan paidup.Plan) {
+	err := w.st.InTx(w.ctx, func(tx *store.Tx) error {
+		id, _, err := tx.MatchCustomer(w.ctx, "stripe", w.cust, w.email)
+		if err != nil {
+			return err
+		}
+		pi := w.billing.id("pi")
+		if err := tx.RecordPayment(w.ctx, store.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
+			Amount: plan.Amount, PaidAt: tx.Now()}); err != nil {
+			return err
+		}
+		_, _, err = tx.InsertGrant(w.ctx, paidup.Grant{CustomerID: id, Tier: plan.Tier, PlanID: plan.ID,
+			Source: paidup.SourcePurchase, SourceRef: "stripe:" + pi, Start: tx.Now()})
+		return err
+	})
+	require.NoError(t, err)
+}
+
+// advance moves the clock in steps of at most an hour, firing what falls
+// due on the way, as the deadline jobs and the sweep would.
+func (w *world) advance(t *testing.T, d time.Duration) {
+	end := w.clock.Now().Add(d)
+	for w.clock.Now().Before(end) {
+		step := min(time.Hour, end.Sub(w.clock.Now()))
+		w.clock.Advance(step)
+		_, err := w.svc.Sweep(w.ctx)
+		require.NoError(t, err)
+	}
+}
+
+// renew charges a subscription's renewal at its period's end.
+func (w *world) renew(t *testing.T, name string, ok bool) {
+	id := w.subs[name]
+	sub := w.billing.sub(id)
+	if gap := sub.CurrentPeriodEnd.Sub(w.clock.Now()); gap > 0 {
+		w.advance(t, gap)
+	}
+	start, end := sub.CurrentPeriodEnd, month(sub.CurrentPeriodEnd, 1)
+	plan, _ := w.policy.PlanByPrice(sub.PriceIDs[0])
+	var in paidup.Invoice
+	if ok {
+		in = w.paidInvoice(sub, paidup.InvoiceForSubscriptionCycle, plan.Amount, start, end)
+		sub.CurrentPeriodStart, sub.CurrentPeriodEnd, sub.Status = start, end, paidup.SubscriptionActive
+	} else {
+		in = paidup.Invoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: id,
+			Status: paidup.InvoiceOpen, BillingReason: paidup.InvoiceForSubscriptionCycle, Amount: plan.Amount,
+			PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, AttemptCount: 1,
+			NextAttempt: w.clock.Now().Add(24 * time.Hour), Created: w.clock.Now()}
+		w.billing.putInvoice(in)
+		sub.CurrentPeriodStart, sub.CurrentPeriodEnd, sub.Status = start, end, paidup.SubscriptionPastDue
+	}
+	sub.LatestInvoiceID = in.ID
+	w.billing.putSub(sub)
+	w.sync(t, id, in.ID)
+}
+
+// retry is the processor's retry of the unpaid renewal.
+func (w *world) retry(t *testing.T, name string, ok bool) {
+	id := w.subs[name]
+	sub := w.billing.sub(id)
+	in := w.billing.invoice(sub.LatestInvoiceID)
+	require.Equal(t, paidup.InvoiceOpen, in.Status, "retry: the latest invoice is not open")
+	in.AttemptCount++
+	if ok {
+		in.Status, in.PaymentID, in.PaidAt, in.NextAttempt = paidup.InvoicePaid, w.billing.id("pi"), w.clock.Now(), time.Time{}
+		sub.Status = paidup.SubscriptionActive
+	}
+	w.billing.putInvoice(in)
+	w.billing.putSub(sub)
+	w.sync(t, id, in.ID)
+}
+
+func (w *world) cancel(t *testing.T, name string, now bool) {
+	id := w.subs[name]
+	sub := w.billing.sub(id)
+	if now {
+		sub.Status, sub.CanceledAt, sub.EndedAt = paidup.SubscriptionCanceled, w.clock.Now(), w.clock.Now()
+	} else {
+		sub.CancelAtPeriodEnd, sub.CanceledAt = true, w.clock.Now()
+	}
+	w.billing.putSub(sub)
+	w.sync(t, id, "")
+}
+
+// dispute opens a chargeback of the latest payment, or closes it.
+func (w *world) dispute(t *testing.T, closing bool, outcome string) {
+	id := "dp_1"
+	if closing {
+		d, err := w.billing.Dispute(w.ctx, id)
+		require.NoError(t, err)
+		d.Status = outcome
+		w.billing.putDispute(d)
+	} else {
+		payments, err := w.st.Payments(w.ctx, w.customerID(t))
+		require.NoError(t, err)
+		require.NotEmpty(t, payments)
+		p := payments[len(payments)-1]
+		w.billing.putDispute(paidup.Dispute{ID: id, ChargeID: "ch_" + p.ID, PaymentID: p.ID, CustomerID: w.cust,
+			Amount: p.Amount, Status: "needs_response", Reason: "fraudulent", Created: w.clock.Now()})
+	}
+	require.NoError(t, w.svc.Disputed(w.ctx, id, closing, store.ByWebhook))
+}
+
+// sync is what an event about the subscription leads to; it runs twice, as
+// a duplicated event would, to show that the second changes nothing.
+func (w *world) sync(t *testing.T, subID, invoiceID string) {
+	t.Helper()
+	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, store.ByWebhook))
+	w.runJobs(t)
+	before := w.snapshot(t)
+	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, store.ByWebhook))
+	w.runJobs(t)
+	require.Equal(t, before, w.snapshot(t), "a repeated sync changed something")
+}
+
+// runJobs works the jobs a change enqueued, as River would at once: the
+// deadlines due now and the cancellations at the processor.
+func (w *world) runJobs(t *testing.T) {
+	t.Helper()
+	_, err := w.svc.Sweep(w.ctx)
+	require.NoError(t, err)
+	db := w.st.DB()
+	args := "args"
+	if db.Engine == sqldb.SQLite {
+		args = "json(args)" // River keeps SQLite's binary JSON
+	}
+	rows, err := db.Read.Query(`SELECT id, ` + args + ` FROM river_job WHERE kind = 'cancel_subscription' AND state = 'available' ORDER BY id`)
+	require.NoError(t, err)
+	type job struct {
+		id   int64
+		args lifecycle.CancelArgs
+	}
+	var jobs []job
+	for rows.Next() {
+		var j job
+		var args []byte
+		require.NoError(t, rows.Scan(&j.id, &args))
+		require.NoError(t, json.Unmarshal(args, &j.args))
+		jobs = append(jobs, j)
+	}
+	require.NoError(t, rows.Err())
+	rows.Close()
+	worker := &lifecycle.CancelWorker{Service: w.svc}
+	for _, j := range jobs {
+		require.NoError(t, worker.Work(w.ctx, &river.Job[lifecycle.CancelArgs]{JobRow: &rivertype.JobRow{ID: j.id}, Args: j.args}))
+		_, err := db.Write.Exec(`UPDATE river_job SET state = 'completed', finalized_at = $2 WHERE id = $1`, j.id, time.Now().UTC())
+		require.NoError(t, err)
+	}
+}
+
+// snapshot is what a sync may change.
+func (w *world) snapshot(t *testing.T) []string {
+	var out []string
+	db := w.st.DB().Read
+	for _, q := range []string{
+		`SELECT id || ' ' || source || ' ' || COALESCE(CAST(ends_at AS TEXT), '-') || ' ' || COALESCE(CAST(revoked_at AS TEXT), '-') FROM grants ORDER BY id`,
+		`SELECT dedupe_key FROM deadlines ORDER BY dedupe_key`,
+		`SELECT dedupe_key FROM emails ORDER BY dedupe_key`,
+		`SELECT dedupe_key FROM support_cases ORDER BY dedupe_key`,
+		`SELECT CAST(count(*) AS TEXT) FROM timeline`,
+	} {
+		rows, err := db.Query(q)
+		require.NoError(t, err)
+		for rows.Next() {
+			var s string
+			require.NoError(t, rows.Scan(&s))
+			out = append(out, s)
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+	}
+	return out
+}
+
+func (w *world) customerID(t *testing.T) string {
+	c, err := w.st.CustomerByEmail(w.ctx, w.email)
+	require.NoError(t, err)
+	return c.ID
+}
+
+func (w *world) access(t *testing.T) string {
+	id := w.customerID(t)
+	grants, err := w.st.Grants(w.ctx, id)
+	require.NoError(t, err)
+	blocks, err := w.st.Blocks(w.ctx, id)
+	require.NoError(t, err)
+	a := w.policy.AccessAt(grants, blocks, w.clock.Now())
+	switch {
+	case a.Blocked:
+		return "blocked"
+	case !a.Active:
+		return "none"
+	}
+	return a.Tier
+}
+
+func (w *world) lifecycleEmails(t *testing.T) []string {
+	rows, err := w.st.DB().Read.Query(`SELECT kind FROM emails WHERE dedupe_key LIKE 'lifecycle:%' ORDER BY queued_at, dedupe_key`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	return out
+}
+
+func (w *world) cases(t *testing.T) []string {
+	rows, err := w.st.DB().Read.Query(`SELECT kind FROM support_cases ORDER BY created_at, id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
