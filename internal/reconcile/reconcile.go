@@ -23,6 +23,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/events"
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -39,8 +40,11 @@ type Reconciler struct {
 	Store    *store.Store
 	Checkout *checkout.Service
 	Ingester *events.Ingester
-	Notify   checkout.Notifier
-	Logger   *slog.Logger
+	// Lifecycle repairs subscriptions and chargebacks whose events were
+	// missed.
+	Lifecycle *lifecycle.Service
+	Notify    checkout.Notifier
+	Logger    *slog.Logger
 	// Schedule is the delays between checks of an unfinished checkout;
 	// after the last, paidup gives up and asks a person.
 	Schedule []time.Duration
@@ -73,6 +77,9 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		r.sweepPayments(ctx, &rep),
 		r.sweepRefunds(ctx, &rep),
 		r.sweepEvents(ctx, &rep),
+		r.sweepInvoices(ctx, &rep),
+		r.sweepDisputes(ctx, &rep),
+		r.checkStaleSubscriptions(ctx, &rep),
 	)
 	return rep, err
 }
@@ -328,6 +335,92 @@ func (r *Reconciler) sweepEvents(ctx context.Context, rep *Report) error {
 			return ctx.Err()
 		})
 	})
+}
+
+// sweepInvoices syncs the subscription of each invoice paidup has not
+// acted on: paid with a payment paidup has not recorded, or failing where
+// paidup has not seen it fail.
+func (r *Reconciler) sweepInvoices(ctx context.Context, rep *Report) error {
+	if r.Lifecycle == nil {
+		return nil
+	}
+	processor := r.Checkout.Processor.Name()
+	return r.sweep(ctx, "invoices", func(created paidup.Created, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListInvoices(ctx, created, func(in paidup.Invoice) error {
+			rep.Swept++
+			if in.SubscriptionID == "" {
+				done(in.Created, nil)
+				return nil
+			}
+			done(in.Created, r.repairInvoice(ctx, processor, in, rep))
+			return ctx.Err()
+		})
+	})
+}
+
+func (r *Reconciler) repairInvoice(ctx context.Context, processor string, in paidup.Invoice, rep *Report) error {
+	switch {
+	case in.Status == paidup.InvoicePaid && in.PaymentID != "":
+		if known, err := r.Store.PaymentKnown(ctx, processor, in.PaymentID); err != nil || known {
+			return err
+		}
+	case in.Status == paidup.InvoiceOpen && in.AttemptCount > 0 && in.BillingReason != paidup.InvoiceForSubscriptionCreate:
+		m, found, err := r.Store.Subscription(ctx, processor, in.SubscriptionID)
+		if err != nil || (found && (m.FailingInvoice == in.ID || !m.EndedAt.IsZero() || m.Status == paidup.SubscriptionCanceled)) {
+			return err
+		}
+	default:
+		return nil
+	}
+	if err := r.Lifecycle.SyncSubscription(ctx, in.SubscriptionID, in.ID, store.ByReconciler); err != nil {
+		return err
+	}
+	rep.Repaired++
+	r.Logger.Info("reconciler: synced a subscription whose invoice paidup had missed", "subscription", in.SubscriptionID, "invoice", in.ID)
+	return nil
+}
+
+// sweepDisputes acts on chargebacks paidup has not blocked for.
+func (r *Reconciler) sweepDisputes(ctx context.Context, rep *Report) error {
+	if r.Lifecycle == nil {
+		return nil
+	}
+	processor := r.Checkout.Processor.Name()
+	return r.sweep(ctx, "disputes", func(created paidup.Created, done func(time.Time, error)) error {
+		return r.Checkout.Processor.ListDisputes(ctx, created, func(d paidup.Dispute) error {
+			rep.Swept++
+			known, err := r.Store.BlockExists(ctx, paidup.BlockDispute, processor+":"+d.ID)
+			if err == nil && !known {
+				closed := d.Status == paidup.DisputeWon || d.Status == paidup.DisputeLost
+				if err = r.Lifecycle.Disputed(ctx, d.ID, closed, store.ByReconciler); err == nil {
+					rep.Repaired++
+				}
+			}
+			done(d.Created, err)
+			return ctx.Err()
+		})
+	})
+}
+
+// checkStaleSubscriptions syncs subscriptions whose paid period ended
+// without paidup hearing of a renewal or an end, well after the
+// processor's renewal would have been charged.
+func (r *Reconciler) checkStaleSubscriptions(ctx context.Context, rep *Report) error {
+	if r.Lifecycle == nil {
+		return nil
+	}
+	ids, err := r.Store.StaleSubscriptions(ctx, r.Checkout.Processor.Name(), r.Store.Now().Add(-lifecycle.Leeway), 100)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, id := range ids {
+		rep.Checked++
+		if err := r.Lifecycle.SyncSubscription(ctx, id, "", store.ByReconciler); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // RunArgs is the periodic job that runs the reconciler.

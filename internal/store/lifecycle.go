@@ -323,3 +323,47 @@ func (tx *Tx) CustomerByProcessorID(ctx context.Context, processor, processorCus
 	}
 	return id, err == nil, err
 }
+
+// Subscription reads a mirrored subscription; found is false if paidup has
+// none.
+func (s *Store) Subscription(ctx context.Context, processor, id string) (Subscription, bool, error) {
+	sub, err := scanSubscription(s.db.Read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+`
+		FROM subscriptions WHERE processor = $1 AND subscription_id = $2`, processor, id))
+	if err == sql.ErrNoRows {
+		return sub, false, nil
+	}
+	if err != nil {
+		return sub, false, fmt.Errorf("reading subscription %s: %w", id, err)
+	}
+	return sub, true, nil
+}
+
+// StaleSubscriptions lists up to limit subscriptions that have not ended
+// and whose period ended before t: a renewal or an end paidup has not
+// heard of.
+func (s *Store) StaleSubscriptions(ctx context.Context, processor string, t time.Time, limit int) ([]string, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT subscription_id FROM subscriptions
+		WHERE processor = $1 AND ended_at IS NULL AND status NOT IN ('canceled', 'paused', 'incomplete_expired') AND period_end < $2
+		ORDER BY period_end LIMIT $3`, processor, ts(t), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing stale subscriptions: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
+
+// BlockExists reports whether a block with the source and reference exists,
+// lifted or not.
+func (s *Store) BlockExists(ctx context.Context, source, ref string) (bool, error) {
+	var n int
+	err := s.db.Read.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE source = $1 AND source_ref = $2`, source, ref).Scan(&n)
+	return n > 0, err
+}
