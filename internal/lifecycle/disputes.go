@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -22,24 +23,22 @@ func (s *Service) Disputed(ctx context.Context, disputeID string, closed bool, s
 	}
 	processor := s.Processor.Name()
 	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
-		customerID := ""
-		if p, found, err := tx.PaymentForUpdate(ctx, processor, d.PaymentID); err != nil {
+		// The payment must be known: its own events may still be on their
+		// way, and the dispute waits for them (the caller retries). A
+		// payment that is none of paidup's stays unknown.
+		p, found, err := tx.PaymentForUpdate(ctx, processor, d.PaymentID)
+		if err != nil {
 			return err
-		} else if found {
-			customerID = p.CustomerID
-		} else if d.CustomerID != "" {
-			if customerID, _, err = tx.CustomerByProcessorID(ctx, processor, d.CustomerID); err != nil {
-				return err
-			}
 		}
-		if customerID == "" {
-			return nil // a payment that is none of paidup's
+		if !found {
+			return fmt.Errorf("%w: dispute %s of payment %s", ErrUnknownPayer, d.ID, d.PaymentID)
 		}
+		customerID := p.CustomerID
 		entry := func(summary string) error {
 			return tx.Append(ctx, store.TimelineEntry{CustomerID: customerID, Kind: store.EventDispute, Source: source, Summary: summary,
 				Data: map[string]string{"dispute": d.ID, "payment": d.PaymentID, "charge": d.ChargeID}})
 		}
-		_, blocked, err := tx.AddBlock(ctx, paidup.Block{CustomerID: customerID, Source: paidup.BlockDispute,
+		_, blocked, err := tx.AddBlock(ctx, paidup.Block{CustomerID: customerID, Source: paidup.BlockDispute, CreatedAt: d.Created,
 			Reason: fmt.Sprintf("chargeback %s (%s) of %s", d.ID, orUnknown(d.Reason), d.Amount)}, processor+":"+d.ID)
 		if err != nil {
 			return err
@@ -50,8 +49,14 @@ func (s *Service) Disputed(ctx context.Context, disputeID string, closed bool, s
 				return err
 			}
 			revoked := 0
+			// The grant resting on the disputed payment, and those the
+			// customer held before the chargeback; grants from later
+			// payments (a renewal paid since) rest on money the bank has
+			// not taken back, and stay behind the block.
+			disputed := processor + ":" + d.PaymentID
 			for _, g := range grants {
-				if !g.Revoked.IsZero() || (!g.End.IsZero() && !tx.Now().Before(g.End)) {
+				held := g.Start.Before(d.Created) && (g.End.IsZero() || d.Created.Before(g.End))
+				if !g.Revoked.IsZero() || (!held && g.SourceRef != disputed) {
 					continue
 				}
 				if ok, err := tx.RevokeGrant(ctx, g.ID, "chargeback "+d.ID); err != nil {
@@ -88,6 +93,9 @@ func (s *Service) Disputed(ctx context.Context, disputeID string, closed bool, s
 	}
 	return nil
 }
+
+// ErrUnknownPayer is a dispute of a payment paidup does not know (yet).
+var ErrUnknownPayer = errors.New("the disputed payment is not known to paidup")
 
 func orUnknown(s string) string {
 	if s == "" {

@@ -291,6 +291,16 @@ func (c *change) paid(in paidup.Invoice) error {
 	}
 	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID, "grant": g.ID}
 	if created {
+		// A period that began before a chargeback paidup learnt of first
+		// ends with the others the chargeback ended.
+		for _, b := range c.blocks {
+			if b.Source == paidup.BlockDispute && g.Start.Before(b.CreatedAt) {
+				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "paid before a chargeback ("+b.Reason+")"); err != nil {
+					return err
+				}
+				break
+			}
+		}
 		what := "Renewal"
 		if in.BillingReason == paidup.InvoiceForSubscriptionCreate {
 			what = "First payment"

@@ -3,6 +3,7 @@ package lifecycle_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -284,6 +285,12 @@ type world struct {
 	email   string
 	// names maps subscription ids back to script names.
 	names map[string]string
+	// lastPayment is the latest payment, which a dispute takes back.
+	lastPayment paidup.Payment
+	// delays, if set, gives the delays after which an event is delivered,
+	// one per delivery; events wait in queued meanwhile.
+	delays func() []time.Duration
+	queued []queuedHint
 }
 
 func newWorld(t *testing.T, engine sqldb.Engine, doubleBuy string) *world {
@@ -339,18 +346,20 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		w.retry(t, name(2), f[1] == "ok")
 	case "cancel":
 		w.cancel(t, name(2), f[1] == "now")
+	case "lapse":
+		w.lapse(t, name(1))
 	case "resume":
 		id := w.subs[name(1)]
 		s := w.billing.sub(id)
 		s.CancelAtPeriodEnd = false
 		w.billing.putSub(s)
-		w.sync(t, id, "")
+		w.hint(t, hint{sub: id})
 	case "ends":
 		id := w.subs[name(1)]
 		s := w.billing.sub(id)
 		s.Status, s.CanceledAt, s.EndedAt = paidup.SubscriptionCanceled, w.clock.Now(), w.clock.Now()
 		w.billing.putSub(s)
-		w.sync(t, id, "")
+		w.hint(t, hint{sub: id})
 	case "dispute":
 		w.dispute(t, len(f) > 1, name(1))
 	case "lift":
@@ -391,7 +400,7 @@ func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	sub.LatestInvoiceID = in.ID
 	w.billing.putSub(sub)
 	w.subs[name], w.names[sub.ID] = sub.ID, name
-	w.sync(t, sub.ID, in.ID)
+	w.hint(t, hint{sub: sub.ID, invoice: in.ID})
 }
 
 func (w *world) paidInvoice(sub paidup.Subscription, reason string, amount paidup.Money, start, end time.Time) paidup.Invoice {
@@ -399,6 +408,7 @@ func (w *world) paidInvoice(sub paidup.Subscription, reason string, amount paidu
 		Status: paidup.InvoicePaid, BillingReason: reason, PaymentID: w.billing.id("pi"), Amount: amount,
 		PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, PaidAt: w.clock.Now(), AttemptCount: 1, Created: w.clock.Now()}
 	w.billing.putInvoice(in)
+	w.lastPayment = paidup.Payment{ID: in.PaymentID, Amount: amount}
 	return in
 }
 
@@ -410,6 +420,7 @@ func (w *world) buy(t *testing.T, plan paidup.Plan) {
 			return err
 		}
 		pi := w.billing.id("pi")
+		w.lastPayment = paidup.Payment{ID: pi, Amount: plan.Amount}
 		if err := tx.RecordPayment(w.ctx, store.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
 			Amount: plan.Amount, PaidAt: tx.Now()}); err != nil {
 			return err
@@ -428,6 +439,7 @@ func (w *world) advance(t *testing.T, d time.Duration) {
 	for w.clock.Now().Before(end) {
 		step := min(time.Hour, end.Sub(w.clock.Now()))
 		w.clock.Advance(step)
+		w.deliverDue(t)
 		_, err := w.svc.Sweep(w.ctx)
 		require.NoError(t, err)
 	}
@@ -456,7 +468,7 @@ func (w *world) renew(t *testing.T, name string, ok bool) {
 	}
 	sub.LatestInvoiceID = in.ID
 	w.billing.putSub(sub)
-	w.sync(t, id, in.ID)
+	w.hint(t, hint{sub: id, invoice: in.ID})
 }
 
 // retry is the processor's retry of the unpaid renewal.
@@ -470,9 +482,12 @@ func (w *world) retry(t *testing.T, name string, ok bool) {
 		in.Status, in.PaymentID, in.PaidAt, in.NextAttempt = paidup.InvoicePaid, w.billing.id("pi"), w.clock.Now(), time.Time{}
 		sub.Status = paidup.SubscriptionActive
 	}
+	if ok {
+		w.lastPayment = paidup.Payment{ID: in.PaymentID, Amount: in.Amount}
+	}
 	w.billing.putInvoice(in)
 	w.billing.putSub(sub)
-	w.sync(t, id, in.ID)
+	w.hint(t, hint{sub: id, invoice: in.ID})
 }
 
 func (w *world) cancel(t *testing.T, name string, now bool) {
@@ -484,7 +499,7 @@ func (w *world) cancel(t *testing.T, name string, now bool) {
 		sub.CancelAtPeriodEnd, sub.CanceledAt = true, w.clock.Now()
 	}
 	w.billing.putSub(sub)
-	w.sync(t, id, "")
+	w.hint(t, hint{sub: id})
 }
 
 // dispute opens a chargeback of the latest payment, or closes it.
@@ -496,14 +511,74 @@ func (w *world) dispute(t *testing.T, closing bool, outcome string) {
 		d.Status = outcome
 		w.billing.putDispute(d)
 	} else {
-		payments, err := w.st.Payments(w.ctx, w.customerID(t))
-		require.NoError(t, err)
-		require.NotEmpty(t, payments)
-		p := payments[len(payments)-1]
-		w.billing.putDispute(paidup.Dispute{ID: id, ChargeID: "ch_" + p.ID, PaymentID: p.ID, CustomerID: w.cust,
-			Amount: p.Amount, Status: "needs_response", Reason: "fraudulent", Created: w.clock.Now()})
+		require.NotEmpty(t, w.lastPayment.ID, "dispute: nothing paid yet")
+		w.billing.putDispute(paidup.Dispute{ID: id, ChargeID: "ch_" + w.lastPayment.ID, PaymentID: w.lastPayment.ID, CustomerID: w.cust,
+			Amount: w.lastPayment.Amount, Status: "needs_response", Reason: "fraudulent", Created: w.clock.Now()})
 	}
-	require.NoError(t, w.svc.Disputed(w.ctx, id, closing, store.ByWebhook))
+	w.hint(t, hint{dispute: id, closed: closing})
+}
+
+// hint is what a processor event tells paidup: the subscription (and
+// invoice) or the dispute to read again.
+type hint struct {
+	sub, invoice, dispute string
+	closed                bool
+}
+
+// hint delivers an event now, or, when the world delays events, queues
+// it for each of its deliveries.
+func (w *world) hint(t *testing.T, h hint) {
+	t.Helper()
+	if w.delays == nil {
+		w.deliver(t, h)
+		return
+	}
+	for _, d := range w.delays() {
+		w.queued = append(w.queued, queuedHint{at: w.clock.Now().Add(d), seq: len(w.queued), h: h})
+	}
+}
+
+type queuedHint struct {
+	at  time.Time
+	seq int
+	h   hint
+}
+
+// deliverDue delivers the queued events due by now, in the order they are
+// due.
+func (w *world) deliverDue(t *testing.T) {
+	t.Helper()
+	for {
+		i := -1
+		for j, q := range w.queued {
+			if !q.at.After(w.clock.Now()) && (i < 0 || q.at.Before(w.queued[i].at) || (q.at.Equal(w.queued[i].at) && q.seq < w.queued[i].seq)) {
+				i = j
+			}
+		}
+		if i < 0 {
+			return
+		}
+		h := w.queued[i].h
+		w.queued = slices.Delete(w.queued, i, i+1)
+		w.deliver(t, h)
+	}
+}
+
+func (w *world) deliver(t *testing.T, h hint) {
+	t.Helper()
+	if h.dispute != "" {
+		err := w.svc.Disputed(w.ctx, h.dispute, h.closed, store.ByWebhook)
+		if errors.Is(err, lifecycle.ErrUnknownPayer) && w.delays != nil {
+			// Its payment's events are still on their way: the job is
+			// retried, as River would, an hour later.
+			w.queued = append(w.queued, queuedHint{at: w.clock.Now().Add(time.Hour), seq: len(w.queued), h: h})
+			return
+		}
+		require.NoError(t, err)
+		w.runJobs(t)
+		return
+	}
+	w.sync(t, h.sub, h.invoice)
 }
 
 // sync is what an event about the subscription leads to; it runs twice, as

@@ -392,8 +392,12 @@ func (r *Reconciler) sweepDisputes(ctx context.Context, rep *Report) error {
 			known, err := r.Store.BlockExists(ctx, paidup.BlockDispute, processor+":"+d.ID)
 			if err == nil && !known {
 				closed := d.Status == paidup.DisputeWon || d.Status == paidup.DisputeLost
-				if err = r.Lifecycle.Disputed(ctx, d.ID, closed, store.ByReconciler); err == nil {
+				err = r.Lifecycle.Disputed(ctx, d.ID, closed, store.ByReconciler)
+				switch {
+				case err == nil:
 					rep.Repaired++
+				case errors.Is(err, lifecycle.ErrUnknownPayer) && r.Store.Now().Sub(d.Created) > unknownDisputeAge:
+					err = nil // long enough for its payment to be known: none of paidup's
 				}
 			}
 			done(d.Created, err)
@@ -401,6 +405,10 @@ func (r *Reconciler) sweepDisputes(ctx context.Context, rep *Report) error {
 		})
 	})
 }
+
+// unknownDisputeAge is how long a dispute of a payment paidup does not
+// know holds the disputes sweep back, waiting for the payment's events.
+const unknownDisputeAge = 24 * time.Hour
 
 // checkStaleSubscriptions syncs subscriptions whose paid period ended
 // without paidup hearing of a renewal or an end, well after the

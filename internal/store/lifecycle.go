@@ -282,9 +282,14 @@ func (tx *Tx) SetGrantEnd(ctx context.Context, id string, end time.Time) (bool, 
 }
 
 // AddBlock blocks a customer unless a block with the same source and
-// reference exists; it reports whether the block is new.
+// reference exists; it reports whether the block is new. The block holds
+// from b.CreatedAt (when what caused it happened), or from now.
 func (tx *Tx) AddBlock(ctx context.Context, b paidup.Block, ref string) (paidup.Block, bool, error) {
-	b.ID, b.CreatedAt = newID("bl"), tx.now
+	b.ID = newID("bl")
+	if b.CreatedAt.IsZero() {
+		b.CreatedAt = tx.now
+	}
+	b.CreatedAt = ts(b.CreatedAt)
 	res, err := tx.tx.ExecContext(ctx, `INSERT INTO blocks (id, customer_id, source, source_ref, reason, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (source, source_ref) WHERE source_ref <> '' DO NOTHING`,
 		b.ID, b.CustomerID, b.Source, ref, b.Reason, b.CreatedAt)
