@@ -98,7 +98,10 @@ func TestLifecycleEmails(t *testing.T) {
 			"A reminder: please update your card for Pro, monthly",
 			[]string{"You still have Pro until 30 November 2026", "If you have already done it, thank you", "Test Community", "help@paidup.test"},
 			[]string{">Update your card</a>", "<b>30 November 2026</b>"}, true},
-		{"final reminder", func(e notify.LifecycleEmail) notify.LifecycleEmail { e.Kind = notify.KindPaymentFinalReminder; return e },
+		{"final reminder", func(e notify.LifecycleEmail) notify.LifecycleEmail {
+			e.Kind = notify.KindPaymentFinalReminder
+			return e
+		},
 			"Your Pro access ends on 30 November 2026",
 			[]string{"your access to Pro ends on 30 November 2026", "We still could not take the payment of $9.00 for Pro, monthly", "help@paidup.test"},
 			[]string{"ends on <b>30 November 2026</b>", ">Update your card</a>"}, true},
