@@ -95,6 +95,9 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 	default: // the lifecycle kinds, and templates of the override directory
 		p := s.samplePlan(true)
 		e.Data["plan"], e.Data["tier"], e.Data["reference"] = p.ID, p.Tier, "in_1QpreviewR7s8T9"
+		if _, ok := s.Policy.Plan(p.ID); !ok {
+			e.Data["plan"] = p.Name // made up: named as it is
+		}
 		e.Data["processor"], e.Data["processor_customer"] = "stripe", "cus_Qpreview"
 		money(p.Amount)
 		failed := now.Add(-3 * 24 * time.Hour)
@@ -130,18 +133,32 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 	return e, l
 }
 
-// samplePlan is a plan to show: a subscription if recurring and there is
-// one, else the first plan, else a made-up one.
+// samplePlan is a plan to show: the first subscription (or one-time
+// plan) configured. With none of that kind, a monthly plan of the highest
+// tier is made up.
 func (s *Sender) samplePlan(recurring bool) paidup.Plan {
 	for _, p := range s.Policy.Plans {
 		if p.Interval.Recurring() == recurring {
 			return p
 		}
 	}
-	if len(s.Policy.Plans) > 0 {
+	if !recurring && len(s.Policy.Plans) > 0 {
 		return s.Policy.Plans[0]
 	}
-	return paidup.Plan{ID: "pro-monthly", Name: "Pro, monthly", Tier: "pro", Amount: paidup.Money{Amount: 900, Currency: "usd"}, Interval: paidup.Monthly}
+	p := paidup.Plan{ID: "pro-monthly", Name: "Pro, monthly", Tier: "pro", Amount: paidup.Money{Amount: 900, Currency: "usd"}, Interval: paidup.Monthly}
+	var top *paidup.Tier
+	for i, t := range s.Policy.Tiers {
+		if top == nil || t.Rank > top.Rank {
+			top = &s.Policy.Tiers[i]
+		}
+	}
+	if top != nil {
+		p.ID, p.Name, p.Tier = top.ID+"-monthly", top.Name+", monthly", top.ID
+	}
+	if len(s.Policy.Plans) > 0 {
+		p.Amount.Currency = s.Policy.Plans[0].Amount.Currency
+	}
+	return p
 }
 
 // sampleKept is a lower tier a permanent plan grants, which a customer
