@@ -44,6 +44,8 @@ type app struct {
 	publicURL  string
 	sandboxURL string
 	mailboxURL string
+	// templates are the email templates, for the sandbox's previews.
+	templates *notify.Templates
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -57,7 +59,12 @@ type app struct {
 // newApp assembles paidup. publicURL is how customers reach it; ln is the
 // listener it will serve on (its address names the instance).
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Listener, publicURL string) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, publicURL: publicURL}
+	// A broken email template is refused before anything is written.
+	templates, err := emailTemplates(cfg, publicURL)
+	if err != nil {
+		return nil, err
+	}
+	a = &app{cfg: cfg, log: log, publicURL: publicURL, templates: templates}
 	a.ctx, a.cancel = context.WithCancel(ctx)
 	defer func() {
 		if err != nil {
@@ -101,7 +108,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		mailer.Helo = h
 	}
 
-	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails}
+	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails, Templates: templates}
 	schedule := durations(cfg.Reconciler.Recheck)
 	co := &checkout.Service{
 		Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox, Logger: log,
@@ -116,11 +123,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Logger: log})
-	river.AddWorker(workers, &notify.Sender{
-		Store: a.store, Mailer: mailer, Policy: &cfg.Policy, Outbox: outbox, Logger: log,
-		From: cfg.SMTP.From, Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail,
-		PublicURL: publicURL, LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
-	})
+	sender := newSender(cfg, publicURL, templates)
+	sender.Store, sender.Mailer, sender.Outbox, sender.Logger = a.store, mailer, outbox, log
+	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
 	id := instanceID(ln)
 	a.jobs, err = queue.New(a.db, queue.Config{
@@ -158,7 +163,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	}
 	a.handler = web.NewServer(web.Deps{
 		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
-		Webhooks: verifier, Policy: &cfg.Policy,
+		Webhooks: verifier, Policy: &cfg.Policy, Billing: map[string]paidup.Billing{processor.Name(): processor},
 		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
 		PublicURL: publicURL, APIKeys: apiKeys,
 		SessionTTL: cfg.Accounts.SessionTTL.D(), LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
@@ -234,7 +239,7 @@ func (a *app) startSandbox(cfg *config.Config, webhookURL string, withMailbox bo
 			return info, err
 		}
 		a.mailboxURL = a.sandboxURL + "/mailbox/"
-		opts.Links = []sandbox.Link{{Name: "Mailbox", URL: "/mailbox/"}}
+		opts.Links = []sandbox.Link{{Name: "Mailbox", URL: "/mailbox/"}, {Name: "Email previews", URL: "/mailbox/previews/"}}
 	}
 	sb, err := sandbox.New(a.ctx, opts)
 	if err != nil {
@@ -244,6 +249,7 @@ func (a *app) startSandbox(cfg *config.Config, webhookURL string, withMailbox bo
 	if mb != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/mailbox/", mb.Handler("/mailbox"))
+		mux.Handle("/mailbox/previews/", http.StripPrefix("/mailbox/previews", newSender(cfg, a.publicURL, a.templates).PreviewHandler()))
 		mux.Handle("/", handler)
 		handler = mux
 	}
@@ -306,4 +312,32 @@ func hostOf(rawURL string) (string, error) {
 		return "", err
 	}
 	return u.Hostname(), nil
+}
+
+// newSender is the email sender as the configuration sets it up, without
+// its store and mailer: enough to preview emails.
+func newSender(cfg *config.Config, publicURL string, templates *notify.Templates) *notify.Sender {
+	return &notify.Sender{
+		Policy: &cfg.Policy, From: cfg.SMTP.From, Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail,
+		PublicURL: publicURL, LinkTTL: cfg.Accounts.SignInLinkTTL.D(), Templates: templates,
+	}
+}
+
+// emailTemplates loads the email templates, with the override directory's,
+// and renders each with sample data, so that a broken one is refused at
+// start with its file and the reason.
+func emailTemplates(cfg *config.Config, publicURL string) (*notify.Templates, error) {
+	templates, err := notify.LoadTemplates(cfg.Lifecycle.Templates)
+	if err == nil {
+		err = newSender(cfg, publicURL, templates).CheckTemplates()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: lifecycle.templates: %w", cfg.Source, err)
+	}
+	for i, r := range cfg.Policy.Lifecycle.Reminders {
+		if !templates.Has(r.Template) {
+			return nil, fmt.Errorf("%s: lifecycle.reminders[%d].template: there is no email template %q", cfg.Source, i, r.Template)
+		}
+	}
+	return templates, nil
 }

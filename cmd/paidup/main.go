@@ -6,6 +6,7 @@
 //	paidup migrate    create or upgrade the database tables
 //	paidup check      verify paidup's invariants on a live database
 //	paidup demo       replay a crash after a charge, and the recovery
+//	paidup preview-email  print an email with sample data, or list them
 //	paidup failpoints list the crash points for tests
 //	paidup version    print the version
 package main
@@ -61,6 +62,9 @@ Usage:
                            person's decision, with --actor and --reason)
   paidup demo              replay the $249 story: a crash after the charge,
                            and the recovery, on a throwaway database
+  paidup preview-email [NAME] [--html]
+                           print the email NAME with sample data from the
+                           configured plans; without NAME, list the emails
   paidup failpoints        list the crash points PAIDUP_FAILPOINTS can arm
   paidup version           print the version
 
@@ -92,6 +96,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	case "demo":
 		return demo(ctx, rest, getenv, stdout, stderr)
+	case "preview-email":
+		return previewEmail(ctx, rest, getenv, stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, "paidup", version())
 		return nil

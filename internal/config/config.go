@@ -13,6 +13,7 @@ import (
 	"net/mail"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -391,8 +392,17 @@ func (c *Config) validateLifecycle(v *validator) {
 			v.errorf(v.line("lifecycle", "reminders", i, "after"), "lifecycle.reminders[%d].after: reminders must be in order", i)
 		}
 		prev = r.After
-		if !slices.Contains(reminderTemplates, r.Template) {
+		switch {
+		case slices.Contains(reminderTemplates, r.Template):
+		case l.Templates == "" || !idPattern.MatchString(r.Template):
 			v.errorf(v.line("lifecycle", "reminders", i, "template"), "lifecycle.reminders[%d].template: %q is not one of %s", i, r.Template, strings.Join(reminderTemplates, ", "))
+		default:
+			// A template of the override directory; its content is checked
+			// when paidup starts.
+			if _, err := os.Stat(filepath.Join(l.Templates, r.Template+".txt")); err != nil {
+				v.errorf(v.line("lifecycle", "reminders", i, "template"), "lifecycle.reminders[%d].template: %q is not one of %s, nor a template in lifecycle.templates (there is no %s)",
+					i, r.Template, strings.Join(reminderTemplates, ", "), filepath.Join(l.Templates, r.Template+".txt"))
+			}
 		}
 	}
 	if l.DoubleBuy != paidup.DoubleBuyCancel && l.DoubleBuy != paidup.DoubleBuyFlag {

@@ -296,3 +296,19 @@ func TestParseMoneyAndTerm(t *testing.T) {
 	require.Equal(t, "$249.00", paidup.Money{Amount: 24900, Currency: "usd"}.String())
 	require.Equal(t, "$0.05", paidup.Money{Amount: 5, Currency: "usd"}.String())
 }
+
+// A reminder may name a template of the override directory; one that is
+// not there is refused with its line.
+func TestReminderTemplateFromOverrideDirectory(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "payment_nudge.txt"), []byte("x"), 0o600))
+	doc := replacePlanBlock("lifecycle:\n  reminders:\n    - {after: 0d, template: payment_failed}\n    - {after: 2d, template: payment_nudge}\n  templates: " + dir + "\n")
+	c, err := config.Parse("paidup.yaml", []byte(doc), config.Overrides{})
+	require.NoError(t, err)
+	require.Equal(t, "payment_nudge", c.Policy.Lifecycle.Reminders[1].Template)
+
+	_, err = config.Parse("paidup.yaml", []byte(strings.Replace(doc, "payment_nudge", "payment_shove", 1)), config.Overrides{})
+	require.ErrorContains(t, err, `paidup.yaml:4: lifecycle.reminders[1].template: "payment_shove" is not one of payment_failed, payment_reminder, payment_final_reminder, nor a template in lifecycle.templates (there is no `+filepath.Join(dir, "payment_shove.txt")+")")
+	_, err = config.Parse("paidup.yaml", []byte(strings.Replace(doc, "payment_nudge", "../payment_nudge", 1)), config.Overrides{})
+	require.ErrorContains(t, err, `"../payment_nudge" is not one of`)
+}

@@ -6,16 +6,13 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
-	htmltemplate "html/template"
 	"log/slog"
 	"strconv"
 	"strings"
-	texttemplate "text/template"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -38,6 +35,9 @@ const (
 type Outbox struct {
 	// OnCall are the addresses alerts go to.
 	OnCall []string
+	// Templates, if set, are checked for a lifecycle email's template
+	// when it is queued.
+	Templates *Templates
 }
 
 var _ checkout.Notifier = (*Outbox)(nil)
@@ -69,6 +69,15 @@ func (o *Outbox) QueueSignIn(ctx context.Context, tx *store.Tx, customerID, emai
 // OpenCase opens a support case, once, puts it on the customer's timeline
 // and alerts everyone on call.
 func (o *Outbox) OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase) error {
+	return o.openCase(ctx, tx, c, KindAlert, func(sc store.SupportCase) map[string]string {
+		return map[string]string{"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": c.Reference,
+			"payment": c.PaymentID, "opened": sc.CreatedAt.Format(time.RFC3339)}
+	})
+}
+
+// openCase opens a support case, once, puts it on the customer's timeline
+// and emails everyone on call an email of kind, with data about the case.
+func (o *Outbox) openCase(ctx context.Context, tx *store.Tx, c store.SupportCase, kind string, data func(store.SupportCase) map[string]string) error {
 	sc, created, err := tx.OpenCase(ctx, c)
 	if err != nil || !created {
 		return err
@@ -80,9 +89,7 @@ func (o *Outbox) OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase
 	}
 	for _, addr := range o.OnCall {
 		err := queue(ctx, tx, store.Email{
-			DedupeKey: "alert:" + sc.ID + ":" + addr, CustomerID: c.CustomerID, Kind: KindAlert, To: addr,
-			Data: map[string]string{"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": c.Reference,
-				"payment": c.PaymentID, "opened": sc.CreatedAt.Format(time.RFC3339)},
+			DedupeKey: "alert:" + sc.ID + ":" + addr, CustomerID: c.CustomerID, Kind: kind, To: addr, Data: data(sc),
 		}, c.Reference)
 		if err != nil {
 			return err
@@ -113,9 +120,25 @@ func describeKind(kind string) string {
 		return "Sign-in link"
 	case KindAlert:
 		return "On-call alert"
+	case KindPaymentFailed:
+		return "Payment failed"
+	case KindPaymentReminder:
+		return "Payment reminder"
+	case KindPaymentFinalReminder:
+		return "Final payment reminder"
+	case KindGraceEnded:
+		return "Grace ended"
+	case KindWelcomeBack:
+		return "Welcome back"
+	case KindDisputeAlert:
+		return "Dispute alert"
 	}
 	return kind
 }
+
+// toOnCall reports whether a kind's emails go to on-call, whose failure
+// alerts nobody further.
+func toOnCall(kind string) bool { return kind == KindAlert || kind == KindDisputeAlert }
 
 // SendArgs is the job that sends one queued email.
 type SendArgs struct {
@@ -143,6 +166,14 @@ type Sender struct {
 	PublicURL    string
 	// LinkTTL is how long a sign-in link works.
 	LinkTTL time.Duration
+	// CardLinkAfter is how long the card link in a lifecycle email works
+	// after the grace ends (or after it is sent, with no grace ahead);
+	// zero means 7 days.
+	CardLinkAfter time.Duration
+	// Templates are the email templates; nil means the built-in ones.
+	Templates *Templates
+	// Now is the clock previews are dated by; nil means time.Now.
+	Now func() time.Time
 }
 
 // Work sends the email. It records the attempt before handing the message
@@ -158,7 +189,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 	}
 	// The attempt, and the fresh sign-in link the message carries, are
 	// recorded in one transaction.
-	var link string
+	var link links
 	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
 		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSending, ""); err != nil {
 			return err
@@ -168,7 +199,16 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 			if err != nil {
 				return err
 			}
-			link = s.PublicURL + "/account/sign-in?token=" + token
+			link.signIn = s.PublicURL + "/account/sign-in?token=" + token
+		}
+		if carriesCardLink(e.Kind) && e.Data["processor_customer"] != "" {
+			link.cardExpires = s.cardLinkExpiry(e, tx.Now())
+			token, err := tx.CreateCardLink(ctx, store.CardLink{CustomerID: e.CustomerID, Processor: e.Data["processor"],
+				ProcessorCustomerID: e.Data["processor_customer"], ExpiresAt: link.cardExpires}, e.ID)
+			if err != nil {
+				return err
+			}
+			link.card = s.PublicURL + "/card/" + token
 		}
 		return nil
 	})
@@ -220,7 +260,7 @@ func (s *Sender) failed(ctx context.Context, job *river.Job[SendArgs], e store.E
 			Source: store.BySystem, Summary: summary, Data: map[string]string{"email": e.ID}}); err != nil {
 			return err
 		}
-		if final && e.Kind != KindAlert {
+		if final && !toOnCall(e.Kind) {
 			return s.Outbox.OpenCase(ctx, tx, store.SupportCase{
 				DedupeKey: "email:" + e.ID, CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.CaseEmailFailed,
 				Summary: fmt.Sprintf("The %s email to %s could not be delivered: %v", strings.ToLower(describeKind(e.Kind)), e.To, sendErr),
@@ -238,23 +278,36 @@ func (s *Sender) failed(ctx context.Context, job *river.Job[SendArgs], e store.E
 //go:embed templates
 var templateFiles embed.FS
 
-// Each kind has a text template defining "subject" and "text", and an
-// HTML template defining "html".
-var (
-	textTemplates = map[string]*texttemplate.Template{}
-	htmlTemplates = map[string]*htmltemplate.Template{}
-)
-
-func init() {
-	for _, kind := range []string{KindConfirmation, KindSignIn, KindAlert} {
-		textTemplates[kind] = texttemplate.Must(texttemplate.ParseFS(templateFiles, "templates/"+kind+".txt"))
-		htmlTemplates[kind] = htmltemplate.Must(htmltemplate.ParseFS(templateFiles, "templates/"+kind+".html"))
-	}
+// links are the links an email carries, made when it is sent.
+type links struct {
+	signIn      string // a confirmation's or sign-in email's sign-in link
+	card        string // a lifecycle email's card link
+	cardExpires time.Time
 }
 
-// compose renders an email. A confirmation or a sign-in email carries the
-// sign-in link signIn.
-func (s *Sender) compose(ctx context.Context, e store.Email, signIn string) (*Message, error) {
+// cardLinkExpiry is when a lifecycle email's card link stops working:
+// some days after the grace ends, or after now with no grace ahead.
+func (s *Sender) cardLinkExpiry(e store.Email, now time.Time) time.Time {
+	after := s.CardLinkAfter
+	if after <= 0 {
+		after = 7 * 24 * time.Hour
+	}
+	base := now
+	if g, err := time.Parse(time.RFC3339, e.Data["grace_ends"]); err == nil && g.After(base) {
+		base = g
+	}
+	return base.Add(after)
+}
+
+func (s *Sender) templates() *Templates {
+	if s.Templates != nil {
+		return s.Templates
+	}
+	return builtin
+}
+
+// compose renders an email with the links it carries.
+func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message, error) {
 	m, err := NewMessage(s.From, e.To)
 	if err != nil {
 		return nil, err
@@ -263,46 +316,30 @@ func (s *Sender) compose(ctx context.Context, e store.Email, signIn string) (*Me
 	m.MessageID = e.ID + "@" + domain
 	m.Date = time.Now()
 	m.Headers = map[string]string{"X-Paidup-Email": e.Kind}
+	name := e.Kind
 	var data any
-	switch e.Kind {
-	case KindConfirmation:
-		data = s.confirmation(e, signIn)
-	case KindSignIn:
-		data = confirmationData{Business: s.Business, SupportEmail: s.SupportEmail, SignInURL: signIn,
+	switch {
+	case e.Kind == KindConfirmation:
+		data = s.confirmation(e, l.signIn)
+	case e.Kind == KindSignIn:
+		data = confirmationData{Business: s.Business, SupportEmail: s.SupportEmail, SignInURL: l.signIn,
 			AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL)}
-	case KindAlert:
+	case e.Kind == KindAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
-		d := alertData{CaseID: e.Data["case"], Kind: e.Data["kind"], Summary: e.Data["summary"], Reference: e.Data["reference"],
-			PaymentID: e.Data["payment"], Opened: e.Data["opened"]}
-		if e.CustomerID != "" {
-			if c, err := s.Store.Customer(ctx, e.CustomerID); err == nil {
-				d.CustomerEmail = c.Email
-			}
+		data = alertData{CaseID: e.Data["case"], Kind: e.Data["kind"], Summary: e.Data["summary"], Reference: e.Data["reference"],
+			PaymentID: e.Data["payment"], Opened: e.Data["opened"], CustomerEmail: s.customerEmail(ctx, e)}
+	case e.Kind == KindDisputeAlert:
+		m.Headers["Auto-Submitted"] = "auto-generated"
+		data = s.dispute(ctx, e)
+	case isLifecycle(e.Kind):
+		if t := e.Data["template"]; t != "" {
+			name = t
 		}
-		data = d
+		data = s.lifecycle(e, l.card, l.cardExpires)
 	default:
 		return nil, fmt.Errorf("unknown email kind %q", e.Kind)
 	}
-	return render(m, e.Kind, data)
-}
-
-func render(m *Message, kind string, data any) (*Message, error) {
-	var subject, text, html bytes.Buffer
-	tt, ht := textTemplates[kind], htmlTemplates[kind]
-	if tt == nil || ht == nil {
-		return nil, fmt.Errorf("no templates for %s emails", kind)
-	}
-	if err := tt.ExecuteTemplate(&subject, "subject", data); err != nil {
-		return nil, err
-	}
-	if err := tt.ExecuteTemplate(&text, "text", data); err != nil {
-		return nil, err
-	}
-	if err := ht.ExecuteTemplate(&html, "html", data); err != nil {
-		return nil, err
-	}
-	m.Subject, m.Text, m.HTML = strings.TrimSpace(subject.String()), text.String(), html.String()
-	return m, nil
+	return s.templates().render(m, name, data)
 }
 
 type confirmationData struct {

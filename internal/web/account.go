@@ -20,6 +20,8 @@ type accountPage struct {
 	TierName  string
 	Purchases []purchaseView
 	Token     string // on the sign-in confirmation page
+	// CardUpdate: the customer has a card on file they can update.
+	CardUpdate bool
 }
 
 type purchaseView struct {
@@ -57,6 +59,8 @@ func (s *Server) handleAccount() http.Handler {
 			return
 		}
 		p := accountPage{Signedin: true, Email: c.Email, Access: s.Policy.AccessAt(grants, blocks, s.Now())}
+		_, card := s.cardCustomer(c)
+		p.CardUpdate = card != ""
 		if t, ok := s.Policy.Tier(p.Access.Tier); ok {
 			p.TierName = t.Name
 		}

@@ -24,8 +24,10 @@ func TestEveryPageRenders(t *testing.T) {
 				Purchases: []purchaseView{{Reference: attempt.Reference, Plan: "Pro, one year", Amount: "$249.00", Paid: "23 November 2026", Status: "Paid"}}},
 			accountPage{Signedin: true, Email: "ada@example.com", Access: paidup.Access{Blocked: true}},
 			accountPage{Signedin: true, Email: "ada@example.com"},
+			accountPage{Signedin: true, Email: "ada@example.com", CardUpdate: true},
 		},
 		"sign_in.html": {accountPage{Token: "abc"}},
+		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}},
 	}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded} {
 		fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state,

@@ -16,6 +16,9 @@ func (s *Server) routes() {
 	page("GET /account/sign-in", "sign_in_form", s.handleSignInForm())
 	page("POST /account/sign-in", "sign_in", s.handleSignIn())
 	page("POST /account/sign-out", "sign_out", s.handleSignOut())
+	page("POST /account/card", "account_card", s.handleAccountCard())
+	page("GET /card/{token}", "card_form", s.handleCardForm())
+	page("POST /card/{token}", "card", s.handleCard())
 
 	s.mux.Handle("GET /api/v1/access", s.observe("api_access", s.apiAuth(s.handleAPIAccessByEmail())))
 	s.mux.Handle("GET /api/v1/customers/{id}/access", s.observe("api_customer_access", s.apiAuth(s.handleAPICustomerAccess())))

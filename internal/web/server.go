@@ -40,6 +40,8 @@ type Deps struct {
 	// Webhooks verifies Stripe's signed webhooks.
 	Webhooks stripe.Verifier
 	Policy   *paidup.Policy
+	// Billing opens processors' card pages, by processor name ("stripe").
+	Billing  map[string]paidup.Billing
 	Business Business
 	// PublicURL is how customers reach paidup, for links and cookies.
 	PublicURL string

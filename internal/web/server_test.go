@@ -47,6 +47,9 @@ type testBundle struct {
 	metrics    *obs.Metrics
 	processor  *switchable
 	client     *http.Client
+	outbox     *notify.Outbox
+	policy     *paidup.Policy
+	portal     *fakePortal
 }
 
 // switchable is a processor that can be swapped mid-test, to take the
@@ -96,6 +99,7 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	b.srv = httptest.NewUnstartedServer(nil)
 	publicURL := "http://" + b.srv.Listener.Addr().String()
 	outbox := &notify.Outbox{OnCall: []string{"oncall@example.com"}}
+	b.outbox, b.policy, b.portal = outbox, &cfg.Policy, &fakePortal{}
 	co := &checkout.Service{Store: b.store, Processor: b.processor, Policy: &cfg.Policy, Notify: outbox,
 		Logger: slog.New(slog.DiscardHandler), PublicURL: publicURL, FirstCheck: time.Minute}
 	ingester := events.NewIngester(b.store, slog.New(slog.DiscardHandler))
@@ -105,7 +109,8 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	b.srv.Config.Handler = web.NewServer(web.Deps{
 		Store: b.store, DB: db, Queue: jobs, Checkout: co, Ingester: ingester, Outbox: outbox,
 		Webhooks: stripe.Verifier{Secrets: []string{"whsec_old", secret}},
-		Policy:   &cfg.Policy, Business: web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
+		Policy:   &cfg.Policy, Billing: map[string]paidup.Billing{"stripe": b.portal},
+		Business:  web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
 		PublicURL: publicURL, APIKeys: []string{apiKey}, SessionTTL: time.Hour, LinkTTL: time.Hour,
 		Now: time.Now, Metrics: b.metrics,
 	})
