@@ -19,6 +19,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
@@ -114,15 +115,27 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox, Logger: log,
 		PublicURL: publicURL, FirstCheck: schedule[0],
 	}
+	life := &lifecycle.Service{Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox,
+		Logger: log.With("component", "lifecycle")}
 	a.ingester = events.NewIngester(a.store, log)
 	rec := &reconcile.Reconciler{
-		Store: a.store, Checkout: co, Ingester: a.ingester, Notify: outbox, Logger: log.With("component", "reconciler"),
+		Store: a.store, Checkout: co, Ingester: a.ingester, Lifecycle: life, Notify: outbox, Logger: log.With("component", "reconciler"),
 		Schedule: schedule, Overlap: cfg.Reconciler.Overlap.D(), Lookback: cfg.Reconciler.Lookback.D(),
 		Settle: schedule[0],
 	}
 
+	// The sandbox's clock can be moved forward (its test clocks), leaving
+	// deadline jobs behind; the sweep catches up sooner there.
+	sweepEvery := 30 * time.Second
+	if cfg.Processor.Kind == config.KindSandbox {
+		sweepEvery = 5 * time.Second
+	}
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Logger: log})
+	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log})
+	river.AddWorker(workers, &lifecycle.SyncWorker{Service: life})
+	river.AddWorker(workers, &lifecycle.CancelWorker{Service: life})
+	river.AddWorker(workers, &lifecycle.DeadlineWorker{Service: life})
+	river.AddWorker(workers, &lifecycle.SweepWorker{Service: life})
 	sender := newSender(cfg, publicURL, templates)
 	sender.Store, sender.Mailer, sender.Outbox, sender.Logger = a.store, mailer, outbox, log
 	river.AddWorker(workers, sender)
@@ -139,11 +152,20 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		// fast as they come instead of a batch every poll.
 		FetchCooldown: 5 * time.Millisecond,
 		MaxWorkers:    100,
-		PeriodicJobs: []*river.PeriodicJob{river.NewPeriodicJob(
-			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
-			func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
-			&river.PeriodicJobOpts{RunOnStart: true},
-		)},
+		PeriodicJobs: []*river.PeriodicJob{
+			river.NewPeriodicJob(
+				river.PeriodicInterval(cfg.Reconciler.Interval.D()),
+				func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true},
+			),
+			// Deadlines have jobs at their due times; the sweep fires
+			// those a crash lost or a clock moved forward left behind.
+			river.NewPeriodicJob(
+				river.PeriodicInterval(sweepEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return lifecycle.SweepArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true},
+			),
+		},
 	})
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -97,15 +98,15 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		if i >= len(reminders) {
 			return nil // the policy has fewer reminders now
 		}
-		kind := KindReminder
+		kind := notify.KindPaymentReminder
 		switch {
 		case i == 0:
-			kind = KindPaymentFailed
+			kind = notify.KindPaymentFailed
 		case i == len(reminders)-1:
-			kind = KindFinalReminder
+			kind = notify.KindPaymentFinalReminder
 		}
 		amount, _ := strconv.ParseInt(d.Data["amount"], 10, 64)
-		if err := s.Notify.QueueLifecycle(ctx, tx, Email{Kind: kind, Template: reminders[i].Template, Key: d.Key,
+		if err := s.Notify.QueueLifecycle(ctx, tx, notify.LifecycleEmail{Kind: kind, Template: reminders[i].Template, Key: d.Key,
 			CustomerID: m.CustomerID, To: customer.Email, PlanID: plan.ID, Tier: plan.Tier,
 			Amount: paidup.Money{Amount: amount, Currency: d.Data["currency"]}, GraceEnds: graceEnd,
 			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: invoice}); err != nil {
@@ -141,8 +142,8 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		if after.Blocked {
 			return nil
 		}
-		return s.Notify.QueueLifecycle(ctx, tx, Email{Kind: KindGraceEnded, Key: d.Key, CustomerID: m.CustomerID, To: customer.Email,
-			PlanID: plan.ID, Tier: plan.Tier, GraceEnds: graceEnd, Keeps: keeps,
+		return s.Notify.QueueLifecycle(ctx, tx, notify.LifecycleEmail{Kind: notify.KindGraceEnded, Key: d.Key, CustomerID: m.CustomerID, To: customer.Email,
+			PlanID: plan.ID, Tier: plan.Tier, GraceEnds: graceEnd, Keeps: keeps, KeepsUntil: after.Until,
 			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: invoice})
 	case DeadlinePeriodEnd:
 		grants, err := tx.Grants(ctx, m.CustomerID)

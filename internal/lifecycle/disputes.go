@@ -8,6 +8,7 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -76,7 +77,7 @@ func (s *Service) Disputed(ctx context.Context, disputeID string, closed bool, s
 			if err != nil {
 				return err
 			}
-			if err := s.Notify.AlertDispute(ctx, tx, DisputeAlert{CustomerID: customerID, Email: cu.Email, Dispute: d, Revoked: revoked}); err != nil {
+			if err := s.Notify.AlertDispute(ctx, tx, notify.DisputeAlert{CustomerID: customerID, Email: cu.Email, Processor: processor, Dispute: d, Revoked: revoked}); err != nil {
 				return err
 			}
 		}

@@ -23,52 +23,16 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
 )
 
-// Email is a lifecycle email to queue.
-type Email struct {
-	Kind string // KindPaymentFailed, …
-	// Template is the configured template for a reminder; empty: Kind's.
-	Template   string
-	Key        string // the email exists once per key
-	CustomerID string
-	To         string
-	PlanID     string
-	Tier       string
-	Amount     paidup.Money
-	GraceEnds  time.Time
-	Until      time.Time
-	Keeps      string // the tier kept after a grace ends; "" if none
-	Processor  string
-	// ProcessorCustomerID is whose card the email's link updates.
-	ProcessorCustomerID string
-	Reference           string
-}
-
-// Email kinds.
-const (
-	KindPaymentFailed = "payment_failed"
-	KindReminder      = "payment_reminder"
-	KindFinalReminder = "payment_final_reminder"
-	KindGraceEnded    = "grace_ended"
-	KindWelcomeBack   = "welcome_back"
-)
-
-// DisputeAlert tells on-call about a chargeback.
-type DisputeAlert struct {
-	CustomerID string
-	Email      string
-	Dispute    paidup.Dispute
-	Revoked    int // grants ended
-}
-
 // Notifier queues what the lifecycle tells people, in the transaction of
-// the change.
+// the change. *notify.Outbox is one.
 type Notifier interface {
 	checkout.Notifier
-	QueueLifecycle(ctx context.Context, tx *store.Tx, e Email) error
-	AlertDispute(ctx context.Context, tx *store.Tx, a DisputeAlert) error
+	QueueLifecycle(ctx context.Context, tx *store.Tx, e notify.LifecycleEmail) error
+	AlertDispute(ctx context.Context, tx *store.Tx, a notify.DisputeAlert) error
 }
 
 // Service applies the lifecycle policy.
@@ -363,7 +327,7 @@ func (c *change) settled(in paidup.Invoice, g paidup.Grant) error {
 	if err := c.entry(store.EventSubscription, fmt.Sprintf("The failed renewal was paid after the grace ended: %s is back", c.s.tierName(c.plan.Tier)), ids); err != nil {
 		return err
 	}
-	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, Email{Kind: KindWelcomeBack, Key: "welcome_back:" + processor + ":" + in.ID,
+	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindWelcomeBack, Key: "welcome_back:" + processor + ":" + in.ID,
 		CustomerID: c.customerID, To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Amount: in.Amount, Until: g.End,
 		Processor: processor, ProcessorCustomerID: c.sub.CustomerID, Reference: in.ID})
 }

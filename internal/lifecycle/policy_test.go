@@ -310,7 +310,7 @@ func newWorld(t *testing.T, engine sqldb.Engine, doubleBuy string) *world {
 	w := &world{ctx: ctx, st: st, clock: clock, billing: newBilling(), policy: testPolicy(doubleBuy),
 		subs: map[string]string{}, names: map[string]string{}, cust: "cus_ana", email: "ana@example.com"}
 	w.svc = &lifecycle.Service{Store: st, Processor: w.billing, Policy: w.policy,
-		Notify: &testNotifier{Outbox: &notify.Outbox{OnCall: []string{"oncall@example.com"}}},
+		Notify: &notify.Outbox{OnCall: []string{"oncall@example.com"}},
 		Logger: slog.New(slog.DiscardHandler), RealNow: clock.Now}
 	return w
 }
