@@ -35,7 +35,7 @@ func TestPreviewEmail(t *testing.T) {
 	wants := map[string]string{
 		"confirmation":           "Subject: You're in: Supporter, lifetime (PU-7K3M-Q9XD)",
 		"sign_in":                "Subject: Your sign-in link for Example Community",
-		"payment_failed":         "The renewal of Pro, monthly for $9.00 did not go through",
+		"payment_failed":         "The renewal of Pro, monthly for $19.00 did not go through",
 		"payment_reminder":       "A reminder: please update your card for Pro, monthly",
 		"payment_final_reminder": "Subject: Your Pro access ends on ",
 		"grace_ended":            "You still have Supporter, for good.",
