@@ -76,10 +76,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.db.Close() })
+	// The business clock: the wall clock, or the processor's test clock.
 	now := time.Now
-	if a.store, err = store.New(a.db, now); err != nil {
-		return nil, err
-	}
 
 	var processor paidup.Processor
 	var verifier stripe.Verifier
@@ -96,10 +94,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 			smtpURL = sb.smtpURL
 		}
 	case config.KindStripe:
-		processor = stripe.New(stripe.Config{SecretKey: cfg.Processor.Stripe.SecretKey.Reveal(), URL: cfg.Processor.Stripe.APIURL, Timeout: 8 * time.Second})
+		client := stripe.New(stripe.Config{SecretKey: cfg.Processor.Stripe.SecretKey.Reveal(), URL: cfg.Processor.Stripe.APIURL, Timeout: 8 * time.Second})
+		processor = client
 		for _, s := range cfg.Processor.Stripe.WebhookSecrets {
 			verifier.Secrets = append(verifier.Secrets, s.Reveal())
 		}
+		if id := cfg.Processor.Stripe.TestClock; id != "" {
+			clock := &followedClock{read: func(ctx context.Context) (time.Time, error) { return client.TestClockTime(ctx, id) }}
+			if err := clock.sync(ctx); err != nil {
+				return nil, fmt.Errorf("processor.stripe.test_clock: %w", err)
+			}
+			a.bg.Add(1)
+			go func() { defer a.bg.Done(); clock.run(a.ctx, time.Second, log) }()
+			now = clock.Now
+		}
+	}
+	if a.store, err = store.New(a.db, now); err != nil {
+		return nil, err
 	}
 	mailer, err := notify.NewSMTP(smtpURL)
 	if err != nil {

@@ -83,6 +83,9 @@ type Stripe struct {
 	SecretKey      Secret   `yaml:"secret_key"`
 	WebhookSecrets []Secret `yaml:"webhook_secrets"`
 	APIURL         string   `yaml:"api_url"`
+	// TestClock, in test mode, makes paidup's business clock follow a
+	// processor test clock (e.g. the sandbox's clock_sandbox).
+	TestClock string `yaml:"test_clock"`
 }
 
 // Sandbox configures the built-in Stripe-compatible sandbox.
@@ -439,6 +442,13 @@ func (c *Config) validateProcessor(v *validator) {
 	for i, s := range p.Stripe.WebhookSecrets {
 		if !strings.HasPrefix(s.Reveal(), "whsec_") {
 			v.errorf(v.line("processor", "stripe", "webhook_secrets", i), "processor.stripe.webhook_secrets[%d]: want a signing secret starting with whsec_", i)
+		}
+	}
+	if c := p.Stripe.TestClock; c != "" {
+		if !strings.HasPrefix(c, "clock_") {
+			v.errorf(v.line("processor", "stripe", "test_clock"), "processor.stripe.test_clock: %q is not a test clock id (clock_…)", c)
+		} else if key := p.Stripe.SecretKey.Reveal(); p.Kind == KindStripe && !strings.HasPrefix(key, "sk_test_") && !strings.HasPrefix(key, "rk_test_") {
+			v.errorf(v.line("processor", "stripe", "test_clock"), "processor.stripe.test_clock: test clocks are for test mode; the secret key is not a test key")
 		}
 	}
 	if p.Stripe.APIURL != "" {
