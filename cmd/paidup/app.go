@@ -135,12 +135,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Settle: schedule[0],
 	}
 
-	// The sandbox's clock can be moved forward (its test clocks), leaving
-	// deadline jobs behind; the sweep catches up sooner there.
-	sweepEvery := 30 * time.Second
-	if cfg.Processor.Kind == config.KindSandbox {
-		sweepEvery = 5 * time.Second
-	}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log})
 	river.AddWorker(workers, &lifecycle.SyncWorker{Service: life})
@@ -172,7 +166,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 			// Deadlines have jobs at their due times; the sweep fires
 			// those a crash lost or a clock moved forward left behind.
 			river.NewPeriodicJob(
-				river.PeriodicInterval(sweepEvery),
+				river.PeriodicInterval(30*time.Second),
 				func() (river.JobArgs, *river.InsertOpts) { return lifecycle.SweepArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true},
 			),
@@ -182,6 +176,19 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		return nil, err
 	}
 	a.store.UseQueue(a.jobs)
+	if cfg.Processor.Kind == config.KindSandbox || cfg.Processor.Stripe.TestClock != "" {
+		// A test clock moved forward leaves deadline jobs behind: sweep
+		// at once.
+		a.bg.Add(1)
+		go func() {
+			defer a.bg.Done()
+			watchJumps(a.ctx, now, 200*time.Millisecond, func() {
+				if _, err := a.jobs.Insert(a.ctx, lifecycle.SweepArgs{}, nil); err != nil {
+					log.Warn("sweeping deadlines after the test clock moved", "err", err)
+				}
+			})
+		}()
+	}
 	if n, err := queue.RescueOwn(ctx, a.db, id); err != nil {
 		return nil, err
 	} else if n > 0 {

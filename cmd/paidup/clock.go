@@ -51,3 +51,25 @@ func (c *followedClock) run(ctx context.Context, every time.Duration, log *slog.
 		failing = false
 	}
 }
+
+// watchJumps calls onJump, until ctx ends, whenever the business clock
+// moves against the wall clock by a second or more (a test clock
+// advanced): deadlines now overdue should fire at once rather than at the
+// next periodic sweep.
+func watchJumps(ctx context.Context, now func() time.Time, every time.Duration, onJump func()) {
+	offset := now().Sub(time.Now())
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		o := now().Sub(time.Now())
+		if d := o - offset; d >= time.Second || d <= -time.Second {
+			offset = o
+			onJump()
+		}
+	}
+}
