@@ -1,0 +1,285 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v84"
+	"github.com/stretchr/testify/require"
+
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
+)
+
+const lifecycleAPIKey = "lifecycle-test-key-0123456789abcdef"
+
+// A year in a community member's life, end to end: the real paidup serve
+// with its sandbox, whose test clock moves months in seconds, real SMTP
+// to the local mailbox, and the operator's API and CLI. A supporter for
+// life subscribes to Pro monthly; it renews twice; the card fails; the
+// day 0, 3 and 6 emails arrive; the grace ends and they fall back to
+// Supporter; the processor's retry with a new card succeeds and Pro is
+// back. Then a chargeback blocks them; a renewal paid later does not lift
+// the block; a person lifts it and access follows the grants.
+func TestSubscriptionLifecycle(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		dir := t.TempDir()
+		cfg := string(exampleConfig(t))
+		cfg = strings.Replace(cfg, "keys: []", "keys: ["+lifecycleAPIKey+"]", 1)
+		cfgPath := filepath.Join(dir, "paidup.yaml")
+		require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+		dbURL := sqldbtest.URL(t, engine)
+		in := start(t, nil, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
+			"--database-url", dbURL, "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
+		l := &life{t: t, in: in, dbURL: dbURL, email: "ana@example.com",
+			stripe: stripego.NewClient("sk_test_lifecycle", stripego.WithBackends(stripego.NewBackendsWithConfig(
+				&stripego.BackendConfig{URL: stripego.String(in.sandbox), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))}
+
+		l.buy("supporter-lifetime", "4242 4242 4242 4242")
+		l.wantAccess("supporter")
+		l.buy("pro-monthly", "4242 4242 4242 4242")
+		l.wantAccess("pro")
+		l.wantMail("You're in: Supporter, lifetime", "You're in: Pro, monthly")
+		sub := l.subscription()
+
+		// Two renewals.
+		for range 2 {
+			l.advance(31 * 24 * time.Hour)
+		}
+		l.wantGrants("subscription", 3)
+		l.wantAccess("pro")
+
+		// The card fails from the next renewal on.
+		failing, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_chargeCustomerFail",
+			&stripego.PaymentMethodAttachParams{Customer: stripego.String(sub.Customer.ID)})
+		require.NoError(t, err)
+		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(failing.ID)})
+		require.NoError(t, err)
+		l.advanceTo(l.periodEnd(sub.ID).Add(time.Minute))
+		l.wantMail("Your payment for Pro, monthly didn't go through")
+		l.wantAccess("pro")
+		for range 3 {
+			l.advance(24 * time.Hour)
+		}
+		l.wantMail("A reminder: please update your card for Pro, monthly")
+		for range 3 {
+			l.advance(24 * time.Hour)
+		}
+		l.wantMail("Your Pro access ends on")
+		l.wantAccess("pro")
+		l.advance(25 * time.Hour) // day 7: the grace ends
+		l.wantMail("Your Pro access has ended")
+		l.wantAccess("supporter")
+
+		// A new card; the processor's next retry succeeds, after the grace.
+		good, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_visa",
+			&stripego.PaymentMethodAttachParams{Customer: stripego.String(sub.Customer.ID)})
+		require.NoError(t, err)
+		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(good.ID)})
+		require.NoError(t, err)
+		for range 3 {
+			l.advance(24 * time.Hour)
+		}
+		l.wantMail("Welcome back: Pro is yours again")
+		l.wantAccess("pro")
+
+		// A chargeback of the next renewal.
+		disputing, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_createDispute",
+			&stripego.PaymentMethodAttachParams{Customer: stripego.String(sub.Customer.ID)})
+		require.NoError(t, err)
+		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(disputing.ID)})
+		require.NoError(t, err)
+		l.advanceTo(l.periodEnd(sub.ID).Add(time.Minute))
+		l.wantAccess("blocked")
+		require.Eventually(t, func() bool {
+			return countRows(t, dbURL, `SELECT count(*) FROM support_cases WHERE kind = 'dispute'`) == 1
+		}, 20*time.Second, 50*time.Millisecond)
+
+		// A later renewal is paid: still blocked.
+		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(good.ID)})
+		require.NoError(t, err)
+		paid := countRows(t, dbURL, `SELECT count(*) FROM grants WHERE source = 'subscription'`)
+		l.advanceTo(l.periodEnd(sub.ID).Add(time.Minute))
+		l.wantGrants("subscription", paid+1)
+		l.wantAccess("blocked")
+
+		// A person lifts the block: access follows the grants, the
+		// renewal paid since the chargeback.
+		var stdout, stderr strings.Builder
+		require.NoError(t, run(t.Context(), []string{"block", "lift", "--config", cfgPath, "--database-url", dbURL,
+			"--customer", l.email, "--actor", "sam", "--reason", "the bank reversed the chargeback"},
+			func(string) string { return "" }, &stdout, &stderr), stderr.String())
+		require.Contains(t, stdout.String(), "Lifted dispute block")
+		l.wantAccess("pro")
+
+		// Nothing happened twice.
+		for _, subject := range []string{"didn't go through", "A reminder", "access ends on", "access has ended", "Welcome back"} {
+			require.Equal(t, 1, l.mailCount(subject), subject)
+		}
+		stdout.Reset()
+		require.NoError(t, run(t.Context(), []string{"check", "--config", cfgPath, "--database-url", dbURL},
+			func(string) string { return "" }, &stdout, &stderr), stdout.String())
+	})
+}
+
+type life struct {
+	t      *testing.T
+	in     *instance
+	dbURL  string
+	email  string
+	stripe *stripego.Client
+	seen   int // mail already checked
+}
+
+// buy goes through the shop and pays on the sandbox's page.
+func (l *life) buy(plan, card string) {
+	t := l.t
+	_, form := get(t, l.in.shop+"/buy/"+plan)
+	ref := regexp.MustCompile(`PU-[0-9A-Z]{4}-[0-9A-Z]{4}`).FindString(form)
+	status, payPage, _ := postForm(t, l.in.shop+"/buy/"+plan, url.Values{"email": {l.email}, "reference": {ref}})
+	require.Equal(t, http.StatusSeeOther, status)
+	status, _, _ = postForm(t, payPage, url.Values{"card_number": {card}, "exp": {"12/34"}, "cvc": {"123"}})
+	require.Equal(t, http.StatusSeeOther, status)
+}
+
+func (l *life) subscription() *stripego.Subscription {
+	t := l.t
+	var sub *stripego.Subscription
+	for s, err := range l.stripe.V1Subscriptions.List(t.Context(), &stripego.SubscriptionListParams{}) {
+		require.NoError(t, err)
+		sub = s
+	}
+	require.NotNil(t, sub)
+	return sub
+}
+
+func (l *life) periodEnd(id string) time.Time {
+	sub, err := l.stripe.V1Subscriptions.Retrieve(l.t.Context(), id, nil)
+	require.NoError(l.t, err)
+	require.NotEmpty(l.t, sub.Items.Data)
+	return time.Unix(sub.Items.Data[0].CurrentPeriodEnd, 0)
+}
+
+func (l *life) now() time.Time {
+	tc, err := l.stripe.V1TestHelpersTestClocks.Retrieve(l.t.Context(), "clock_sandbox", nil)
+	require.NoError(l.t, err)
+	return time.Unix(tc.FrozenTime, 0)
+}
+
+// advance moves the sandbox's clock, and so paidup's, and waits for what
+// follows to settle.
+func (l *life) advance(d time.Duration) { l.advanceTo(l.now().Add(d)) }
+
+func (l *life) advanceTo(to time.Time) {
+	t := l.t
+	_, err := l.stripe.V1TestHelpersTestClocks.Advance(t.Context(), "clock_sandbox",
+		&stripego.TestHelpersTestClockAdvanceParams{FrozenTime: stripego.Int64(to.Unix())})
+	require.NoError(t, err)
+	l.settle()
+}
+
+// settle waits until every webhook is delivered and every job that is due
+// has run.
+func (l *life) settle() {
+	t := l.t
+	require.Eventually(t, func() bool {
+		return !strings.Contains(sandboxGet(t, l.in.sandbox, "/_sandbox/deliveries?status=pending"), `"id"`) &&
+			countRows(t, l.dbURL, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable')
+				AND kind NOT IN ('reconcile', 'deadline_sweep')`) == 0 &&
+			countRows(t, l.dbURL, `SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
+	}, 30*time.Second, 50*time.Millisecond)
+}
+
+func (l *life) wantAccess(want string) {
+	t := l.t
+	var got string
+	require.Eventually(t, func() bool {
+		req, _ := http.NewRequest(http.MethodGet, l.in.shop+"/api/v1/access?email="+url.QueryEscape(l.email), nil)
+		req.Header.Set("Authorization", "Bearer "+lifecycleAPIKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var a struct {
+			Active, Blocked bool
+			Tier            string
+		}
+		json.NewDecoder(resp.Body).Decode(&a)
+		switch {
+		case a.Blocked:
+			got = "blocked"
+		case !a.Active:
+			got = "none"
+		default:
+			got = a.Tier
+		}
+		return got == want
+	}, 20*time.Second, 50*time.Millisecond, "want access %s, have %s", want, got)
+}
+
+func (l *life) wantGrants(source string, n int) {
+	require.Eventually(l.t, func() bool {
+		return countRows(l.t, l.dbURL, `SELECT count(*) FROM grants WHERE source = $1`, source) == n
+	}, 20*time.Second, 50*time.Millisecond, "want %d %s grants", n, source)
+}
+
+// wantMail waits for the next emails to the customer to have these
+// subjects (each a prefix), in order.
+func (l *life) wantMail(subjects ...string) {
+	t := l.t
+	var got []string
+	require.Eventually(t, func() bool {
+		got = l.subjects()
+		if len(got) < l.seen+len(subjects) {
+			return false
+		}
+		next := got[l.seen : l.seen+len(subjects)]
+		return !slices.ContainsFunc(subjects, func(s string) bool {
+			return !slices.ContainsFunc(next, func(g string) bool { return strings.HasPrefix(g, s) })
+		})
+	}, 20*time.Second, 50*time.Millisecond, "want next mail %q; have %q", subjects, got)
+	l.seen += len(subjects)
+}
+
+func (l *life) subjects() []string {
+	resp, err := http.Get(l.in.sandbox + "/mailbox/messages.json?to=" + url.QueryEscape(l.email))
+	require.NoError(l.t, err)
+	defer resp.Body.Close()
+	var m struct {
+		Messages []struct {
+			ID      int64
+			Subject string
+		}
+	}
+	require.NoError(l.t, json.NewDecoder(resp.Body).Decode(&m))
+	slices.SortFunc(m.Messages, func(a, b struct {
+		ID      int64
+		Subject string
+	}) int {
+		return int(a.ID - b.ID)
+	})
+	var out []string
+	for _, msg := range m.Messages {
+		out = append(out, msg.Subject)
+	}
+	return out
+}
+
+func (l *life) mailCount(contains string) int {
+	n := 0
+	for _, s := range l.subjects() {
+		if strings.Contains(s, contains) {
+			n++
+		}
+	}
+	return n
+}
