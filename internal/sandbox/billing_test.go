@@ -265,12 +265,12 @@ func TestSubscriptionCheckoutRefusals(t *testing.T) {
 	b := billingSetup(t, sqldb.SQLite, setupOpts{})
 	base := "mode=subscription&success_url=http://127.0.0.1/ok&line_items[0][price]=" + proMonthly
 	for body, param := range map[string]string{
-		"mode=subscription&success_url=http://127.0.0.1/ok&line_items[0][price]=price_pro_annual": "line_items[0][price]",
-		base + "&payment_intent_data[description]=x":                                           "payment_intent_data",
-		base + "&customer_creation=always":                                                     "customer_creation",
+		"mode=subscription&success_url=http://127.0.0.1/ok&line_items[0][price]=price_pro_annual":                             "line_items[0][price]",
+		base + "&payment_intent_data[description]=x":                                                                          "payment_intent_data",
+		base + "&customer_creation=always":                                                                                    "customer_creation",
 		"mode=payment&success_url=http://127.0.0.1/ok&line_items[0][price]=price_pro_annual&subscription_data[metadata][a]=b": "subscription_data",
 		"mode=payment&success_url=http://127.0.0.1/ok&line_items[0][price]=" + proMonthly:                                     "line_items[0][price]",
-		"mode=setup&success_url=http://127.0.0.1/ok": "mode",
+		"mode=setup&success_url=http://127.0.0.1/ok":                                                                          "mode",
 	} {
 		status, resp := b.do(t, http.MethodPost, "/v1/checkout/sessions", body, nil)
 		require.Equal(t, http.StatusBadRequest, status, "%s: %s", body, resp)
