@@ -326,13 +326,13 @@ func (s *Sandbox) advanceFromConsole(w http.ResponseWriter, r *http.Request) {
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
 	if err := r.ParseForm(); err != nil {
-		http.Error(w, "the form could not be read", http.StatusBadRequest)
+		render(w, http.StatusBadRequest, "message.html", messagePage{Title: "That did not work", Text: "The form could not be read; the clock did not move.", Link: "/", LinkText: "Back to the console"})
 		return
 	}
 	step := map[string][3]int{"day": {0, 0, 1}, "week": {0, 0, 7}, "month": {0, 1, 0}}
 	by, ok := step[r.PostForm.Get("by")]
 	if !ok {
-		http.Error(w, "advance by day, week or month", http.StatusBadRequest)
+		render(w, http.StatusBadRequest, "message.html", messagePage{Title: "That did not work", Text: "The clock moves by a day, a week or a month; it did not move.", Link: "/", LinkText: "Back to the console"})
 		return
 	}
 	err := s.update(r.Context(), nil, func(t *txn) error {
@@ -340,7 +340,7 @@ func (s *Sandbox) advanceFromConsole(w http.ResponseWriter, r *http.Request) {
 	})
 	if err != nil {
 		s.log.Error("sandbox: advancing the clock failed", "err", err)
-		http.Error(w, "could not advance the clock", http.StatusInternalServerError)
+		render(w, http.StatusInternalServerError, "message.html", messagePage{Title: "That did not work", Text: "The sandbox could not advance its clock; it did not move.", Link: "/", LinkText: "Back to the console"})
 		return
 	}
 	http.Redirect(w, r, "/", http.StatusSeeOther)
