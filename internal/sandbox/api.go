@@ -163,7 +163,7 @@ func (s *Sandbox) serveAPI(c *call, h apiFunc) (int, any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.idemKey != "" {
-		if rec, ok := s.objects[idempotencyID(c.idemKey)].(*idempotencyRecord); ok && rec.Created > s.now().Add(-24*time.Hour).Unix() {
+		if rec, ok := s.objects[idempotencyID(c.idemKey)].(*idempotencyRecord); ok && rec.Created > s.opts.Now().Add(-24*time.Hour).Unix() {
 			if rec.Fingerprint != fingerprint {
 				return errorResponse(&apiError{status: http.StatusBadRequest, body: APIErrorBody{
 					Type: "idempotency_error",
@@ -194,7 +194,7 @@ func (s *Sandbox) serveAPI(c *call, h apiFunc) (int, any) {
 		if c.idemKey != "" {
 			body, _ := json.Marshal(out)
 			t.put(&idempotencyRecord{
-				Key: c.idemKey, Created: t.now.Unix(), Fingerprint: fingerprint,
+				Key: c.idemKey, Created: s.opts.Now().Unix(), Fingerprint: fingerprint,
 				Status: status, Body: body, RequestID: c.requestID,
 			})
 		}

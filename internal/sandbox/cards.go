@@ -8,9 +8,32 @@ import (
 type testCard struct {
 	Number string
 	Brand  string
-	// Decline is the decline code a charge on this card gets; empty means
-	// the charge succeeds.
+	// Decline is the decline code a charge on this card gets, and
+	// attaching it to a customer too; empty means they succeed.
 	Decline string
+	// ChargeFails: the card attaches to a customer, but every charge on it
+	// is declined.
+	ChargeFails bool
+	// Dispute: charges succeed, then the customer disputes them.
+	Dispute bool
+}
+
+// chargeDecline is the decline code a charge on the card gets; empty when
+// the charge succeeds.
+func (c testCard) chargeDecline() string {
+	if c.ChargeFails {
+		return "generic_decline"
+	}
+	return c.Decline
+}
+
+// testCardOf is the test card behind a payment method; a card that is not
+// a test card is declined as a live card.
+func testCardOf(pm *PaymentMethod) testCard {
+	if tc, ok := testCards[pm.TestCard]; ok {
+		return tc
+	}
+	return testCard{Number: "0000", Brand: pm.Card.Brand, Decline: "live_card"}
 }
 
 // testCards are Stripe's documented test card numbers and the payment method
@@ -29,6 +52,8 @@ var testCards = map[string]testCard{
 	"pm_card_chargeDeclinedIncorrectCvc":      {Number: "4000000000000127", Brand: "visa", Decline: "incorrect_cvc"},
 	"pm_card_chargeDeclinedProcessingError":   {Number: "4000000000000119", Brand: "visa", Decline: "processing_error"},
 	"pm_card_chargeDeclinedFraudulent":        {Number: "4100000000000019", Brand: "visa", Decline: "fraudulent"},
+	"pm_card_chargeCustomerFail":              {Number: "4000000000000341", Brand: "visa", ChargeFails: true},
+	"pm_card_createDispute":                   {Number: "4000000000000259", Brand: "visa", Dispute: true},
 }
 
 // cardByNumber finds the test card with a number typed on the checkout page.

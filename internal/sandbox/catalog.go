@@ -206,6 +206,7 @@ func (s *Sandbox) listPrices(c *call) (any, error) {
 // seed creates or updates the configured prices and webhook endpoints.
 func (s *Sandbox) seed(ctx context.Context) error {
 	return s.update(ctx, nil, func(t *txn) error {
+		t.ensureDefaultClock()
 		for _, sp := range s.opts.Prices {
 			productID := "prod_" + strings.TrimPrefix(sp.ID, "price_")
 			prod, ok := s.objects[productID].(*Product)

@@ -31,6 +31,10 @@ type checkoutSessionParams struct {
 		Metadata     map[string]string `form:"metadata"`
 		ReceiptEmail *string           `form:"receipt_email"`
 	} `form:"payment_intent_data"`
+	SubscriptionData *struct {
+		Description *string           `form:"description"`
+		Metadata    map[string]string `form:"metadata"`
+	} `form:"subscription_data"`
 	Expand []string `form:"expand"`
 }
 
@@ -40,9 +44,16 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		return nil, err
 	}
 	now := c.t.now
-	switch p.Mode {
-	case "setup", "subscription":
-		return nil, invalidRequest("mode", "The paidup sandbox supports Checkout Sessions in payment mode only; %s mode is not implemented yet.", p.Mode)
+	subscription := p.Mode == "subscription"
+	switch {
+	case p.Mode == "setup":
+		return nil, invalidRequest("mode", "The paidup sandbox supports Checkout Sessions in payment and subscription mode; setup mode is not implemented.")
+	case subscription && p.PaymentIntentData != nil:
+		return nil, invalidRequest("payment_intent_data", "You can not pass `payment_intent_data` in `subscription` mode.")
+	case subscription && p.CustomerCreation != nil:
+		return nil, invalidRequest("customer_creation", "`customer_creation` can only be used in `payment` mode.")
+	case !subscription && p.SubscriptionData != nil:
+		return nil, invalidRequest("subscription_data", "You can only pass `subscription_data` in `subscription` mode.")
 	}
 	if p.SuccessURL == nil || *p.SuccessURL == "" {
 		return nil, invalidRequest("success_url", "Missing required param: success_url.")
@@ -81,7 +92,7 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		expires = e
 	}
 	if len(p.LineItems) == 0 {
-		return nil, invalidRequest("line_items", "You must provide at least one line item in `payment` mode.")
+		return nil, invalidRequest("line_items", "You must provide at least one line item in `%s` mode.", p.Mode)
 	}
 	cs := &CheckoutSession{
 		meta:                    meta{ID: newID("cs_test"), Object: "checkout.session", Created: now.Unix()},
@@ -103,7 +114,7 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		UIMode:                  "hosted_page",
 		PaymentMethodCollection: ptr("if_required"),
 	}
-	if p.Customer == nil {
+	if p.Customer == nil && !subscription {
 		cs.CustomerCreation = ptr("if_required")
 		if p.CustomerCreation != nil {
 			cs.CustomerCreation = p.CustomerCreation
@@ -118,8 +129,13 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		if !pr.Active {
 			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "The price specified is inactive. This field only accepts active prices.")
 		}
-		if pr.Recurring != nil {
+		switch {
+		case pr.Recurring != nil && !subscription:
 			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.")
+		case pr.Recurring == nil && subscription:
+			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "The paidup sandbox bills only recurring prices in `subscription` mode; one-time prices alongside a subscription are not implemented.")
+		case subscription && len(cs.LineItems) > 0 && *cs.LineItems[0].Price.Recurring != *pr.Recurring:
+			return nil, invalidRequest("line_items", "All prices on a subscription must have the same `recurring.interval` and `recurring.interval_count`.")
 		}
 		if cs.Currency != "" && pr.Currency != cs.Currency {
 			return nil, invalidRequest("line_items", "Line items must all be in the same currency.")
@@ -144,6 +160,10 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 			ID: newID("li"), Object: "item", AmountSubtotal: amount, AmountTotal: amount,
 			Currency: pr.Currency, Description: desc, Price: pr, Quantity: qty,
 		})
+	}
+	if d := p.SubscriptionData; d != nil {
+		cs.SubscriptionData = &SubscriptionData{Description: d.Description}
+		mergeMetadata(&cs.SubscriptionData.Metadata, d.Metadata)
 	}
 	if p.PaymentIntentData != nil {
 		cs.PaymentIntentData = &PaymentIntentData{

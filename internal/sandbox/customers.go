@@ -27,7 +27,8 @@ type customerParams struct {
 	InvoiceSettings *struct {
 		DefaultPaymentMethod *string `form:"default_payment_method"`
 	} `form:"invoice_settings"`
-	Expand []string `form:"expand"`
+	TestClock *string  `form:"test_clock"`
+	Expand    []string `form:"expand"`
 }
 
 func (p *customerParams) validate() error {
@@ -47,14 +48,33 @@ func (s *Sandbox) createCustomer(c *call) (any, error) {
 	if err := p.validate(); err != nil {
 		return nil, err
 	}
+	if p.TestClock != nil {
+		if _, err := get[*TestClock](s, *p.TestClock, "test clock", "test_clock"); err != nil {
+			return nil, err
+		}
+	}
+	if p.TestClock != nil && *p.TestClock != DefaultClock {
+		c.t.now = s.timeOn(p.TestClock) // a customer lives by its clock
+	}
 	cu := c.t.newCustomer(deref(p.Email), deref(p.Name))
 	cu.Description = optional(deref(p.Description))
 	cu.Phone = optional(deref(p.Phone))
-	mergeMetadata(&cu.Metadata, p.Metadata)
-	if p.PaymentMethod != nil || p.InvoiceSettings != nil {
-		return nil, invalidRequest("payment_method", "Attaching payment methods to customers is not supported by the paidup sandbox yet.")
+	if p.TestClock != nil && *p.TestClock != DefaultClock {
+		cu.TestClock = p.TestClock
 	}
+	mergeMetadata(&cu.Metadata, p.Metadata)
 	c.t.emit("customer.created", cu, nil)
+	if p.PaymentMethod != nil {
+		if _, err := c.t.attach(*p.PaymentMethod, cu); err != nil {
+			return nil, err
+		}
+	}
+	if p.InvoiceSettings != nil && p.InvoiceSettings.DefaultPaymentMethod != nil {
+		if err := c.t.setDefaultPaymentMethod(cu, *p.InvoiceSettings.DefaultPaymentMethod); err != nil {
+			return nil, err
+		}
+		c.t.put(cu)
+	}
 	return c.object(cu)
 }
 
@@ -103,10 +123,18 @@ func (s *Sandbox) updateCustomer(c *call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if p.PaymentMethod != nil || p.InvoiceSettings != nil {
-		return nil, invalidRequest("invoice_settings", "Changing customers' payment methods is not supported by the paidup sandbox yet.")
+	if p.TestClock != nil {
+		return nil, invalidRequest("test_clock", "Received unknown parameter: test_clock")
+	}
+	if p.PaymentMethod != nil {
+		return nil, invalidRequest("payment_method", "Received unknown parameter: payment_method")
 	}
 	before := s.render(cu)
+	if p.InvoiceSettings != nil && p.InvoiceSettings.DefaultPaymentMethod != nil {
+		if err := c.t.setDefaultPaymentMethod(cu, *p.InvoiceSettings.DefaultPaymentMethod); err != nil {
+			return nil, err
+		}
+	}
 	if p.Email != nil {
 		cu.Email = optional(*p.Email)
 	}

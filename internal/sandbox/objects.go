@@ -183,6 +183,14 @@ type CheckoutSession struct {
 	LineItems []LineItem `json:"_line_items,omitempty"`
 	// PaymentIntentData is passed on to the payment intent.
 	PaymentIntentData *PaymentIntentData `json:"_payment_intent_data,omitempty"`
+	// SubscriptionData is passed on to the subscription.
+	SubscriptionData *SubscriptionData `json:"_subscription_data,omitempty"`
+}
+
+// SubscriptionData is what a session passes on to its subscription.
+type SubscriptionData struct {
+	Description *string  `json:"description,omitempty"`
+	Metadata    Metadata `json:"metadata,omitempty"`
 }
 
 // PaymentIntentData is what a session passes on to its payment intent.

@@ -224,17 +224,25 @@ func readCard(number, exp, cvc string, now time.Time) (card, string) {
 
 // consolePage is the sandbox's own dashboard.
 type consolePage struct {
-	BaseURL   string
-	Links     []Link
-	Endpoints []*WebhookEndpoint
-	Faults    []Fault
-	Payments  []consolePayment
-	Sessions  []consoleSession
-	Events    []consoleEvent
+	BaseURL string
+	// Clock is the default test clock's time.
+	Clock         string
+	Subscriptions []consoleSubscription
+	Links         []Link
+	Endpoints     []*WebhookEndpoint
+	Faults        []Fault
+	Payments      []consolePayment
+	Sessions      []consoleSession
+	Events        []consoleEvent
 }
 
 type consolePayment struct {
 	When, ID, Amount, Status, Customer, Metadata, Refunded string
+}
+
+type consoleSubscription struct {
+	ID, Customer, Status, PeriodEnd, Invoice string
+	Ending                                   bool
 }
 
 type consoleSession struct {
@@ -262,6 +270,19 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	when := func(unix int64) string { return time.Unix(unix, 0).UTC().Format("2006-01-02 15:04:05") }
+	p.Clock = s.now().UTC().Format("2006-01-02 15:04:05 UTC")
+	for _, id := range newest(s.byType["subscription"], 25) {
+		sub := s.objects[id].(*Subscription)
+		_, end := sub.period()
+		cs := consoleSubscription{ID: sub.ID, Status: sub.Status, PeriodEnd: when(end), Ending: sub.CancelAtPeriodEnd}
+		if cu, ok := s.objects[sub.Customer].(*Customer); ok {
+			cs.Customer = deref(cu.Email)
+		}
+		if inv, ok := s.objects[deref(sub.LatestInvoice)].(*Invoice); ok {
+			cs.Invoice = inv.Status
+		}
+		p.Subscriptions = append(p.Subscriptions, cs)
+	}
 	for _, id := range newest(s.byType["payment_intent"], 25) {
 		pi := s.objects[id].(*PaymentIntent)
 		cp := consolePayment{When: when(pi.Created), ID: pi.ID, Amount: money(pi.Amount, pi.Currency), Status: pi.Status, Metadata: fmt.Sprint(map[string]string(pi.Metadata))}
@@ -294,6 +315,35 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Unlock()
 	render(w, http.StatusOK, "console.html", p)
+}
+
+// advanceFromConsole moves the default clock forward by a day, a week or a
+// month, from the console's buttons.
+func (s *Sandbox) advanceFromConsole(w http.ResponseWriter, r *http.Request) {
+	if o := r.Header.Get("Origin"); o != "" && o != "http://"+r.Host {
+		http.Error(w, "cross-site request refused", http.StatusForbidden)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<10)
+	if err := r.ParseForm(); err != nil {
+		render(w, http.StatusBadRequest, "message.html", messagePage{Title: "That did not work", Text: "The form could not be read; the clock did not move.", Link: "/", LinkText: "Back to the console"})
+		return
+	}
+	step := map[string][3]int{"day": {0, 0, 1}, "week": {0, 0, 7}, "month": {0, 1, 0}}
+	by, ok := step[r.PostForm.Get("by")]
+	if !ok {
+		render(w, http.StatusBadRequest, "message.html", messagePage{Title: "That did not work", Text: "The clock moves by a day, a week or a month; it did not move.", Link: "/", LinkText: "Back to the console"})
+		return
+	}
+	err := s.update(r.Context(), nil, func(t *txn) error {
+		return t.advance(s.objects[DefaultClock].(*TestClock), t.now.AddDate(by[0], by[1], by[2]))
+	})
+	if err != nil {
+		s.log.Error("sandbox: advancing the clock failed", "err", err)
+		render(w, http.StatusInternalServerError, "message.html", messagePage{Title: "That did not work", Text: "The sandbox could not advance its clock; it did not move.", Link: "/", LinkText: "Back to the console"})
+		return
+	}
+	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
 // retryFromConsole makes a delivery due now, from the console's button.

@@ -48,6 +48,9 @@ var expandable = map[string][]string{
 	"price":            {"product"},
 	"product":          {"default_price"},
 	"payment_method":   {"customer"},
+	"subscription":     {"customer", "default_payment_method", "latest_invoice", "test_clock"},
+	"invoice":          {"customer", "default_payment_method", "test_clock", "payments"},
+	"dispute":          {"charge", "payment_intent"},
 }
 
 // object renders o with the expansions the request asked for (expand[]).
@@ -101,6 +104,11 @@ func (s *Sandbox) expand(m map[string]any, paths []string, depth int) error {
 		if typ == "checkout.session" && field == "line_items" {
 			cs := s.objects[m["id"].(string)].(*CheckoutSession)
 			m[field] = s.lineItemList(cs, 10, "", "")
+			continue
+		}
+		if typ == "invoice" && field == "payments" {
+			inv := s.objects[m["id"].(string)].(*Invoice)
+			m[field] = s.invoicePaymentList(inv)
 			continue
 		}
 		id, ok := m[field].(string)

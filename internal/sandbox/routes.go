@@ -5,7 +5,8 @@ import (
 )
 
 // Handler serves the Stripe API under /v1, the hosted checkout page under
-// /c/pay, the sandbox's own controls under /_sandbox and its console at /.
+// /c/pay, the customer portal under /p, the sandbox's own controls under
+// /_sandbox and its console at /.
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api := func(pattern string, h apiFunc) { mux.Handle(pattern, s.api(h)) }
@@ -32,9 +33,36 @@ func (s *Sandbox) Handler() http.Handler {
 
 	api("GET /v1/payment_intents", s.listPaymentIntents)
 	api("GET /v1/payment_intents/{id}", s.getPaymentIntent)
+	api("GET /v1/payment_methods", s.listPaymentMethods)
+	api("GET /v1/customers/{id}/payment_methods", s.listPaymentMethods)
 	api("GET /v1/payment_methods/{id}", s.getPaymentMethod)
+	api("POST /v1/payment_methods/{id}/attach", s.attachPaymentMethod)
+	api("POST /v1/payment_methods/{id}/detach", s.detachPaymentMethod)
 	api("GET /v1/charges", s.listCharges)
 	api("GET /v1/charges/{id}", s.getCharge)
+
+	api("POST /v1/test_helpers/test_clocks", s.createTestClock)
+	api("GET /v1/test_helpers/test_clocks", s.listTestClocks)
+	api("GET /v1/test_helpers/test_clocks/{id}", s.getTestClock)
+	api("DELETE /v1/test_helpers/test_clocks/{id}", s.deleteTestClock)
+	api("POST /v1/test_helpers/test_clocks/{id}/advance", s.advanceTestClock)
+
+	api("GET /v1/subscriptions", s.listSubscriptions)
+	api("GET /v1/subscriptions/{id}", s.getSubscription)
+	api("POST /v1/subscriptions/{id}", s.updateSubscription)
+	api("DELETE /v1/subscriptions/{id}", s.deleteSubscription)
+	api("POST /v1/subscriptions/{id}/resume", s.resumeSubscription)
+
+	api("GET /v1/invoices", s.listInvoices)
+	api("GET /v1/invoices/{id}", s.getInvoice)
+	api("POST /v1/invoices/{id}/pay", s.payInvoice)
+
+	api("GET /v1/disputes", s.listDisputes)
+	api("GET /v1/disputes/{id}", s.getDispute)
+	api("POST /v1/disputes/{id}", s.updateDispute)
+	api("POST /v1/disputes/{id}/close", s.closeDisputeAPI)
+
+	api("POST /v1/billing_portal/sessions", s.createPortalSession)
 
 	api("POST /v1/refunds", s.createRefund)
 	api("GET /v1/refunds", s.listRefunds)
@@ -56,7 +84,12 @@ func (s *Sandbox) Handler() http.Handler {
 
 	mux.HandleFunc("GET /c/pay/{id}", s.showCheckoutPage)
 	mux.HandleFunc("POST /c/pay/{id}", s.submitCheckoutPage)
+	mux.HandleFunc("GET /p/{id}", s.showPortal)
+	mux.HandleFunc("POST /p/{id}/card", s.savePortalCard)
+	mux.HandleFunc("POST /p/{id}/subscriptions/{sub}/cancel", s.setPortalCancel(true))
+	mux.HandleFunc("POST /p/{id}/subscriptions/{sub}/renew", s.setPortalCancel(false))
 	mux.HandleFunc("GET /{$}", s.showConsole)
+	mux.HandleFunc("POST /console/clock/advance", s.advanceFromConsole)
 	mux.HandleFunc("POST /console/deliveries/{id}/retry", s.retryFromConsole)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if err := s.db.Ping(r.Context()); err != nil {

@@ -22,6 +22,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	stripe "github.com/stripe/stripe-go/v84"
@@ -67,9 +68,14 @@ type Options struct {
 	RetrySchedule []time.Duration
 	// Faults replace the fault rules at start when not nil.
 	Faults []Fault
-	// Now is the business clock for created timestamps and expiry; it
-	// defaults to time.Now. Webhook signatures and retries use real time.
+	// Now is the wall clock under the sandbox's default test clock
+	// (clock_sandbox), whose time is Now plus the durable offset it has been
+	// advanced by; it defaults to time.Now. Created timestamps, expiry and
+	// billing follow the default clock; webhook signatures and retries,
+	// and idempotency keys, use Now itself.
 	Now func() time.Time
+	// Dunning is what happens when a subscription's renewal payment fails.
+	Dunning Dunning
 	// APIVersion stamps events; defaults to stripe-go's pinned version, which
 	// its webhook.ConstructEvent requires.
 	APIVersion string
@@ -116,8 +122,10 @@ type Sandbox struct {
 	opts   Options
 	db     *sqldb.DB
 	log    *slog.Logger
-	now    func() time.Time
 	client *http.Client
+	// offset is how far the default clock is ahead of opts.Now, in
+	// nanoseconds; kept durably on the clock_sandbox object.
+	offset atomic.Int64
 	wake   chan struct{}
 
 	mu      sync.Mutex
@@ -147,6 +155,10 @@ type Sandbox struct {
 	sessionOfPayment map[string]string
 	// faults are the fault rules in force.
 	faults *faultSet
+	// billable holds the ids of subscriptions that have not ended and of
+	// invoices with a next payment attempt: the billing work a clock may
+	// make due.
+	billable map[string]bool
 }
 
 // New opens a sandbox on opts.DB, migrating it and loading its state.
@@ -172,6 +184,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if opts.RetrySchedule == nil {
 		opts.RetrySchedule = []time.Duration{10 * time.Second, time.Minute, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour, 12 * time.Hour}
 	}
+	opts.Dunning = opts.Dunning.withDefaults()
 	if opts.Business == "" {
 		opts.Business = "paidup sandbox"
 	}
@@ -179,7 +192,6 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		opts:   opts,
 		db:     opts.DB,
 		log:    opts.Logger,
-		now:    opts.Now,
 		client: opts.Client,
 		wake:   make(chan struct{}, 1),
 		// Not part of load: a reload keeps what is being attempted.
@@ -198,6 +210,10 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 	if err := s.seed(ctx); err != nil {
 		return nil, err
 	}
+	// Billing that fell due while the sandbox was stopped.
+	if err := s.update(ctx, nil, func(t *txn) error { return t.runBilling(DefaultClock, t.now) }); err != nil {
+		return nil, err
+	}
 	if err := s.pruneIdempotencyKeys(ctx); err != nil {
 		return nil, err
 	}
@@ -209,7 +225,7 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 func (s *Sandbox) pruneIdempotencyKeys(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cutoff := s.now().Add(-24 * time.Hour).Unix()
+	cutoff := s.opts.Now().Add(-24 * time.Hour).Unix()
 	var expired []string
 	for id, o := range s.objects {
 		if r, ok := o.(*idempotencyRecord); ok && r.Created < cutoff {
@@ -250,6 +266,8 @@ func (s *Sandbox) load(ctx context.Context) error {
 	s.sessionOfPayment = map[string]string{}
 	s.unordered = map[string]bool{}
 	s.faults = &faultSet{}
+	s.billable = map[string]bool{}
+	s.offset.Store(0)
 	s.seq = 0
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, object, seq, data FROM sandbox_objects ORDER BY seq`)
 	if err != nil {
@@ -312,6 +330,22 @@ func (s *Sandbox) track(o Object) {
 		}
 	case *faultSet:
 		s.faults = o
+	case *TestClock:
+		if o.ID == DefaultClock {
+			s.offset.Store(o.Offset)
+		}
+	case *Subscription:
+		setMember(s.billable, o.ID, o.Status != "canceled" && o.Status != "incomplete_expired")
+	case *Invoice:
+		setMember(s.billable, o.ID, o.NextPaymentAttempt != nil)
+	}
+}
+
+func setMember(set map[string]bool, id string, in bool) {
+	if in {
+		set[id] = true
+	} else {
+		delete(set, id)
 	}
 }
 
@@ -349,6 +383,18 @@ func decodeObject(typ string, data []byte) (Object, error) {
 		o = new(idempotencyRecord)
 	case objectFaults:
 		o = new(faultSet)
+	case "test_helpers.test_clock":
+		o = new(TestClock)
+	case "deleted_test_helpers.test_clock":
+		o = new(deletedClock)
+	case "subscription":
+		o = new(Subscription)
+	case "invoice":
+		o = new(Invoice)
+	case "dispute":
+		o = new(Dispute)
+	case "billing_portal.session":
+		o = new(PortalSession)
 	default:
 		return nil, fmt.Errorf("unknown object type %q", typ)
 	}

@@ -220,6 +220,10 @@ type setupOpts struct {
 	client *http.Client
 	// deliveries is the sandbox's DeliveryConcurrency.
 	deliveries int
+	// prices are seeded besides price_pro_annual.
+	prices []sandbox.SeedPrice
+	// dunning is the sandbox's Dunning.
+	dunning sandbox.Dunning
 }
 
 // setup starts a sandbox on a fresh database of engine, with a webhook
@@ -238,7 +242,8 @@ func setup(t *testing.T, engine sqldb.Engine, o setupOpts) *bundle {
 		DB:            db,
 		BaseURL:       "http://" + l.Addr().String(),
 		Business:      "Test Community",
-		Prices:        []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
+		Prices:        append([]sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}}, o.prices...),
+		Dunning:       o.dunning,
 		Endpoints:     []sandbox.EndpointConfig{{URL: b.hooks.srv.URL + "/webhooks/stripe", Secret: webhookSecret}},
 		RetrySchedule: o.retry,
 		Faults:        o.faults,

@@ -100,7 +100,8 @@ func wantsEvent(enabled []string, eventType string) bool {
 	return false
 }
 
-// Run delivers webhooks and expires checkout sessions until ctx ends.
+// Run delivers webhooks, expires checkout sessions and does the default
+// clock's billing as it falls due, until ctx ends.
 func (s *Sandbox) Run(ctx context.Context) {
 	if s.opts.DeliveryConcurrency > 1 {
 		s.runConcurrent(ctx, s.opts.DeliveryConcurrency)
@@ -110,6 +111,7 @@ func (s *Sandbox) Run(ctx context.Context) {
 	defer timer.Stop()
 	for {
 		s.expireSessions(ctx)
+		s.runDueBilling(ctx)
 		next := s.deliverDue(ctx)
 		wait := time.Second
 		if !next.IsZero() {
@@ -172,6 +174,7 @@ func (s *Sandbox) runConcurrent(ctx context.Context, n int) {
 	defer timer.Stop()
 	for {
 		s.expireSessions(ctx)
+		s.runDueBilling(ctx)
 		var next time.Time
 		if free := n - int(busy.Load()); free > 0 && ctx.Err() == nil {
 			// When all are busy, a finished one wakes the loop.

@@ -84,11 +84,6 @@ func TestCheckoutAgainstSandbox(t *testing.T) {
 
 	_, err = c.Checkout(ctx, "cs_test_missing")
 	require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err))
-
-	monthly := request("PU-AAAA-0002")
-	monthly.Plan.Interval = paidup.Monthly
-	_, err = c.CreateCheckout(ctx, monthly)
-	require.Equal(t, paidup.EINVALID, paidup.ErrorCode(err))
 }
 
 // When the processor is down, slow or failing, the adapter says so as

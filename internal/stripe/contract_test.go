@@ -92,4 +92,32 @@ func TestAdapterRequestsAreValidStripeAPI(t *testing.T) {
 
 	_, err = c.Checkout(ctx, co.ID)
 	require.NoError(t, err, "stripe-mock refused reading a checkout session")
+
+	monthly := plan
+	monthly.Interval = paidup.Monthly
+	_, err = c.CreateCheckout(ctx, paidup.CheckoutRequest{
+		Reference: "PU-4F7K-Q9XF", Plan: monthly, Email: "ada@example.com",
+		SuccessURL: "http://127.0.0.1:8080/ok", CancelURL: "http://127.0.0.1:8080/no",
+	})
+	require.NoError(t, err, "a subscription-mode checkout session")
+	_, err = c.CreateCheckout(ctx, paidup.CheckoutRequest{
+		Reference: "PU-4F7K-Q9XG", Plan: monthly, CustomerID: "cus_123",
+		SuccessURL: "http://127.0.0.1:8080/ok", CancelURL: "http://127.0.0.1:8080/no",
+	})
+	require.NoError(t, err, "a subscription-mode checkout session for an existing customer")
+
+	since := paidup.Created{Since: time.Now().Add(-time.Hour)}
+	_, err = c.Subscription(ctx, "sub_123")
+	require.NoError(t, err, "reading a subscription")
+	_, err = c.CancelSubscription(ctx, "sub_123")
+	require.NoError(t, err, "cancelling a subscription")
+	require.NoError(t, c.ListSubscriptions(ctx, "cus_123", func(paidup.Subscription) error { return nil }), "listing subscriptions")
+	_, err = c.Invoice(ctx, "in_123")
+	require.NoError(t, err, "reading an invoice")
+	require.NoError(t, c.ListInvoices(ctx, since, func(paidup.Invoice) error { return nil }), "listing invoices")
+	_, err = c.Dispute(ctx, "dp_123")
+	require.NoError(t, err, "reading a dispute")
+	require.NoError(t, c.ListDisputes(ctx, since, func(paidup.Dispute) error { return nil }), "listing disputes")
+	_, err = c.PortalURL(ctx, "cus_123", "http://127.0.0.1:8080/account")
+	require.NoError(t, err, "opening the billing portal")
 }

@@ -59,13 +59,12 @@ func New(cfg Config) *Client {
 // Name is "stripe": paidup records Stripe's objects under this name.
 func (c *Client) Name() string { return "stripe" }
 
-// CreateCheckout creates a Checkout Session in payment mode for a one-time
-// plan. The reference is the idempotency key: a retry, a crash and restart,
-// or a double click gets the same session back, never a second one.
+// CreateCheckout creates a Checkout Session: in payment mode for a
+// one-time plan, in subscription mode for a recurring one. The reference
+// travels in the session, and in the metadata of the payment or the
+// subscription it makes. It is the idempotency key: a retry, a crash and
+// restart, or a double click gets the same session back, never a second one.
 func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (paidup.Checkout, error) {
-	if r.Plan.Interval.Recurring() {
-		return paidup.Checkout{}, paidup.Errorf(paidup.EINVALID, "plan %s is a subscription; subscriptions are not supported yet", r.Plan.ID)
-	}
 	p := &stripego.CheckoutSessionCreateParams{
 		Mode:              stripego.String(string(stripego.CheckoutSessionModePayment)),
 		ClientReferenceID: stripego.String(r.Reference),
@@ -74,20 +73,29 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 		}},
 		SuccessURL: stripego.String(strings.ReplaceAll(r.SuccessURL, "{CHECKOUT_ID}", "{CHECKOUT_SESSION_ID}")),
 		CancelURL:  stripego.String(r.CancelURL),
-		PaymentIntentData: &stripego.CheckoutSessionCreatePaymentIntentDataParams{
+	}
+	if r.Plan.Interval.Recurring() {
+		p.Mode = stripego.String(string(stripego.CheckoutSessionModeSubscription))
+		p.SubscriptionData = &stripego.CheckoutSessionCreateSubscriptionDataParams{
+			Metadata: map[string]string{MetadataKey: r.Reference, "paidup_plan": r.Plan.ID},
+		}
+	} else {
+		p.PaymentIntentData = &stripego.CheckoutSessionCreatePaymentIntentDataParams{
 			Metadata: map[string]string{MetadataKey: r.Reference},
-		},
+		}
 	}
 	p.AddMetadata(MetadataKey, r.Reference)
 	p.AddMetadata("paidup_plan", r.Plan.ID)
-	if r.CustomerID != "" {
+	switch {
+	case r.CustomerID != "":
 		p.Customer = stripego.String(r.CustomerID)
-	} else {
-		// A customer object lets paidup match later payments to this person.
+	case !r.Plan.Interval.Recurring():
+		// A customer object lets paidup match later payments to this
+		// person; a subscription always makes one.
 		p.CustomerCreation = stripego.String(string(stripego.CheckoutSessionCustomerCreationAlways))
-		if r.Email != "" {
-			p.CustomerEmail = stripego.String(r.Email)
-		}
+	}
+	if r.CustomerID == "" && r.Email != "" {
+		p.CustomerEmail = stripego.String(r.Email)
 	}
 	if !r.ExpiresAt.IsZero() {
 		p.ExpiresAt = stripego.Int64(r.ExpiresAt.Unix())
@@ -100,11 +108,13 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 	return checkout(s), nil
 }
 
-// Checkout reads a Checkout Session.
+// Checkout reads a Checkout Session, with its payment or, for a
+// subscription, its first invoice's payment.
 func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
 	p := &stripego.CheckoutSessionRetrieveParams{}
 	p.AddExpand("line_items")
 	p.AddExpand("payment_intent.latest_charge")
+	p.AddExpand("invoice.payments")
 	s, err := c.api.V1CheckoutSessions.Retrieve(ctx, id, p)
 	if err != nil {
 		return paidup.Checkout{}, wrap(err, "reading checkout session %s", id)
@@ -268,6 +278,18 @@ func checkout(s *stripego.CheckoutSession) paidup.Checkout {
 		}
 		if ch := s.PaymentIntent.LatestCharge; ch != nil {
 			co.AmountRefunded = ch.AmountRefunded
+		}
+	}
+	if s.Subscription != nil {
+		co.SubscriptionID = s.Subscription.ID
+	}
+	if s.Invoice != nil {
+		co.InvoiceID = s.Invoice.ID
+		if pay := paidPayment(s.Invoice); pay != "" {
+			co.PaymentID = pay
+			if s.Invoice.StatusTransitions != nil {
+				co.PaidAt = unix(s.Invoice.StatusTransitions.PaidAt)
+			}
 		}
 	}
 	if s.LineItems != nil {
