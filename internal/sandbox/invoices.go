@@ -538,10 +538,13 @@ func (s *Sandbox) payInvoice(c *call) (any, error) {
 	} else if pm = s.paymentMethodFor(inv); pm == nil {
 		return nil, invalidRequest("", "This customer has no attached payment source or default payment method. Please consider adding a default payment method.")
 	}
-	if inv.Status == "uncollectible" {
-		inv.Status = "open"
-	}
+	uncollectible := inv.Status == "uncollectible"
+	inv.Status = "open"
 	if err := c.t.attemptInvoice(inv, pm, false); err != nil {
+		if uncollectible {
+			inv.Status = "uncollectible" // a declined payment leaves it as it was
+			c.t.put(inv)
+		}
 		var ae *apiError
 		if errors.As(err, &ae) {
 			return nil, ae
