@@ -90,6 +90,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		}
 		processor = stripe.New(stripe.Config{SecretKey: sandboxKey, URL: a.sandboxURL, Timeout: 8 * time.Second})
 		verifier = stripe.Verifier{Secrets: []string{sb.secret}}
+		// paidup's timers follow the sandbox's clock, which its test
+		// clock (clock_sandbox) moves forward.
+		now = sb.now
 		if smtpURL == "" {
 			smtpURL = sb.smtpURL
 		}
@@ -249,7 +252,8 @@ func (a *app) close() {
 
 type sandboxInfo struct {
 	secret  string
-	smtpURL string // the local mailbox, when wanted
+	smtpURL string           // the local mailbox, when wanted
+	now     func() time.Time // the sandbox's clock
 }
 
 // startSandbox runs the sandbox processor in this process on its own
@@ -285,6 +289,7 @@ func (a *app) startSandbox(cfg *config.Config, webhookURL string, withMailbox bo
 	if err != nil {
 		return info, fmt.Errorf("starting the sandbox: %w", err)
 	}
+	info.now = sb.Now
 	handler := sb.Handler()
 	if mb != nil {
 		mux := http.NewServeMux()

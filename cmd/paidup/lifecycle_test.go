@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	stripego "github.com/stripe/stripe-go/v84"
 	"github.com/stretchr/testify/require"
+	stripego "github.com/stripe/stripe-go/v84"
 
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"

@@ -300,21 +300,31 @@ func (tx *Tx) AddBlock(ctx context.Context, b paidup.Block, ref string) (paidup.
 	return b, n == 1, nil
 }
 
-// LiftBlocks lifts every active block of a customer, recording who did it
-// and why, and returns the blocks lifted.
+// LiftBlocks lifts every block of a customer not yet lifted, recording who
+// did it and why, and returns the blocks lifted. A block dated after now
+// (by a processor's test clock ahead of this one) is lifted from its start.
 func (tx *Tx) LiftBlocks(ctx context.Context, customerID, actor, reason string) ([]paidup.Block, error) {
-	active, err := tx.ActiveBlocks(ctx, customerID)
+	all, err := tx.Blocks(ctx, customerID)
 	if err != nil {
 		return nil, err
 	}
-	for i := range active {
-		if _, err := tx.tx.ExecContext(ctx, `UPDATE blocks SET lifted_at = $2, lifted_by = $3, lift_reason = $4
-			WHERE id = $1 AND lifted_at IS NULL`, active[i].ID, tx.now, actor, reason); err != nil {
-			return nil, fmt.Errorf("lifting block %s: %w", active[i].ID, err)
+	var lifted []paidup.Block
+	for _, b := range all {
+		if !b.Lifted.IsZero() {
+			continue
 		}
-		active[i].Lifted, active[i].LiftedBy, active[i].LiftReason = tx.now, actor, reason
+		at := tx.now
+		if b.CreatedAt.After(at) {
+			at = b.CreatedAt
+		}
+		if _, err := tx.tx.ExecContext(ctx, `UPDATE blocks SET lifted_at = $2, lifted_by = $3, lift_reason = $4
+			WHERE id = $1 AND lifted_at IS NULL`, b.ID, at, actor, reason); err != nil {
+			return nil, fmt.Errorf("lifting block %s: %w", b.ID, err)
+		}
+		b.Lifted, b.LiftedBy, b.LiftReason = at, actor, reason
+		lifted = append(lifted, b)
 	}
-	return active, nil
+	return lifted, nil
 }
 
 // CustomerByProcessorID finds the customer linked to a processor customer;

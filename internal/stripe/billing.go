@@ -170,6 +170,7 @@ func subscription(s *stripego.Subscription) paidup.Subscription {
 func invoice(inv *stripego.Invoice) paidup.Invoice {
 	out := paidup.Invoice{
 		ID:            inv.ID,
+		CustomerEmail: inv.CustomerEmail,
 		Status:        string(inv.Status),
 		BillingReason: string(inv.BillingReason),
 		Amount:        paidup.Money{Amount: inv.AmountDue, Currency: string(inv.Currency)},

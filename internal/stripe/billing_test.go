@@ -77,7 +77,7 @@ func TestSubscriptionsAgainstSandbox(t *testing.T) {
 	first, err := c.Invoice(ctx, paid.InvoiceID)
 	require.NoError(t, err)
 	require.Equal(t, paidup.Invoice{
-		ID: paid.InvoiceID, CustomerID: paid.CustomerID, SubscriptionID: sub.ID, Status: paidup.InvoicePaid,
+		ID: paid.InvoiceID, CustomerID: paid.CustomerID, CustomerEmail: "ada@example.com", SubscriptionID: sub.ID, Status: paidup.InvoicePaid,
 		BillingReason: paidup.InvoiceForSubscriptionCreate, PaymentID: paid.PaymentID, Amount: proMonthly.Amount,
 		PriceIDs: []string{proMonthly.PriceID}, PeriodStart: sub.CurrentPeriodStart, PeriodEnd: sub.CurrentPeriodEnd,
 		PaidAt: paid.PaidAt, AttemptCount: 1, Created: first.Created,
