@@ -462,9 +462,10 @@ func (p *paidupChild) customerSees(path string) string {
 
 // accessView is the part of GET /api/v1/access the test reads.
 type accessView struct {
-	Active bool   `json:"active"`
-	Tier   string `json:"tier"`
-	Grants []struct {
+	Active  bool   `json:"active"`
+	Blocked bool   `json:"blocked"`
+	Tier    string `json:"tier"`
+	Grants  []struct {
 		ID        string `json:"id"`
 		Tier      string `json:"tier"`
 		SourceRef string `json:"source_ref"`
@@ -629,6 +630,8 @@ var (
 // crashConfig is what differs between the cases' configuration files.
 type crashConfig struct {
 	listen, dbURL, apiURL, smtp, oncall string
+	// testClock makes paidup's clock follow the sandbox's test clock.
+	testClock string
 }
 
 // writeCrashConfig writes paidup's configuration for a case: Stripe at the
@@ -650,6 +653,7 @@ processor:
     secret_key: %s
     webhook_secrets: [%s]
     api_url: %q
+    test_clock: %q
 sandbox:
   retry_schedule: [1s, 1s, 2s, 3s, 5s, 10s]
 tiers:
@@ -675,6 +679,13 @@ plans:
     currency: usd
     interval: once
     term: 1y
+  - id: pro-monthly
+    name: Pro, monthly
+    tier: pro
+    price: price_pro_monthly
+    amount: "19.00"
+    currency: usd
+    interval: month
 smtp:
   url: %q
   from: Crash Matrix Community <billing@example.com>
@@ -686,7 +697,7 @@ reconciler:
   interval: 250ms
   recheck: [1s, 1s, 2s, 2s, 5s, 5s, 10s]
   overlap: 1m
-`, c.listen, c.dbURL, crashStripeKey, crashWebhookKey, c.apiURL, c.smtp, c.oncall, crashAPIKey)
+`, c.listen, c.dbURL, crashStripeKey, crashWebhookKey, c.apiURL, c.testClock, c.smtp, c.oncall, crashAPIKey)
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}

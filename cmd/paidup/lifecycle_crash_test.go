@@ -1,0 +1,279 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	stripego "github.com/stripe/stripe-go/v84"
+
+	"github.com/paidup/paidup/internal/sqldb"
+	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
+)
+
+// TestLifecycleCrashes is the crash matrix for the subscription lifecycle:
+// for each of its failpoints, on both engines, a subscriber's months —
+// a renewal, a failed card with its three reminders, the grace's end, a
+// late payment, a chargeback — run against the real binary, a separate
+// `paidup sandbox` process whose test clock paidup follows, and Mailpit.
+// The failpoint kills paidup the first time it is reached; paidup is
+// restarted on the same database and the story carries on. In the end
+// every email was sent exactly once, every paid renewal granted exactly
+// once, the customer is blocked, on-call was alerted once, and `paidup
+// check` passes.
+func TestLifecycleCrashes(t *testing.T) {
+	mp := startMailpit(t)
+	bin := buildPaidup(t)
+	points := slices.DeleteFunc(listFailpoints(t, bin), func(p string) bool { return !lifecyclePoint(p) })
+	if len(points) == 0 {
+		t.Fatal("paidup lists no lifecycle failpoints")
+	}
+	engines := sqldbtest.Engines
+	if testing.Short() {
+		points, engines = []string{"deadline.before_commit"}, []sqldb.Engine{sqldb.SQLite}
+	}
+	sem := make(chan struct{}, 3)
+	var wg sync.WaitGroup
+	for _, engine := range engines {
+		for _, point := range points {
+			wg.Go(func() {
+				t.Run(string(engine)+"_"+point, func(t *testing.T) {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					runLifecycleCrash(t, bin, mp, engine, point)
+				})
+			})
+		}
+	}
+	wg.Wait()
+}
+
+func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, point string) {
+	dir := t.TempDir()
+	dbURL := sqldbtest.URL(t, engine)
+	db, err := sqldb.Open(context.Background(), dbURL)
+	if err != nil {
+		t.Fatalf("opening %s: %v", sqldb.Redact(dbURL), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	id := crashID(5)
+	customer, oncall := "member-"+id+"@example.com", "oncall-"+id+"@example.com"
+	port := crashPort(t)
+	shop := "http://127.0.0.1:" + strconv.Itoa(port)
+
+	sbConfig := filepath.Join(dir, "sandbox.yaml")
+	writeCrashConfig(t, sbConfig, crashConfig{listen: "127.0.0.1:" + strconv.Itoa(port), dbURL: dbURL, smtp: mp.smtpURL(), oncall: oncall})
+	sbLog := filepath.Join(dir, "sandbox.log")
+	sb := startChildProc(t, bin, sbLog, childEnv(""), "sandbox", "--config", sbConfig,
+		"--sandbox-listen", "127.0.0.1:0", "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"),
+		"--webhook-url", shop+"/webhooks/stripe", "--webhook-secret", crashWebhookKey, "--smtp-listen", "off", "--log-level", "warn")
+	sandboxURL := waitForLine(t, sb, sbLog, regexp.MustCompile(`API:\s+(http://127\.0\.0\.1:\d+)/v1`))
+	waitChildHealthy(t, sb, sandboxURL+"/healthz", sbLog)
+	api := stripego.NewClient(crashStripeKey, stripego.WithBackends(stripego.NewBackendsWithConfig(
+		&stripego.BackendConfig{URL: stripego.String(sandboxURL), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))
+
+	cfgPath := filepath.Join(dir, "paidup.yaml")
+	writeCrashConfig(t, cfgPath, crashConfig{listen: "127.0.0.1:" + strconv.Itoa(port), dbURL: dbURL, apiURL: sandboxURL,
+		smtp: mp.smtpURL(), oncall: oncall, testClock: "clock_sandbox"})
+	p := &paidupChild{t: t, bin: bin, config: cfgPath, dbURL: dbURL, shop: shop, dir: dir, point: point, mail: mp}
+	p.start(true)
+
+	count := func(query string, args ...any) int {
+		var n int
+		if err := db.Read.QueryRow(query, args...).Scan(&n); err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		return n
+	}
+	mails := func(addr, subject string) int {
+		n := 0
+		for _, s := range mp.messagesTo(t, addr) {
+			if strings.Contains(s, subject) {
+				n++
+			}
+		}
+		return n
+	}
+	// until waits for what a step leads to, restarting paidup if the
+	// failpoint killed it.
+	until := func(what string, done func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(crashDeadline)
+		for {
+			p.ensureUp()
+			if done() {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("waiting for %s: not after %s\npaidup's log:\n%s", what, crashDeadline, logTail(p.lastLog))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	now := func() time.Time {
+		tc, err := api.V1TestHelpersTestClocks.Retrieve(t.Context(), "clock_sandbox", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(tc.FrozenTime, 0)
+	}
+	advanceTo := func(to time.Time) {
+		t.Helper()
+		if _, err := api.V1TestHelpersTestClocks.Advance(t.Context(), "clock_sandbox",
+			&stripego.TestHelpersTestClockAdvanceParams{FrozenTime: stripego.Int64(to.Unix())}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	days := func(n int) {
+		t.Helper()
+		for range n {
+			advanceTo(now().Add(24 * time.Hour))
+			time.Sleep(300 * time.Millisecond) // let paidup see each day
+		}
+	}
+	var subID, customerID string
+	periodEnd := func() time.Time {
+		sub, err := api.V1Subscriptions.Retrieve(t.Context(), subID, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(sub.Items.Data[0].CurrentPeriodEnd, 0)
+	}
+	useCard := func(token string) {
+		t.Helper()
+		pm, err := api.V1PaymentMethods.Attach(t.Context(), token, &stripego.PaymentMethodAttachParams{Customer: stripego.String(customerID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := api.V1Subscriptions.Update(t.Context(), subID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(pm.ID)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Subscribe.
+	_, form := p.request(http.MethodGet, "/buy/pro-monthly", nil, http.StatusOK)
+	ref := regexp.MustCompile(`name="reference" value="(PU-[0-9A-Z]{4}-[0-9A-Z]{4})"`).FindStringSubmatch(form)
+	if ref == nil {
+		t.Fatalf("no reference on the buy form:\n%s", form)
+	}
+	resp, _ := p.request(http.MethodPost, "/buy/pro-monthly", url.Values{"email": {customer}, "reference": {ref[1]}}, http.StatusSeeOther)
+	payOnSandboxPage(t, resp.Header.Get("Location"))
+	until("access and the confirmation", func() bool {
+		a, ok := p.tryAccess(customer)
+		return ok && a.Tier == "pro" && mails(customer, "You're in") == 1
+	})
+	for sub, err := range api.V1Subscriptions.List(t.Context(), &stripego.SubscriptionListParams{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		subID, customerID = sub.ID, sub.Customer.ID
+	}
+
+	// A renewal.
+	advanceTo(periodEnd().Add(time.Minute))
+	until("the renewal's grant", func() bool { return count(`SELECT count(*) FROM grants WHERE source = 'subscription'`) == 2 })
+
+	// The card fails: day 0, 3 and 6, then the grace ends.
+	useCard("pm_card_chargeCustomerFail")
+	advanceTo(periodEnd().Add(time.Minute))
+	until("the payment failed email", func() bool { return mails(customer, "didn't go through") == 1 })
+	days(3)
+	until("the reminder", func() bool { return mails(customer, "A reminder") == 1 })
+	days(3)
+	until("the final reminder", func() bool { return mails(customer, "access ends on") == 1 })
+	advanceTo(now().Add(25 * time.Hour))
+	until("the grace's end", func() bool {
+		a, ok := p.tryAccess(customer)
+		return ok && !a.Active && mails(customer, "access has ended") == 1
+	})
+
+	// A new card; the processor's retry succeeds after the grace.
+	useCard("pm_card_visa")
+	days(3)
+	until("welcome back", func() bool {
+		a, ok := p.tryAccess(customer)
+		return ok && a.Tier == "pro" && mails(customer, "Welcome back") == 1
+	})
+
+	// A chargeback of the next renewal.
+	useCard("pm_card_createDispute")
+	advanceTo(periodEnd().Add(time.Minute))
+	until("the block and the on-call alert", func() bool {
+		a, ok := p.tryAccess(customer)
+		return ok && a.Blocked && mails(oncall, "Chargeback") == 1
+	})
+
+	// At rest: every delivery made, every job done.
+	until("rest", func() bool {
+		return !strings.Contains(sandboxCall(t, sandboxURL, http.MethodGet, "/_sandbox/deliveries?status=pending", ""), `"id"`) &&
+			count(`SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable') AND kind NOT IN ('reconcile', 'deadline_sweep')`) == 0 &&
+			count(`SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
+	})
+	time.Sleep(500 * time.Millisecond)
+	p.ensureUp()
+
+	// Exactly once, everything.
+	for _, subject := range []string{"You're in", "didn't go through", "A reminder", "access ends on", "access has ended", "Welcome back"} {
+		if n := mails(customer, subject); n != 1 {
+			t.Errorf("%d emails %q, want 1", n, subject)
+		}
+	}
+	if n := len(mp.messagesTo(t, customer)); n != 6 {
+		t.Errorf("%d emails to the customer, want 6: %q", n, mp.messagesTo(t, customer))
+	}
+	if n := mails(oncall, "Chargeback"); n != 1 || len(mp.messagesTo(t, oncall)) != 1 {
+		t.Errorf("on-call got %q, want one chargeback alert", mp.messagesTo(t, oncall))
+	}
+	paid := 0
+	for in, err := range api.V1Invoices.List(t.Context(), &stripego.InvoiceListParams{Subscription: stripego.String(subID)}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if in.Status == stripego.InvoiceStatusPaid {
+			paid++
+		}
+	}
+	if n := count(`SELECT count(*) FROM grants WHERE revoked_at IS NULL AND (ends_at IS NULL OR ends_at > $1)`, now().UTC()); n != 0 {
+		t.Errorf("%d grants still running after the chargeback", n)
+	}
+	for _, c := range []struct {
+		what, query string
+		want        int
+	}{
+		{"subscription grants (one per paid invoice)", `SELECT count(*) FROM grants WHERE source = 'subscription'`, paid},
+		{"grace grants", `SELECT count(*) FROM grants WHERE source = 'grace'`, 1},
+		{"dispute blocks", `SELECT count(*) FROM blocks WHERE source = 'dispute'`, 1},
+		{"support cases", `SELECT count(*) FROM support_cases`, 1},
+		{"deadlines left", `SELECT count(*) FROM deadlines`, 0},
+	} {
+		if n := count(c.query); n != c.want {
+			t.Errorf("%d %s, want %d", n, c.what, c.want)
+		}
+	}
+	out, err := runCheck(bin, cfgPath, dbURL)
+	if err != nil || !strings.Contains(out, "OK") {
+		t.Errorf("paidup check: %v\n%s", err, out)
+	}
+	if p.crashed {
+		t.Logf("failpoint %s fired; paidup restarted %d time(s); everything happened exactly once", point, p.runs-1)
+	} else {
+		t.Errorf("failpoint %s was never reached", point)
+	}
+}
+
+// runCheck runs `paidup check` on the database.
+func runCheck(bin, cfgPath, dbURL string) (string, error) {
+	cmd := exec.Command(bin, "check", "--config", cfgPath, "--database-url", dbURL)
+	cmd.Env = childEnv("")
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
