@@ -84,7 +84,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 	if err != nil {
 		return err
 	}
-	processorCustomer := firstOf(customer.ProcessorIDs[processor])
+	processorCustomer := m.ProcessorCustomerID
 	graceEnd := m.FailingSince.Add(s.Policy.GraceFor(plan))
 	invoice := d.Data["invoice"]
 
@@ -169,13 +169,6 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 type notDue struct{ wait time.Duration }
 
 func (e notDue) Error() string { return fmt.Sprintf("deadline not due for %s", e.wait) }
-
-func firstOf(ids []string) string {
-	if len(ids) == 0 {
-		return ""
-	}
-	return ids[0]
-}
 
 // Sweep fires every deadline due by now whose job has not: after a crash
 // that lost a job's run, or a business clock moved forward (a sandbox test

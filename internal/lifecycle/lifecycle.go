@@ -166,7 +166,7 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 		m = store.Subscription{Processor: processor, ID: sub.ID, CreatedAt: tx.Now()}
 	}
 	prev := m
-	m.CustomerID, m.PlanID, m.Status = customerID, plan.ID, sub.Status
+	m.CustomerID, m.ProcessorCustomerID, m.PlanID, m.Status = customerID, sub.CustomerID, plan.ID, sub.Status
 	m.PeriodStart, m.PeriodEnd = sub.CurrentPeriodStart, sub.CurrentPeriodEnd
 	m.CancelAtPeriodEnd, m.EndedAt = sub.CancelAtPeriodEnd, sub.EndedAt
 	c.m = &m

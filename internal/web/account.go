@@ -59,7 +59,7 @@ func (s *Server) handleAccount() http.Handler {
 			return
 		}
 		p := accountPage{Signedin: true, Email: c.Email, Access: s.Policy.AccessAt(grants, blocks, s.Now())}
-		_, card := s.cardCustomer(c)
+		_, card := s.cardCustomer(r.Context(), c)
 		p.CardUpdate = card != ""
 		if t, ok := s.Policy.Tier(p.Access.Tier); ok {
 			p.TierName = t.Name

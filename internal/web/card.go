@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/paidup/paidup"
@@ -95,7 +96,7 @@ func (s *Server) handleAccountCard() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		processor, id := s.cardCustomer(c)
+		processor, id := s.cardCustomer(r.Context(), c)
 		if id == "" {
 			s.fail(w, r, paidup.Errorf(paidup.ENOTFOUND, "There is no card on file for your account."))
 			return
@@ -105,8 +106,16 @@ func (s *Server) handleAccountCard() http.Handler {
 }
 
 // cardCustomer is the processor customer whose card a customer can update
-// here, if any.
-func (s *Server) cardCustomer(c paidup.Customer) (processor, id string) {
+// here, if any: the one their latest running subscription bills, else the
+// one linked last.
+func (s *Server) cardCustomer(ctx context.Context, c paidup.Customer) (processor, id string) {
+	if subs, err := s.Store.Subscriptions(ctx, c.ID); err == nil {
+		for _, sub := range slices.Backward(subs) {
+			if sub.EndedAt.IsZero() && sub.Status != paidup.SubscriptionCanceled && sub.ProcessorCustomerID != "" && s.Billing[sub.Processor] != nil {
+				return sub.Processor, sub.ProcessorCustomerID
+			}
+		}
+	}
 	for p, ids := range c.ProcessorIDs {
 		if s.Billing[p] != nil && len(ids) > 0 && (processor == "" || p < processor) {
 			processor, id = p, ids[len(ids)-1]

@@ -5,6 +5,8 @@ CREATE TABLE subscriptions (
     processor            TEXT NOT NULL,
     subscription_id      TEXT NOT NULL,
     customer_id          TEXT NOT NULL REFERENCES customers (id),
+    -- The processor's customer the subscription bills: whose card pays.
+    processor_customer_id TEXT NOT NULL DEFAULT '',
     plan_id              TEXT NOT NULL,
     status               TEXT NOT NULL,
     period_start         TIMESTAMPTZ NOT NULL,
