@@ -238,7 +238,8 @@ func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL, mailbo
 	fmt.Fprintf(&b, "  Health:           %s/healthz\n", publicURL)
 	fmt.Fprintf(&b, "  Metrics:          %s/metrics\n", publicURL)
 	if sandboxURL != "" {
-		fmt.Fprintf(&b, "\nThis is the sandbox: no real money moves. Pay with the test card\n4242 4242 4242 4242 (any future expiry, any CVC); 4000 0000 0000 0002 is declined.\n")
+		fmt.Fprintf(&b, "\nThis is the sandbox: no real money moves. Pay with the test card\n4242 4242 4242 4242 (any future expiry, any CVC); 4000 0000 0000 0002 is declined;\n"+
+			"4000 0000 0000 0341 is saved but later renewals on it fail; 4000 0000 0000 0259\nleads to a chargeback. Move time on with the console's clock buttons.\n")
 	}
 	fmt.Fprintf(&b, "\nStop with Ctrl-C.\n")
 	io.WriteString(w, b.String())
