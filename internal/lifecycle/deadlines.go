@@ -90,8 +90,10 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 
 	switch d.Kind {
 	case DeadlineReminder:
-		if m.FailingInvoice != invoice || len(blocks) > 0 {
-			return nil // paid, cancelled or blocked since: nothing to remind of
+		if m.FailingInvoice != invoice || len(blocks) > 0 || !d.Due.Before(graceEnd) {
+			// Paid, cancelled or blocked since, or past the grace (whose
+			// end has its own email): nothing to remind of.
+			return nil
 		}
 		i, _ := strconv.Atoi(d.Data["reminder"])
 		reminders := s.Policy.Lifecycle.Reminders
