@@ -283,3 +283,51 @@ func (l *life) mailCount(contains string) int {
 	}
 	return n
 }
+
+// A customer whose renewal failed buys a second subscription instead of
+// fixing their card: paidup cancels the failing one at the processor and
+// keeps one entitlement.
+func TestDoubleBuyDuringGrace(t *testing.T) {
+	dir := t.TempDir()
+	cfg := strings.Replace(string(exampleConfig(t)), "keys: []", "keys: ["+lifecycleAPIKey+"]", 1)
+	cfgPath := filepath.Join(dir, "paidup.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	dbURL := sqldbtest.URL(t, sqldb.SQLite)
+	in := start(t, nil, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
+		"--database-url", dbURL, "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
+	l := &life{t: t, in: in, dbURL: dbURL, email: "bo@example.com",
+		stripe: stripego.NewClient("sk_test_lifecycle", stripego.WithBackends(stripego.NewBackendsWithConfig(
+			&stripego.BackendConfig{URL: stripego.String(in.sandbox), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))}
+
+	l.buy("pro-monthly", "4242 4242 4242 4242")
+	l.wantAccess("pro")
+	first := l.subscription()
+	failing, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_chargeCustomerFail",
+		&stripego.PaymentMethodAttachParams{Customer: stripego.String(first.Customer.ID)})
+	require.NoError(t, err)
+	_, err = l.stripe.V1Subscriptions.Update(t.Context(), first.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(failing.ID)})
+	require.NoError(t, err)
+	l.advanceTo(l.periodEnd(first.ID).Add(time.Minute))
+	l.wantMail("You're in: Pro, monthly", "Your payment for Pro, monthly didn't go through")
+
+	l.buy("pro-monthly", "4242 4242 4242 4242")
+	l.wantMail("You're in: Pro, monthly")
+	require.Eventually(t, func() bool {
+		sub, err := l.stripe.V1Subscriptions.Retrieve(t.Context(), first.ID, nil)
+		return err == nil && sub.Status == stripego.SubscriptionStatusCanceled
+	}, 20*time.Second, 50*time.Millisecond, "the failing subscription is cancelled at the processor")
+	l.settle()
+	l.wantAccess("pro")
+	require.Equal(t, 1, countRows(t, dbURL, `SELECT count(*) FROM grants WHERE source = 'grace' AND revoked_at IS NOT NULL`),
+		"the failing subscription's grace ended: one entitlement")
+	require.Equal(t, 0, countRows(t, dbURL, `SELECT count(*) FROM deadlines`), "no reminders left for the cancelled one")
+	require.Equal(t, 0, countRows(t, dbURL, `SELECT count(*) FROM support_cases`))
+
+	// Its reminders never come.
+	for range 8 {
+		l.advance(24 * time.Hour)
+	}
+	require.Equal(t, 0, l.mailCount("A reminder"))
+	require.Equal(t, 0, l.mailCount("access has ended"))
+	l.wantAccess("pro")
+}
