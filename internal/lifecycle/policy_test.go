@@ -2,6 +2,7 @@ package lifecycle_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -432,15 +433,29 @@ func (w *world) buy(t *testing.T, plan paidup.Plan) {
 	require.NoError(t, err)
 }
 
-// advance moves the clock in steps of at most an hour, firing what falls
-// due on the way, as the deadline jobs and the sweep would.
+// advance moves the clock forward, stopping at each moment something falls
+// due on the way — a delayed event, a deadline — to deliver or fire it, as
+// the deadline jobs and the sweep would.
 func (w *world) advance(t *testing.T, d time.Duration) {
 	end := w.clock.Now().Add(d)
 	for w.clock.Now().Before(end) {
-		step := min(time.Hour, end.Sub(w.clock.Now()))
-		w.clock.Advance(step)
+		next := end
+		for _, q := range w.queued {
+			if q.at.After(w.clock.Now()) && q.at.Before(next) {
+				next = q.at
+			}
+		}
+		var due time.Time
+		err := w.st.DB().Read.QueryRow(`SELECT due_at FROM deadlines WHERE due_at > $1 ORDER BY due_at LIMIT 1`, w.clock.Now().UTC()).Scan(&due)
+		if err != sql.ErrNoRows {
+			require.NoError(t, err)
+			if due.Before(next) {
+				next = due
+			}
+		}
+		w.clock.Set(next)
 		w.deliverDue(t)
-		_, err := w.svc.Sweep(w.ctx)
+		_, err = w.svc.Sweep(w.ctx)
 		require.NoError(t, err)
 	}
 }
