@@ -61,10 +61,14 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			JOIN payments p ON g.source_ref = p.processor || ':' || p.payment_id
 			WHERE p.status = $1 AND g.revoked_at IS NULL`,
 			[]any{PaymentRefunded}, false},
-		{"a purchase grant has no payment behind it", `
+		{"a paid grant has no payment behind it", `
 			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
-			WHERE g.source = $1 AND NOT EXISTS (SELECT 1 FROM payments p WHERE g.source_ref = p.processor || ':' || p.payment_id)`,
-			[]any{"purchase"}, false},
+			WHERE g.source IN ($1, $2) AND NOT EXISTS (SELECT 1 FROM payments p WHERE g.source_ref = p.processor || ':' || p.payment_id)`,
+			[]any{"purchase", "subscription"}, false},
+		{"a grace rests on no failed renewal of a known subscription", `
+			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
+			WHERE g.source = $1 AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.customer_id = g.customer_id)`,
+			[]any{"grace"}, false},
 		{"a grant has no source", `
 			SELECT g.id FROM grants g WHERE g.source NOT IN ($1, $2, $3, $4) OR g.source_ref = ''`,
 			[]any{"purchase", "subscription", "manual", "grace"}, false},

@@ -261,7 +261,7 @@ func TestCheckFindsViolations(t *testing.T) {
 			rules: []string{"a refunded payment still grants access"}},
 		{name: "a purchase grant without its payment", state: checkState{
 			grants: []checkGrant{granted}, emails: []checkEmail{confirmed}},
-			rules: []string{"a purchase grant has no payment behind it"}},
+			rules: []string{"a paid grant has no payment behind it"}},
 		{name: "a grant without a source", state: checkState{grants: []checkGrant{{"gr_1", paidup.SourceManual, "", false}}},
 			rules: []string{"a grant has no source"}},
 		{name: "a grant of an unknown source", state: checkState{grants: []checkGrant{{"gr_1", "gift", "x", false}}},
