@@ -120,9 +120,9 @@ func (o *options) deadlines(ctx context.Context, engine string) error {
 	}
 	slices.Sort(levels)
 	fmt.Fprintf(o.out, "scheduling: %d customers, each a subscription with a deadline due in the next 30 days; at each level, %d deadlines scheduled\n"+
-		"through the real path (lifecycle.Service syncing a subscription set to cancel at its period's end: deadline row + River job in the\n"+
-		"sync's store transaction, %d syncs at once); the bulk between levels loaded by multi-row SQL and River's InsertManyFast (not measured)\n",
-		d.customers, d.batch, d.syncers)
+		"through the real path (lifecycle.Service syncing a subscription set to cancel at its period's end: deadline row (+ River job if due\n"+
+		"within %s) in the sync's store transaction, %d syncs at once); the bulk between levels loaded by multi-row SQL (not measured)\n",
+		d.customers, d.batch, lifecycle.JobHorizon, d.syncers)
 	fmt.Fprintf(o.out, "%12s  %12s  %14s  %12s  %s\n", "deadlines", "deadlines/s", "µs/deadline", "vs first", "bulk load")
 	in := 0 // deadlines in the table
 	var first float64
@@ -160,7 +160,7 @@ func (o *options) deadlines(ctx context.Context, engine string) error {
 	if got, err := countRows(ctx, db, `SELECT count(*) FROM deadlines`); err != nil {
 		return err
 	} else {
-		fmt.Fprintf(o.out, "deadlines in the table: %d; River jobs scheduled: ", got)
+		fmt.Fprintf(o.out, "deadlines in the table: %d; River jobs scheduled (any kind): ", got)
 	}
 	if jobs, err := countRows(ctx, db, `SELECT count(*) FROM river_job WHERE state = 'scheduled'`); err != nil {
 		return err
@@ -176,6 +176,13 @@ func (o *options) deadlines(ctx context.Context, engine string) error {
 	schedQuery := timeQuery(20, func() error { return riverSchedulerQuery(ctx, db) })
 	fmt.Fprintf(o.out, "with %d deadlines: the sweep's query (nothing due) takes %s (median of 20); River's scheduler's query %s\n",
 		in, ms(sweepQuery), ms(schedQuery))
+	// A chargeback cancels its customer's deadlines, in its transaction.
+	var k atomic.Int64
+	chargeback := timeQuery(20, func() error {
+		cust := fmt.Sprintf("cu_bulk%d", k.Add(1)*7919%int64(max(in-d.batch*len(levels), 1)))
+		return st.InTx(ctx, func(tx *store.Tx) error { _, err := tx.CancelCustomerDeadlines(ctx, cust); return err })
+	})
+	fmt.Fprintf(o.out, "a chargeback's cancelling of its customer's deadlines (CancelCustomerDeadlines and commit): %s (median of 20)\n", ms(chargeback))
 
 	// 2. Firing amid the million.
 	return o.fireDeadlines(ctx, engine, db, st, svc, proc, in, sweepQuery)
@@ -209,14 +216,27 @@ func (o *options) fireDeadlines(ctx context.Context, engine string, db *sqldb.DB
 		cancel()
 	}()
 
+	// Meanwhile a write every 10 ms, as webhooks make them: how long
+	// the machinery keeps others from writing.
 	idle := startCPU(os.Getpid())
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-time.After(d.idle):
+	var writes []time.Duration
+	for end := time.Now().Add(d.idle); time.Now().Before(end); {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		start := time.Now()
+		if err := st.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.CancelDeadlines(ctx, "stripe:sub_none")
+			return err
+		}); err != nil {
+			return err
+		}
+		writes = append(writes, time.Since(start))
+		time.Sleep(10 * time.Millisecond)
 	}
 	fmt.Fprintf(o.out, "firing: a River client works deadline jobs (100 workers, as paidup serve) with the sweep every %s, in this process\n", deadlineSweepEvery)
 	fmt.Fprintf(o.out, "CPU with %d deadlines scheduled and none due, over %s: %s\n", in, d.idle, cpuLine(idle))
+	fmt.Fprintf(o.out, "a small write transaction meanwhile, every 10 ms: %s\n", summarise(writes))
 	sweeps.time(ctx, svc, 5)
 
 	// The deadlines to watch: due one after another over the window.
@@ -416,8 +436,9 @@ func syncMany(ctx context.Context, svc *lifecycle.Service, proc *memBilling, pre
 
 // bulkDeadlines adds n customers (numbered from offset), each with a
 // mirrored subscription set to cancel at its period's end and its
-// period_end deadline with its River job, due at random over the next 30
-// days: what the real path writes for them, less the grant and timeline.
+// period_end deadline, due at random over the next 30 days, with its River
+// job if due within lifecycle.JobHorizon: what the real path writes for
+// them, less the grant and timeline.
 func bulkDeadlines(ctx context.Context, db *sqldb.DB, jobs *queue.Client, offset, n int) error {
 	const perTx, perStmt = 5000, 500
 	now := time.Now().UTC().Truncate(time.Microsecond)
@@ -440,7 +461,9 @@ func bulkDeadlines(ctx context.Context, db *sqldb.DB, jobs *queue.Client, offset
 				pc.row("stripe", "cus_bulk"+fmt.Sprint(i), cust)
 				sub.row("stripe", subID, cust, deadlinePlan.ID, paidup.SubscriptionActive, due.AddDate(0, -1, 0), due, true, "", now, now)
 				dl.row(id, fmt.Sprintf("period_end:stripe:%s:%d", subID, due.Unix()), lifecycle.DeadlinePeriodEnd, cust, "stripe:"+subID, due, "{}", now)
-				params = append(params, river.InsertManyParams{Args: lifecycle.DeadlineArgs{ID: id}, InsertOpts: &river.InsertOpts{ScheduledAt: due}})
+				if due.Sub(now) <= lifecycle.JobHorizon { // as lifecycle schedules them
+					params = append(params, river.InsertManyParams{Args: lifecycle.DeadlineArgs{ID: id}, InsertOpts: &river.InsertOpts{ScheduledAt: due}})
+				}
 			}
 			for _, st := range []struct {
 				head string
@@ -458,9 +481,11 @@ func bulkDeadlines(ctx context.Context, db *sqldb.DB, jobs *queue.Client, offset
 				}
 			}
 		}
-		if _, err := jobs.InsertManyFastTx(ctx, tx, params); err != nil {
-			tx.Rollback()
-			return err
+		if len(params) > 0 {
+			if _, err := jobs.InsertManyFastTx(ctx, tx, params); err != nil {
+				tx.Rollback()
+				return err
+			}
 		}
 		if err := tx.Commit(); err != nil {
 			return err

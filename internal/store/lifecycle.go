@@ -241,6 +241,27 @@ func (s *Store) DueDeadlines(ctx context.Context, t time.Time, limit int) ([]str
 	return ids, rows.Err()
 }
 
+// DeadlinesComing lists up to limit deadlines (their ids and due times)
+// due after from and at or before to, earliest first.
+func (s *Store) DeadlinesComing(ctx context.Context, from, to time.Time, limit int) ([]Deadline, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, due_at FROM deadlines WHERE due_at > $1 AND due_at <= $2
+		ORDER BY due_at, id LIMIT $3`, ts(from), ts(to), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing coming deadlines: %w", err)
+	}
+	defer rows.Close()
+	var out []Deadline
+	for rows.Next() {
+		var d Deadline
+		if err := rows.Scan(&d.ID, &d.Due); err != nil {
+			return nil, err
+		}
+		d.Due = d.Due.UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
+}
+
 // Deadlines lists a customer's pending deadlines, earliest first.
 func (s *Store) Deadlines(ctx context.Context, customerID string) ([]Deadline, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+deadlineColumns+` FROM deadlines WHERE customer_id = $1 ORDER BY due_at, id`, customerID)
