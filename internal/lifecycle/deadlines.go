@@ -100,7 +100,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		return tx.Append(ctx, store.TimelineEntry{CustomerID: m.CustomerID, Kind: store.EventSubscription, Source: store.BySystem,
 			Summary: summary, Data: data})
 	}
-	customer, err := s.Store.Customer(ctx, m.CustomerID)
+	customer, err := tx.Customer(ctx, m.CustomerID)
 	if err != nil {
 		return err
 	}

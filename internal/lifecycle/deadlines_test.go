@@ -2,7 +2,9 @@ package lifecycle_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -91,5 +93,59 @@ func TestDeadlineJobsComeWithinTheHorizon(t *testing.T) {
 		var left int
 		require.NoError(t, db.Read.QueryRowContext(ctx, `SELECT count(*) FROM deadlines`).Scan(&left))
 		require.Zero(t, left, "both deadlines fired")
+	})
+}
+
+// TestManyDeadlinesFireAtOnce: more deadlines fire at once than
+// PostgreSQL's pool has connections (paidup runs 100 job workers), each
+// in its transaction; none may wait on a second connection meanwhile.
+func TestManyDeadlinesFireAtOnce(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		db := sqldbtest.Open(t, engine)
+		_, err := db.Migrate(ctx, store.Migrations)
+		require.NoError(t, err)
+		_, err = queue.Migrate(ctx, db)
+		require.NoError(t, err)
+		st, err := store.New(db, time.Now)
+		require.NoError(t, err)
+		svc := &lifecycle.Service{Store: st, Processor: newBilling(), Policy: testPolicy(paidup.DoubleBuyCancel),
+			Notify: &notify.Outbox{}, Logger: slog.New(slog.DiscardHandler)}
+		const n = 60
+		var ids []string
+		require.NoError(t, st.InTx(ctx, func(tx *store.Tx) error {
+			for i := range n {
+				cu, _, err := tx.MatchCustomer(ctx, "stripe", fmt.Sprintf("cus_%d", i), fmt.Sprintf("c%d@example.com", i))
+				if err != nil {
+					return err
+				}
+				sub := fmt.Sprintf("sub_%d", i)
+				if err := tx.PutSubscription(ctx, store.Subscription{Processor: "stripe", ID: sub, CustomerID: cu, PlanID: proMonthly.ID,
+					Status: paidup.SubscriptionActive, PeriodStart: tx.Now(), PeriodEnd: tx.Now(), CancelAtPeriodEnd: true}); err != nil {
+					return err
+				}
+				d, _, err := tx.AddDeadline(ctx, store.Deadline{Key: "period_end:stripe:" + sub, Kind: lifecycle.DeadlinePeriodEnd,
+					CustomerID: cu, Subject: "stripe:" + sub, Due: tx.Now().Add(-time.Second)})
+				if err != nil {
+					return err
+				}
+				ids = append(ids, d.ID)
+			}
+			return nil
+		}))
+		var wg sync.WaitGroup
+		errs := make(chan error, n)
+		for _, id := range ids {
+			wg.Go(func() { errs <- svc.Fire(ctx, id) })
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		var effects int
+		require.NoError(t, db.Read.QueryRowContext(ctx, `SELECT count(*) FROM timeline WHERE summary LIKE 'The cancelled subscription%'`).Scan(&effects))
+		require.Equal(t, n, effects)
 	})
 }

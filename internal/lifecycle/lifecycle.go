@@ -491,7 +491,7 @@ func (c *change) customerEmail() string {
 	if c.email != "" {
 		return c.email
 	}
-	cu, err := c.s.Store.Customer(c.ctx, c.customerID)
+	cu, err := c.tx.Customer(c.ctx, c.customerID)
 	if err != nil {
 		return ""
 	}

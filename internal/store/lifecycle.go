@@ -128,6 +128,14 @@ func subscriptions(ctx context.Context, q sqldb.Queryer, customerID string) ([]S
 	return out, rows.Err()
 }
 
+// Customer reads a customer with their processor ids in the transaction:
+// a read on another connection, while the transaction holds one, could
+// wait forever for a connection of PostgreSQL's pool if every one were
+// held by such a transaction.
+func (tx *Tx) Customer(ctx context.Context, id string) (paidup.Customer, error) {
+	return customer(ctx, tx.tx, `SELECT id, email, created_at FROM customers WHERE id = $1`, id)
+}
+
 // Deadline is something due at a time: a reminder, a grace's end, a paid
 // period's end.
 type Deadline struct {
