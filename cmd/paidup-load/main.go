@@ -13,6 +13,10 @@
 //	repair     the same with every webhook dropped: the reconciler repairs
 //	reference  paidup against a synchronous reference design, purchases per
 //	           second, on the same machine in the same run
+//	deadlines  (only when named) a million subscriptions' deadlines: the
+//	           cost of scheduling one as the table fills, and how late
+//	           deadlines fire amid them (runs paidup's deadline machinery
+//	           in this process)
 //
 // Everything binds to 127.0.0.1. Run it from the repository root:
 //
@@ -90,12 +94,16 @@ type options struct {
 	refPurchases int
 	refClients   int
 	refWorkers   int
+	dl           deadlineOptions
 
 	out     io.Writer
 	summary *table
 }
 
 var allScenarios = []string{"ack", "latency", "purchase", "repair", "reference"}
+
+// onDemandScenarios run only when named: they take long.
+var onDemandScenarios = []string{"deadlines"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("paidup-load", flag.ContinueOnError)
@@ -127,6 +135,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.refPurchases, "reference-purchases", 4000, "reference: purchases per design")
 	fs.IntVar(&o.refClients, "reference-clients", 80, "reference: concurrent customers")
 	fs.IntVar(&o.refWorkers, "reference-workers", 40, "reference: the reference design's request threads")
+	o.dl.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: paidup-load [flags] [scenario...]\n\nScenarios: %s (default: all).\n\nFlags:\n", strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
@@ -150,8 +159,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		scenarios = allScenarios
 	}
 	for _, s := range scenarios {
-		if !contains(allScenarios, s) {
-			return fmt.Errorf("unknown scenario %q: want %s", s, strings.Join(allScenarios, ", "))
+		if !contains(allScenarios, s) && !contains(onDemandScenarios, s) {
+			return fmt.Errorf("unknown scenario %q: want %s", s, strings.Join(append(allScenarios, onDemandScenarios...), ", "))
 		}
 	}
 	for _, e := range strings.Split(*engines, ",") {
@@ -201,6 +210,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				err = o.repair(ctx, engine)
 			case "reference":
 				err = o.reference(ctx, engine)
+			case "deadlines":
+				err = o.deadlines(ctx, engine)
 			}
 			if err != nil {
 				fmt.Fprintf(o.out, "FAILED: %v\n", err)

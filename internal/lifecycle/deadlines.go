@@ -17,18 +17,38 @@ import (
 	"github.com/paidup/paidup/internal/store"
 )
 
+// JobHorizon is how soon before its due time a deadline gets the job
+// that fires it. Until then the deadline's row (indexed by due time) is
+// its only record, and a sweep gives it its job: a million subscriptions'
+// deadlines over a month would otherwise be a million scheduled jobs,
+// which River's scheduler reads in full every 5 s (160 ms on SQLite with
+// a million, holding the only writer). It is many sweep intervals, so
+// that a sweep or two missed still leaves each deadline its job in time.
+const JobHorizon = 10 * time.Minute
+
+// jobOverlap is how far back a sweep looks again for deadlines to give
+// jobs: past the transactions that were adding deadlines, not yet
+// committed, when the previous sweep looked.
+const jobOverlap = time.Minute
+
 // schedule records a deadline, once per key, with a job that fires it at
-// its due time. The due time is business time; River schedules by the
-// wall clock, so the job is set for the wall-clock moment the business
-// clock reaches it as things stand (a sandbox clock moved forward makes
-// it late, and the sweep fires it instead).
+// its due time if it is due within JobHorizon (the sweep gives the others
+// theirs). The due time is business time; River schedules by the wall
+// clock, so the job is set for the wall-clock moment the business clock
+// reaches it as things stand (a sandbox clock moved forward makes it
+// late, and the sweep fires it instead).
 func (s *Service) schedule(ctx context.Context, tx *store.Tx, d store.Deadline) error {
 	d, created, err := tx.AddDeadline(ctx, d)
-	if err != nil || !created {
+	if err != nil || !created || d.Due.Sub(tx.Now()) > JobHorizon {
 		return err
 	}
-	at := s.realNow().Add(d.Due.Sub(tx.Now()))
-	return tx.Enqueue(ctx, DeadlineArgs{ID: d.ID}, &river.InsertOpts{ScheduledAt: at})
+	return tx.Enqueue(ctx, DeadlineArgs{ID: d.ID}, &river.InsertOpts{ScheduledAt: s.jobTime(tx.Now(), d.Due)})
+}
+
+// jobTime is the wall-clock time a job fires a deadline due at due,
+// business time, when the business clock reads now.
+func (s *Service) jobTime(now, due time.Time) time.Time {
+	return s.realNow().Add(due.Sub(now))
 }
 
 func (s *Service) realNow() time.Time {
@@ -80,7 +100,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		return tx.Append(ctx, store.TimelineEntry{CustomerID: m.CustomerID, Kind: store.EventSubscription, Source: store.BySystem,
 			Summary: summary, Data: data})
 	}
-	customer, err := s.Store.Customer(ctx, m.CustomerID)
+	customer, err := tx.Customer(ctx, m.CustomerID)
 	if err != nil {
 		return err
 	}
@@ -179,6 +199,9 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	const batch = 500
 	fired := 0
 	var errs []error
+	if err := s.queueComing(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	for {
 		ids, err := s.Store.DueDeadlines(ctx, s.Store.Now(), batch)
 		if err != nil {
@@ -200,6 +223,51 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 	}
 }
 
+// queueComing gives the deadlines coming due within JobHorizon their
+// jobs, those it has not already given (a job exists once per deadline:
+// DeadlineArgs is unique).
+func (s *Service) queueComing(ctx context.Context) error {
+	const batch = 1000
+	now := s.Store.Now()
+	s.queue.Lock()
+	defer s.queue.Unlock()
+	from := now
+	if s.queue.until.After(now) {
+		from = s.queue.until.Add(-jobOverlap)
+	}
+	to := now.Add(JobHorizon)
+	for {
+		ds, err := s.Store.DeadlinesComing(ctx, from, to, batch)
+		if err != nil {
+			return err
+		}
+		if len(ds) > 0 {
+			err = s.Store.InTx(ctx, func(tx *store.Tx) error {
+				jobs := make([]river.InsertManyParams, len(ds))
+				for i, d := range ds {
+					jobs[i] = river.InsertManyParams{Args: DeadlineArgs{ID: d.ID}, InsertOpts: &river.InsertOpts{ScheduledAt: s.jobTime(tx.Now(), d.Due)}}
+				}
+				return tx.EnqueueMany(ctx, jobs)
+			})
+			if err != nil {
+				return fmt.Errorf("queueing coming deadlines: %w", err)
+			}
+		}
+		if len(ds) < batch {
+			s.queue.until = to
+			return nil
+		}
+		// Deadlines due at the same instant as the last may straddle
+		// batches; queueing one twice is harmless. (Of more than a batch
+		// due at one instant, the sweep fires those left without a job.)
+		next := ds[len(ds)-1].Due.Add(-time.Microsecond)
+		if !next.After(from) {
+			next = ds[len(ds)-1].Due
+		}
+		from = next
+	}
+}
+
 // DeadlineArgs is the job that fires a deadline at its due time.
 type DeadlineArgs struct {
 	ID string `json:"id"`
@@ -209,7 +277,10 @@ type DeadlineArgs struct {
 func (DeadlineArgs) Kind() string { return "deadline" }
 
 // InsertOpts: a failure is retried; the sweep also fires what is overdue.
-func (DeadlineArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 10} }
+// A deadline has one job, whether schedule or a sweep gives it.
+func (DeadlineArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{MaxAttempts: 10, UniqueOpts: river.UniqueOpts{ByArgs: true}}
+}
 
 // DeadlineWorker fires deadlines.
 type DeadlineWorker struct {

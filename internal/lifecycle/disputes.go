@@ -73,7 +73,7 @@ func (s *Service) Disputed(ctx context.Context, disputeID string, closed bool, s
 				d.Amount, orUnknown(d.Reason), revoked)); err != nil {
 				return err
 			}
-			cu, err := s.Store.Customer(ctx, customerID)
+			cu, err := tx.Customer(ctx, customerID)
 			if err != nil {
 				return err
 			}

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -45,6 +46,13 @@ type Service struct {
 	// RealNow is the wall clock River schedules jobs by; the store's clock
 	// is the business clock deadlines are due by. Default time.Now.
 	RealNow func() time.Time
+
+	// queue.until is how far ahead (business time) sweeps have given
+	// coming deadlines their jobs.
+	queue struct {
+		sync.Mutex
+		until time.Time
+	}
 }
 
 // Leeway is how long a paid period's grant outlasts the period.
@@ -483,7 +491,7 @@ func (c *change) customerEmail() string {
 	if c.email != "" {
 		return c.email
 	}
-	cu, err := c.s.Store.Customer(c.ctx, c.customerID)
+	cu, err := c.tx.Customer(c.ctx, c.customerID)
 	if err != nil {
 		return ""
 	}

@@ -132,6 +132,14 @@ func subscriptions(ctx context.Context, q sqldb.Queryer, customerID string) ([]S
 	return out, rows.Err()
 }
 
+// Customer reads a customer with their processor ids in the transaction:
+// a read on another connection, while the transaction holds one, could
+// wait forever for a connection of PostgreSQL's pool if every one were
+// held by such a transaction.
+func (tx *Tx) Customer(ctx context.Context, id string) (paidup.Customer, error) {
+	return customer(ctx, tx.tx, `SELECT id, email, created_at FROM customers WHERE id = $1`, id)
+}
+
 // Deadline is something due at a time: a reminder, a grace's end, a paid
 // period's end.
 type Deadline struct {
@@ -243,6 +251,27 @@ func (s *Store) DueDeadlines(ctx context.Context, t time.Time, limit int) ([]str
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// DeadlinesComing lists up to limit deadlines (their ids and due times)
+// due after from and at or before to, earliest first.
+func (s *Store) DeadlinesComing(ctx context.Context, from, to time.Time, limit int) ([]Deadline, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, due_at FROM deadlines WHERE due_at > $1 AND due_at <= $2
+		ORDER BY due_at, id LIMIT $3`, ts(from), ts(to), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing coming deadlines: %w", err)
+	}
+	defer rows.Close()
+	var out []Deadline
+	for rows.Next() {
+		var d Deadline
+		if err := rows.Scan(&d.ID, &d.Due); err != nil {
+			return nil, err
+		}
+		d.Due = d.Due.UTC()
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // Deadlines lists a customer's pending deadlines, earliest first.

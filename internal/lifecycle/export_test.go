@@ -1,0 +1,4 @@
+package lifecycle
+
+// Schedule is schedule, for the benchmarks.
+var Schedule = (*Service).schedule
