@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -49,6 +50,11 @@ type world struct {
 	mbDB       *sqldb.DB
 	smtpURL    string
 	stop       []func()
+
+	// What the measured program asked of the world: processor API
+	// requests (made with Stripe's client, so not the harness's own),
+	// connections to the processor, and connections to the mail server.
+	apiRequests, apiConns, smtpConns atomic.Int64
 }
 
 // worldOptions shape the outside world.
@@ -119,7 +125,12 @@ func startWorld(ctx context.Context, dir string, o worldOptions) (*world, error)
 	if o.apiDelay > 0 {
 		h = delayed(h, o.apiDelay)
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	h = w.countRequests(h)
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnState: func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			w.apiConns.Add(1)
+		}
+	}}
 	go srv.Serve(ln)
 	w.stop = append(w.stop, func() {
 		cancel()
@@ -142,7 +153,7 @@ func startWorld(ctx context.Context, dir string, o worldOptions) (*world, error)
 		return nil, err
 	}
 	w.smtpURL = "smtp://" + mln.Addr().String()
-	go mb.Serve(mln)
+	go mb.Serve(countingListener{mln, &w.smtpConns})
 	w.stop = append(w.stop, func() { mb.Close() })
 	if o.smtpDelay > 0 {
 		pln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -176,6 +187,59 @@ func delayProxy(ln net.Listener, target string, d time.Duration) {
 			io.Copy(c, t)
 		}()
 	}
+}
+
+// countRequests counts the processor API requests made with Stripe's
+// client library.
+func (w *world) countRequests(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/v1/") && strings.HasPrefix(r.UserAgent(), "Stripe/") {
+			w.apiRequests.Add(1)
+		}
+		h.ServeHTTP(rw, r)
+	})
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	n *atomic.Int64
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.n.Add(1)
+	}
+	return c, err
+}
+
+// tally is what the world and the database were asked for since it
+// started, to be divided by the purchases made meanwhile.
+type tally struct {
+	w                                *world
+	p                                *paidupProc
+	apiRequests, apiConns, smtpConns int64
+	commits                          int64 // PostgreSQL transactions committed; -1 on SQLite
+}
+
+func (w *world) startTally(ctx context.Context, p *paidupProc) *tally {
+	return &tally{w: w, p: p, apiRequests: w.apiRequests.Load(), apiConns: w.apiConns.Load(), smtpConns: w.smtpConns.Load(),
+		commits: p.commits(ctx)}
+}
+
+// per says how much of each the purchases took, per purchase.
+func (t *tally) per(ctx context.Context, purchases int) string {
+	if purchases == 0 {
+		return "no purchases"
+	}
+	f := func(now, then int64) string { return fmt.Sprintf("%.2f", float64(now-then)/float64(purchases)) }
+	s := fmt.Sprintf("processor API requests %s, processor connections %s, mail server connections %s",
+		f(t.w.apiRequests.Load(), t.apiRequests), f(t.w.apiConns.Load(), t.apiConns), f(t.w.smtpConns.Load(), t.smtpConns))
+	if t.commits >= 0 {
+		s += ", PostgreSQL commits " + f(t.p.commits(ctx), t.commits)
+	}
+	return s
 }
 
 // delayed adds a fixed delay to processor API requests.
@@ -324,6 +388,8 @@ type paidupOptions struct {
 	listen   string // 127.0.0.1:PORT
 	world    *world
 	logLevel string
+	// cpuProfile is where paidup writes its CPU profile; "" for none.
+	cpuProfile string
 }
 
 // freePort returns a loopback port nothing listens on now.
@@ -398,6 +464,14 @@ func startPaidup(ctx context.Context, o paidupOptions) (*paidupProc, error) {
 	p.cmd = exec.Command(o.bin, "serve", "--config", cfgPath, "--log-level", level)
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.Env = cleanEnv()
+	if o.cpuProfile != "" {
+		abs, err := filepath.Abs(o.cpuProfile)
+		if err != nil {
+			logFile.Close()
+			return nil, err
+		}
+		p.cmd.Env = append(p.cmd.Env, "PAIDUP_CPUPROFILE="+abs)
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		logFile.Close()
@@ -471,6 +545,20 @@ func procCPU(pid int) time.Duration {
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
 	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+}
+
+// commits is how many transactions paidup's PostgreSQL database has
+// committed (as PostgreSQL's statistics report them, a moment late), or -1
+// on SQLite.
+func (p *paidupProc) commits(ctx context.Context) int64 {
+	if !strings.HasPrefix(p.dbURL, "postgres") {
+		return -1
+	}
+	var n int64
+	if err := p.db.Read.QueryRowContext(ctx, `SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()`).Scan(&n); err != nil {
+		return -1
+	}
+	return n
 }
 
 // grants returns when each customer (by email) was first granted access,

@@ -68,14 +68,16 @@ func main() {
 }
 
 type options struct {
-	engines   []string
-	pgAdmin   string
-	bin       string
-	work      string
-	keep      bool
-	logLevel  string
-	apiDelay  time.Duration
-	smtpDelay time.Duration
+	engines  []string
+	pgAdmin  string
+	bin      string
+	work     string
+	keep     bool
+	logLevel string
+	// paidupProfile prefixes the files paidup writes its CPU profiles to.
+	paidupProfile string
+	apiDelay      time.Duration
+	smtpDelay     time.Duration
 	// deliveries is how many webhooks the processor sends at once.
 	deliveries int
 
@@ -115,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.work, "work", "", "`directory` for databases, configuration and logs (default: a temporary one, removed)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
 	cpuProfile := fs.String("cpuprofile", "", "write the harness's CPU profile (load generator, sandbox, mailbox) to `file`")
+	fs.StringVar(&o.paidupProfile, "paidup-cpuprofile", "", "write each paidup run's CPU profile to `prefix`-SCENARIO-ENGINE.pprof")
 	fs.StringVar(&o.logLevel, "log-level", "info", "paidup's log `level` (its logs go to a file in the work directory)")
 	fs.IntVar(&o.deliveries, "processor-deliveries", 16, "how many webhook deliveries the processor (sandbox) has under way at once, as Stripe sends them in parallel")
 	fs.DurationVar(&o.apiDelay, "processor-delay", 0, "add this `delay` to every processor API request, for a real processor's round trip")
@@ -285,7 +288,11 @@ func (o *options) env(ctx context.Context, name, engine string, wo worldOptions)
 		w.close()
 		return nil, nil, nil, err
 	}
-	p, err := startPaidup(ctx, paidupOptions{bin: o.bin, dir: dir, dbURL: db.url, listen: listen, world: w, logLevel: o.logLevel})
+	po := paidupOptions{bin: o.bin, dir: dir, dbURL: db.url, listen: listen, world: w, logLevel: o.logLevel}
+	if o.paidupProfile != "" {
+		po.cpuProfile = o.paidupProfile + "-" + name + "-" + engine + ".pprof"
+	}
+	p, err := startPaidup(ctx, po)
 	if err != nil {
 		w.close()
 		db.drop()
@@ -365,7 +372,8 @@ func (o *options) printPipeline(r *pipelineResult) {
 	fmt.Fprintf(o.out, "payment -> access granted:                   %s\n", r.access)
 	fmt.Fprintf(o.out, "confirmations delivered during the run: %.1f/s; backlog (paid, not yet mailed): max %d, %d when buying stopped; all mailed %s after (missing: %d emails, %d grants; duplicates: %d)\n",
 		r.emailsPerSec, r.backlogMax, r.backlogEnd, r.drain.Round(100*time.Millisecond), r.missingEmail, r.missingAccess, r.duplicates)
-	fmt.Fprintf(o.out, "CPU (cores): paidup: %s\n", r.cpu)
+	fmt.Fprintf(o.out, "CPU (cores): paidup: %s; paidup CPU per purchase %s\n", r.cpu, r.cpuPer)
+	fmt.Fprintf(o.out, "per purchase: %s\n", r.per)
 	if r.check != "" {
 		fmt.Fprintf(o.out, "paidup check: %s\n", r.check)
 	}

@@ -122,6 +122,8 @@ type pipelineResult struct {
 	backlogEnd      int // the same, when the last purchase was paid
 	drain           time.Duration
 	cpu             string
+	cpuPer          string // the measured program's CPU time per purchase
+	per             string // requests, connections and commits per purchase
 	check           string
 	firstFailure    string
 	notes           []string
@@ -138,6 +140,7 @@ func runPipeline(ctx context.Context, w *world, p *paidupProc, perSecond float64
 	var mu sync.Mutex
 	var purchases []*purchase
 	meter, t0 := startCPU(p.cmd.Process.Pid), time.Now()
+	counts := w.startTally(ctx, p)
 
 	// Sample the backlog every half second while buying.
 	stopSampling := make(chan struct{})
@@ -184,6 +187,12 @@ func runPipeline(ctx context.Context, w *world, p *paidupProc, perSecond float64
 	}
 	res.drain = time.Since(genEnd)
 	res.cpu = meter.String()
+	res.cpuPer = meter.procPer(int(b.paid.Load()))
+	// Committed statistics reach pg_stat_database within a second.
+	if counts.commits >= 0 {
+		time.Sleep(time.Second)
+	}
+	res.per = counts.per(ctx, int(b.paid.Load()))
 
 	mail, mailCount, err := w.mail(ctx)
 	if err != nil {

@@ -138,6 +138,14 @@ func (m *cpuMeter) String() string {
 	return s + fmt.Sprintf(", whole machine %s of %d", cpuShare(machineCPU()-m.mach, wall), runtime.NumCPU())
 }
 
+// procPer is the measured process's CPU time since the start per item.
+func (m *cpuMeter) procPer(items int) string {
+	if items == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f ms", float64(procCPU(m.pid)-m.proc)/1e6/float64(items))
+}
+
 // postgresCPU is the CPU time the processes named postgres have used.
 // Backends that ended meanwhile are not counted.
 func postgresCPU() time.Duration {

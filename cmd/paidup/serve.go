@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -99,6 +100,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return usageError{err.Error()}
 	}
 	failpoint.Arm(points)
+	if path := getenv("PAIDUP_CPUPROFILE"); path != "" {
+		stop, err := startCPUProfile(path)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 
 	// Bind first, so that a busy port is reported before anything is
 	// written, and so that port 0 resolves to the real address.
@@ -139,6 +147,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	a.stop()
 	return serveErr
+}
+
+// startCPUProfile profiles paidup's CPU into the file at path until stop
+// is called, for load tests (PAIDUP_CPUPROFILE; paidup-load sets it).
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("PAIDUP_CPUPROFILE: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("PAIDUP_CPUPROFILE: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 // sandboxOptions configures a sandbox from the configuration: its prices

@@ -178,9 +178,17 @@ func (s *Service) Fulfil(ctx context.Context, checkoutID, source string) (Outcom
 
 // FulfilCheckout fulfils a checkout as the processor reported it.
 func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source string) (Outcome, error) {
+	return s.FulfilCheckoutWith(ctx, co, source, nil)
+}
+
+// FulfilCheckoutWith is FulfilCheckout that also runs also, with the
+// outcome, in the transaction that records it, if one does (a checkout not
+// paid yet records nothing): what was done about an event is then
+// committed with what the event caused, in one transaction.
+func (s *Service) FulfilCheckoutWith(ctx context.Context, co paidup.Checkout, source string, also func(*store.Tx, Outcome) error) (Outcome, error) {
 	if !co.Paid {
 		if co.Status == paidup.CheckoutExpired {
-			return s.expire(ctx, co, source)
+			return s.expire(ctx, co, source, also)
 		}
 		return Outcome{State: Pending}, nil
 	}
@@ -205,6 +213,11 @@ func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source
 		if err != nil {
 			return err
 		}
+		if also != nil {
+			if err := also(tx, out); err != nil {
+				return err
+			}
+		}
 		failpoint.Inject("fulfil.before_commit")
 		return nil
 	})
@@ -220,15 +233,27 @@ func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source
 // checkout, that checkout is read by its id (one read); otherwise the
 // processor's checkouts are searched by payment.
 func (s *Service) CheckoutForPayment(ctx context.Context, ref, paymentID string) (paidup.Checkout, error) {
+	var checkoutID string
 	if ref != "" {
-		if a, err := s.Store.CheckoutAttempt(ctx, ref); err == nil && a.CheckoutID != "" {
-			co, err := s.Processor.Checkout(ctx, a.CheckoutID)
-			if err != nil {
-				return co, err
-			}
-			if co.PaymentID == paymentID {
-				return co, nil
-			}
+		if a, err := s.Store.CheckoutAttempt(ctx, ref); err == nil {
+			checkoutID = a.CheckoutID
+		}
+	}
+	return s.CheckoutPaidThrough(ctx, checkoutID, paymentID)
+}
+
+// CheckoutPaidThrough reads the checkout a payment was made through, for a
+// caller that has read the payment's attempt: checkoutID, the checkout
+// recorded for it, is read by its id; failing that (none recorded, or
+// another payment's), the processor's checkouts are searched by payment.
+func (s *Service) CheckoutPaidThrough(ctx context.Context, checkoutID, paymentID string) (paidup.Checkout, error) {
+	if checkoutID != "" {
+		co, err := s.Processor.Checkout(ctx, checkoutID)
+		if err != nil {
+			return co, err
+		}
+		if co.PaymentID == paymentID {
+			return co, nil
 		}
 	}
 	return s.Processor.CheckoutForPayment(ctx, paymentID)
@@ -439,25 +464,36 @@ func describeSource(source string) string {
 }
 
 // expire records that a checkout closed unpaid.
-func (s *Service) expire(ctx context.Context, co paidup.Checkout, source string) (Outcome, error) {
+func (s *Service) expire(ctx context.Context, co paidup.Checkout, source string, also func(*store.Tx, Outcome) error) (Outcome, error) {
+	out := Outcome{State: paidup.AttemptExpired}
 	if co.Reference == "" {
-		return Outcome{State: paidup.AttemptExpired}, nil
+		return out, nil
 	}
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		a, err := tx.AttemptForUpdate(ctx, co.Reference)
-		if paidup.ErrorCode(err) == paidup.ENOTFOUND {
-			return nil
-		}
-		if err != nil || !a.Unresolved() {
+		if err := s.expireTx(ctx, tx, co, source); err != nil {
 			return err
 		}
-		if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptExpired, "", ""); err != nil {
-			return err
+		if also != nil {
+			return also(tx, out)
 		}
-		return tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: source,
-			Summary: "The checkout closed unpaid; nothing was charged", Data: map[string]string{"checkout": co.ID}})
+		return nil
 	})
-	return Outcome{State: paidup.AttemptExpired}, err
+	return out, err
+}
+
+func (s *Service) expireTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, source string) error {
+	a, err := tx.AttemptForUpdate(ctx, co.Reference)
+	if paidup.ErrorCode(err) == paidup.ENOTFOUND {
+		return nil
+	}
+	if err != nil || !a.Unresolved() {
+		return err
+	}
+	if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptExpired, "", ""); err != nil {
+		return err
+	}
+	return tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: source,
+		Summary: "The checkout closed unpaid; nothing was charged", Data: map[string]string{"checkout": co.ID}})
 }
 
 // SubscriptionLeeway is how long a paid subscription period's grant

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 
 	"github.com/riverqueue/river"
@@ -69,50 +70,135 @@ type ProcessWorker struct {
 // duplicated, late and out-of-order events all lead to the same state. The
 // failures are returned, and River retries the job; on a retry the events
 // already processed are passed over.
+//
+// An event processed goes on its customer's timeline and is marked
+// processed in the transaction of the fulfilment it caused, if any,
+// together with the events processed before it and the job's later events
+// about the same payment (which the fulfilment settles); the rest are
+// marked at the end, in one transaction.
 func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) error {
 	failpoint.Inject("event.before_process")
 	var errs []error
-	var done []store.WebhookEvent
-	var notes []*store.TimelineEntry
-	for _, id := range job.Args.events() {
+	ids := job.Args.events()
+	stored, err := w.Store.WebhookEvents(ctx, job.Args.Processor, ids)
+	if err != nil {
+		return err
+	}
+	j := &jobProgress{recorded: map[string]bool{}}
+	for _, id := range ids {
+		ev, ok := stored[id]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("webhook event %s: %w", id, paidup.Errorf(paidup.ENOTFOUND, "No such event.")))
+		case ev.Processed.IsZero():
+			j.events = append(j.events, ev)
+		}
+	}
+	for i, ev := range j.events {
 		if ctx.Err() != nil {
 			errs = append(errs, ctx.Err())
 			break
 		}
-		ev, err := w.Store.WebhookEvent(ctx, job.Args.Processor, id)
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if j.recorded[ev.ID] {
+			continue // settled with an earlier event's fulfilment
 		}
-		if !ev.Processed.IsZero() {
-			continue
-		}
-		note, err := w.process(ctx, ev)
+		j.current = i
+		note, err := w.process(ctx, ev, j)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("processing %s %s: %w", ev.Type, ev.ID, err))
 			continue
 		}
-		done = append(done, ev)
-		notes = append(notes, note)
+		if !j.recorded[ev.ID] {
+			j.pending = append(j.pending, processed{ev, note})
+		}
 	}
-	if len(done) > 0 {
-		// The events processed go on their customers' timelines and are
-		// marked processed in one transaction.
-		errs = append(errs, w.Store.InTx(ctx, func(tx *store.Tx) error {
-			for i, ev := range done {
-				if notes[i] != nil {
-					if err := tx.Append(ctx, *notes[i]); err != nil {
-						return err
-					}
-				}
-				if err := tx.MarkWebhookEventProcessed(ctx, ev.Processor, ev.ID); err != nil {
-					return err
-				}
-			}
-			return nil
-		}))
+	if len(j.pending) > 0 {
+		errs = append(errs, w.Store.InTx(ctx, func(tx *store.Tx) error { return record(ctx, tx, j.pending) }))
 	}
 	return errors.Join(errs...)
+}
+
+// jobProgress is how far a job's processing has got.
+type jobProgress struct {
+	events  []store.WebhookEvent // the job's events not yet processed when it started
+	current int                  // index in events of the one being processed
+	// pending are processed events not yet recorded as such; recorded,
+	// those whose record is committed.
+	pending  []processed
+	recorded map[string]bool
+}
+
+// processed is an event processed and the timeline entry recording it.
+type processed struct {
+	ev   store.WebhookEvent
+	note *store.TimelineEntry
+}
+
+// record puts processed events on their customers' timelines and marks
+// them processed, in tx.
+func record(ctx context.Context, tx *store.Tx, evs []processed) error {
+	for _, p := range evs {
+		if p.note != nil {
+			if err := tx.Append(ctx, *p.note); err != nil {
+				return err
+			}
+		}
+		if err := tx.MarkWebhookEventProcessed(ctx, p.ev.Processor, p.ev.ID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fulfil fulfils co for the event being processed, recording in the same
+// transaction the events processed so far, this one, and, once the
+// payment is settled, the job's later events about the same checkout or
+// payment: processing them would only find it settled and note them.
+func (w *ProcessWorker) fulfil(ctx context.Context, j *jobProgress, co paidup.Checkout, ref string) (checkout.Outcome, error) {
+	ev := j.events[j.current]
+	var staged []processed
+	out, err := w.Checkout.FulfilCheckoutWith(ctx, co, store.ByWebhook, func(tx *store.Tx, out checkout.Outcome) error {
+		// On SQLite a transaction may run twice (see sqldb.InGroupTx):
+		// start afresh each time.
+		staged = append(slices.Clip(j.pending), processed{ev, note(ev, out.CustomerID, ref)})
+		if settled(out.State) {
+			for _, later := range j.events[j.current+1:] {
+				if !j.recorded[later.ID] && about(later, co) {
+					staged = append(staged, processed{later, note(later, out.CustomerID, ref)})
+				}
+			}
+		}
+		return record(ctx, tx, staged)
+	})
+	if err != nil {
+		return out, err
+	}
+	// Committed: staged is nil if nothing was.
+	for _, p := range staged {
+		j.recorded[p.ev.ID] = true
+	}
+	if staged != nil {
+		j.pending = nil
+	}
+	return out, nil
+}
+
+// settled reports whether an attempt in state is settled for good by a
+// payment: events about it change nothing more.
+func settled(state string) bool {
+	return state == paidup.AttemptFulfilled || state == paidup.AttemptNeedsAttention || state == paidup.AttemptRefunded
+}
+
+// about reports whether ev is a checkout or payment event about co and its
+// payment, which a settled fulfilment of co answers.
+func about(ev store.WebhookEvent, co paidup.Checkout) bool {
+	switch ev.Type {
+	case "checkout.session.completed", "checkout.session.async_payment_succeeded":
+		return ev.ObjectID == co.ID
+	case "payment_intent.succeeded":
+		return co.PaymentID != "" && ev.ObjectID == co.PaymentID
+	}
+	return false
 }
 
 // Types are the event types paidup acts on. A webhook endpoint for paidup
@@ -137,12 +223,12 @@ var Types = []string{
 
 // process acts on an event and returns the timeline entry that records
 // it, if any.
-func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent) (*store.TimelineEntry, error) {
+func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
 	switch ev.Type {
 	case "checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.expired":
-		return w.checkoutEvent(ctx, ev)
+		return w.checkoutEvent(ctx, ev, j)
 	case "payment_intent.succeeded":
-		return w.paymentEvent(ctx, ev)
+		return w.paymentEvent(ctx, ev, j)
 	case "charge.refunded":
 		return nil, w.refundEvent(ctx, ev)
 	case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
@@ -157,7 +243,7 @@ func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent) (*st
 }
 
 // checkoutEvent fulfils (or expires) the checkout the event is about.
-func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent) (*store.TimelineEntry, error) {
+func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
 	defer w.busy.lock(ev.ObjectID)()
 	if a, err := w.Store.CheckoutAttemptByCheckout(ctx, ev.ObjectID); err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
 		return note(ev, a.CustomerID, a.Reference), nil // already settled: nothing to ask the processor
@@ -169,7 +255,7 @@ func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent
 	if !w.Checkout.Ours(co) {
 		return nil, nil
 	}
-	out, err := w.Checkout.FulfilCheckout(ctx, co, store.ByWebhook)
+	out, err := w.fulfil(ctx, j, co, co.Reference)
 	if err != nil {
 		return nil, err
 	}
@@ -178,7 +264,7 @@ func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent
 
 // paymentEvent fulfils the checkout a succeeded payment was made through,
 // when the payment carries paidup's reference.
-func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent) (*store.TimelineEntry, error) {
+func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
 	var pi struct {
 		Metadata map[string]string `json:"metadata"`
 	}
@@ -199,11 +285,16 @@ func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent)
 	if err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
 		return note(ev, a.CustomerID, ref), nil
 	}
-	co, err := w.Checkout.CheckoutForPayment(ctx, ref, ev.ObjectID)
+	var co paidup.Checkout
+	if err == nil {
+		co, err = w.Checkout.CheckoutPaidThrough(ctx, a.CheckoutID, ev.ObjectID)
+	} else {
+		co, err = w.Checkout.CheckoutForPayment(ctx, ref, ev.ObjectID)
+	}
 	if err != nil {
 		return nil, err
 	}
-	out, err := w.Checkout.FulfilCheckout(ctx, co, store.ByWebhook)
+	out, err := w.fulfil(ctx, j, co, ref)
 	if err != nil {
 		return nil, err
 	}

@@ -126,6 +126,46 @@ func (s *Store) WebhookEvent(ctx context.Context, processor, id string) (Webhook
 	return ev, nil
 }
 
+// WebhookEvents reads stored events of a processor by id, in one query;
+// ids not stored are missing from the result.
+func (s *Store) WebhookEvents(ctx context.Context, processor string, ids []string) (map[string]WebhookEvent, error) {
+	out := make(map[string]WebhookEvent, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	var q strings.Builder
+	q.WriteString(`SELECT processor, event_id, type, object_type, object_id, created_at, received_at, payload, processed_at, received_via
+		FROM webhook_events WHERE processor = $1 AND event_id IN (`)
+	args := []any{processor}
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		args = append(args, id)
+		fmt.Fprintf(&q, "$%d", len(args))
+	}
+	q.WriteString(")")
+	rows, err := s.db.Read.QueryContext(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("reading %d webhook events: %w", len(ids), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var ev WebhookEvent
+		var processed sql.NullTime
+		if err := rows.Scan(&ev.Processor, &ev.ID, &ev.Type, &ev.ObjectType, &ev.ObjectID, &ev.Created, &ev.Received, &ev.Payload,
+			&processed, &ev.Via); err != nil {
+			return nil, fmt.Errorf("reading %d webhook events: %w", len(ids), err)
+		}
+		ev.Created, ev.Received, ev.Processed = ev.Created.UTC(), ev.Received.UTC(), timeOf(processed)
+		out[ev.ID] = ev
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading %d webhook events: %w", len(ids), err)
+	}
+	return out, nil
+}
+
 // MarkWebhookEventProcessed records that an event's processing is done.
 func (s *Store) MarkWebhookEventProcessed(ctx context.Context, processor, id string) error {
 	_, err := s.db.Write.ExecContext(ctx, `UPDATE webhook_events SET processed_at = $3 WHERE processor = $1 AND event_id = $2 AND processed_at IS NULL`,

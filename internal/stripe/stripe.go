@@ -45,8 +45,13 @@ func New(cfg Config) *Client {
 	if cfg.Retries == 0 {
 		cfg.Retries = 2
 	}
+	// Concurrent requests (jobs, buy forms) keep their connections for the
+	// next ones: with Go's default of 2 idle connections per host, most
+	// requests would open (and on Stripe, TLS-handshake) a new one.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.MaxIdleConnsPerHost = 64
 	bc := &stripego.BackendConfig{
-		HTTPClient:        &http.Client{Timeout: cfg.Timeout},
+		HTTPClient:        &http.Client{Timeout: cfg.Timeout, Transport: transport},
 		MaxNetworkRetries: stripego.Int64(max(cfg.Retries, 0)),
 		LeveledLogger:     &stripego.LeveledLogger{Level: stripego.LevelNull},
 	}
