@@ -122,6 +122,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	if h, err := hostOf(publicURL); err == nil {
 		mailer.Helo = h
 	}
+	// Idle mail connections end with QUIT, after the jobs that used them.
+	a.closers = append(a.closers, func() { mailer.Close() })
 
 	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails, Templates: templates}
 	schedule := durations(cfg.Reconciler.Recheck)
