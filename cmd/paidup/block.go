@@ -10,8 +10,6 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/lifecycle"
-	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // block shows a customer's blocks or lifts them: a person's decision, on
@@ -44,15 +42,11 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL.Reveal())
+	db, st, err := openStore(ctx, cfg.Database.URL.Reveal())
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	st, err := store.New(db, time.Now)
-	if err != nil {
-		return err
-	}
 	var c paidup.Customer
 	if strings.Contains(*who, "@") {
 		email, err := paidup.NormaliseEmail(*who)

@@ -26,15 +26,11 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, err := sqldb.Open(ctx, cfg.Database.URL.Reveal())
+	db, s, err := openStore(ctx, cfg.Database.URL.Reveal())
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	s, err := store.New(db, time.Now)
-	if err != nil {
-		return err
-	}
 	r, err := s.Check(ctx)
 	if err != nil {
 		return err
@@ -55,4 +51,20 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fmt.Fprintln(stdout, "OK: every succeeded payment has exactly one grant or a refund, every grant has a source, and every grant's confirmation is sent or queued.")
 	return nil
+}
+
+// openStore opens the database at rawURL for a command that reads or
+// changes it while paidup runs (check, block, demo), on the wall clock.
+// The caller closes the database.
+func openStore(ctx context.Context, rawURL string) (*sqldb.DB, *store.Store, error) {
+	db, err := sqldb.Open(ctx, rawURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := store.New(db, time.Now)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, s, nil
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/store"
 )
 
 const demoAPIKey = "demo-api-key-not-secret-0123456789"
@@ -174,15 +173,11 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 
 	proc.Process.Signal(syscall.SIGTERM)
 	proc.Wait()
-	db, err := sqldb.Open(ctx, dbURL)
+	db, s, err := openStore(ctx, dbURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	s, err := store.New(db, time.Now)
-	if err != nil {
-		return err
-	}
 	c, err := s.CustomerByEmail(ctx, email)
 	if err != nil {
 		return err

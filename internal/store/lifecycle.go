@@ -241,16 +241,7 @@ func (s *Store) DueDeadlines(ctx context.Context, t time.Time, limit int) ([]str
 	if err != nil {
 		return nil, fmt.Errorf("listing due deadlines: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanStrings(rows)
 }
 
 // DeadlinesComing lists up to limit deadlines (their ids and due times)
@@ -396,16 +387,7 @@ func (s *Store) StaleSubscriptions(ctx context.Context, processor string, t time
 	if err != nil {
 		return nil, fmt.Errorf("listing stale subscriptions: %w", err)
 	}
-	defer rows.Close()
-	var ids []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		ids = append(ids, id)
-	}
-	return ids, rows.Err()
+	return scanStrings(rows)
 }
 
 // BlockExists reports whether a block with the source and reference exists,
@@ -414,4 +396,18 @@ func (s *Store) BlockExists(ctx context.Context, source, ref string) (bool, erro
 	var n int
 	err := s.db.Read.QueryRowContext(ctx, `SELECT count(*) FROM blocks WHERE source = $1 AND source_ref = $2`, source, ref).Scan(&n)
 	return n > 0, err
+}
+
+// scanStrings reads a one-column result of text, and closes it.
+func scanStrings(rows *sql.Rows) ([]string, error) {
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
 }
