@@ -31,7 +31,11 @@ func (s *Service) Refunded(ctx context.Context, paymentID string, amountRefunded
 		if amountRefunded < p.Amount.Amount {
 			return nil
 		}
+		// A one-time purchase's grant, or a subscription period's.
 		g, found, err := tx.GrantBySource(ctx, paidup.SourcePurchase, processor+":"+paymentID)
+		if err == nil && !found {
+			g, found, err = tx.GrantBySource(ctx, paidup.SourceSubscription, processor+":"+paymentID)
+		}
 		if err != nil || !found {
 			return err
 		}

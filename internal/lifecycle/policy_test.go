@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/queue"
@@ -67,6 +68,7 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	ends [NAME]             the processor gives up after its last retry and cancels
 //	dispute                 a chargeback of the latest payment
 //	dispute won|lost        the chargeback closes
+//	refund                  the latest payment is refunded in full
 //	lift                    a person lifts the block
 //	want TIER|none|blocked  the access now
 //	emails KIND,…           the lifecycle emails queued so far, in order
@@ -253,6 +255,14 @@ func TestPolicy(t *testing.T) {
 			want pro
 			advance 8d
 			want supporter`},
+		{name: "a renewal refunded in full ends its period's grant", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			renew ok
+			advance 3h
+			want pro
+			refund
+			want supporter`},
 		{name: "two active subscriptions to one tier: a support case", script: `
 			subscribe pro-monthly
 			subscribe pro-monthly sub2
@@ -363,6 +373,9 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		w.hint(t, hint{sub: id})
 	case "dispute":
 		w.dispute(t, len(f) > 1, name(1))
+	case "refund":
+		refunds := &checkout.Service{Store: w.st, Processor: w.billing}
+		require.NoError(t, refunds.Refunded(w.ctx, w.lastPayment.ID, w.lastPayment.Amount.Amount, "evt_refund"), at)
 	case "lift":
 		lifted, err := lifecycle.LiftBlocks(w.ctx, w.st, w.customerID(t), "sam", "the bank reversed the dispute")
 		require.NoError(t, err, at)
