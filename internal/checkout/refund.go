@@ -15,8 +15,14 @@ func (s *Service) Refunded(ctx context.Context, paymentID string, amountRefunded
 	processor := s.Processor.Name()
 	return s.Store.InTx(ctx, func(tx *store.Tx) error {
 		p, found, err := tx.PaymentForUpdate(ctx, processor, paymentID)
-		if err != nil || !found {
-			return err // a payment paidup never granted for: nothing to undo
+		if err != nil {
+			return err
+		}
+		if !found {
+			// Not recorded yet (a renewal whose own events are still on
+			// their way), or none of paidup's: kept, so that the payment,
+			// if it is ever recorded, grants nothing it should not.
+			return tx.RecordEarlyRefund(ctx, processor, paymentID, amountRefunded)
 		}
 		changed, err := tx.RecordRefund(ctx, processor, paymentID, amountRefunded)
 		if err != nil || !changed {

@@ -256,6 +256,22 @@ func (c *change) paid(in paidup.Invoice) error {
 		CheckoutReference: c.sub.Reference, PlanID: c.plan.ID, Amount: in.Amount, PaidAt: orNow(in.PaidAt, c.tx.Now())}); err != nil {
 		return err
 	}
+	// A refund that came before paidup knew of the payment.
+	if refunded, err := c.tx.EarlyRefund(c.ctx, processor, in.PaymentID); err != nil {
+		return err
+	} else if refunded > 0 {
+		if changed, err := c.tx.RecordRefund(c.ctx, processor, in.PaymentID, refunded); err != nil {
+			return err
+		} else if changed && refunded >= in.Amount.Amount {
+			if err := c.entry(store.EventPayment, fmt.Sprintf("Payment of %s for %s was refunded in full before access was granted; no access granted",
+				in.Amount, in.ID), map[string]string{"invoice": in.ID, "payment": in.PaymentID}); err != nil {
+				return err
+			}
+		}
+		if refunded >= in.Amount.Amount {
+			return nil
+		}
+	}
 	g, created, err := c.tx.InsertGrant(c.ctx, paidup.Grant{CustomerID: c.customerID, Tier: c.plan.Tier, PlanID: c.plan.ID,
 		Source: paidup.SourceSubscription, SourceRef: ref, Start: in.PeriodStart, End: c.grantEnd(in.PeriodEnd)})
 	if err != nil {

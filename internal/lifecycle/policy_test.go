@@ -69,6 +69,7 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	dispute                 a chargeback of the latest payment
 //	dispute won|lost        the chargeback closes
 //	refund                  the latest payment is refunded in full
+//	hold, release           events wait from hold until release (an hour on)
 //	lift                    a person lifts the block
 //	want TIER|none|blocked  the access now
 //	emails KIND,…           the lifecycle emails queued so far, in order
@@ -263,6 +264,18 @@ func TestPolicy(t *testing.T) {
 			want pro
 			refund
 			want supporter`},
+		{name: "a renewal refunded before paidup hears of it grants nothing", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			hold
+			renew ok
+			refund
+			release
+			advance 3h
+			want supporter
+			renew ok
+			advance 3h
+			want pro`},
 		{name: "two active subscriptions to one tier: a support case", script: `
 			subscribe pro-monthly
 			subscribe pro-monthly sub2
@@ -373,6 +386,11 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		w.hint(t, hint{sub: id})
 	case "dispute":
 		w.dispute(t, len(f) > 1, name(1))
+	case "hold":
+		w.delays = func() []time.Duration { return []time.Duration{time.Hour} }
+	case "release":
+		w.delays = nil
+		w.advance(t, time.Hour)
 	case "refund":
 		refunds := &checkout.Service{Store: w.st, Processor: w.billing}
 		require.NoError(t, refunds.Refunded(w.ctx, w.lastPayment.ID, w.lastPayment.Amount.Amount, "evt_refund"), at)

@@ -102,3 +102,29 @@ func (s *Store) Payments(ctx context.Context, customerID string) ([]Payment, err
 	}
 	return out, rows.Err()
 }
+
+// RecordEarlyRefund keeps a refund of a payment paidup has not recorded
+// yet, until it is (see EarlyRefund). The largest amount refunded wins.
+func (tx *Tx) RecordEarlyRefund(ctx context.Context, processor, paymentID string, refunded int64) error {
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO early_refunds (processor, payment_id, amount_refunded, recorded_at)
+		VALUES ($1, $2, $3, $4) ON CONFLICT (processor, payment_id) DO UPDATE SET
+		amount_refunded = CASE WHEN excluded.amount_refunded > early_refunds.amount_refunded
+			THEN excluded.amount_refunded ELSE early_refunds.amount_refunded END`,
+		processor, paymentID, refunded, tx.now)
+	if err != nil {
+		return fmt.Errorf("recording refund of %s: %w", paymentID, err)
+	}
+	return nil
+}
+
+// EarlyRefund is how much of a payment was refunded before paidup recorded
+// the payment; 0 if nothing was.
+func (tx *Tx) EarlyRefund(ctx context.Context, processor, paymentID string) (int64, error) {
+	var n int64
+	err := tx.tx.QueryRowContext(ctx, `SELECT amount_refunded FROM early_refunds WHERE processor = $1 AND payment_id = $2`,
+		processor, paymentID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return n, err
+}
