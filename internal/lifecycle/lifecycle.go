@@ -81,7 +81,7 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	// The invoices that matter: the one the event named, the latest, and
 	// the one paidup last saw failing.
 	ids := []string{invoiceID, sub.LatestInvoiceID}
-	if m, found, err := s.mirror(ctx, subID); err != nil {
+	if m, found, err := s.Store.Subscription(ctx, s.Processor.Name(), subID); err != nil {
 		return err
 	} else if found && m.FailingInvoice != "" {
 		ids = append(ids, m.FailingInvoice)
@@ -113,17 +113,6 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	}
 	failpoint.Inject("lifecycle.after_commit")
 	return nil
-}
-
-func (s *Service) mirror(ctx context.Context, subID string) (store.Subscription, bool, error) {
-	var m store.Subscription
-	var found bool
-	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		m, found, err = tx.SubscriptionForUpdate(ctx, s.Processor.Name(), subID)
-		return err
-	})
-	return m, found, err
 }
 
 func (s *Service) planFor(prices []string) (paidup.Plan, bool) {

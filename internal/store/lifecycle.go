@@ -265,24 +265,6 @@ func (s *Store) DeadlinesComing(ctx context.Context, from, to time.Time, limit i
 	return out, rows.Err()
 }
 
-// Deadlines lists a customer's pending deadlines, earliest first.
-func (s *Store) Deadlines(ctx context.Context, customerID string) ([]Deadline, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+deadlineColumns+` FROM deadlines WHERE customer_id = $1 ORDER BY due_at, id`, customerID)
-	if err != nil {
-		return nil, fmt.Errorf("listing deadlines: %w", err)
-	}
-	defer rows.Close()
-	var out []Deadline
-	for rows.Next() {
-		d, err := scanDeadline(rows)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, d)
-	}
-	return out, rows.Err()
-}
-
 // Grants lists a customer's grants in the transaction, oldest first.
 func (tx *Tx) Grants(ctx context.Context, customerID string) ([]paidup.Grant, error) {
 	return grants(ctx, tx.tx, customerID)
@@ -349,18 +331,6 @@ func (tx *Tx) LiftBlocks(ctx context.Context, customerID, actor, reason string) 
 		lifted = append(lifted, b)
 	}
 	return lifted, nil
-}
-
-// CustomerByProcessorID finds the customer linked to a processor customer;
-// found is false if none is.
-func (tx *Tx) CustomerByProcessorID(ctx context.Context, processor, processorCustomerID string) (string, bool, error) {
-	var id string
-	err := tx.tx.QueryRowContext(ctx, `SELECT customer_id FROM processor_customers WHERE processor = $1 AND processor_id = $2`,
-		processor, processorCustomerID).Scan(&id)
-	if err == sql.ErrNoRows {
-		return "", false, nil
-	}
-	return id, err == nil, err
 }
 
 // Subscription reads a mirrored subscription; found is false if paidup has
