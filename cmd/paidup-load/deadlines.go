@@ -587,46 +587,23 @@ func (b *memBilling) Invoice(ctx context.Context, id string) (paidup.Invoice, er
 	return in, nil
 }
 
-// The rest is not used by the deadlines' path.
-
-func (b *memBilling) CancelSubscription(context.Context, string) (paidup.Subscription, error) {
-	return paidup.Subscription{}, errors.ErrUnsupported
-}
-func (b *memBilling) ListSubscriptions(context.Context, string, func(paidup.Subscription) error) error {
-	return errors.ErrUnsupported
-}
-func (b *memBilling) ListInvoices(context.Context, paidup.Created, func(paidup.Invoice) error) error {
-	return errors.ErrUnsupported
-}
-func (b *memBilling) Dispute(context.Context, string) (paidup.Dispute, error) {
-	return paidup.Dispute{}, errors.ErrUnsupported
-}
-func (b *memBilling) ListDisputes(context.Context, paidup.Created, func(paidup.Dispute) error) error {
-	return errors.ErrUnsupported
-}
-func (b *memBilling) PortalURL(context.Context, string, string) (string, error) {
-	return "", errors.ErrUnsupported
-}
-func (b *memBilling) CreateCheckout(context.Context, paidup.CheckoutRequest) (paidup.Checkout, error) {
-	return paidup.Checkout{}, errors.ErrUnsupported
-}
-func (b *memBilling) Checkout(context.Context, string) (paidup.Checkout, error) {
-	return paidup.Checkout{}, errors.ErrUnsupported
-}
-func (b *memBilling) CheckoutForPayment(context.Context, string) (paidup.Checkout, error) {
-	return paidup.Checkout{}, errors.ErrUnsupported
-}
-func (b *memBilling) ListCheckouts(context.Context, paidup.Created, func(paidup.Checkout) error) error {
-	return errors.ErrUnsupported
-}
-func (b *memBilling) ListPayments(context.Context, paidup.Created, func(paidup.Payment) error) error {
-	return errors.ErrUnsupported
-}
-func (b *memBilling) ListRefunds(context.Context, paidup.Created, func(paidup.Refund) error) error {
-	return errors.ErrUnsupported
-}
-func (b *memBilling) ListUndeliveredEvents(context.Context, paidup.Created, func(paidup.ProcessorEvent) error) error {
-	return errors.ErrUnsupported
+// CancelSubscription ends a subscription now (the deadlines' path does not
+// cancel; a lifecycle.Processor may be asked to).
+func (b *memBilling) CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.subs[id]
+	if !ok {
+		return s, errNoSuchObject
+	}
+	s.Status, s.CanceledAt, s.EndedAt = paidup.SubscriptionCanceled, time.Now(), time.Now()
+	b.subs[id] = s
+	return s, nil
 }
 
-var _ paidup.Processor = (*memBilling)(nil)
+// Dispute finds nothing: no payment here is disputed.
+func (b *memBilling) Dispute(ctx context.Context, id string) (paidup.Dispute, error) {
+	return paidup.Dispute{}, errNoSuchObject
+}
+
+var _ lifecycle.Processor = (*memBilling)(nil)

@@ -36,10 +36,20 @@ type Notifier interface {
 	AlertDispute(ctx context.Context, tx *store.Tx, a notify.DisputeAlert) error
 }
 
+// Processor is what the lifecycle asks of a payment processor: the
+// objects it re-reads, and a cancellation (a double buy).
+type Processor interface {
+	Name() string
+	Subscription(ctx context.Context, id string) (paidup.Subscription, error)
+	CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error)
+	Invoice(ctx context.Context, id string) (paidup.Invoice, error)
+	Dispute(ctx context.Context, id string) (paidup.Dispute, error)
+}
+
 // Service applies the lifecycle policy.
 type Service struct {
 	Store     *store.Store
-	Processor paidup.Processor
+	Processor Processor
 	Policy    *paidup.Policy
 	Notify    Notifier
 	Logger    *slog.Logger

@@ -47,7 +47,7 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 	subscription := p.Mode == "subscription"
 	switch {
 	case p.Mode == "setup":
-		return nil, invalidRequest("mode", "The paidup sandbox supports Checkout Sessions in payment and subscription mode; setup mode is not implemented.")
+		return nil, invalidRequest("mode", "Invalid mode: must be one of payment or subscription, the modes this sandbox offers (see docs/sandbox.md).")
 	case subscription && p.PaymentIntentData != nil:
 		return nil, invalidRequest("payment_intent_data", "You can not pass `payment_intent_data` in `subscription` mode.")
 	case subscription && p.CustomerCreation != nil:
@@ -133,7 +133,7 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		case pr.Recurring != nil && !subscription:
 			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.")
 		case pr.Recurring == nil && subscription:
-			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "The paidup sandbox bills only recurring prices in `subscription` mode; one-time prices alongside a subscription are not implemented.")
+			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "In this sandbox every price in `subscription` mode must be recurring (see docs/sandbox.md).")
 		case subscription && len(cs.LineItems) > 0 && *cs.LineItems[0].Price.Recurring != *pr.Recurring:
 			return nil, invalidRequest("line_items", "All prices on a subscription must have the same `recurring.interval` and `recurring.interval_count`.")
 		}
