@@ -176,41 +176,11 @@ func TestCrashMatrix(t *testing.T) {
 // runCrashCase is one customer's purchase with one failpoint armed. It
 // reports whether the failpoint fired.
 func runCrashCase(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, point, scenario string) bool {
-	dir := t.TempDir()
-	if keep := os.Getenv("PAIDUP_TEST_CRASH_LOGS"); keep != "" {
-		// Keep the case's configuration and logs for reading afterwards.
-		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	dbURL := sqldbtest.URL(t, engine)
-	db, err := sqldb.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatalf("opening %s: %v", sqldb.Redact(dbURL), err)
-	}
-	t.Cleanup(func() { db.Close() })
-
-	id := crashID(5)
-	customer := "buyer-" + id + "@example.com"
-	oncall := "oncall-" + id + "@example.com"
-	port := crashPort(t)
-	shop := "http://127.0.0.1:" + strconv.Itoa(port)
-
-	// The processor, up for the whole case.
-	sbConfig := filepath.Join(dir, "sandbox.yaml")
-	writeCrashConfig(t, sbConfig, crashConfig{listen: "127.0.0.1:" + strconv.Itoa(port), dbURL: dbURL, smtp: mp.smtpURL(), oncall: oncall})
-	sbLog := filepath.Join(dir, "sandbox.log")
-	sb := startChildProc(t, bin, sbLog, childEnv(""), "sandbox", "--config", sbConfig,
-		"--sandbox-listen", "127.0.0.1:0", "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"),
-		"--webhook-url", shop+"/webhooks/stripe", "--webhook-secret", crashWebhookKey, "--smtp-listen", "off", "--log-level", "warn")
-	sandboxURL := waitForLine(t, sb, sbLog, regexp.MustCompile(`API:\s+(http://127\.0\.0\.1:\d+)/v1`))
-	waitChildHealthy(t, sb, sandboxURL+"/healthz", sbLog)
-
-	cfgPath := filepath.Join(dir, "paidup.yaml")
-	writeCrashConfig(t, cfgPath, crashConfig{listen: "127.0.0.1:" + strconv.Itoa(port), dbURL: dbURL, apiURL: sandboxURL, smtp: mp.smtpURL(), oncall: oncall})
-	p := &paidupChild{t: t, bin: bin, config: cfgPath, dbURL: dbURL, shop: shop, dir: dir, point: point, mail: mp}
-	p.start(true)
+	c := newCrashSetup(t, bin, mp, engine)
+	dbURL, db, shop, sandboxURL, oncall := c.dbURL, c.db, c.shop, c.sandboxURL, c.oncall
+	customer := "buyer-" + c.id + "@example.com"
+	p := c.startPaidup(t, bin, mp, point, crashConfig{})
+	cfgPath := p.config
 
 	// The scenario's webhook faults, before anything is paid.
 	switch scenario {
@@ -269,10 +239,8 @@ func runCrashCase(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, po
 	p.waitSettled(customer, oncall, sandboxURL, db)
 
 	// The invariants hold on the database paidup left.
-	checkCmd := exec.Command(bin, "check", "--config", cfgPath, "--database-url", dbURL)
-	checkCmd.Env = childEnv("")
-	out, err := checkCmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "OK") {
+	out, err := runCheck(bin, cfgPath, dbURL)
+	if err != nil || !strings.Contains(out, "OK") {
 		t.Fatalf("paidup check: %v\n%s", err, out)
 	}
 	if returned {
@@ -330,6 +298,62 @@ func runCrashCase(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, po
 		t.Logf("failpoint %s was not reached in scenario %s; the purchase completed normally", point, scenario)
 	}
 	return p.crashed
+}
+
+// crashSetup is what a crash case starts with: its directory, a fresh
+// database, an address for paidup, and the processor (a `paidup sandbox`
+// process), up for the whole case as Stripe would be.
+type crashSetup struct {
+	dir, dbURL, shop, sandboxURL string
+	listen                       string
+	id, oncall                   string
+	db                           *sqldb.DB
+}
+
+func newCrashSetup(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine) *crashSetup {
+	t.Helper()
+	c := &crashSetup{dir: t.TempDir()}
+	if keep := os.Getenv("PAIDUP_TEST_CRASH_LOGS"); keep != "" {
+		// Keep the case's configuration and logs for reading afterwards.
+		c.dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(c.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.dbURL = sqldbtest.URL(t, engine)
+	db, err := sqldb.Open(context.Background(), c.dbURL)
+	if err != nil {
+		t.Fatalf("opening %s: %v", sqldb.Redact(c.dbURL), err)
+	}
+	t.Cleanup(func() { db.Close() })
+	c.db = db
+	c.id = crashID(5)
+	c.oncall = "oncall-" + c.id + "@example.com"
+	c.listen = "127.0.0.1:" + strconv.Itoa(crashPort(t))
+	c.shop = "http://" + c.listen
+
+	sbConfig := filepath.Join(c.dir, "sandbox.yaml")
+	writeCrashConfig(t, sbConfig, crashConfig{listen: c.listen, dbURL: c.dbURL, smtp: mp.smtpURL(), oncall: c.oncall})
+	sbLog := filepath.Join(c.dir, "sandbox.log")
+	sb := startChildProc(t, bin, sbLog, childEnv(""), "sandbox", "--config", sbConfig,
+		"--sandbox-listen", "127.0.0.1:0", "--sandbox-database-url", "sqlite:"+filepath.Join(c.dir, "sandbox.db"),
+		"--webhook-url", c.shop+"/webhooks/stripe", "--webhook-secret", crashWebhookKey, "--smtp-listen", "off", "--log-level", "warn")
+	c.sandboxURL = waitForLine(t, sb, sbLog, regexp.MustCompile(`API:\s+(http://127\.0\.0\.1:\d+)/v1`))
+	waitChildHealthy(t, sb, c.sandboxURL+"/healthz", sbLog)
+	return c
+}
+
+// startPaidup writes paidup's configuration (cfg, completed with the
+// case's address, database, processor and mail server) and starts it with
+// the failpoint armed.
+func (c *crashSetup) startPaidup(t *testing.T, bin string, mp *mailpit, point string, cfg crashConfig) *paidupChild {
+	t.Helper()
+	cfg.listen, cfg.dbURL, cfg.apiURL, cfg.smtp, cfg.oncall = c.listen, c.dbURL, c.sandboxURL, mp.smtpURL(), c.oncall
+	cfgPath := filepath.Join(c.dir, "paidup.yaml")
+	writeCrashConfig(t, cfgPath, cfg)
+	p := &paidupChild{t: t, bin: bin, config: cfgPath, dbURL: c.dbURL, shop: c.shop, dir: c.dir, point: point, mail: mp}
+	p.start(true)
+	return p
 }
 
 // paidupChild is paidup under test, as a child process on a fixed address

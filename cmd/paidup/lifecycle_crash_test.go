@@ -1,14 +1,11 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"net/url"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,34 +55,12 @@ func TestLifecycleCrashes(t *testing.T) {
 }
 
 func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, point string) {
-	dir := t.TempDir()
-	dbURL := sqldbtest.URL(t, engine)
-	db, err := sqldb.Open(context.Background(), dbURL)
-	if err != nil {
-		t.Fatalf("opening %s: %v", sqldb.Redact(dbURL), err)
-	}
-	t.Cleanup(func() { db.Close() })
-	id := crashID(5)
-	customer, oncall := "member-"+id+"@example.com", "oncall-"+id+"@example.com"
-	port := crashPort(t)
-	shop := "http://127.0.0.1:" + strconv.Itoa(port)
-
-	sbConfig := filepath.Join(dir, "sandbox.yaml")
-	writeCrashConfig(t, sbConfig, crashConfig{listen: "127.0.0.1:" + strconv.Itoa(port), dbURL: dbURL, smtp: mp.smtpURL(), oncall: oncall})
-	sbLog := filepath.Join(dir, "sandbox.log")
-	sb := startChildProc(t, bin, sbLog, childEnv(""), "sandbox", "--config", sbConfig,
-		"--sandbox-listen", "127.0.0.1:0", "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"),
-		"--webhook-url", shop+"/webhooks/stripe", "--webhook-secret", crashWebhookKey, "--smtp-listen", "off", "--log-level", "warn")
-	sandboxURL := waitForLine(t, sb, sbLog, regexp.MustCompile(`API:\s+(http://127\.0\.0\.1:\d+)/v1`))
-	waitChildHealthy(t, sb, sandboxURL+"/healthz", sbLog)
-	api := stripego.NewClient(crashStripeKey, stripego.WithBackends(stripego.NewBackendsWithConfig(
-		&stripego.BackendConfig{URL: stripego.String(sandboxURL), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))
-
-	cfgPath := filepath.Join(dir, "paidup.yaml")
-	writeCrashConfig(t, cfgPath, crashConfig{listen: "127.0.0.1:" + strconv.Itoa(port), dbURL: dbURL, apiURL: sandboxURL,
-		smtp: mp.smtpURL(), oncall: oncall, testClock: "clock_sandbox"})
-	p := &paidupChild{t: t, bin: bin, config: cfgPath, dbURL: dbURL, shop: shop, dir: dir, point: point, mail: mp}
-	p.start(true)
+	c := newCrashSetup(t, bin, mp, engine)
+	db, sandboxURL, oncall := c.db, c.sandboxURL, c.oncall
+	customer := "member-" + c.id + "@example.com"
+	api := sandboxAPI(sandboxURL, crashStripeKey)
+	p := c.startPaidup(t, bin, mp, point, crashConfig{testClock: "clock_sandbox"})
+	cfgPath, dbURL := p.config, c.dbURL
 
 	count := func(query string, args ...any) int {
 		var n int
@@ -148,16 +123,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 		}
 		return time.Unix(sub.Items.Data[0].CurrentPeriodEnd, 0)
 	}
-	useCard := func(token string) {
-		t.Helper()
-		pm, err := api.V1PaymentMethods.Attach(t.Context(), token, &stripego.PaymentMethodAttachParams{Customer: stripego.String(customerID)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := api.V1Subscriptions.Update(t.Context(), subID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(pm.ID)}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	card := func(token string) { useCard(t, api, customerID, subID, token) }
 
 	// Subscribe.
 	_, form := p.request(http.MethodGet, "/buy/pro-monthly", nil, http.StatusOK)
@@ -183,7 +149,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	until("the renewal's grant", func() bool { return count(`SELECT count(*) FROM grants WHERE source = 'subscription'`) == 2 })
 
 	// The card fails: day 0, 3 and 6, then the grace ends.
-	useCard("pm_card_chargeCustomerFail")
+	card("pm_card_chargeCustomerFail")
 	advanceTo(periodEnd().Add(time.Minute))
 	until("the payment failed email", func() bool { return mails(customer, "didn't go through") == 1 })
 	days(3)
@@ -197,7 +163,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	})
 
 	// A new card; the processor's retry succeeds after the grace.
-	useCard("pm_card_visa")
+	card("pm_card_visa")
 	days(3)
 	until("welcome back", func() bool {
 		a, ok := p.tryAccess(customer)
@@ -205,7 +171,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	})
 
 	// A chargeback of the next renewal.
-	useCard("pm_card_createDispute")
+	card("pm_card_createDispute")
 	advanceTo(periodEnd().Add(time.Minute))
 	until("the block and the on-call alert", func() bool {
 		a, ok := p.tryAccess(customer)

@@ -31,17 +31,8 @@ const lifecycleAPIKey = "lifecycle-test-key-0123456789abcdef"
 // the block; a person lifts it and access follows the grants.
 func TestSubscriptionLifecycle(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
-		dir := t.TempDir()
-		cfg := string(exampleConfig(t))
-		cfg = strings.Replace(cfg, "keys: []", "keys: ["+lifecycleAPIKey+"]", 1)
-		cfgPath := filepath.Join(dir, "paidup.yaml")
-		require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-		dbURL := sqldbtest.URL(t, engine)
-		in := start(t, nil, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
-			"--database-url", dbURL, "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
-		l := &life{t: t, in: in, dbURL: dbURL, email: "ana@example.com",
-			stripe: stripego.NewClient("sk_test_lifecycle", stripego.WithBackends(stripego.NewBackendsWithConfig(
-				&stripego.BackendConfig{URL: stripego.String(in.sandbox), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))}
+		l := startLife(t, engine, "ana@example.com")
+		cfgPath, dbURL := l.cfgPath, l.dbURL
 
 		l.buy("supporter-lifetime", "4242 4242 4242 4242")
 		l.wantAccess("supporter")
@@ -58,11 +49,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		l.wantAccess("pro")
 
 		// The card fails from the next renewal on.
-		failing, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_chargeCustomerFail",
-			&stripego.PaymentMethodAttachParams{Customer: stripego.String(sub.Customer.ID)})
-		require.NoError(t, err)
-		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(failing.ID)})
-		require.NoError(t, err)
+		l.useCard(sub, "pm_card_chargeCustomerFail")
 		l.advanceTo(l.periodEnd(sub.ID).Add(time.Minute))
 		l.wantMail("Your payment for Pro, monthly didn't go through")
 		l.wantAccess("pro")
@@ -80,11 +67,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		l.wantAccess("supporter")
 
 		// A new card; the processor's next retry succeeds, after the grace.
-		good, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_visa",
-			&stripego.PaymentMethodAttachParams{Customer: stripego.String(sub.Customer.ID)})
-		require.NoError(t, err)
-		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(good.ID)})
-		require.NoError(t, err)
+		l.useCard(sub, "pm_card_visa")
 		for range 3 {
 			l.advance(24 * time.Hour)
 		}
@@ -92,11 +75,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		l.wantAccess("pro")
 
 		// A chargeback of the next renewal.
-		disputing, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_createDispute",
-			&stripego.PaymentMethodAttachParams{Customer: stripego.String(sub.Customer.ID)})
-		require.NoError(t, err)
-		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(disputing.ID)})
-		require.NoError(t, err)
+		l.useCard(sub, "pm_card_createDispute")
 		l.advanceTo(l.periodEnd(sub.ID).Add(time.Minute))
 		l.wantAccess("blocked")
 		require.Eventually(t, func() bool {
@@ -104,8 +83,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		}, 20*time.Second, 50*time.Millisecond)
 
 		// A later renewal is paid: still blocked.
-		_, err = l.stripe.V1Subscriptions.Update(t.Context(), sub.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(good.ID)})
-		require.NoError(t, err)
+		l.useCard(sub, "pm_card_visa")
 		paid := countRows(t, dbURL, `SELECT count(*) FROM grants WHERE source = 'subscription'`)
 		l.advanceTo(l.periodEnd(sub.ID).Add(time.Minute))
 		l.wantGrants("subscription", paid+1)
@@ -131,12 +109,45 @@ func TestSubscriptionLifecycle(t *testing.T) {
 }
 
 type life struct {
-	t      *testing.T
-	in     *instance
-	dbURL  string
-	email  string
-	stripe *stripego.Client
-	seen   int // mail already checked
+	t              *testing.T
+	in             *instance
+	cfgPath, dbURL string
+	email          string
+	stripe         *stripego.Client
+	seen           int // mail already checked
+}
+
+// startLife runs paidup serve with the example configuration, its
+// sandbox and mailbox, for one customer.
+func startLife(t *testing.T, engine sqldb.Engine, email string) *life {
+	dir := t.TempDir()
+	cfg := strings.Replace(string(exampleConfig(t)), "keys: []", "keys: ["+lifecycleAPIKey+"]", 1)
+	cfgPath := filepath.Join(dir, "paidup.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	dbURL := sqldbtest.URL(t, engine)
+	in := start(t, nil, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
+		"--database-url", dbURL, "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
+	return &life{t: t, in: in, cfgPath: cfgPath, dbURL: dbURL, email: email, stripe: sandboxAPI(in.sandbox, "sk_test_lifecycle")}
+}
+
+// sandboxAPI is stripe-go pointed at a sandbox.
+func sandboxAPI(url, key string) *stripego.Client {
+	return stripego.NewClient(key, stripego.WithBackends(stripego.NewBackendsWithConfig(
+		&stripego.BackendConfig{URL: stripego.String(url), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))
+}
+
+// useCard attaches a test card to a subscription's customer and makes it
+// the card the subscription is charged to.
+func useCard(t *testing.T, api *stripego.Client, customerID, subID, card string) {
+	t.Helper()
+	pm, err := api.V1PaymentMethods.Attach(t.Context(), card, &stripego.PaymentMethodAttachParams{Customer: stripego.String(customerID)})
+	require.NoError(t, err)
+	_, err = api.V1Subscriptions.Update(t.Context(), subID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(pm.ID)})
+	require.NoError(t, err)
+}
+
+func (l *life) useCard(sub *stripego.Subscription, card string) {
+	useCard(l.t, l.stripe, sub.Customer.ID, sub.ID, card)
 }
 
 // buy goes through the shop and pays on the sandbox's page.
@@ -288,25 +299,13 @@ func (l *life) mailCount(contains string) int {
 // fixing their card: paidup cancels the failing one at the processor and
 // keeps one entitlement.
 func TestDoubleBuyDuringGrace(t *testing.T) {
-	dir := t.TempDir()
-	cfg := strings.Replace(string(exampleConfig(t)), "keys: []", "keys: ["+lifecycleAPIKey+"]", 1)
-	cfgPath := filepath.Join(dir, "paidup.yaml")
-	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
-	dbURL := sqldbtest.URL(t, sqldb.SQLite)
-	in := start(t, nil, "serve", "--config", cfgPath, "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
-		"--database-url", dbURL, "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
-	l := &life{t: t, in: in, dbURL: dbURL, email: "bo@example.com",
-		stripe: stripego.NewClient("sk_test_lifecycle", stripego.WithBackends(stripego.NewBackendsWithConfig(
-			&stripego.BackendConfig{URL: stripego.String(in.sandbox), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))}
+	l := startLife(t, sqldb.SQLite, "bo@example.com")
+	dbURL := l.dbURL
 
 	l.buy("pro-monthly", "4242 4242 4242 4242")
 	l.wantAccess("pro")
 	first := l.subscription()
-	failing, err := l.stripe.V1PaymentMethods.Attach(t.Context(), "pm_card_chargeCustomerFail",
-		&stripego.PaymentMethodAttachParams{Customer: stripego.String(first.Customer.ID)})
-	require.NoError(t, err)
-	_, err = l.stripe.V1Subscriptions.Update(t.Context(), first.ID, &stripego.SubscriptionUpdateParams{DefaultPaymentMethod: stripego.String(failing.ID)})
-	require.NoError(t, err)
+	l.useCard(first, "pm_card_chargeCustomerFail")
 	l.advanceTo(l.periodEnd(first.ID).Add(time.Minute))
 	l.wantMail("You're in: Pro, monthly", "Your payment for Pro, monthly didn't go through")
 

@@ -14,7 +14,6 @@ import (
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/queue"
-	"github.com/paidup/paidup/internal/sandbox/sandboxtest"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 	"github.com/paidup/paidup/internal/store"
@@ -27,17 +26,8 @@ import (
 // fires once.
 func TestDeadlineJobsComeWithinTheHorizon(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
-		ctx := context.Background()
-		db := sqldbtest.Open(t, engine)
-		_, err := db.Migrate(ctx, store.Migrations)
-		require.NoError(t, err)
-		_, err = queue.Migrate(ctx, db)
-		require.NoError(t, err)
-		clock := sandboxtest.NewClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC))
-		st, err := store.New(db, clock.Now)
-		require.NoError(t, err)
-		svc := &lifecycle.Service{Store: st, Processor: newBilling(), Policy: testPolicy(paidup.DoubleBuyCancel),
-			Notify: &notify.Outbox{}, Logger: slog.New(slog.DiscardHandler), RealNow: clock.Now}
+		w := newWorld(t, engine, "")
+		ctx, st, clock, svc, db := w.ctx, w.st, w.clock, w.svc, w.st.DB()
 
 		far, near := clock.Now().Add(30*24*time.Hour), clock.Now().Add(5*time.Minute)
 		require.NoError(t, st.InTx(ctx, func(tx *store.Tx) error {
@@ -69,7 +59,7 @@ func TestDeadlineJobsComeWithinTheHorizon(t *testing.T) {
 		require.Equal(t, []time.Time{near}, jobs(), "only the near deadline has a job")
 
 		// Sweeps, every 30 s, as the far one comes near.
-		_, err = svc.Sweep(ctx)
+		_, err := svc.Sweep(ctx)
 		require.NoError(t, err)
 		require.Equal(t, []time.Time{near}, jobs())
 		clock.Advance(far.Sub(clock.Now()) - lifecycle.JobHorizon - time.Minute)
