@@ -101,10 +101,7 @@ func (p *Policy) AccessAt(grants []Grant, blocks []Block, t time.Time) Access {
 		if !g.ActiveAt(t) {
 			continue
 		}
-		rank := -1 << 31
-		if tier, ok := p.Tier(g.Tier); ok {
-			rank = tier.Rank
-		}
+		rank := p.Rank(g.Tier)
 		if best == nil || rank > bestRank || (rank == bestRank && outlasts(*g, *best)) {
 			best, bestRank = g, rank
 		}

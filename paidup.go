@@ -124,6 +124,23 @@ func (p *Policy) Tier(id string) (Tier, bool) {
 	return Tier{}, false
 }
 
+// TierName is a tier's name for people; an unknown tier's id.
+func (p *Policy) TierName(id string) string {
+	if t, ok := p.Tier(id); ok {
+		return t.Name
+	}
+	return id
+}
+
+// Rank is a tier's rank; a tier the policy no longer knows ranks below
+// every known tier.
+func (p *Policy) Rank(id string) int {
+	if t, ok := p.Tier(id); ok {
+		return t.Rank
+	}
+	return -1 << 31
+}
+
 // Term is a calendar length: a number of days, months or years.
 type Term struct {
 	N    int

@@ -431,7 +431,7 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		if !g.End.IsZero() {
 			until = "until " + g.End.Format("2 January 2006")
 		}
-		if err := entry(store.EventGrant, fmt.Sprintf("Access granted: %s, %s", s.tierName(plan.Tier), until)); err != nil {
+		if err := entry(store.EventGrant, fmt.Sprintf("Access granted: %s, %s", s.Policy.TierName(plan.Tier), until)); err != nil {
 			return Outcome{}, err
 		}
 		if err := s.Notify.QueueConfirmation(ctx, tx, Confirmation{Grant: g, Email: email, Reference: ref, Amount: co.Amount}); err != nil {
@@ -442,13 +442,6 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		return Outcome{}, err
 	}
 	return Outcome{State: paidup.AttemptFulfilled, CustomerID: customerID, Grant: g}, nil
-}
-
-func (s *Service) tierName(id string) string {
-	if t, ok := s.Policy.Tier(id); ok {
-		return t.Name
-	}
-	return id
 }
 
 func describeSource(source string) string {

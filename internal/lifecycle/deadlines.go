@@ -149,12 +149,12 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		if after.Active {
 			keeps = after.Tier
 		}
-		summary := fmt.Sprintf("Grace ended with the renewal unpaid: %s ended; ", s.tierName(plan.Tier))
+		summary := fmt.Sprintf("Grace ended with the renewal unpaid: %s ended; ", s.Policy.TierName(plan.Tier))
 		switch {
 		case after.Blocked:
 			summary += "the customer is blocked"
 		case after.Active:
-			summary += "access falls back to " + s.tierName(after.Tier)
+			summary += "access falls back to " + s.Policy.TierName(after.Tier)
 		default:
 			summary += "no access left"
 		}
@@ -178,7 +178,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		case after.Blocked:
 			summary += "the customer is blocked"
 		case after.Active:
-			summary += "access is now " + s.tierName(after.Tier)
+			summary += "access is now " + s.Policy.TierName(after.Tier)
 		default:
 			summary += "no access left"
 		}

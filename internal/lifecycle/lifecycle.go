@@ -132,13 +132,6 @@ func (s *Service) planFor(prices []string) (paidup.Plan, bool) {
 	return s.Policy.PlanByPrice(prices[0])
 }
 
-func (s *Service) tierName(id string) string {
-	if t, ok := s.Policy.Tier(id); ok {
-		return t.Name
-	}
-	return id
-}
-
 // syncTx applies a subscription as the processor reported it.
 func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscription, plan paidup.Plan, planKnown bool,
 	invoices []paidup.Invoice, source string) error {
@@ -293,7 +286,7 @@ func (c *change) paid(in paidup.Invoice) error {
 			what = "First payment"
 		}
 		if err := c.entry(store.EventPayment, fmt.Sprintf("%s of %s paid: %s until %s", what, in.Amount,
-			c.s.tierName(c.plan.Tier), g.End.Format("2 January 2006 15:04 MST")), ids); err != nil {
+			c.s.Policy.TierName(c.plan.Tier), g.End.Format("2 January 2006 15:04 MST")), ids); err != nil {
 			return err
 		}
 		if len(c.blocks) > 0 {
@@ -347,7 +340,7 @@ func (c *change) settled(in paidup.Invoice, g paidup.Grant) error {
 	if c.tx.Now().Before(graceEnd) {
 		return c.entry(store.EventSubscription, "The failed renewal was paid within the grace; reminders stopped", ids)
 	}
-	if err := c.entry(store.EventSubscription, fmt.Sprintf("The failed renewal was paid after the grace ended: %s is back", c.s.tierName(c.plan.Tier)), ids); err != nil {
+	if err := c.entry(store.EventSubscription, fmt.Sprintf("The failed renewal was paid after the grace ended: %s is back", c.s.Policy.TierName(c.plan.Tier)), ids); err != nil {
 		return err
 	}
 	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindWelcomeBack, Key: "welcome_back:" + processor + ":" + in.ID,
@@ -379,7 +372,7 @@ func (c *change) failed(in paidup.Invoice) error {
 	}
 	ids["grant"] = g.ID
 	if err := c.entry(store.EventSubscription, fmt.Sprintf("Renewal of %s failed; %s continues through the grace, until %s",
-		in.Amount, c.s.tierName(c.plan.Tier), graceEnd.Format("2 January 2006 15:04 MST")), ids); err != nil {
+		in.Amount, c.s.Policy.TierName(c.plan.Tier), graceEnd.Format("2 January 2006 15:04 MST")), ids); err != nil {
 		return err
 	}
 	// A reminder whose successor is due already is passed over: a failure
@@ -450,7 +443,7 @@ func (c *change) doubleBuy() error {
 	if err != nil {
 		return err
 	}
-	newRank := c.s.rank(c.plan.Tier)
+	newRank := c.s.Policy.Rank(c.plan.Tier)
 	processor := c.s.Processor.Name()
 	for _, o := range others {
 		if o.ID == c.sub.ID || o.Status == paidup.SubscriptionCanceled || !o.EndedAt.IsZero() {
@@ -459,7 +452,7 @@ func (c *change) doubleBuy() error {
 		op, _ := c.s.Policy.Plan(o.PlanID)
 		ids := map[string]string{"other_subscription": o.ID}
 		switch {
-		case o.Failing() && c.s.rank(op.Tier) <= newRank:
+		case o.Failing() && c.s.Policy.Rank(op.Tier) <= newRank:
 			if c.s.Policy.Lifecycle.DoubleBuy == paidup.DoubleBuyFlag {
 				if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s is failing; flagged for a person", o.ID), ids); err != nil {
 					return err
@@ -492,7 +485,7 @@ func (c *change) doubleBuy() error {
 		case !o.Failing() && !o.CancelAtPeriodEnd && op.Tier == c.plan.Tier:
 			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "duplicate:" + processor + ":" + c.sub.ID,
 				CustomerID: c.customerID, Reference: c.sub.Reference, Kind: store.CaseDuplicateSub,
-				Summary: fmt.Sprintf("Two active subscriptions to %s: %s and %s; cancel or refund one", c.s.tierName(c.plan.Tier), o.ID, c.sub.ID)}); err != nil {
+				Summary: fmt.Sprintf("Two active subscriptions to %s: %s and %s; cancel or refund one", c.s.Policy.TierName(c.plan.Tier), o.ID, c.sub.ID)}); err != nil {
 				return err
 			}
 		}
@@ -511,13 +504,6 @@ func (c *change) customerEmail() string {
 		return ""
 	}
 	return cu.Email
-}
-
-func (s *Service) rank(tier string) int {
-	if t, ok := s.Policy.Tier(tier); ok {
-		return t.Rank
-	}
-	return -1 << 31
 }
 
 func orNow(t, now time.Time) time.Time {

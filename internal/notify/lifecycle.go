@@ -169,8 +169,8 @@ type lifecycleData struct {
 
 func (s *Sender) lifecycle(e store.Email, cardURL string, cardExpires time.Time) lifecycleData {
 	d := lifecycleData{
-		Business: s.Business, SupportEmail: s.SupportEmail, PlanName: e.Data["plan"], TierName: s.tierName(e.Data["tier"]),
-		Keeps: s.tierName(e.Data["keeps"]), CardURL: cardURL, AccountURL: s.PublicURL + "/account", ShopURL: s.PublicURL + "/",
+		Business: s.Business, SupportEmail: s.SupportEmail, PlanName: e.Data["plan"], TierName: s.Policy.TierName(e.Data["tier"]),
+		Keeps: s.Policy.TierName(e.Data["keeps"]), CardURL: cardURL, AccountURL: s.PublicURL + "/account", ShopURL: s.PublicURL + "/",
 		Reference: e.Data["reference"],
 	}
 	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
@@ -194,13 +194,6 @@ func (s *Sender) lifecycle(e store.Email, cardURL string, cardExpires time.Time)
 		d.CardLinkTTL = cardExpires.UTC().Format("2 January 2006")
 	}
 	return d
-}
-
-func (s *Sender) tierName(id string) string {
-	if t, ok := s.Policy.Tier(id); ok {
-		return t.Name
-	}
-	return id
 }
 
 // day writes an RFC 3339 time as a date for people; "" stays "".
