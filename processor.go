@@ -206,8 +206,6 @@ type Billing interface {
 	Subscription(ctx context.Context, id string) (Subscription, error)
 	// CancelSubscription ends a subscription at once, without refund.
 	CancelSubscription(ctx context.Context, id string) (Subscription, error)
-	// ListSubscriptions calls fn for each subscription of a customer.
-	ListSubscriptions(ctx context.Context, customerID string, fn func(Subscription) error) error
 	Invoice(ctx context.Context, id string) (Invoice, error)
 	// ListInvoices calls fn for each invoice created in the range.
 	ListInvoices(ctx context.Context, created Created, fn func(Invoice) error) error

@@ -93,10 +93,6 @@ func (b *billing) CancelSubscription(ctx context.Context, id string) (paidup.Sub
 	return s, nil
 }
 
-func (b *billing) ListSubscriptions(ctx context.Context, customerID string, fn func(paidup.Subscription) error) error {
-	return errors.ErrUnsupported
-}
-
 func (b *billing) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

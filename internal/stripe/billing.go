@@ -40,25 +40,6 @@ func (c *Client) CancelSubscription(ctx context.Context, id string) (paidup.Subs
 	return paidup.Subscription{}, werr
 }
 
-// ListSubscriptions lists every subscription of a customer, ended ones
-// included, newest first.
-func (c *Client) ListSubscriptions(ctx context.Context, customerID string, fn func(paidup.Subscription) error) error {
-	p := &stripego.SubscriptionListParams{
-		ListParams: stripego.ListParams{Limit: stripego.Int64(100)},
-		Customer:   stripego.String(customerID),
-		Status:     stripego.String("all"),
-	}
-	for s, err := range c.api.V1Subscriptions.List(ctx, p) {
-		if err != nil {
-			return wrap(err, "listing subscriptions of %s", customerID)
-		}
-		if err := fn(subscription(s)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // Invoice reads an invoice with its payments.
 func (c *Client) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
 	p := &stripego.InvoiceRetrieveParams{}
