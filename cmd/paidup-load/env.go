@@ -40,8 +40,8 @@ var plan = struct{ id, price string }{"pro-annual", "price_pro_annual"}
 
 // world is the outside world paidup (or the reference design) talks to,
 // run in the harness process: the sandbox processor, as Stripe, and the
-// local mailbox, as the SMTP provider. Each has its own SQLite database
-// with synchronous=FULL, as in `paidup serve`'s sandbox mode.
+// local mailbox, as the SMTP provider. Each has its own SQLite database,
+// not synced to disk (see openStandIn).
 type world struct {
 	dir        string
 	sb         *sandbox.Sandbox
