@@ -430,13 +430,18 @@ func (o *options) check(p *paidupProc) string {
 
 func (o *options) reference(ctx context.Context, engine string) error {
 	n, c := o.refPurchases, o.refClients
-	fmt.Fprintf(o.out, "%d purchases per design, %d concurrent customers; reference design: %d request threads, one transaction and one SMTP send per purchase\n", n, c, o.refWorkers)
+	fmt.Fprintf(o.out, "%d purchases per design, %d concurrent customers; reference designs: %d request threads, one transaction and one SMTP send per purchase\n", n, c, o.refWorkers)
 
-	// The reference design, in its own process, on a fresh world.
-	ref, err := o.runReference(ctx, engine, n, c)
-	if err != nil {
-		return err
+	// Each reference design, in its own process, on a fresh world.
+	var results []*throughputResult
+	for _, design := range []string{designFastAPI, designGo} {
+		r, err := o.runReference(ctx, design, engine, n, c)
+		if err != nil {
+			return err
+		}
+		results = append(results, r)
 	}
+	fastapi, goRef := results[0], results[1]
 	// paidup, in its own process, on a fresh world.
 	w, p, done, err := o.env(ctx, "reference-paidup", engine, worldOptions{})
 	if err != nil {
@@ -456,24 +461,26 @@ func (o *options) reference(ctx context.Context, engine string) error {
 	pu.elapsed = last.Sub(start)
 	pu.perSecond = rate(mailed, pu.elapsed)
 	check := o.check(p)
+	results = append(results, pu)
 
 	t := &table{header: []string{"design", "purchases", "failed", "mailed", "elapsed", "completed/s", "customer wait", "CPU (cores)"}}
-	for _, r := range []*throughputResult{ref, pu} {
+	for _, r := range results {
 		t.add(r.design, fmt.Sprint(r.purchases), fmt.Sprint(r.failed), fmt.Sprint(r.mailed), r.elapsed.Round(10*time.Millisecond).String(),
 			fmt.Sprintf("%.0f", r.perSecond), fmt.Sprintf("p50 %s p99 %s", ms(r.latency.p50), ms(r.latency.p99)), r.cpu)
 	}
 	t.print(o.out)
 	fmt.Fprintf(o.out, "paidup: customers got through buy and pay at %.0f/s; completed/s counts until the last confirmation reached the SMTP server\n", pu.accepted)
 	fmt.Fprintf(o.out, "paidup check: %s\n", check)
-	ratio := pu.perSecond / ref.perSecond
-	fmt.Fprintf(o.out, "ratio paidup / reference: %.2f\n", ratio)
-	o.summary.add("reference", engine, "completed purchases/s: reference, paidup", fmt.Sprintf("%.0f, %.0f", ref.perSecond, pu.perSecond), "", "")
-	o.summary.add("reference", engine, "ratio paidup / reference", fmt.Sprintf("%.2fx", ratio), ">= 10x", verdict(ratio >= 10))
+	ratio, ratioGo := pu.perSecond/fastapi.perSecond, pu.perSecond/goRef.perSecond
+	fmt.Fprintf(o.out, "ratio paidup / FastAPI reference: %.2f; paidup / Go reference: %.2f\n", ratio, ratioGo)
+	o.summary.add("reference", engine, "completed purchases/s: FastAPI, Go, paidup", fmt.Sprintf("%.0f, %.0f, %.0f", fastapi.perSecond, goRef.perSecond, pu.perSecond), "", "")
+	o.summary.add("reference", engine, "ratio paidup / FastAPI reference", fmt.Sprintf("%.2fx", ratio), ">= 10x", verdict(ratio >= 10))
+	o.summary.add("reference", engine, "ratio paidup / Go reference", fmt.Sprintf("%.2fx", ratioGo), "", "")
 	return nil
 }
 
-func (o *options) runReference(ctx context.Context, engine string, n, c int) (*throughputResult, error) {
-	dir := filepath.Join(o.work, "reference-sync-"+engine)
+func (o *options) runReference(ctx context.Context, design, engine string, n, c int) (*throughputResult, error) {
+	dir := filepath.Join(o.work, "reference-"+design+"-"+engine)
 	os.RemoveAll(dir)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
@@ -488,25 +495,26 @@ func (o *options) runReference(ctx context.Context, engine string, n, c int) (*t
 		return nil, err
 	}
 	defer db.drop()
-	rp, err := startReference(ctx, dir, db.url, w, o.refWorkers)
+	rp, err := startReference(ctx, design, dir, db.url, w, o.refWorkers)
 	if err != nil {
 		return nil, err
 	}
 	defer rp.stop()
 	meter, start := startCPU(rp.cmd.Process.Pid), time.Now()
 	lat, failed, firstErr := closedLoop(ctx, n, c, func(i int) error {
-		return rp.purchase(ctx, fmt.Sprintf("sync-%d@example.test", i))
+		return rp.purchase(ctx, fmt.Sprintf("%s-%d@example.test", design, i))
 	})
 	mailed, last, err := waitMail(ctx, w, n-failed, time.Minute)
 	if err != nil {
 		return nil, err
 	}
-	r := &throughputResult{design: fmt.Sprintf("reference (sync, %d threads)", o.refWorkers), purchases: n, failed: failed, firstError: firstErr,
+	name := map[string]string{designFastAPI: "reference, FastAPI", designGo: "reference, in Go"}[design]
+	r := &throughputResult{design: fmt.Sprintf("%s (sync, %d threads)", name, o.refWorkers), purchases: n, failed: failed, firstError: firstErr,
 		latency: summarise(lat), mailed: mailed, cpu: meter.String()}
 	r.elapsed = last.Sub(start)
 	r.perSecond = rate(mailed, r.elapsed)
 	if firstErr != "" {
-		fmt.Fprintf(o.out, "reference: first failure: %s\n", firstErr)
+		fmt.Fprintf(o.out, "%s: first failure: %s\n", name, firstErr)
 	}
 	return r, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -34,8 +35,9 @@ import (
 // the confirmation over SMTP, all before it answers; a thread pool of a
 // fixed size serves requests (FastAPI runs sync endpoints on a pool of 40
 // threads by default); a periodic scan repairs paid checkouts that have no
-// order. It is written here in Go so that it runs on this machine, against
-// the same processor, mail server and databases as paidup.
+// order. The brief's is reference_shop.py, in Python with FastAPI,
+// SQLAlchemy and Stripe's library; this file is the same design in Go,
+// which costs far less CPU per purchase: a harder comparison.
 //
 // It runs in its own process: `paidup-load reference-server FLAGS`.
 
@@ -254,22 +256,52 @@ type referenceProc struct {
 	exited chan struct{}
 }
 
-func startReference(ctx context.Context, dir, dbURL string, w *world, workers int) (*referenceProc, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// A reference design measured against paidup.
+const (
+	designFastAPI = "fastapi" // the brief's: Python, FastAPI and SQLAlchemy (reference_shop.py)
+	designGo      = "go"      // the same design written in Go (this file)
+)
+
+//go:embed reference_shop.py
+var referenceShop []byte
+
+// python is the interpreter with Debian's packages that reference_shop.py
+// needs (not one a version manager may have put first on PATH).
+const python = "/usr/bin/python3"
+
+func startReference(ctx context.Context, design, dir, dbURL string, w *world, workers int) (*referenceProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
+	}
+	var cmd *exec.Cmd
+	switch design {
+	case designGo:
+		self, err := os.Executable()
+		if err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(self, "reference-server", "-listen", addr, "-database-url", dbURL, "-api-url", w.sandboxURL,
+			"-smtp-url", w.smtpURL, "-workers", fmt.Sprint(workers))
+	case designFastAPI:
+		check := exec.Command(python, "-c", "import fastapi, sqlalchemy, uvicorn, psycopg2, stripe, multipart")
+		if out, err := check.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("the FastAPI reference needs Debian's Python packages (apt-get install python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe): %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		script := filepath.Join(dir, "reference_shop.py")
+		if err := os.WriteFile(script, referenceShop, 0o644); err != nil {
+			return nil, err
+		}
+		cmd = exec.Command(python, script, "--listen", addr, "--database-url", dbURL, "--api-url", w.sandboxURL,
+			"--smtp-url", w.smtpURL, "--secret-key", sandboxKey, "--threads", fmt.Sprint(workers))
+	default:
+		return nil, fmt.Errorf("no reference design %q", design)
 	}
 	logFile, err := os.Create(filepath.Join(dir, "reference.log"))
 	if err != nil {
 		return nil, err
 	}
-	p := &referenceProc{url: "http://" + addr, exited: make(chan struct{})}
-	p.cmd = exec.Command(self, "reference-server", "-listen", addr, "-database-url", dbURL, "-api-url", w.sandboxURL,
-		"-smtp-url", w.smtpURL, "-workers", fmt.Sprint(workers))
+	p := &referenceProc{url: "http://" + addr, cmd: cmd, exited: make(chan struct{})}
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
