@@ -11,7 +11,9 @@
 //	purchase   purchases at a constant rate: payment to confirmation at the
 //	           SMTP server, and payment to access
 //	repair     the same with every webhook dropped: the reconciler repairs
-//	reference  paidup against a synchronous reference design, purchases per
+//	reference  paidup against the synchronous reference design — in Python
+//	           with FastAPI (needs Debian's python3-fastapi and friends, see
+//	           reference_shop.py) and the same in Go — purchases per
 //	           second, on the same machine in the same run
 //	deadlines  (only when named) a million subscriptions' deadlines: the
 //	           cost of scheduling one as the table fills, and how late
