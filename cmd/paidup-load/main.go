@@ -55,8 +55,8 @@ func main() {
 	}
 	// The harness stands in for the outside world on the same two cores as
 	// what it measures; it trades memory for less garbage collection so
-	// that it takes less CPU from them. (paidup and the reference design
-	// run with Go's defaults.)
+	// that it takes less CPU from them. (paidup sets its own, 400 too; the
+	// Go reference design runs with Go's default.)
 	debug.SetGCPercent(400)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)

@@ -269,6 +269,12 @@ var referenceShop []byte
 // needs (not one a version manager may have put first on PATH).
 const python = "/usr/bin/python3"
 
+// hasReferencePython reports whether python has what reference_shop.py
+// imports.
+func hasReferencePython() bool {
+	return exec.Command(python, "-c", "import fastapi, sqlalchemy, uvicorn, psycopg2, stripe, multipart").Run() == nil
+}
+
 func startReference(ctx context.Context, design, dir, dbURL string, w *world, workers int) (*referenceProc, error) {
 	addr, err := freePort()
 	if err != nil {
@@ -284,9 +290,8 @@ func startReference(ctx context.Context, design, dir, dbURL string, w *world, wo
 		cmd = exec.Command(self, "reference-server", "-listen", addr, "-database-url", dbURL, "-api-url", w.sandboxURL,
 			"-smtp-url", w.smtpURL, "-workers", fmt.Sprint(workers))
 	case designFastAPI:
-		check := exec.Command(python, "-c", "import fastapi, sqlalchemy, uvicorn, psycopg2, stripe, multipart")
-		if out, err := check.CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("the FastAPI reference needs Debian's Python packages (apt-get install python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe): %v: %s", err, strings.TrimSpace(string(out)))
+		if !hasReferencePython() {
+			return nil, fmt.Errorf("the FastAPI reference needs %s with Debian's packages: apt-get install python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe", python)
 		}
 		script := filepath.Join(dir, "reference_shop.py")
 		if err := os.WriteFile(script, referenceShop, 0o644); err != nil {
