@@ -170,11 +170,26 @@ func (in *Ingester) commit(ctx context.Context, batch []*ingestRequest) {
 	}
 }
 
+// processJobs are the jobs InsertWebhookEventsWithJobs enqueues: what
+// River's InsertMany would for ProcessArgs (its kind, its attempts, the
+// args' JSON names), jobEvents events each.
+var processJobs = store.EventJobs{Kind: ProcessArgs{}.Kind(), MaxAttempts: ProcessArgs{}.InsertOpts().MaxAttempts, ProcessorKey: "processor", IDsKey: "event_ids", PerJob: jobEvents}
+
 func (in *Ingester) commitBatch(ctx context.Context, batch []*ingestRequest) ([]bool, error) {
 	var created []bool
 	evs := make([]store.WebhookEvent, len(batch))
 	for i, r := range batch {
 		evs[i] = r.ev
+	}
+	if in.store.DB().Engine == sqldb.Postgres {
+		// One statement: the events and their jobs, committed together.
+		failpoint.Inject("webhook.before_commit")
+		created, err := in.store.InsertWebhookEventsWithJobs(ctx, evs, processJobs)
+		if err != nil {
+			return nil, err
+		}
+		failpoint.Inject("webhook.after_commit")
+		return created, nil
 	}
 	// A sender waits on this commit: it goes ahead of other work's.
 	err := in.store.InTxFirst(ctx, func(tx *store.Tx) error {

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 	"github.com/stretchr/testify/require"
 
 	"github.com/paidup/paidup"
@@ -638,5 +639,41 @@ func TestIngestBatchJobs(t *testing.T) {
 		require.Equal(t, (n-1+jobEvents-1)/jobEvents, jobs, "one batch, in jobs of up to %d events", jobEvents)
 		ids := b.jobEvents(t)
 		require.Len(t, ids, n-1)
+	})
+}
+
+// A batch's jobs carry its new events in the order received, jobEvents at
+// most each, in the form the processing worker reads, on both engines (on
+// PostgreSQL they are written by one statement of paidup's, not by River).
+func TestIngestJobsKeepOrder(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		var batch []*ingestRequest
+		var want []string
+		for i := 39; i >= 0; i-- {
+			ev := event(fmt.Sprintf("evt_%02d", i))
+			batch = append(batch, &ingestRequest{ev: ev})
+			want = append(want, ev.ID)
+		}
+		batch = append(batch, &ingestRequest{ev: event("evt_39")}) // again: not new
+		created, err := b.ingester.commitBatch(ctx, batch)
+		require.NoError(t, err)
+		require.Equal(t, append(slices.Repeat([]bool{true}, 40), false), created)
+
+		res, err := b.inserter.JobList(ctx, river.NewJobListParams().Kinds(ProcessArgs{}.Kind()).OrderBy(river.JobListOrderByID, river.SortOrderAsc).First(100))
+		require.NoError(t, err)
+		require.Len(t, res.Jobs, 3)
+		var got []string
+		for _, j := range res.Jobs {
+			var args ProcessArgs
+			require.NoError(t, json.Unmarshal(j.EncodedArgs, &args))
+			require.Equal(t, "stripe", args.Processor)
+			require.LessOrEqual(t, len(args.EventIDs), jobEvents)
+			require.Equal(t, ProcessArgs{}.InsertOpts().MaxAttempts, j.MaxAttempts)
+			require.Equal(t, rivertype.JobStateAvailable, j.State)
+			got = append(got, args.EventIDs...)
+		}
+		require.Equal(t, want, got)
 	})
 }
