@@ -247,7 +247,7 @@ func (o *options) machine() {
 	syscall.Uname(&uts)
 	kernel := charsToString(uts.Release[:])
 	fmt.Fprintf(o.out, "paidup-load: %d CPUs (%s), Linux %s, %s; paidup %s\n", runtime.NumCPU(), model, kernel, runtime.Version(), o.bin)
-	fmt.Fprintf(o.out, "processor and mail server: in this process, SQLite not synced to disk; paidup: its own process, synchronous=FULL or fsync on")
+	fmt.Fprintf(o.out, "processor and mail server: in this process, in memory and SQLite not synced to disk; paidup: its own process, synchronous=FULL or fsync on")
 	if o.apiDelay > 0 {
 		fmt.Fprintf(o.out, "; processor API requests delayed by %s", o.apiDelay)
 	}

@@ -297,3 +297,27 @@ func TestSessionExpiry(t *testing.T) {
 	_, err = b.client.V1CheckoutSessions.Expire(ctx, open.ID, nil)
 	require.Error(t, err)
 }
+
+// Without a database the sandbox keeps its state in memory, as a load
+// test's stand-in: the same payment flow works, answers as Stripe's spec
+// says, and its webhooks are delivered; a new sandbox starts empty.
+func TestInMemory(t *testing.T) {
+	ctx := context.Background()
+	b := setup(t, sqldb.SQLite, setupOpts{memory: true})
+	cs := b.newSession(t, "PU-M3M0")
+	paid, err := b.pay(cs.ID, "pm_card_visa")
+	require.NoError(t, err)
+	require.Equal(t, stripe.CheckoutSessionPaymentStatusPaid, paid.PaymentStatus)
+	got, err := b.client.V1CheckoutSessions.Retrieve(ctx, cs.ID, nil)
+	require.NoError(t, err)
+	require.Equal(t, stripe.CheckoutSessionStatusComplete, got.Status)
+	b.hooks.waitFor(t, "checkout.session.completed", func(got []string) bool { return slices.Contains(got, "checkout.session.completed") })
+	status, body := b.get(t, "/healthz")
+	require.Equal(t, http.StatusOK, status, string(body))
+
+	b.stop()
+	b.srv = nil
+	b.start(t, nil)
+	status, _ = b.get(t, "/v1/checkout/sessions/"+cs.ID)
+	require.Equal(t, http.StatusNotFound, status, "nothing survives the process")
+}

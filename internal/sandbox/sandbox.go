@@ -51,7 +51,10 @@ func mustSub(f fs.FS, dir string) fs.FS {
 
 // Options configure a sandbox.
 type Options struct {
-	// DB keeps the sandbox's state. New migrates it.
+	// DB keeps the sandbox's state. New migrates it. Without one the
+	// state is in memory only, gone when the process ends, and a change
+	// that fails part-way is not undone: for a load test's stand-in,
+	// whose durability is not what is measured.
 	DB *sqldb.DB
 	// BaseURL is how browsers and webhook consumers reach the sandbox, e.g.
 	// http://127.0.0.1:8081. Checkout session URLs are built from it.
@@ -197,12 +200,14 @@ func New(ctx context.Context, opts Options) (*Sandbox, error) {
 		// Not part of load: a reload keeps what is being attempted.
 		inflight: map[string]bool{},
 	}
-	err := s.db.WithMigrationLock(ctx, func() error {
-		_, err := s.db.Migrate(ctx, Migrations)
-		return err
-	})
-	if err != nil {
-		return nil, err
+	if s.db != nil {
+		err := s.db.WithMigrationLock(ctx, func() error {
+			_, err := s.db.Migrate(ctx, Migrations)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
 	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
@@ -233,6 +238,13 @@ func (s *Sandbox) pruneIdempotencyKeys(ctx context.Context) error {
 		}
 	}
 	if len(expired) == 0 {
+		return nil
+	}
+	if s.db == nil {
+		for _, id := range expired {
+			delete(s.objects, id)
+			delete(s.seqs, id)
+		}
 		return nil
 	}
 	err := s.db.InTx(ctx, func(tx *sql.Tx) error {
@@ -269,6 +281,9 @@ func (s *Sandbox) load(ctx context.Context) error {
 	s.billable = map[string]bool{}
 	s.offset.Store(0)
 	s.seq = 0
+	if s.db == nil {
+		return nil // in memory: nothing stored to read
+	}
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, object, seq, data FROM sandbox_objects ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("loading sandbox state: %w", err)
@@ -432,6 +447,11 @@ func (s *Sandbox) updateLocked(ctx context.Context, req *EventRequest, fn func(t
 		return fnErr
 	}
 	if fnErr != nil && !kept(fnErr) {
+		if s.db == nil {
+			// Nothing stored to go back to.
+			s.log.Warn("sandbox: a failed change touched state held in memory only; kept as it is", "err", fnErr)
+			return fnErr
+		}
 		// The change failed part-way: forget what it did in memory.
 		s.log.Warn("sandbox: a failed change touched state; reloading", "err", fnErr)
 		if err := s.load(context.WithoutCancel(ctx)); err != nil {
@@ -474,6 +494,9 @@ func (t *txn) put(o Object) {
 }
 
 func (s *Sandbox) persist(ctx context.Context, objs []Object) error {
+	if s.db == nil {
+		return nil
+	}
 	return s.db.InTx(ctx, func(tx *sql.Tx) error {
 		for _, o := range objs {
 			data, err := json.Marshal(o)

@@ -224,6 +224,8 @@ type setupOpts struct {
 	prices []sandbox.SeedPrice
 	// dunning is the sandbox's Dunning.
 	dunning sandbox.Dunning
+	// memory runs the sandbox without a database.
+	memory bool
 }
 
 // setup starts a sandbox on a fresh database of engine, with a webhook
@@ -251,6 +253,9 @@ func setup(t *testing.T, engine sqldb.Engine, o setupOpts) *bundle {
 		Client:        o.client,
 
 		DeliveryConcurrency: o.deliveries,
+	}
+	if o.memory {
+		b.opts.DB = nil
 	}
 	b.start(t, l)
 	return b
