@@ -215,67 +215,56 @@ func (s *Store) InsertWebhookEventsWithJobs(ctx context.Context, evs []WebhookEv
 	if s.db.Engine != sqldb.Postgres {
 		return nil, errors.New("InsertWebhookEventsWithJobs is for PostgreSQL")
 	}
-	created := make([]bool, len(evs))
-	now := s.stamp()
-	for start := 0; start < len(evs); {
-		// Chunks of a power of two rows keep the statements few and cached.
-		n := 1
-		for n*2 <= len(evs)-start && n < 256 {
-			n *= 2
+	// The events go as arrays, so that a batch of any size is one statement
+	// (and one prepared statement for all sizes).
+	n := len(evs)
+	processors, ids, types, objectTypes, objectIDs, vias := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+	created, payloads := make([]time.Time, n), make([][]byte, n)
+	for i, ev := range evs {
+		if ev.Via == "" {
+			ev.Via = ViaWebhook
 		}
-		chunk := evs[start : start+n]
-		args := make([]any, 0, 4+10*n)
-		args = append(args, jobs.Kind, jobs.MaxAttempts, jobs.ProcessorKey, jobs.IDsKey)
-		var q strings.Builder
-		q.WriteString(`WITH v (processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via, ord) AS (VALUES `)
-		for i, ev := range chunk {
-			if ev.Via == "" {
-				ev.Via = ViaWebhook
-			}
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			p := len(args)
-			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d::timestamptz, $%d::timestamptz, $%d::bytea, $%d, %d)",
-				p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9, i)
-			args = append(args, ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), now, ev.Payload, ev.Via)
-		}
-		fmt.Fprintf(&q, `),
-			inserted AS (
-				INSERT INTO webhook_events (processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via)
-				SELECT processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via FROM v ORDER BY ord
-				ON CONFLICT (processor, event_id) DO NOTHING
-				RETURNING processor, event_id),
-			-- An event twice in the chunk is new once, at its first place.
-			fresh AS (
-				SELECT DISTINCT ON (v.processor, v.event_id) v.processor, v.event_id, v.ord
-				FROM inserted JOIN v USING (processor, event_id) ORDER BY v.processor, v.event_id, v.ord),
-			batched AS (
-				SELECT processor, event_id, ord, (row_number() OVER (PARTITION BY processor ORDER BY ord) - 1) / %d AS job FROM fresh),
-			queued AS (
-				INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, tags)
-				SELECT jsonb_build_object($3::text, processor, $4::text, jsonb_agg(event_id ORDER BY ord)), $1, $2, 1, 'default', 'available', '{}'
-				FROM batched GROUP BY processor, job)
-			SELECT ord FROM fresh`, jobs.PerJob)
-		rows, err := s.db.Write.QueryContext(ctx, q.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
-		}
-		for rows.Next() {
-			var ord int
-			if err := rows.Scan(&ord); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
-			}
-			created[start+ord] = true
-		}
-		if err := rows.Close(); err != nil {
-			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
-		}
-		if err := rows.Err(); err != nil {
-			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
-		}
-		start += n
+		processors[i], ids[i], types[i], objectTypes[i], objectIDs[i], vias[i] = ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ev.Via
+		created[i], payloads[i] = ts(ev.Created), ev.Payload
 	}
-	return created, nil
+	rows, err := s.db.Write.QueryContext(ctx, `WITH v AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::bytea[], $8::text[])
+				WITH ORDINALITY AS v (processor, event_id, type, object_type, object_id, created_at, payload, received_via, ord)),
+		inserted AS (
+			INSERT INTO webhook_events (processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via)
+			SELECT processor, event_id, type, object_type, object_id, created_at, $9, payload, received_via FROM v ORDER BY ord
+			ON CONFLICT (processor, event_id) DO NOTHING
+			RETURNING processor, event_id),
+		-- An event twice in the batch is new once, at its first place.
+		fresh AS (
+			SELECT DISTINCT ON (v.processor, v.event_id) v.processor, v.event_id, v.ord
+			FROM inserted JOIN v USING (processor, event_id) ORDER BY v.processor, v.event_id, v.ord),
+		batched AS (
+			SELECT processor, event_id, ord, (row_number() OVER (PARTITION BY processor ORDER BY ord) - 1) / $10 AS job FROM fresh),
+		queued AS (
+			INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, tags)
+			SELECT jsonb_build_object($11::text, processor, $12::text, jsonb_agg(event_id ORDER BY ord)), $13, $14, 1, 'default', 'available', '{}'
+			FROM batched GROUP BY processor, job)
+		SELECT ord FROM fresh`,
+		processors, ids, types, objectTypes, objectIDs, created, payloads, vias, s.stamp(),
+		jobs.PerJob, jobs.ProcessorKey, jobs.IDsKey, jobs.Kind, jobs.MaxAttempts)
+	if err != nil {
+		return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+	}
+	isNew := make([]bool, n)
+	for rows.Next() {
+		var ord int
+		if err := rows.Scan(&ord); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+		}
+		isNew[ord-1] = true // ORDINALITY counts from 1
+	}
+	if err := rows.Close(); err != nil {
+		return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
+	}
+	return isNew, nil
 }
