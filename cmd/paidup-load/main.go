@@ -548,7 +548,7 @@ func (o *options) runReference(ctx context.Context, design, engine string, n, c 
 		return nil, err
 	}
 	defer db.drop()
-	rp, err := startReference(ctx, design, dir, db.url, w, o.refWorkers)
+	rp, err := startReference(ctx, design, dir, db.url, w, o.refWorkers, 0)
 	if err != nil {
 		return nil, err
 	}

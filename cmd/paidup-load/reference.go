@@ -275,7 +275,10 @@ func hasReferencePython() bool {
 	return exec.Command(python, "-c", "import fastapi, sqlalchemy, uvicorn, psycopg2, stripe, multipart").Run() == nil
 }
 
-func startReference(ctx context.Context, design, dir, dbURL string, w *world, workers int) (*referenceProc, error) {
+// startReference runs design's server on a free port of 127.0.0.1 with
+// workers request threads; scan, if not zero, is its repair scan's interval
+// in place of its 15 s.
+func startReference(ctx context.Context, design, dir, dbURL string, w *world, workers int, scan time.Duration) (*referenceProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -301,6 +304,12 @@ func startReference(ctx context.Context, design, dir, dbURL string, w *world, wo
 			"--smtp-url", w.smtpURL, "--secret-key", sandboxKey, "--threads", fmt.Sprint(workers))
 	default:
 		return nil, fmt.Errorf("no reference design %q", design)
+	}
+	switch {
+	case scan > 0 && design == designGo:
+		cmd.Args = append(cmd.Args, "-scan-interval", scan.String())
+	case scan > 0:
+		cmd.Args = append(cmd.Args, "--scan-interval", fmt.Sprint(scan.Seconds()))
 	}
 	logFile, err := os.Create(filepath.Join(dir, "reference.log"))
 	if err != nil {
