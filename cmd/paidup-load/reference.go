@@ -275,7 +275,10 @@ func hasReferencePython() bool {
 	return exec.Command(python, "-c", "import fastapi, sqlalchemy, uvicorn, psycopg2, stripe, multipart").Run() == nil
 }
 
-func startReference(ctx context.Context, design, dir, dbURL string, w *world, workers int) (*referenceProc, error) {
+// startReference runs design's server on a free port of 127.0.0.1 with
+// workers request threads; scan, if not zero, is its repair scan's interval
+// in place of its 15 s.
+func startReference(ctx context.Context, design, dir, dbURL string, w *world, workers int, scan time.Duration) (*referenceProc, error) {
 	addr, err := freePort()
 	if err != nil {
 		return nil, err
@@ -291,7 +294,7 @@ func startReference(ctx context.Context, design, dir, dbURL string, w *world, wo
 			"-smtp-url", w.smtpURL, "-workers", fmt.Sprint(workers))
 	case designFastAPI:
 		if !hasReferencePython() {
-			return nil, fmt.Errorf("the FastAPI reference needs %s with Debian's packages: apt-get install python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe", python)
+			return nil, fmt.Errorf("the FastAPI reference needs %s with Debian's packages: apt-get install python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe python3-multipart", python)
 		}
 		script := filepath.Join(dir, "reference_shop.py")
 		if err := os.WriteFile(script, referenceShop, 0o644); err != nil {
@@ -301,6 +304,12 @@ func startReference(ctx context.Context, design, dir, dbURL string, w *world, wo
 			"--smtp-url", w.smtpURL, "--secret-key", sandboxKey, "--threads", fmt.Sprint(workers))
 	default:
 		return nil, fmt.Errorf("no reference design %q", design)
+	}
+	switch {
+	case scan > 0 && design == designGo:
+		cmd.Args = append(cmd.Args, "-scan-interval", scan.String())
+	case scan > 0:
+		cmd.Args = append(cmd.Args, "--scan-interval", fmt.Sprint(scan.Seconds()))
 	}
 	logFile, err := os.Create(filepath.Join(dir, "reference.log"))
 	if err != nil {
@@ -373,6 +382,7 @@ type throughputResult struct {
 	mailed     int
 	duplicates int
 	cpu        string
+	cpuPer     string // the measured process's CPU time per confirmation
 }
 
 // closedLoop runs n purchases with c customers, each starting the next as
@@ -410,29 +420,37 @@ func closedLoop(ctx context.Context, n, c int, fn func(i int) error) (lat []time
 	return lat, failed, firstErr
 }
 
+// delivery is what the mailbox holds after a run.
+type delivery struct {
+	recipients int       // customers with a confirmation
+	duplicates int       // confirmations beyond each customer's first
+	last       time.Time // when the last customer's first confirmation arrived
+}
+
 // waitMail waits until the mailbox holds n messages, or until the wait is
-// over, and returns how many it holds and when the last of them arrived.
-func waitMail(ctx context.Context, w *world, n int, wait time.Duration) (int, time.Time, error) {
+// over, and tells what it holds.
+func waitMail(ctx context.Context, w *world, n int, wait time.Duration) (delivery, error) {
 	deadline := time.Now().Add(wait)
 	for {
 		got, err := w.mailCount(ctx)
 		if err != nil {
-			return 0, time.Time{}, err
+			return delivery{}, err
 		}
 		if got >= n || time.Now().After(deadline) || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	first, _, err := w.mail(ctx)
+	first, count, err := w.mail(ctx)
 	if err != nil {
-		return 0, time.Time{}, err
+		return delivery{}, err
 	}
-	var last time.Time
-	for _, at := range first {
-		if at.After(last) {
-			last = at
+	d := delivery{recipients: len(first)}
+	for to, at := range first {
+		if at.After(d.last) {
+			d.last = at
 		}
+		d.duplicates += count[to] - 1
 	}
-	return len(first), last, nil
+	return d, nil
 }

@@ -3,7 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -21,18 +24,27 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
+// needReferencePython skips t, or fails it where PAIDUP_TEST_REQUIRE_PYTHON
+// is set (CI), if Debian's Python lacks the FastAPI reference's packages.
+func needReferencePython(t *testing.T) {
+	if hasReferencePython() {
+		return
+	}
+	msg := "the FastAPI reference needs Debian's python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe python3-multipart"
+	if os.Getenv("PAIDUP_TEST_REQUIRE_PYTHON") != "" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 // TestReferenceDesigns runs a few purchases through each reference design
 // against the sandbox and the mailbox: every purchase is answered, and
 // every customer gets exactly one confirmation.
 func TestReferenceDesigns(t *testing.T) {
 	for _, design := range []string{designGo, designFastAPI} {
 		t.Run(design, func(t *testing.T) {
-			if design == designFastAPI && !hasReferencePython() {
-				msg := "the FastAPI reference needs Debian's python3-fastapi python3-sqlalchemy python3-uvicorn python3-psycopg2 python3-stripe"
-				if os.Getenv("PAIDUP_TEST_REQUIRE_PYTHON") != "" {
-					t.Fatal(msg)
-				}
-				t.Skip(msg)
+			if design == designFastAPI {
+				needReferencePython(t)
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
@@ -46,7 +58,7 @@ func TestReferenceDesigns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rp, err := startReference(ctx, design, dir, db.url, w, 4)
+			rp, err := startReference(ctx, design, dir, db.url, w, 4, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -58,8 +70,8 @@ func TestReferenceDesigns(t *testing.T) {
 			if failed > 0 || len(lat) != n {
 				t.Fatalf("%d of %d purchases failed: %s", failed, n, firstErr)
 			}
-			if got, _, err := waitMail(ctx, w, n, 30*time.Second); err != nil || got != n {
-				t.Fatalf("mailbox holds %d confirmations, want %d (%v)", got, n, err)
+			if d, err := waitMail(ctx, w, n, 30*time.Second); err != nil || d.recipients != n || d.duplicates != 0 {
+				t.Fatalf("mailbox holds confirmations for %d customers and %d duplicates, want %d and none (%v)", d.recipients, d.duplicates, n, err)
 			}
 			_, count, err := w.mail(ctx)
 			if err != nil {
@@ -69,6 +81,56 @@ func TestReferenceDesigns(t *testing.T) {
 				if c := count[fmt.Sprintf("test-%d@example.test", i)]; c != 1 {
 					t.Errorf("test-%d@example.test got %d confirmations, want 1", i, c)
 				}
+			}
+		})
+	}
+}
+
+// TestReferenceRepairs pays a checkout at the processor that no purchase
+// request fulfils, as when a request dies after the charge: each reference
+// design's repair scan writes the order and sends one confirmation.
+func TestReferenceRepairs(t *testing.T) {
+	for _, design := range []string{designGo, designFastAPI} {
+		t.Run(design, func(t *testing.T) {
+			if design == designFastAPI {
+				needReferencePython(t)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			dir := t.TempDir()
+			w, err := startWorld(ctx, dir, worldOptions{deliveries: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer w.close()
+			db, err := newDatabase(ctx, "sqlite", dir, "reference", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			rp, err := startReference(ctx, design, dir, db.url, w, 4, 500*time.Millisecond)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rp.stop()
+			const email = "died-after-charge@example.test"
+			co, err := w.call(ctx, http.MethodPost, "/v1/checkout/sessions", url.Values{
+				"mode": {"payment"}, "line_items[0][price]": {plan.price}, "line_items[0][quantity]": {"1"},
+				"customer_email": {email}, "customer_creation": {"always"},
+				"success_url": {"http://127.0.0.1:1/done"}, "cancel_url": {"http://127.0.0.1:1/cancel"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.pay(ctx, co["id"].(string)); err != nil {
+				t.Fatal(err)
+			}
+			if d, err := waitMail(ctx, w, 1, 20*time.Second); err != nil || d.recipients != 1 {
+				t.Fatalf("mailbox holds confirmations for %d customers, want 1 (%v): %s", d.recipients, err, tail(filepath.Join(dir, "reference.log")))
+			}
+			// Two more scans: the order is there, so no second confirmation.
+			time.Sleep(time.Second)
+			if _, count, err := w.mail(ctx); err != nil || count[email] != 1 {
+				t.Fatalf("%s got %d confirmations, want 1 (%v)", email, count[email], err)
 			}
 		})
 	}

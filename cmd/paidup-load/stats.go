@@ -147,7 +147,9 @@ func (m *cpuMeter) procPer(items int) string {
 }
 
 // postgresCPU is the CPU time the processes named postgres have used.
-// Backends that ended meanwhile are not counted.
+// Backends that ended meanwhile count once the postmaster has reaped them
+// (as its children's CPU time): a pool that opens and closes connections,
+// as SQLAlchemy's does past its pool size, ends a backend per checkout.
 func postgresCPU() time.Duration {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
@@ -163,9 +165,30 @@ func postgresCPU() time.Duration {
 		if err != nil || strings.TrimSpace(string(comm)) != "postgres" {
 			continue
 		}
-		total += procCPU(pid)
+		total += procCPU(pid) + reapedCPU(pid)
 	}
 	return total
+}
+
+// reapedCPU is the CPU time of a process's children that ended and that it
+// waited for, from /proc.
+func reapedCPU(pid int) time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 15 {
+		return 0
+	}
+	cut, _ := strconv.ParseInt(f[13], 10, 64)
+	cst, _ := strconv.ParseInt(f[14], 10, 64)
+	return time.Duration(cut+cst) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // selfCPU is the CPU time this process (the harness: load generator,
