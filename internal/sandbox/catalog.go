@@ -50,20 +50,6 @@ func (t *txn) newProduct(id, name, description string) *Product {
 	return pr
 }
 
-func (s *Sandbox) getProduct(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	pr, err := get[*Product](s, c.r.PathValue("id"), "product", "id")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(pr)
-}
-
 func (s *Sandbox) listProducts(c *call) (any, error) {
 	var p struct {
 		listParams
@@ -169,20 +155,6 @@ func (t *txn) newPrice(id, product string, amount int64, currency, interval stri
 	}
 	t.put(pr)
 	return pr
-}
-
-func (s *Sandbox) getPrice(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	pr, err := get[*Price](s, c.r.PathValue("id"), "price", "id")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(pr)
 }
 
 func (s *Sandbox) listPrices(c *call) (any, error) {

@@ -182,20 +182,6 @@ func validURL(u string) bool {
 	return err == nil && (pu.Scheme == "http" || pu.Scheme == "https") && pu.Host != ""
 }
 
-func (s *Sandbox) getCheckoutSession(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	cs, err := get[*CheckoutSession](s, c.r.PathValue("id"), "checkout.session", "session")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(cs)
-}
-
 func (s *Sandbox) listCheckoutSessions(c *call) (any, error) {
 	var p struct {
 		listParams

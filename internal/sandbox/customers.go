@@ -228,3 +228,22 @@ func deref[T any](p *T) T {
 	}
 	return *p
 }
+
+// retrieve is the API's handler that returns the object of type T named
+// by the path's {id} (expanded as asked), or Stripe's "No such …" error
+// naming it name and the parameter param.
+func retrieve[T Object](s *Sandbox, name, param string) func(*call) (any, error) {
+	return func(c *call) (any, error) {
+		var p struct {
+			Expand []string `form:"expand"`
+		}
+		if err := c.decode(&p); err != nil {
+			return nil, err
+		}
+		o, err := get[T](s, c.r.PathValue("id"), name, param)
+		if err != nil {
+			return nil, err
+		}
+		return c.object(o)
+	}
+}

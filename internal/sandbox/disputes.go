@@ -99,20 +99,6 @@ func (dp *Dispute) closed() bool {
 	return dp.Status == "won" || dp.Status == "lost" || dp.Status == "warning_closed"
 }
 
-func (s *Sandbox) getDispute(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	dp, err := get[*Dispute](s, c.r.PathValue("id"), "dispute", "dispute")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(dp)
-}
-
 func (s *Sandbox) listDisputes(c *call) (any, error) {
 	var p struct {
 		listParams

@@ -474,20 +474,6 @@ func (t *txn) retryInvoice(inv *Invoice) {
 	t.attemptInvoice(inv, nil, true)
 }
 
-func (s *Sandbox) getInvoice(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	inv, err := get[*Invoice](s, c.r.PathValue("id"), "invoice", "invoice")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(inv)
-}
-
 func (s *Sandbox) listInvoices(c *call) (any, error) {
 	var p struct {
 		listParams

@@ -30,34 +30,6 @@ func (s *Sandbox) listPaymentIntents(c *call) (any, error) {
 	})
 }
 
-func (s *Sandbox) getPaymentMethod(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	pm, err := get[*PaymentMethod](s, c.r.PathValue("id"), "PaymentMethod", "payment_method")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(pm)
-}
-
-func (s *Sandbox) getCharge(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	ch, err := get[*Charge](s, c.r.PathValue("id"), "charge", "charge")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(ch)
-}
-
 func (s *Sandbox) listCharges(c *call) (any, error) {
 	var p struct {
 		listParams

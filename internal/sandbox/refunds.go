@@ -87,20 +87,6 @@ func money(amount int64, currency string) string {
 	return paidup.Money{Amount: amount, Currency: currency}.String()
 }
 
-func (s *Sandbox) getRefund(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	re, err := get[*Refund](s, c.r.PathValue("id"), "refund", "refund")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(re)
-}
-
 func (s *Sandbox) listRefunds(c *call) (any, error) {
 	var p struct {
 		listParams

@@ -19,14 +19,14 @@ func (s *Sandbox) Handler() http.Handler {
 
 	api("POST /v1/products", s.createProduct)
 	api("GET /v1/products", s.listProducts)
-	api("GET /v1/products/{id}", s.getProduct)
+	api("GET /v1/products/{id}", retrieve[*Product](s, "product", "id"))
 	api("POST /v1/prices", s.createPrice)
 	api("GET /v1/prices", s.listPrices)
-	api("GET /v1/prices/{id}", s.getPrice)
+	api("GET /v1/prices/{id}", retrieve[*Price](s, "price", "id"))
 
 	api("POST /v1/checkout/sessions", s.createCheckoutSession)
 	api("GET /v1/checkout/sessions", s.listCheckoutSessions)
-	api("GET /v1/checkout/sessions/{id}", s.getCheckoutSession)
+	api("GET /v1/checkout/sessions/{id}", retrieve[*CheckoutSession](s, "checkout.session", "session"))
 	api("GET /v1/checkout/sessions/{id}/line_items", s.listLineItems)
 	api("POST /v1/checkout/sessions/{id}/expire", s.expireCheckoutSession)
 	api("POST /v1/test_helpers/checkout/sessions/{id}/pay", s.payCheckoutSession)
@@ -35,11 +35,11 @@ func (s *Sandbox) Handler() http.Handler {
 	api("GET /v1/payment_intents/{id}", s.getPaymentIntent)
 	api("GET /v1/payment_methods", s.listPaymentMethods)
 	api("GET /v1/customers/{id}/payment_methods", s.listPaymentMethods)
-	api("GET /v1/payment_methods/{id}", s.getPaymentMethod)
+	api("GET /v1/payment_methods/{id}", retrieve[*PaymentMethod](s, "PaymentMethod", "payment_method"))
 	api("POST /v1/payment_methods/{id}/attach", s.attachPaymentMethod)
 	api("POST /v1/payment_methods/{id}/detach", s.detachPaymentMethod)
 	api("GET /v1/charges", s.listCharges)
-	api("GET /v1/charges/{id}", s.getCharge)
+	api("GET /v1/charges/{id}", retrieve[*Charge](s, "charge", "charge"))
 
 	api("POST /v1/test_helpers/test_clocks", s.createTestClock)
 	api("GET /v1/test_helpers/test_clocks", s.listTestClocks)
@@ -48,17 +48,17 @@ func (s *Sandbox) Handler() http.Handler {
 	api("POST /v1/test_helpers/test_clocks/{id}/advance", s.advanceTestClock)
 
 	api("GET /v1/subscriptions", s.listSubscriptions)
-	api("GET /v1/subscriptions/{id}", s.getSubscription)
+	api("GET /v1/subscriptions/{id}", retrieve[*Subscription](s, "subscription", "id"))
 	api("POST /v1/subscriptions/{id}", s.updateSubscription)
 	api("DELETE /v1/subscriptions/{id}", s.deleteSubscription)
 	api("POST /v1/subscriptions/{id}/resume", s.resumeSubscription)
 
 	api("GET /v1/invoices", s.listInvoices)
-	api("GET /v1/invoices/{id}", s.getInvoice)
+	api("GET /v1/invoices/{id}", retrieve[*Invoice](s, "invoice", "invoice"))
 	api("POST /v1/invoices/{id}/pay", s.payInvoice)
 
 	api("GET /v1/disputes", s.listDisputes)
-	api("GET /v1/disputes/{id}", s.getDispute)
+	api("GET /v1/disputes/{id}", retrieve[*Dispute](s, "dispute", "dispute"))
 	api("POST /v1/disputes/{id}", s.updateDispute)
 	api("POST /v1/disputes/{id}/close", s.closeDisputeAPI)
 
@@ -66,7 +66,7 @@ func (s *Sandbox) Handler() http.Handler {
 
 	api("POST /v1/refunds", s.createRefund)
 	api("GET /v1/refunds", s.listRefunds)
-	api("GET /v1/refunds/{id}", s.getRefund)
+	api("GET /v1/refunds/{id}", retrieve[*Refund](s, "refund", "refund"))
 
 	api("GET /v1/events", s.listEvents)
 	api("GET /v1/events/{id}", s.getEvent)

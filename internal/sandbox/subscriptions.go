@@ -267,20 +267,6 @@ func (t *txn) subscriptionPaid(sub *Subscription, inv *Invoice) {
 	t.changed("customer.subscription.updated", sub, before)
 }
 
-func (s *Sandbox) getSubscription(c *call) (any, error) {
-	var p struct {
-		Expand []string `form:"expand"`
-	}
-	if err := c.decode(&p); err != nil {
-		return nil, err
-	}
-	sub, err := get[*Subscription](s, c.r.PathValue("id"), "subscription", "id")
-	if err != nil {
-		return nil, err
-	}
-	return c.object(sub)
-}
-
 func (s *Sandbox) listSubscriptions(c *call) (any, error) {
 	var p struct {
 		listParams
