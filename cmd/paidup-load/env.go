@@ -541,8 +541,13 @@ func (p *paidupProc) stop() {
 	}
 }
 
-// procCPU reads a process's CPU time from /proc.
-func procCPU(pid int) time.Duration {
+// procCPU reads a process's CPU time (utime and stime) from /proc.
+func procCPU(pid int) time.Duration { return statTicks(pid, 11) }
+
+// statTicks is the sum of two adjacent clock-tick fields of a process's
+// /proc stat line, counted from the field after the command's name (so
+// 11 is utime, 13 cutime), as a duration; 0 if the process is gone.
+func statTicks(pid, field int) time.Duration {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0
@@ -553,12 +558,12 @@ func procCPU(pid int) time.Duration {
 		return 0
 	}
 	f := strings.Fields(s[i+2:])
-	if len(f) < 13 {
+	if len(f) < field+2 {
 		return 0
 	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ is 100 on Linux
+	a, _ := strconv.ParseInt(f[field], 10, 64)
+	b, _ := strconv.ParseInt(f[field+1], 10, 64)
+	return time.Duration(a+b) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
 
 // commits is how many transactions paidup's PostgreSQL database has

@@ -37,32 +37,41 @@ func needReferencePython(t *testing.T) {
 	t.Skip(msg)
 }
 
+// startReferenceForTest starts a world and a reference design of 4 threads
+// on a fresh SQLite database in a test directory, scanning for repairs
+// every scan (0: the design's default), and stops them when t ends.
+func startReferenceForTest(ctx context.Context, t *testing.T, design string, scan time.Duration) (*world, *referenceProc, string) {
+	t.Helper()
+	if design == designFastAPI {
+		needReferencePython(t)
+	}
+	dir := t.TempDir()
+	w, err := startWorld(ctx, dir, worldOptions{deliveries: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.close)
+	db, err := newDatabase(ctx, "sqlite", dir, "reference", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp, err := startReference(ctx, design, dir, db.url, w, 4, scan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rp.stop)
+	return w, rp, dir
+}
+
 // TestReferenceDesigns runs a few purchases through each reference design
 // against the sandbox and the mailbox: every purchase is answered, and
 // every customer gets exactly one confirmation.
 func TestReferenceDesigns(t *testing.T) {
 	for _, design := range []string{designGo, designFastAPI} {
 		t.Run(design, func(t *testing.T) {
-			if design == designFastAPI {
-				needReferencePython(t)
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 			defer cancel()
-			dir := t.TempDir()
-			w, err := startWorld(ctx, dir, worldOptions{deliveries: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.close()
-			db, err := newDatabase(ctx, "sqlite", dir, "reference", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			rp, err := startReference(ctx, design, dir, db.url, w, 4, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rp.stop()
+			w, rp, _ := startReferenceForTest(ctx, t, design, 0)
 			const n = 12
 			lat, failed, firstErr := closedLoop(ctx, n, 4, func(i int) error {
 				return rp.purchase(ctx, fmt.Sprintf("test-%d@example.test", i))
@@ -92,26 +101,9 @@ func TestReferenceDesigns(t *testing.T) {
 func TestReferenceRepairs(t *testing.T) {
 	for _, design := range []string{designGo, designFastAPI} {
 		t.Run(design, func(t *testing.T) {
-			if design == designFastAPI {
-				needReferencePython(t)
-			}
 			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 			defer cancel()
-			dir := t.TempDir()
-			w, err := startWorld(ctx, dir, worldOptions{deliveries: 4})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer w.close()
-			db, err := newDatabase(ctx, "sqlite", dir, "reference", "")
-			if err != nil {
-				t.Fatal(err)
-			}
-			rp, err := startReference(ctx, design, dir, db.url, w, 4, 500*time.Millisecond)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer rp.stop()
+			w, _, dir := startReferenceForTest(ctx, t, design, 500*time.Millisecond)
 			const email = "died-after-charge@example.test"
 			co, err := w.call(ctx, http.MethodPost, "/v1/checkout/sessions", url.Values{
 				"mode": {"payment"}, "line_items[0][price]": {plan.price}, "line_items[0][quantity]": {"1"},

@@ -170,26 +170,9 @@ func postgresCPU() time.Duration {
 	return total
 }
 
-// reapedCPU is the CPU time of a process's children that ended and that it
-// waited for, from /proc.
-func reapedCPU(pid int) time.Duration {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+2:])
-	if len(f) < 15 {
-		return 0
-	}
-	cut, _ := strconv.ParseInt(f[13], 10, 64)
-	cst, _ := strconv.ParseInt(f[14], 10, 64)
-	return time.Duration(cut+cst) * 10 * time.Millisecond // USER_HZ is 100 on Linux
-}
+// reapedCPU is the CPU time (cutime and cstime) of a process's children
+// that ended and that it waited for, from /proc.
+func reapedCPU(pid int) time.Duration { return statTicks(pid, 13) }
 
 // selfCPU is the CPU time this process (the harness: load generator,
 // sandbox and mailbox) has used.
