@@ -28,6 +28,14 @@ type WebhookEvent struct {
 	Processed time.Time
 }
 
+// via is how the event arrived, ViaWebhook unless it says otherwise.
+func (ev WebhookEvent) via() string {
+	if ev.Via == "" {
+		return ViaWebhook
+	}
+	return ev.Via
+}
+
 // How events reach paidup.
 const (
 	ViaWebhook = "webhook"
@@ -37,13 +45,10 @@ const (
 // InsertWebhookEvent stores a received event unless it was stored before
 // (the same event id delivered again), and reports whether it is new.
 func (tx *Tx) InsertWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, error) {
-	if ev.Via == "" {
-		ev.Via = ViaWebhook
-	}
 	res, err := tx.tx.ExecContext(ctx, `INSERT INTO webhook_events
 		(processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (processor, event_id) DO NOTHING`,
-		ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.Via)
+		ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.via())
 	if err != nil {
 		return false, fmt.Errorf("storing webhook event %s: %w", ev.ID, err)
 	}
@@ -69,15 +74,12 @@ func (tx *Tx) InsertWebhookEvents(ctx context.Context, evs []WebhookEvent) ([]bo
 			(processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via) VALUES `)
 		args := make([]any, 0, 9*n)
 		for i, ev := range chunk {
-			if ev.Via == "" {
-				ev.Via = ViaWebhook
-			}
 			if i > 0 {
 				q.WriteString(", ")
 			}
 			p := len(args)
 			fmt.Fprintf(&q, "($%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d, $%d)", p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9)
-			args = append(args, ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.Via)
+			args = append(args, ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.via())
 		}
 		q.WriteString(` ON CONFLICT (processor, event_id) DO NOTHING RETURNING processor, event_id`)
 		rows, err := tx.tx.QueryContext(ctx, q.String(), args...)
@@ -221,10 +223,7 @@ func (s *Store) InsertWebhookEventsWithJobs(ctx context.Context, evs []WebhookEv
 	processors, ids, types, objectTypes, objectIDs, vias := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	created, payloads := make([]time.Time, n), make([][]byte, n)
 	for i, ev := range evs {
-		if ev.Via == "" {
-			ev.Via = ViaWebhook
-		}
-		processors[i], ids[i], types[i], objectTypes[i], objectIDs[i], vias[i] = ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ev.Via
+		processors[i], ids[i], types[i], objectTypes[i], objectIDs[i], vias[i] = ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ev.via()
 		created[i], payloads[i] = ts(ev.Created), ev.Payload
 	}
 	rows, err := s.db.Write.QueryContext(ctx, `WITH v AS (
