@@ -12,8 +12,6 @@ import (
 	"log/slog"
 	"sync"
 
-	"github.com/riverqueue/river"
-
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
@@ -176,50 +174,12 @@ func (in *Ingester) commit(ctx context.Context, batch []*ingestRequest) {
 var processJobs = store.EventJobs{Kind: ProcessArgs{}.Kind(), MaxAttempts: ProcessArgs{}.InsertOpts().MaxAttempts, ProcessorKey: "processor", IDsKey: "event_ids", PerJob: jobEvents}
 
 func (in *Ingester) commitBatch(ctx context.Context, batch []*ingestRequest) ([]bool, error) {
-	var created []bool
 	evs := make([]store.WebhookEvent, len(batch))
 	for i, r := range batch {
 		evs[i] = r.ev
 	}
-	if in.store.DB().Engine == sqldb.Postgres {
-		// One statement: the events and their jobs, committed together.
-		failpoint.Inject("webhook.before_commit")
-		created, err := in.store.InsertWebhookEventsWithJobs(ctx, evs, processJobs)
-		if err != nil {
-			return nil, err
-		}
-		failpoint.Inject("webhook.after_commit")
-		return created, nil
-	}
-	// A sender waits on this commit: it goes ahead of other work's.
-	err := in.store.InTxFirst(ctx, func(tx *store.Tx) error {
-		var err error
-		if created, err = tx.InsertWebhookEvents(ctx, evs); err != nil {
-			return err
-		}
-		// The new events, by processor, in jobs of up to jobEvents each.
-		var jobs []river.InsertManyParams
-		open := map[string]int{} // processor: index in jobs of its job being filled
-		for i, r := range batch {
-			if !created[i] {
-				continue
-			}
-			j, ok := open[r.ev.Processor]
-			if !ok || len(jobs[j].Args.(ProcessArgs).EventIDs) == jobEvents {
-				j = len(jobs)
-				open[r.ev.Processor] = j
-				jobs = append(jobs, river.InsertManyParams{Args: ProcessArgs{Processor: r.ev.Processor}})
-			}
-			args := jobs[j].Args.(ProcessArgs)
-			args.EventIDs = append(args.EventIDs, r.ev.ID)
-			jobs[j].Args = args
-		}
-		if err := tx.EnqueueMany(ctx, jobs); err != nil {
-			return err
-		}
-		failpoint.Inject("webhook.before_commit")
-		return nil
-	})
+	failpoint.Inject("webhook.before_commit")
+	created, err := in.store.InsertWebhookEventsWithJobs(ctx, evs, processJobs)
 	if err != nil {
 		return nil, err
 	}

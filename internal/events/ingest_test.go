@@ -672,6 +672,9 @@ func TestIngestJobsKeepOrder(t *testing.T) {
 			require.LessOrEqual(t, len(args.EventIDs), jobEvents)
 			require.Equal(t, ProcessArgs{}.InsertOpts().MaxAttempts, j.MaxAttempts)
 			require.Equal(t, rivertype.JobStateAvailable, j.State)
+			require.Equal(t, 1, j.Priority)
+			require.Equal(t, river.QueueDefault, j.Queue)
+			require.WithinDuration(t, time.Now(), j.ScheduledAt, time.Minute) // due now, not in the future or the far past
 			got = append(got, args.EventIDs...)
 		}
 		require.Equal(t, want, got)

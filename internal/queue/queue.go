@@ -27,7 +27,7 @@ func driver(db *sqldb.DB) riverdriver.Driver[*sql.Tx] {
 	if db.Engine == sqldb.SQLite {
 		// River shares SQLite's single writer connection with paidup; River
 		// calls made inside a paidup transaction must be the *Tx variants.
-		return riversqlite.New(db.Write)
+		return sqliteDriver{riversqlite.New(db.Write)}
 	}
 	return riverdatabasesql.New(db.Write)
 }

@@ -3,8 +3,10 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -208,14 +210,34 @@ type EventJobs struct {
 	PerJob               int
 }
 
-// InsertWebhookEventsWithJobs is, on PostgreSQL, InsertWebhookEvents and the
-// new events' processing jobs in one statement, outside any transaction:
-// one round trip to the server and one commit, where a transaction takes
-// four (begin, events, jobs, commit), each a wait for a server process on
-// a busy machine. Events are committed with their jobs or not at all.
+// InsertWebhookEventsWithJobs stores received events, each unless it was
+// stored before (or earlier in evs), and the new ones' processing jobs,
+// committed together, and reports which are new. The jobs are written
+// straight into the job queue's table, as River's InsertMany would write
+// them, without River's bookkeeping for each insert:
+//
+//   - on PostgreSQL, in one statement outside any transaction: one round
+//     trip to the server and one commit, where a transaction takes four
+//     (begin, events, jobs, commit), each a wait for a server process on a
+//     busy machine;
+//   - on SQLite, in a transaction that goes ahead of others waiting for
+//     the writer (see InTxFirst), with two prepared statements.
+//
+// The job queue finds the jobs at its next poll.
 func (s *Store) InsertWebhookEventsWithJobs(ctx context.Context, evs []WebhookEvent, jobs EventJobs) ([]bool, error) {
-	if s.db.Engine != sqldb.Postgres {
-		return nil, errors.New("InsertWebhookEventsWithJobs is for PostgreSQL")
+	if s.db.Engine == sqldb.SQLite {
+		var created []bool
+		err := s.InTxFirst(ctx, func(tx *Tx) error {
+			var err error
+			if created, err = tx.InsertWebhookEvents(ctx, evs); err != nil {
+				return err
+			}
+			return tx.insertEventJobs(ctx, evs, created, jobs)
+		})
+		if err != nil {
+			return nil, err
+		}
+		return created, nil
 	}
 	// The events go as arrays, so that a batch of any size is one statement
 	// (and one prepared statement for all sizes).
@@ -266,4 +288,51 @@ func (s *Store) InsertWebhookEventsWithJobs(ctx context.Context, evs []WebhookEv
 		return nil, fmt.Errorf("storing %d webhook events: %w", n, err)
 	}
 	return isNew, nil
+}
+
+// insertEventJobs writes, on SQLite, the processing jobs of the events
+// marked created: by processor, in the order received, jobs.PerJob at most
+// in each.
+func (tx *Tx) insertEventJobs(ctx context.Context, evs []WebhookEvent, created []bool, jobs EventJobs) error {
+	var q strings.Builder
+	var args []any
+	add := func(processor string, ids []string) error {
+		encoded, err := json.Marshal(map[string]any{jobs.ProcessorKey: processor, jobs.IDsKey: ids})
+		if err != nil {
+			return err
+		}
+		if len(args) > 0 {
+			q.WriteString(", ")
+		}
+		fmt.Fprintf(&q, "(jsonb($%d), $%d, $%d, 1, 'default', 'available', datetime('now', 'subsec'), datetime('now', 'subsec'))",
+			len(args)+1, len(args)+2, len(args)+3)
+		args = append(args, string(encoded), jobs.Kind, jobs.MaxAttempts)
+		return nil
+	}
+	var order []string                   // processors in the order first seen
+	byProcessor := map[string][]string{} // new event ids of each
+	for i, ev := range evs {
+		if !created[i] {
+			continue
+		}
+		if _, ok := byProcessor[ev.Processor]; !ok {
+			order = append(order, ev.Processor)
+		}
+		byProcessor[ev.Processor] = append(byProcessor[ev.Processor], ev.ID)
+	}
+	for _, p := range order {
+		for ids := range slices.Chunk(byProcessor[p], jobs.PerJob) {
+			if err := add(p, ids); err != nil {
+				return err
+			}
+		}
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at) VALUES `+q.String(), args...)
+	if err != nil {
+		return fmt.Errorf("enqueueing %d jobs processing webhook events: %w", len(args)/3, err)
+	}
+	return nil
 }
