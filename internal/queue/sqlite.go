@@ -10,7 +10,7 @@ import (
 
 // completionChunk bounds how many jobs' completions one SQLite transaction
 // records.
-const completionChunk = 16
+const completionChunk = 8
 
 // sqliteDriver is River's SQLite driver, but it records finished jobs in
 // short transactions. River's completer records every job finished since
