@@ -30,9 +30,6 @@ type chunkedCompletions struct{ riverdriver.Executor }
 // that fails leaves the earlier ones recorded, and River retries the whole
 // batch, which finds those already set.
 func (e chunkedCompletions) JobSetStateIfRunningMany(ctx context.Context, p *riverdriver.JobSetStateIfRunningManyParams) ([]*rivertype.JobRow, error) {
-	if len(p.ID) <= completionChunk {
-		return e.Executor.JobSetStateIfRunningMany(ctx, p)
-	}
 	rows := make([]*rivertype.JobRow, 0, len(p.ID))
 	for i := 0; i < len(p.ID); i += completionChunk {
 		j := min(i+completionChunk, len(p.ID))

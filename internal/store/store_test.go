@@ -99,8 +99,8 @@ func TestWebhookEventsAreRecordedOnceAndDurably(t *testing.T) {
 		for range 20 {
 			wg.Go(func() {
 				err := b.store.InTx(ctx, func(tx *store.Tx) error {
-					ok, err := tx.InsertWebhookEvent(ctx, ev)
-					if ok {
+					ok, err := tx.InsertWebhookEvents(ctx, []store.WebhookEvent{ev})
+					if err == nil && ok[0] {
 						created.Add(1)
 					}
 					return err

@@ -44,20 +44,6 @@ const (
 	ViaSweep   = "sweep"
 )
 
-// InsertWebhookEvent stores a received event unless it was stored before
-// (the same event id delivered again), and reports whether it is new.
-func (tx *Tx) InsertWebhookEvent(ctx context.Context, ev WebhookEvent) (bool, error) {
-	res, err := tx.tx.ExecContext(ctx, `INSERT INTO webhook_events
-		(processor, event_id, type, object_type, object_id, created_at, received_at, payload, received_via)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (processor, event_id) DO NOTHING`,
-		ev.Processor, ev.ID, ev.Type, ev.ObjectType, ev.ObjectID, ts(ev.Created), tx.now, ev.Payload, ev.via())
-	if err != nil {
-		return false, fmt.Errorf("storing webhook event %s: %w", ev.ID, err)
-	}
-	n, _ := res.RowsAffected()
-	return n == 1, nil
-}
-
 // InsertWebhookEvents stores received events, each unless it was stored
 // before (or earlier in evs), and reports which are new. Many rows go in
 // one statement, so that a batch costs a few round trips, not one per
@@ -294,45 +280,37 @@ func (s *Store) InsertWebhookEventsWithJobs(ctx context.Context, evs []WebhookEv
 // marked created: by processor, in the order received, jobs.PerJob at most
 // in each.
 func (tx *Tx) insertEventJobs(ctx context.Context, evs []WebhookEvent, created []bool, jobs EventJobs) error {
-	var q strings.Builder
-	var args []any
-	add := func(processor string, ids []string) error {
-		encoded, err := json.Marshal(map[string]any{jobs.ProcessorKey: processor, jobs.IDsKey: ids})
-		if err != nil {
-			return err
-		}
-		if len(args) > 0 {
-			q.WriteString(", ")
-		}
-		fmt.Fprintf(&q, "(jsonb($%d), $%d, $%d, 1, 'default', 'available', datetime('now', 'subsec'), datetime('now', 'subsec'))",
-			len(args)+1, len(args)+2, len(args)+3)
-		args = append(args, string(encoded), jobs.Kind, jobs.MaxAttempts)
-		return nil
-	}
-	var order []string                   // processors in the order first seen
-	byProcessor := map[string][]string{} // new event ids of each
+	var processors []string      // in the order first seen
+	ids := map[string][]string{} // each processor's new events
 	for i, ev := range evs {
 		if !created[i] {
 			continue
 		}
-		if _, ok := byProcessor[ev.Processor]; !ok {
-			order = append(order, ev.Processor)
+		if _, ok := ids[ev.Processor]; !ok {
+			processors = append(processors, ev.Processor)
 		}
-		byProcessor[ev.Processor] = append(byProcessor[ev.Processor], ev.ID)
+		ids[ev.Processor] = append(ids[ev.Processor], ev.ID)
 	}
-	for _, p := range order {
-		for ids := range slices.Chunk(byProcessor[p], jobs.PerJob) {
-			if err := add(p, ids); err != nil {
+	var values []string
+	var args []any
+	for _, p := range processors {
+		for chunk := range slices.Chunk(ids[p], jobs.PerJob) {
+			encoded, err := json.Marshal(map[string]any{jobs.ProcessorKey: p, jobs.IDsKey: chunk})
+			if err != nil {
 				return err
 			}
+			n := len(args)
+			values = append(values, fmt.Sprintf("(jsonb($%d), $%d, $%d, 1, 'default', 'available', datetime('now', 'subsec'), datetime('now', 'subsec'))", n+1, n+2, n+3))
+			args = append(args, string(encoded), jobs.Kind, jobs.MaxAttempts)
 		}
 	}
-	if len(args) == 0 {
+	if len(values) == 0 {
 		return nil
 	}
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at) VALUES `+q.String(), args...)
+	_, err := tx.tx.ExecContext(ctx, `INSERT INTO river_job (args, kind, max_attempts, priority, queue, state, created_at, scheduled_at) VALUES `+
+		strings.Join(values, ", "), args...)
 	if err != nil {
-		return fmt.Errorf("enqueueing %d jobs processing webhook events: %w", len(args)/3, err)
+		return fmt.Errorf("enqueueing %d jobs processing webhook events: %w", len(values), err)
 	}
 	return nil
 }
