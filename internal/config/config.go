@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/mail"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -43,6 +44,7 @@ type Config struct {
 	Reconciler Reconciler `yaml:"reconciler"`
 	Accounts   Accounts   `yaml:"accounts"`
 	Lifecycle  Lifecycle  `yaml:"lifecycle"`
+	Limits     Limits     `yaml:"limits"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -53,6 +55,11 @@ type Server struct {
 	Listen string `yaml:"listen"`
 	// PublicURL is how customers reach paidup; empty means http://LISTEN.
 	PublicURL string `yaml:"public_url"`
+	// TrustedProxies are the proxies (addresses or CIDR prefixes) whose
+	// X-Forwarded-For paidup believes.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// Proxies are TrustedProxies, parsed.
+	Proxies []netip.Prefix `yaml:"-"`
 }
 
 // Database is where paidup keeps its state.
@@ -313,6 +320,7 @@ func (c *Config) applyDefaults() {
 	if l.DoubleBuy == "" {
 		l.DoubleBuy = paidup.DoubleBuyCancel
 	}
+	c.applyLimitDefaults()
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -376,6 +384,8 @@ func (c *Config) validate(v *validator) {
 		v.errorf(v.line("accounts"), "accounts: sign_in_link_ttl and session_ttl must be at least 1m")
 	}
 	c.validateLifecycle(v)
+	c.validateTrustedProxies(v)
+	c.validateLimits(v)
 }
 
 // Email templates a reminder may name.
