@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ const MetadataKey = "paidup_checkout"
 // Client talks to the Stripe API.
 type Client struct {
 	api *stripego.Client
+	url string // the API's base URL; empty for Stripe itself
 }
 
 // Config says which API to use and how.
@@ -58,7 +60,23 @@ func New(cfg Config) *Client {
 	if cfg.URL != "" {
 		bc.URL = stripego.String(strings.TrimRight(cfg.URL, "/"))
 	}
-	return &Client{api: stripego.NewClient(cfg.SecretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(bc)))}
+	return &Client{api: stripego.NewClient(cfg.SecretKey, stripego.WithBackends(stripego.NewBackendsWithConfig(bc))), url: strings.TrimRight(cfg.URL, "/")}
+}
+
+// PageOrigins are the origins of the processor's pages paidup sends
+// customers to from a form (the hosted checkout, the card portal), for
+// the pages' Content-Security-Policy form-action: Stripe's checkout and
+// billing hosts, or a Stripe-compatible API's own origin (the sandbox
+// serves its pages beside its API).
+func (c *Client) PageOrigins() []string {
+	if c.url == "" {
+		return []string{"https://checkout.stripe.com", "https://billing.stripe.com"}
+	}
+	u, err := url.Parse(c.url)
+	if err != nil || u.Host == "" {
+		return nil
+	}
+	return []string{u.Scheme + "://" + u.Host}
 }
 
 // Name is "stripe": paidup records Stripe's objects under this name.

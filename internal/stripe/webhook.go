@@ -24,13 +24,19 @@ var (
 	ErrStale        = errors.New("signature timestamp outside the tolerance")
 	ErrBadSignature = errors.New("no signature matches any configured secret")
 	ErrBadPayload   = errors.New("payload is not a Stripe event")
+	ErrLivemode     = errors.New("the event's mode is not the key's")
 )
 
 // Verifier checks that webhooks come from Stripe: signed with one of the
-// endpoint's secrets (several while rotating), recently.
+// endpoint's secrets (several while rotating), recently, and of paidup's
+// mode.
 type Verifier struct {
 	Secrets   []string
 	Tolerance time.Duration // defaults to DefaultTolerance
+	// Livemode is the mode of paidup's key (sk_live_/rk_live_): an event
+	// of the other mode — a live payment at a test shop, a test one at a
+	// live shop — is refused, whoever signed it.
+	Livemode bool
 }
 
 // Event is a verified Stripe event: what paidup needs to store it. The
@@ -65,7 +71,18 @@ func (v Verifier) Verify(payload []byte, header string, now time.Time) (Event, e
 	if !v.matches(payload, sig.signedTS, sig.V1) {
 		return Event{}, ErrBadSignature
 	}
-	return decodeEvent(payload)
+	ev, err := decodeEvent(payload)
+	if err == nil && ev.Livemode != v.Livemode {
+		return Event{}, fmt.Errorf("%w: a %s event at a %s-mode paidup", ErrLivemode, modeName(ev.Livemode), modeName(v.Livemode))
+	}
+	return ev, err
+}
+
+func modeName(live bool) string {
+	if live {
+		return "live"
+	}
+	return "test"
 }
 
 func (v Verifier) matches(payload []byte, ts string, sigs [][]byte) bool {

@@ -1,6 +1,9 @@
 package stripe_test
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -15,7 +18,7 @@ import (
 
 const payload = `{"id":"evt_1","object":"event","type":"checkout.session.completed","created":1700000000,"api_version":"2026-02-25.clover","livemode":false,"data":{"object":{"id":"cs_test_1","object":"checkout.session"}}}`
 
-func signed(t *testing.T, secret string, at time.Time) string {
+func signed(t testing.TB, secret string, at time.Time) string {
 	t.Helper()
 	sp := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret, Timestamp: at})
 	return sp.Header
@@ -95,4 +98,106 @@ func FuzzParseSignatureHeader(f *testing.F) {
 			require.Len(t, s, 32)
 		}
 	})
+}
+
+// An event whose mode is not the key's is refused, however well signed: a
+// test-mode paidup takes no live events, a live one no test events.
+func TestVerifyRefusesTheOtherMode(t *testing.T) {
+	now := time.Unix(1700000100, 0)
+	live := strings.Replace(payload, `"livemode":false`, `"livemode":true`, 1)
+	liveSig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(live), Secret: "whsec_right", Timestamp: now}).Header
+	testMode := stripe.Verifier{Secrets: []string{"whsec_right"}}
+	liveMode := stripe.Verifier{Secrets: []string{"whsec_right"}, Livemode: true}
+
+	_, err := testMode.Verify([]byte(live), liveSig, now)
+	require.ErrorIs(t, err, stripe.ErrLivemode)
+	require.ErrorContains(t, err, "a live event at a test-mode paidup")
+	_, err = liveMode.Verify([]byte(payload), signed(t, "whsec_right", now), now)
+	require.ErrorIs(t, err, stripe.ErrLivemode)
+
+	ev, err := liveMode.Verify([]byte(live), liveSig, now)
+	require.NoError(t, err)
+	require.True(t, ev.Livemode)
+	ev, err = testMode.Verify([]byte(payload), signed(t, "whsec_right", now), now)
+	require.NoError(t, err)
+	require.False(t, ev.Livemode)
+}
+
+// The pages a customer is sent to from a form: Stripe's own hosts, or the
+// origin of a Stripe-compatible API such as the sandbox.
+func TestPageOrigins(t *testing.T) {
+	require.Equal(t, []string{"https://checkout.stripe.com", "https://billing.stripe.com"}, stripe.New(stripe.Config{SecretKey: "sk_test_x"}).PageOrigins())
+	require.Equal(t, []string{"http://127.0.0.1:8081"}, stripe.New(stripe.Config{SecretKey: "sk_test_x", URL: "http://127.0.0.1:8081/"}).PageOrigins())
+}
+
+// FuzzVerify: no envelope makes Verify panic; whatever it accepts is an
+// event paidup can store (an evt_ id, a type, the type of its object) of
+// the verifier's mode; and it accepts nothing whose header lacks an
+// HMAC-SHA256 of the exact payload by the secret, checked here with the
+// standard library alone. With sign set, the fuzzer's payload is signed
+// properly, so that it explores the decoding behind the signature.
+func FuzzVerify(f *testing.F) {
+	const secret = "whsec_fuzz"
+	now := time.Unix(1700000100, 0)
+	for _, p := range []string{
+		payload,
+		strings.Replace(payload, `"livemode":false`, `"livemode":true`, 1),
+		`{"id":"evt_1","object":"event","type":"x","data":{"object":{"object":"balance"}}}`,
+		`{"id":"evt_1","object":"event","type":"x","data":{"object":"cs_1"}}`,
+		`{"id":"evt_1","object":"event","type":"x","data":{"object":{"id":"cs_1"}}}`,
+		`{"id":"evt_1","object":"event","type":"","data":{"object":{"id":"cs_1","object":"checkout.session"}}}`,
+		`{"id":"cs_1","object":"checkout.session"}`,
+		`{"id":"evt_1","object":"event","type":"x","created":"soon","data":{"object":{"object":"a"}}}`,
+		`[]`, `null`, ``, `{"id":"evt_1","id":"evt_2","object":"event","type":"x","data":{"object":{"object":"a"}}}`,
+	} {
+		f.Add([]byte(p), "", true)
+		f.Add([]byte(p), signed(f, secret, now), false)
+	}
+	f.Add([]byte(payload), "t=1700000100,v1="+strings.Repeat("0", 64), false)
+	f.Fuzz(func(t *testing.T, body []byte, header string, sign bool) {
+		if sign {
+			header = webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: body, Secret: secret, Timestamp: now}).Header
+		}
+		v := stripe.Verifier{Secrets: []string{secret}}
+		ev, err := v.Verify(body, header, now)
+		if err != nil {
+			for _, known := range []error{stripe.ErrNoSignature, stripe.ErrBadHeader, stripe.ErrStale, stripe.ErrBadSignature, stripe.ErrBadPayload, stripe.ErrLivemode} {
+				if errors.Is(err, known) {
+					return
+				}
+			}
+			t.Fatalf("refused for no known reason: %v", err)
+		}
+		require.True(t, strings.HasPrefix(ev.ID, "evt_"), "id %q", ev.ID)
+		require.NotEmpty(t, ev.Type)
+		require.NotEmpty(t, ev.ObjectType)
+		require.False(t, ev.Livemode)
+		require.True(t, signedBy(header, body, secret), "accepted without a valid signature: %q", header)
+	})
+}
+
+// signedBy reports whether a Stripe-Signature header carries a v1
+// signature of payload by secret at its timestamp.
+func signedBy(header string, payload []byte, secret string) bool {
+	var ts string
+	var sigs []string
+	for part := range strings.SplitSeq(header, ",") {
+		k, v, _ := strings.Cut(strings.TrimSpace(part), "=")
+		switch k {
+		case "t":
+			ts = v
+		case "v1":
+			sigs = append(sigs, v)
+		}
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(payload)
+	want := hex.EncodeToString(mac.Sum(nil))
+	for _, s := range sigs {
+		if strings.EqualFold(s, want) {
+			return true
+		}
+	}
+	return false
 }
