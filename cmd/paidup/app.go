@@ -20,6 +20,7 @@ import (
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
 	"github.com/paidup/paidup/internal/lifecycle"
+	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
@@ -78,9 +79,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	a.closers = append(a.closers, func() { a.db.Close() })
 	// The business clock: the wall clock, or the processor's test clock.
 	now := time.Now
+	metrics := obs.NewMetrics()
+	budget := processorBudget(cfg, metrics)
 
 	var processor paidup.Processor
 	var verifier stripe.Verifier
+	var pageOrigins []string
 	smtpURL := cfg.SMTP.URL.Reveal()
 	switch cfg.Processor.Kind {
 	case config.KindSandbox:
@@ -88,7 +92,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		if err != nil {
 			return nil, err
 		}
-		processor = stripe.New(stripe.Config{SecretKey: sandboxKey, URL: a.sandboxURL, Timeout: 8 * time.Second})
+		client := stripe.New(stripe.Config{SecretKey: sandboxKey, URL: a.sandboxURL, Timeout: 8 * time.Second})
+		processor, pageOrigins = limit.NewProcessor(client, budget), client.PageOrigins()
 		verifier = stripe.Verifier{Secrets: []string{sb.secret}}
 		// paidup's timers follow the sandbox's clock, which its test
 		// clock (clock_sandbox) moves forward.
@@ -97,13 +102,21 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 			smtpURL = sb.smtpURL
 		}
 	case config.KindStripe:
-		client := stripe.New(stripe.Config{SecretKey: cfg.Processor.Stripe.SecretKey.Reveal(), URL: cfg.Processor.Stripe.APIURL, Timeout: 8 * time.Second})
-		processor = client
+		key := cfg.Processor.Stripe.SecretKey.Reveal()
+		client := stripe.New(stripe.Config{SecretKey: key, URL: cfg.Processor.Stripe.APIURL, Timeout: 8 * time.Second})
+		budgeted := limit.NewProcessor(client, budget)
+		processor, pageOrigins = budgeted, client.PageOrigins()
+		verifier.Livemode = config.StripeLive(key)
 		for _, s := range cfg.Processor.Stripe.WebhookSecrets {
 			verifier.Secrets = append(verifier.Secrets, s.Reveal())
 		}
 		if id := cfg.Processor.Stripe.TestClock; id != "" {
-			clock := &followedClock{read: func(ctx context.Context) (time.Time, error) { return client.TestClockTime(ctx, id) }}
+			clock := &followedClock{read: func(ctx context.Context) (time.Time, error) {
+				if err := budgeted.Read(ctx); err != nil {
+					return time.Time{}, err
+				}
+				return client.TestClockTime(ctx, id)
+			}}
 			if err := clock.sync(ctx); err != nil {
 				return nil, fmt.Errorf("processor.stripe.test_clock: %w", err)
 			}
@@ -200,7 +213,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		log.Warn("took back jobs this instance was running when it stopped", "jobs", n, "instance", id)
 	}
 
-	metrics := obs.NewMetrics()
 	metrics.RegisterState(a.store.Stats)
 	var apiKeys []string
 	for _, k := range cfg.API.Keys {
@@ -213,6 +225,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		PublicURL: publicURL, APIKeys: apiKeys,
 		SessionTTL: cfg.Accounts.SessionTTL.D(), LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
 		Now: now, Logger: log, Metrics: metrics,
+		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})
 	return a, nil
 }

@@ -18,6 +18,12 @@ type Metrics struct {
 	WebhooksReceived *prometheus.CounterVec
 	WebhooksRefused  *prometheus.CounterVec
 	CheckoutsStarted *prometheus.CounterVec
+
+	// The limits: requests refused, and the processor budget's waits and
+	// refusals.
+	RequestsLimited        *prometheus.CounterVec
+	ProcessorBudgetWaited  *prometheus.CounterVec
+	ProcessorBudgetRefused *prometheus.CounterVec
 }
 
 // NewMetrics registers paidup's metrics and the Go runtime's.
@@ -44,7 +50,21 @@ func NewMetrics() *Metrics {
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.WebhooksReceived, m.WebhooksRefused, m.CheckoutsStarted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.registerLimits()
 	return m
+}
+
+func (m *Metrics) registerLimits() {
+	m.RequestsLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paidup_requests_limited_total", Help: "Requests refused with a 429, by limit (checkout, sign_in_link, sign_in, status, api_auth, processor_budget).",
+	}, []string{"limit"})
+	m.ProcessorBudgetWaited = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paidup_processor_budget_waits_total", Help: "Processor calls that waited for their turn in the processor budget, by kind (read, write).",
+	}, []string{"kind"})
+	m.ProcessorBudgetRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "paidup_processor_budget_refused_total", Help: "Customers' processor calls refused because the processor budget was spent, by kind (read, write).",
+	}, []string{"kind"})
+	m.Registry.MustRegister(m.RequestsLimited, m.ProcessorBudgetWaited, m.ProcessorBudgetRefused)
 }
 
 // Handler serves the metrics in Prometheus's text format.

@@ -15,6 +15,7 @@ const (
 	CaseUnconfirmed    = "unconfirmed"      // the processor never said how a checkout ended
 	CaseEmailFailed    = "email_failed"     // an email could not be delivered
 	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
+	CaseRequestsLimit  = "requests_limited" // many requests refused by the limits
 )
 
 // Case statuses.

@@ -4,16 +4,39 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/paidup/paidup"
 )
 
-// apiAuth lets through requests bearing one of the API keys. Anything else
-// gets a bare 401.
-func (s *Server) apiAuth(next http.Handler) http.Handler {
+// apiHeaders marks every API answer, errors and refusals included, as
+// not to be sniffed or stored: they carry customers' data.
+func apiHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// apiAuth lets through requests bearing one of the API keys. Anything else
+// gets a bare 401. A client that has failed too often is refused before
+// its key is compared; a right key takes nothing from any allowance.
+func (s *Server) apiAuth(next http.Handler) http.Handler {
+	failures := s.limits.apiAuth
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var client netip.Addr
+		if failures != nil {
+			client = s.clientAddr(r)
+			if spent, retry := failures.clients.Spent(client); spent {
+				s.countLimited(r, failures.name, client)
+				apiLimited(w, retry)
+				return
+			}
+		}
 		key, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		match := 0
 		for _, k := range s.APIKeys {
@@ -21,6 +44,9 @@ func (s *Server) apiAuth(next http.Handler) http.Handler {
 			match |= subtle.ConstantTimeCompare([]byte(key), []byte(k))
 		}
 		if !ok || match != 1 {
+			if failures != nil {
+				failures.clients.Allow(client)
+			}
 			w.Header().Set("WWW-Authenticate", `Bearer realm="paidup"`)
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

@@ -2,11 +2,13 @@ package web
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/limit"
 )
 
 type buyForm struct {
@@ -78,6 +80,15 @@ func (s *Server) handleBuy() http.Handler {
 		a, err := s.Checkout.Start(ctx, plan, ref, email)
 		cancel()
 		switch {
+		case err != nil && a.Reference != "" && errors.Is(err, limit.ErrBusy):
+			// The processor budget is spent: the same form, with the same
+			// reference, to send again in a minute.
+			s.countLimited(r, limitBudget, s.clientAddr(r))
+			f.Reference = a.Reference
+			f.Error = busyBuyMessage
+			w.Header().Set("Retry-After", "60")
+			s.render(w, r, http.StatusTooManyRequests, "buy.html", "Buy "+plan.Name, f)
+			return
 		case err != nil && a.Reference != "" && paidup.ErrorCode(err) == paidup.EUNAVAILABLE:
 			s.Metrics.CheckoutsStarted.WithLabelValues("processor_error").Inc()
 			s.Logger.Error("creating processor checkout failed", "ref", requestRef(r), "checkout", a.Reference, "err", err)

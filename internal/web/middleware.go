@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/paidup/paidup/internal/limit"
 )
 
 // observe counts and times requests under a route name (not the raw path,
@@ -35,11 +37,14 @@ func (s *Server) observe(route string, next http.Handler) http.Handler {
 
 // pageMiddleware protects customer pages: a panic becomes the recovery page
 // with a reference, never a stack trace or an empty body; and the browser is
-// told to keep the pages to this site.
+// told to keep the pages to this site. A page's processor calls are a
+// customer's: they would rather fail fast than wait long for the processor
+// budget.
 func (s *Server) pageMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r = r.WithContext(limit.ForCustomer(r.Context()))
 		h := w.Header()
-		h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action 'self' https: http:; frame-ancestors 'none'")
+		h.Set("Content-Security-Policy", s.csp)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "same-origin")
@@ -66,6 +71,19 @@ func (s *Server) pageMiddleware(next http.Handler) http.Handler {
 }
 
 var errPanic = errors.New("panic while serving a page")
+
+// contentSecurityPolicy is the pages' policy: everything from paidup
+// itself, and forms that lead only to paidup or to the processor's pages
+// (its checkout, its card portal), which a form's redirect reaches.
+func contentSecurityPolicy(pageOrigins []string) string {
+	formAction := "'self'"
+	for _, o := range pageOrigins {
+		if u, err := url.Parse(o); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && o == u.Scheme+"://"+u.Host {
+			formAction += " " + o
+		}
+	}
+	return "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action " + formAction + "; frame-ancestors 'none'"
+}
 
 // sameOrigin reports whether a form post comes from paidup's own pages.
 // Browsers send Origin with every POST; its absence (a script, an old

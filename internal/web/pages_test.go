@@ -28,6 +28,7 @@ func TestEveryPageRenders(t *testing.T) {
 		},
 		"sign_in.html": {accountPage{Token: "abc"}},
 		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}},
+		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage},
 	}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded} {
 		fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state,

@@ -9,19 +9,22 @@ func (s *Server) routes() {
 	}
 	page("GET /{$}", "plans", s.handlePlans())
 	page("GET /buy/{plan}", "buy", s.handleBuyForm())
-	page("POST /buy/{plan}", "buy_submit", s.handleBuy())
-	page("GET /checkout/{ref}", "checkout_status", s.handleCheckoutStatus())
+	page("POST /buy/{plan}", "buy_submit", s.limited(s.limits.checkout, s.handleBuy()))
+	page("GET /checkout/{ref}", "checkout_status", s.limited(s.limits.status, s.handleCheckoutStatus()))
 	page("GET /account", "account", s.handleAccount())
-	page("POST /account/link", "account_link", s.handleAccountLink())
+	page("POST /account/link", "account_link", s.limited(s.limits.signInLink, s.handleAccountLink()))
 	page("GET /account/sign-in", "sign_in_form", s.handleSignInForm())
-	page("POST /account/sign-in", "sign_in", s.handleSignIn())
+	page("POST /account/sign-in", "sign_in", s.limited(s.limits.signIn, s.handleSignIn()))
 	page("POST /account/sign-out", "sign_out", s.handleSignOut())
 	page("POST /account/card", "account_card", s.handleAccountCard())
 	page("GET /card/{token}", "card_form", s.handleCardForm())
 	page("POST /card/{token}", "card", s.handleCard())
 
-	s.mux.Handle("GET /api/v1/access", s.observe("api_access", s.apiAuth(s.handleAPIAccessByEmail())))
-	s.mux.Handle("GET /api/v1/customers/{id}/access", s.observe("api_customer_access", s.apiAuth(s.handleAPICustomerAccess())))
+	api := func(pattern, name string, h http.Handler) {
+		s.mux.Handle(pattern, s.observe(name, apiHeaders(s.apiAuth(h))))
+	}
+	api("GET /api/v1/access", "api_access", s.handleAPIAccessByEmail())
+	api("GET /api/v1/customers/{id}/access", "api_customer_access", s.handleAPICustomerAccess())
 
 	s.mux.Handle("POST /webhooks/stripe", s.observe("webhook_stripe", s.handleStripeWebhook()))
 	s.mux.Handle("GET /healthz", s.observe("healthz", s.handleHealth()))

@@ -14,6 +14,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"path"
 	"strings"
 	"time"
@@ -56,6 +57,15 @@ type Deps struct {
 	Now     func() time.Time
 	Logger  *slog.Logger
 	Metrics *obs.Metrics
+
+	// Limits are the per-client limits; the zero value is none.
+	Limits Limits
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// PageOrigins are the origins of the processor's pages a form sends
+	// customers to (its checkout and card pages): the only places besides
+	// paidup that the pages' forms may lead.
+	PageOrigins []string
 }
 
 // Business is how pages name the operator.
@@ -67,9 +77,15 @@ type Business struct {
 // Server is paidup's HTTP handler.
 type Server struct {
 	Deps
-	mux           *http.ServeMux
-	refusals      *rateLimitedLog
-	refusalWindow slidingCount
+	mux      *http.ServeMux
+	refusals *rateLimitedLog
+	// webhookRefusals and limitRefusals count refusals for on-call.
+	webhookRefusals, limitRefusals burstCount
+	limits                         routeLimits
+	// csp is the pages' Content-Security-Policy; hsts, whether responses
+	// tell browsers to come back over https only.
+	csp  string
+	hsts bool
 }
 
 // NewServer returns paidup's HTTP handler.
@@ -83,12 +99,18 @@ func NewServer(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = obs.NewMetrics()
 	}
-	s := &Server{Deps: d, mux: http.NewServeMux(), refusals: newRateLimitedLog(d.Logger, 10*time.Second)}
+	s := &Server{Deps: d, mux: http.NewServeMux(), refusals: newRateLimitedLog(d.Logger, 10*time.Second),
+		limits: newRouteLimits(d.Limits), csp: contentSecurityPolicy(d.PageOrigins), hsts: strings.HasPrefix(d.PublicURL, "https://")}
 	s.routes()
 	return s
 }
 
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.hsts {
+		// Customers reach paidup over https: browsers are to use nothing
+		// else for a year.
+		w.Header().Set("Strict-Transport-Security", "max-age=31536000")
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/paidup/paidup/internal/store"
@@ -18,9 +18,15 @@ const maxWebhookBody = 1 << 20
 
 // handleStripeWebhook receives Stripe's events. An event is verified, then
 // committed, and only then acknowledged: a 2xx means paidup has it on disk.
-// Anything that fails verification gets a plain 400 and changes nothing.
+// Anything that fails verification gets a plain 400 (a body that is not
+// JSON, a plain 415) and changes nothing.
 func (s *Server) handleStripeWebhook() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isJSON(r.Header.Get("Content-Type")) {
+			s.countRefusal(r, "content_type", nil)
+			http.Error(w, "webhooks are sent as application/json", http.StatusUnsupportedMediaType)
+			return
+		}
 		body, err := io.ReadAll(io.LimitReader(r.Body, maxWebhookBody+1))
 		if err != nil {
 			s.refuse(w, r, "unreadable", err)
@@ -40,6 +46,8 @@ func (s *Server) handleStripeWebhook() http.Handler {
 				reason = "signature"
 			case errors.Is(err, stripe.ErrStale):
 				reason = "stale"
+			case errors.Is(err, stripe.ErrLivemode):
+				reason = "livemode"
 			}
 			s.refuse(w, r, reason, err)
 			return
@@ -65,56 +73,39 @@ func (s *Server) handleStripeWebhook() http.Handler {
 	})
 }
 
-// refuse answers a webhook that failed verification: a counter, a
-// rate-limited log line, and a 400 that tells the sender nothing useful.
-// Many refusals in a short time — a rotated secret not configured, or
-// someone probing — alert on-call.
+// isJSON reports whether a Content-Type is application/json, with or
+// without parameters (Stripe sends "application/json; charset=utf-8").
+func isJSON(contentType string) bool {
+	media, _, _ := strings.Cut(contentType, ";")
+	return strings.EqualFold(strings.TrimSpace(media), "application/json")
+}
+
+// refuse answers a webhook that failed verification with a 400 that tells
+// the sender nothing useful.
 func (s *Server) refuse(w http.ResponseWriter, r *http.Request, reason string, err error) {
+	s.countRefusal(r, reason, err)
+	http.Error(w, "invalid webhook", http.StatusBadRequest)
+}
+
+// countRefusal counts a refused webhook: a counter, a rate-limited log
+// line, and, when many come in a short time — a rotated secret not
+// configured, or someone probing — an alert to on-call, again each hour
+// while they go on.
+func (s *Server) countRefusal(r *http.Request, reason string, err error) {
 	s.Metrics.WebhooksRefused.WithLabelValues("stripe", reason).Inc()
 	var detail string
 	if err != nil {
 		detail = err.Error()
 	}
 	s.refusals.warn(reason, "webhook refused", "processor", "stripe", "reason", reason, "detail", detail)
-	if n := s.refusalWindow.add(time.Now()); n == refusalAlertThreshold {
-		s.alertRefusals(r, reason, n)
-	}
-	http.Error(w, "invalid webhook", http.StatusBadRequest)
-}
-
-// refusalAlertThreshold refusals within refusalWindowLength alert on-call.
-const (
-	refusalAlertThreshold = 20
-	refusalWindowLength   = 10 * time.Minute
-)
-
-func (s *Server) alertRefusals(r *http.Request, reason string, n int) {
-	hour := s.Now().UTC().Format("2006-01-02T15")
-	err := s.Store.InTx(r.Context(), func(tx *store.Tx) error {
-		return s.Outbox.OpenCase(r.Context(), tx, store.SupportCase{
-			DedupeKey: "webhook_refusals:" + hour, Kind: store.CaseWebhookRefusal,
-			Summary: fmt.Sprintf("%d Stripe webhooks were refused in %s (the last for %s). Check that processor.stripe.webhook_secrets has the endpoint's current signing secret; if it does, someone is sending forged webhooks.",
-				n, refusalWindowLength, reason),
+	if n, alert := s.webhookRefusals.add(s.Now(), refusalAlertThreshold); alert {
+		s.alert(r, store.SupportCase{
+			DedupeKey: "webhook_refusals:" + s.Now().UTC().Format("2006-01-02T15"), Kind: store.CaseWebhookRefusal,
+			Summary: fmt.Sprintf("%d Stripe webhooks were refused in the last %s (the last for %s). Check that processor.stripe.webhook_secrets has the endpoint's current signing secret, and that the endpoint is of paidup's mode (live or test); if both are right, someone is sending forged webhooks.",
+				n, burstWindow, reason),
 		})
-	})
-	if err != nil {
-		s.Logger.Error("alerting on refused webhooks failed", "err", err)
 	}
 }
 
-// slidingCount counts events in the last refusalWindowLength.
-type slidingCount struct {
-	mu    sync.Mutex
-	times []time.Time
-}
-
-func (c *slidingCount) add(now time.Time) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cut := 0
-	for cut < len(c.times) && now.Sub(c.times[cut]) > refusalWindowLength {
-		cut++
-	}
-	c.times = append(c.times[cut:], now)
-	return len(c.times)
-}
+// refusalAlertThreshold refusals within burstWindow alert on-call.
+const refusalAlertThreshold = 20
