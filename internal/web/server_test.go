@@ -66,6 +66,13 @@ func (panicking) CreateCheckout(context.Context, paidup.CheckoutRequest) (paidup
 // sandbox processor behind the real Stripe adapter.
 func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	t.Helper()
+	return setupWith(t, engine, nil)
+}
+
+// setupWith is setup with the web server's dependencies changed by
+// configure, when not nil.
+func setupWith(t *testing.T, engine sqldb.Engine, configure func(*web.Deps)) *testBundle {
+	t.Helper()
 	ctx := context.Background()
 	cfg, err := config.Load("", config.Overrides{})
 	require.NoError(t, err)
@@ -106,14 +113,18 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	ictx, stop := context.WithCancel(context.Background())
 	go ingester.Run(ictx)
 	t.Cleanup(stop)
-	b.srv.Config.Handler = web.NewServer(web.Deps{
+	deps := web.Deps{
 		Store: b.store, DB: db, Queue: jobs, Checkout: co, Ingester: ingester, Outbox: outbox,
 		Webhooks: stripe.Verifier{Secrets: []string{"whsec_old", secret}},
 		Policy:   &cfg.Policy, Billing: map[string]paidup.Billing{"stripe": b.portal},
 		Business:  web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
 		PublicURL: publicURL, APIKeys: []string{apiKey}, SessionTTL: time.Hour, LinkTTL: time.Hour,
 		Now: time.Now, Metrics: b.metrics,
-	})
+	}
+	if configure != nil {
+		configure(&deps)
+	}
+	b.srv.Config.Handler = web.NewServer(deps)
 	b.srv.Start()
 	t.Cleanup(b.srv.Close)
 	b.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
@@ -324,7 +335,13 @@ func (b *testBundle) postWebhook(t *testing.T, payload, signature string) respon
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(resp.Body)
-	return response{status: resp.StatusCode, body: string(data)}
+	return response{status: resp.StatusCode, header: resp.Header, body: string(data)}
+}
+
+// sign signs a payload as Stripe does, now.
+func sign(t *testing.T, payload, sec string) string {
+	t.Helper()
+	return webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: sec, Timestamp: time.Now()}).Header
 }
 
 // Webhooks are stored once, before they are acknowledged; anything forged,
