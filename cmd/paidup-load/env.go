@@ -418,6 +418,9 @@ func freePort() (string, error) {
 
 const paidupConfig = `server:
   listen: %s
+  # The harness's customers each come from an address of their own, as
+  # forwarded by this trusted "proxy".
+  trusted_proxies: [127.0.0.1]
 database:
   url: %q
 business:

@@ -20,9 +20,15 @@ var customerClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
+// customers numbers the customers, each buying from an address of its own.
+var customers atomic.Uint32
+
 // buy submits paidup's buy form as a customer does (paidup records the
 // checkout attempt and creates the processor checkout) and returns the id
-// of the checkout session it sends the customer to.
+// of the checkout session it sends the customer to. Each customer comes
+// from an address of its own, through the loopback proxy paidup trusts
+// (server.trusted_proxies), so that paidup's per-client limits are on and
+// measured, as a shop's many customers meet them.
 func buy(ctx context.Context, shopURL, sandboxURL, email string) (string, error) {
 	form := url.Values{"email": {email}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, shopURL+"/buy/"+plan.id, strings.NewReader(form.Encode()))
@@ -30,6 +36,8 @@ func buy(ctx context.Context, shopURL, sandboxURL, email string) (string, error)
 		return "", err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	n := customers.Add(1)
+	req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.%d.%d.%d", byte(n>>16), byte(n>>8), byte(n)))
 	resp, err := customerClient.Do(req)
 	if err != nil {
 		return "", err

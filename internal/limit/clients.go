@@ -72,11 +72,11 @@ func max1(n int) int { return max(n, 1) }
 func (c *Clients) Allow(a netip.Addr) (ok bool, retryAfter time.Duration) {
 	t := c.since()
 	c.mu.Lock()
-	b := c.refilled(a, t)
+	b, current := c.refilled(a, t)
 	if ok = b.tokens >= 1; ok {
 		b.tokens--
 	}
-	c.store(a, b)
+	c.store(a, b, current)
 	c.mu.Unlock()
 	if ok {
 		return true, 0
@@ -89,7 +89,7 @@ func (c *Clients) Allow(a netip.Addr) (ok bool, retryAfter time.Duration) {
 func (c *Clients) Spent(a netip.Addr) (spent bool, retryAfter time.Duration) {
 	t := c.since()
 	c.mu.Lock()
-	b := c.refilled(a, t)
+	b, _ := c.refilled(a, t)
 	c.mu.Unlock()
 	if b.tokens >= 1 {
 		return false, 0
@@ -106,24 +106,26 @@ func (c *Clients) Len() int {
 
 func (c *Clients) since() int64 { return int64(c.now().Sub(c.epoch)) }
 
-// refilled is the client's bucket as of t: remembered, or new and full.
-func (c *Clients) refilled(a netip.Addr, t int64) bucket {
-	b, ok := c.cur[a]
-	if !ok {
+// refilled is the client's bucket as of t: remembered (in the current
+// generation or not), or new and full.
+func (c *Clients) refilled(a netip.Addr, t int64) (b bucket, current bool) {
+	b, current = c.cur[a]
+	if !current {
+		var ok bool
 		if b, ok = c.old[a]; !ok {
-			return bucket{tokens: c.burst, at: t}
+			return bucket{tokens: c.burst, at: t}, false
 		}
 	}
 	if t > b.at {
 		b.tokens = min(c.burst, b.tokens+float64(t-b.at)*c.perNano)
 		b.at = t
 	}
-	return b
+	return b, current
 }
 
 // store keeps the client's bucket in the current generation.
-func (c *Clients) store(a netip.Addr, b bucket) {
-	if _, ok := c.cur[a]; !ok {
+func (c *Clients) store(a netip.Addr, b bucket, current bool) {
+	if !current {
 		delete(c.old, a)
 		if len(c.cur) >= c.half {
 			c.old, c.cur = c.cur, make(map[netip.Addr]bucket, len(c.cur)/4)

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,10 +16,12 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sandbox"
+	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/stripe"
@@ -34,62 +37,116 @@ import (
 // checkout.session.completed of about 2.5 kB, as Stripe sends them.
 func BenchmarkWebhook(b *testing.B) {
 	for _, engine := range sqldbtest.Engines {
-		b.Run(string(engine), func(b *testing.B) {
-			ctx := context.Background()
-			cfg, err := config.Load("", config.Overrides{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			db := sqldbtest.Open(b, engine)
-			if _, err := db.Migrate(ctx, store.Migrations); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := queue.Migrate(ctx, db); err != nil {
-				b.Fatal(err)
-			}
-			jobs, err := queue.NewInserter(db)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := store.New(db, time.Now)
-			if err != nil {
-				b.Fatal(err)
-			}
-			log := slog.New(slog.DiscardHandler)
-			outbox := &notify.Outbox{}
-			ingester := events.NewIngester(s, log)
-			ictx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() { ingester.Run(ictx); close(done) }()
-			b.Cleanup(func() { stop(); <-done })
-			h := web.NewServer(web.Deps{
-				Store: s, DB: db, Queue: jobs, Ingester: ingester, Outbox: outbox,
-				Checkout: &checkout.Service{Store: s, Policy: &cfg.Policy, Notify: outbox, Logger: log},
-				Webhooks: stripe.Verifier{Secrets: []string{secret}}, Policy: &cfg.Policy,
-				Business: web.Business{Name: "Bench", SupportEmail: "help@example.com"}, PublicURL: "http://paidup.test",
-				SessionTTL: time.Hour, LinkTTL: time.Hour, Now: time.Now, Logger: log, Metrics: obs.NewMetrics(),
+		for _, limits := range []string{"limits=off", "limits=on"} {
+			b.Run(string(engine)+"/"+limits, func(b *testing.B) {
+				h := newBenchServer(b, engine, limits == "limits=on")
+				before, after := benchEvent(b)
+				var next atomic.Int64
+				b.SetParallelism(32)
+				b.SetBytes(int64(len(before) + len(after) + 20))
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						n := next.Add(1)
+						payload := fmt.Appendf(nil, "%sevt_bench_%d%s", before, n, after)
+						req := httptest.NewRequest(http.MethodPost, "/webhooks/stripe", bytes.NewReader(payload))
+						req.Header.Set("Content-Type", "application/json; charset=utf-8")
+						req.Header.Set("Stripe-Signature", sandbox.Sign(payload, secret, time.Now()))
+						req.Header.Set("X-Forwarded-For", benchClient(n))
+						rec := httptest.NewRecorder()
+						h.ServeHTTP(rec, req)
+						if rec.Code != http.StatusOK {
+							b.Errorf("webhook answered %d: %s", rec.Code, rec.Body)
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
 			})
-			before, after := benchEvent(b)
+		}
+	}
+}
+
+// newBenchServer is paidup's web server on a fresh database of engine,
+// with its event ingester running and no processor. With limits, the
+// shipped per-client limits apply, behind a trusted proxy on loopback,
+// over https (HSTS).
+func newBenchServer(b *testing.B, engine sqldb.Engine, limits bool) *web.Server {
+	b.Helper()
+	ctx := context.Background()
+	cfg, err := config.Load("", config.Overrides{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	db := sqldbtest.Open(b, engine)
+	if _, err := db.Migrate(ctx, store.Migrations); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := queue.Migrate(ctx, db); err != nil {
+		b.Fatal(err)
+	}
+	jobs, err := queue.NewInserter(db)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s, err := store.New(db, time.Now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	outbox := &notify.Outbox{}
+	ingester := events.NewIngester(s, log)
+	ictx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { ingester.Run(ictx); close(done) }()
+	b.Cleanup(func() { stop(); <-done })
+	d := web.Deps{
+		Store: s, DB: db, Queue: jobs, Ingester: ingester, Outbox: outbox,
+		Checkout: &checkout.Service{Store: s, Policy: &cfg.Policy, Notify: outbox, Logger: log},
+		Webhooks: stripe.Verifier{Secrets: []string{secret}}, Policy: &cfg.Policy,
+		Business: web.Business{Name: "Bench", SupportEmail: "help@example.com"}, PublicURL: "http://paidup.test",
+		SessionTTL: time.Hour, LinkTTL: time.Hour, Now: time.Now, Logger: log, Metrics: obs.NewMetrics(),
+	}
+	if limits {
+		rule := func(r config.Rate) limit.Rule { return limit.Rule{PerMinute: float64(r.PerMinute), Burst: r.Burst} }
+		l := cfg.Limits
+		d.Limits = web.Limits{Checkout: rule(l.Checkout), SignInLink: rule(l.SignInLink), SignIn: rule(l.SignIn), Status: rule(l.Status),
+			APIAuthFailures: rule(l.APIAuthFailures), MaxClients: l.MaxClients, AlertAfter: l.AlertAfter}
+		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}
+		d.PublicURL = "https://paidup.test"
+	}
+	return web.NewServer(d)
+}
+
+// benchClient is the nth of many customers' addresses.
+func benchClient(n int64) string {
+	return fmt.Sprintf("10.%d.%d.%d", byte(n>>16), byte(n>>8), byte(n))
+}
+
+// BenchmarkStatusPage is a status lookup (a reference that does not
+// exist: one database read and the page) with and without the per-client
+// limits, each request from another customer behind the trusted proxy:
+// what the limit costs a page.
+func BenchmarkStatusPage(b *testing.B) {
+	for _, limits := range []string{"limits=off", "limits=on"} {
+		b.Run(limits, func(b *testing.B) {
+			h := newBenchServer(b, sqldb.SQLite, limits == "limits=on")
 			var next atomic.Int64
-			b.SetParallelism(32)
-			b.SetBytes(int64(len(before) + len(after) + 20))
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					payload := fmt.Appendf(nil, "%sevt_bench_%d%s", before, next.Add(1), after)
-					req := httptest.NewRequest(http.MethodPost, "/webhooks/stripe", bytes.NewReader(payload))
-					req.Header.Set("Content-Type", "application/json; charset=utf-8")
-					req.Header.Set("Stripe-Signature", sandbox.Sign(payload, secret, time.Now()))
+					n := next.Add(1)
+					req := httptest.NewRequest(http.MethodGet, "/checkout/PU-0000-0000", nil)
+					req.Header.Set("X-Forwarded-For", benchClient(n))
 					rec := httptest.NewRecorder()
 					h.ServeHTTP(rec, req)
-					if rec.Code != http.StatusOK {
-						b.Errorf("webhook answered %d: %s", rec.Code, rec.Body)
+					if rec.Code != http.StatusNotFound {
+						b.Errorf("status page answered %d", rec.Code)
 						return
 					}
 				}
 			})
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "acks/s")
 		})
 	}
 }
