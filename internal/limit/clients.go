@@ -36,8 +36,13 @@ type Clients struct {
 	epoch   time.Time
 
 	mu       sync.Mutex
-	cur, old map[netip.Addr]bucket
+	cur, old map[key]bucket
 }
+
+// key is a client address as the tables hold it: 16 bytes and no pointer
+// (netip.Addr holds one), so that the garbage collector need not scan
+// tables of a hundred thousand addresses, and hashing is cheap.
+type key [16]byte
 
 // bucket is a client's allowance: tokens as of at (nanoseconds since the
 // limiter's epoch).
@@ -59,8 +64,8 @@ func NewClients(r Rule, maxClients int, now func() time.Time) *Clients {
 		half:    max1(maxClients / 2),
 		now:     now,
 		epoch:   now(),
-		cur:     map[netip.Addr]bucket{},
-		old:     map[netip.Addr]bucket{},
+		cur:     map[key]bucket{},
+		old:     map[key]bucket{},
 	}
 }
 
@@ -70,13 +75,13 @@ func max1(n int) int { return max(n, 1) }
 // left it says so, and how long until there will be; a refused request
 // takes nothing, so asking again sooner does not push that back.
 func (c *Clients) Allow(a netip.Addr) (ok bool, retryAfter time.Duration) {
-	t := c.since()
+	t, k := c.since(), key(a.As16())
 	c.mu.Lock()
-	b, current := c.refilled(a, t)
+	b, current := c.refilled(k, t)
 	if ok = b.tokens >= 1; ok {
 		b.tokens--
 	}
-	c.store(a, b, current)
+	c.store(k, b, current)
 	c.mu.Unlock()
 	if ok {
 		return true, 0
@@ -89,7 +94,7 @@ func (c *Clients) Allow(a netip.Addr) (ok bool, retryAfter time.Duration) {
 func (c *Clients) Spent(a netip.Addr) (spent bool, retryAfter time.Duration) {
 	t := c.since()
 	c.mu.Lock()
-	b, _ := c.refilled(a, t)
+	b, _ := c.refilled(key(a.As16()), t)
 	c.mu.Unlock()
 	if b.tokens >= 1 {
 		return false, 0
@@ -108,7 +113,7 @@ func (c *Clients) since() int64 { return int64(c.now().Sub(c.epoch)) }
 
 // refilled is the client's bucket as of t: remembered (in the current
 // generation or not), or new and full.
-func (c *Clients) refilled(a netip.Addr, t int64) (b bucket, current bool) {
+func (c *Clients) refilled(a key, t int64) (b bucket, current bool) {
 	b, current = c.cur[a]
 	if !current {
 		var ok bool
@@ -124,11 +129,11 @@ func (c *Clients) refilled(a netip.Addr, t int64) (b bucket, current bool) {
 }
 
 // store keeps the client's bucket in the current generation.
-func (c *Clients) store(a netip.Addr, b bucket, current bool) {
+func (c *Clients) store(a key, b bucket, current bool) {
 	if !current {
 		delete(c.old, a)
 		if len(c.cur) >= c.half {
-			c.old, c.cur = c.cur, make(map[netip.Addr]bucket, len(c.cur)/4)
+			c.old, c.cur = c.cur, make(map[key]bucket, len(c.cur)/4)
 		}
 	}
 	c.cur[a] = b

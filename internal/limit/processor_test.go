@@ -134,8 +134,10 @@ func TestBudgetHoldsTheRate(t *testing.T) {
 	elapsed := time.Since(start)
 	require.Equal(t, 30, log.count(http.MethodGet))
 	require.Equal(t, 30, log.count(http.MethodPost))
-	require.LessOrEqual(t, log.most(http.MethodGet), 20+2, "reads within 20/s")
-	require.LessOrEqual(t, log.most(http.MethodPost), 10+1, "writes within 10/s")
+	// Within any second: the rate, its burst, and one for calls granted
+	// just apart that arrive closer together.
+	require.LessOrEqual(t, log.most(http.MethodGet), 20+2+1, "reads within 20/s")
+	require.LessOrEqual(t, log.most(http.MethodPost), 10+1+1, "writes within 10/s")
 	require.GreaterOrEqual(t, elapsed, 2*time.Second, "30 writes at 10/s take (30-1)/10 s")
 	require.Positive(t, testutil.ToFloat64(waited.WithLabelValues("write")))
 	require.Zero(t, testutil.ToFloat64(refused.WithLabelValues("write")), "background work is never refused")
