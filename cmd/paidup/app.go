@@ -66,7 +66,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		return nil, err
 	}
 	a = &app{cfg: cfg, log: log, publicURL: publicURL, templates: templates}
-	a.ctx, a.cancel = context.WithCancel(ctx)
+	// The background work outlives the signal that stops paidup: the
+	// ingester stores the webhooks of requests still being served, and
+	// the jobs running finish (see stop) before it is cancelled. Were it
+	// cancelled with ctx, a confirmation being sent would be sent and not
+	// recorded, and sent again after the restart.
+	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			a.close()
@@ -227,7 +232,8 @@ func (a *app) start() error {
 	return nil
 }
 
-// stop ends the background work, letting running jobs finish.
+// stop ends the background work, letting running jobs finish (for up to
+// 10 seconds; then they are cancelled).
 func (a *app) stop() {
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
