@@ -155,6 +155,21 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	sender.Store, sender.Mailer, sender.Outbox, sender.Logger = a.store, mailer, outbox, log
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
+			func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		),
+		// Deadlines have jobs at their due times; the sweep fires
+		// those a crash lost or a clock moved forward left behind.
+		river.NewPeriodicJob(
+			river.PeriodicInterval(30*time.Second),
+			func() (river.JobArgs, *river.InsertOpts) { return lifecycle.SweepArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		),
+	}
+	periodic = append(periodic, a.retention(workers)...)
 	id := instanceID(ln)
 	a.jobs, err = queue.New(a.db, queue.Config{
 		ID:           id,
@@ -167,20 +182,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		// fast as they come instead of a batch every poll.
 		FetchCooldown: 5 * time.Millisecond,
 		MaxWorkers:    100,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(
-				river.PeriodicInterval(cfg.Reconciler.Interval.D()),
-				func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true},
-			),
-			// Deadlines have jobs at their due times; the sweep fires
-			// those a crash lost or a clock moved forward left behind.
-			river.NewPeriodicJob(
-				river.PeriodicInterval(30*time.Second),
-				func() (river.JobArgs, *river.InsertOpts) { return lifecycle.SweepArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true},
-			),
-		},
+		PeriodicJobs:  periodic,
 	})
 	if err != nil {
 		return nil, err
@@ -220,6 +222,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Now: now, Logger: log, Metrics: metrics,
 	})
 	return a, nil
+}
+
+// retention adds the job that prunes processed events' payloads past
+// retention.event_payloads, and returns it as a periodic job for the
+// leader to run, or nothing if payloads are kept for good (a run queued
+// before then does nothing).
+func (a *app) retention(workers *river.Workers) []*river.PeriodicJob {
+	keep := a.cfg.Retention.EventPayloads.D()
+	river.AddWorker(workers, &events.PruneWorker{Store: a.store, Retention: keep, Logger: a.log})
+	if keep == 0 {
+		return nil
+	}
+	return []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(events.PruneEvery),
+		func() (river.JobArgs, *river.InsertOpts) { return events.PruneArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true},
+	)}
 }
 
 // start runs the background work: the event ingester and the job queue.
