@@ -24,7 +24,11 @@ var customerClient = &http.Client{
 // checkout attempt and creates the processor checkout) and returns the id
 // of the checkout session it sends the customer to.
 func buy(ctx context.Context, shopURL, sandboxURL, email string) (string, error) {
-	form := url.Values{"email": {email}}
+	return buyWith(ctx, shopURL, sandboxURL, url.Values{"email": {email}})
+}
+
+// buyWith submits the buy form with the fields given.
+func buyWith(ctx context.Context, shopURL, sandboxURL string, form url.Values) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, shopURL+"/buy/"+plan.id, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err

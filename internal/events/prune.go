@@ -28,10 +28,10 @@ func (PruneArgs) InsertOpts() river.InsertOpts {
 // PruneEvery is how often the leader runs the pruning job.
 const PruneEvery = time.Hour
 
-// pruneBatch is how many payloads one statement prunes: small enough that
-// SQLite's writer is held for milliseconds, so webhooks arriving meanwhile
-// wait no longer than they would for any other commit.
-const pruneBatch = 200
+// PruneBatch is how many payloads one statement prunes: few enough that
+// SQLite's writer is held for milliseconds (docs/performance.md), so that
+// a webhook arriving meanwhile waits about as long as for any commit.
+const PruneBatch = 100
 
 // PruneWorker prunes, a batch at a time, the payloads of the events
 // received more than Retention ago (business time) and processed; with
@@ -56,7 +56,7 @@ func (w *PruneWorker) Work(ctx context.Context, job *river.Job[PruneArgs]) error
 	before := w.Store.Now().Add(-w.Retention)
 	total := 0
 	for {
-		n, err := w.Store.PruneEventPayloads(ctx, before, pruneBatch)
+		n, err := w.Store.PruneEventPayloads(ctx, before, PruneBatch)
 		total += n
 		if err != nil {
 			if ctx.Err() == nil {
@@ -64,7 +64,7 @@ func (w *PruneWorker) Work(ctx context.Context, job *river.Job[PruneArgs]) error
 			}
 			return ctx.Err()
 		}
-		if n < pruneBatch {
+		if n < PruneBatch {
 			break
 		}
 	}

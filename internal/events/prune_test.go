@@ -41,7 +41,7 @@ func TestPruneWorker(t *testing.T) {
 				}
 			}
 		}
-		receive("old", pruneBatch*2+50, true)
+		receive("old", PruneBatch*2+50, true)
 		receive("waiting", 3, false)
 		now = now.Add(40 * 24 * time.Hour)
 		receive("recent", 5, true)
@@ -75,7 +75,7 @@ func TestPruneWorker(t *testing.T) {
 			counts[fmt.Sprintf("%s kept=%v", group, kept)] = n
 		}
 		require.NoError(t, rows.Close())
-		require.Equal(t, map[string]int{"old kept=false": pruneBatch*2 + 50, "wai kept=true": 3, "rec kept=true": 5}, counts)
-		require.Contains(t, logs.String(), fmt.Sprintf("msg=\"pruned event payloads\" events=%d", pruneBatch*2+50))
+		require.Equal(t, map[string]int{"old kept=false": PruneBatch*2 + 50, "wai kept=true": 3, "rec kept=true": 5}, counts)
+		require.Contains(t, logs.String(), fmt.Sprintf("msg=\"pruned event payloads\" events=%d", PruneBatch*2+50))
 	})
 }
