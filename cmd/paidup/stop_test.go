@@ -41,10 +41,7 @@ func TestGracefulStopFinishesRunningJobs(t *testing.T) {
 		t.Fatalf("paidup never connected to the mail server:\n%s", logTail(p.lastLog))
 	}
 	// The confirmation is being sent: stop paidup now.
-	p.proc.cmd.Process.Signal(syscall.SIGTERM)
-	if !p.proc.waitExit(30*time.Second) || !p.proc.cmd.ProcessState.Success() {
-		t.Fatalf("paidup did not stop cleanly (%s):\n%s", p.proc.state(), logTail(p.lastLog))
-	}
+	p.stopGracefully()
 	var status, job string
 	if err := c.db.Read.QueryRow(`SELECT status FROM emails WHERE kind = 'confirmation'`).Scan(&status); err != nil {
 		t.Fatal(err)
@@ -99,4 +96,14 @@ func slowSMTP(t *testing.T, target string, delay time.Duration) (addr string, co
 		}
 	}()
 	return strings.TrimPrefix(ln.Addr().String(), "tcp://"), ch
+}
+
+// stopGracefully stops paidup as an operator does, with SIGTERM, and fails
+// the test unless it exits cleanly.
+func (p *paidupChild) stopGracefully() {
+	p.t.Helper()
+	p.proc.cmd.Process.Signal(syscall.SIGTERM)
+	if !p.proc.waitExit(30*time.Second) || !p.proc.cmd.ProcessState.Success() {
+		p.t.Fatalf("paidup did not stop cleanly (%s):\n%s", p.proc.state(), logTail(p.lastLog))
+	}
 }
