@@ -6,7 +6,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -99,7 +98,9 @@ func (lb *loadBalancer) forward(r *http.Request, b *backend, body []byte) (*http
 		out.Header[k] = vs
 	}
 	out.Host = r.Host
-	out.Header.Set("X-Forwarded-For", strings.Split(r.RemoteAddr, ":")[0])
+	if client, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		out.Header.Set("X-Forwarded-For", client)
+	}
 	return lb.transport.RoundTrip(out)
 }
 
