@@ -32,25 +32,50 @@ func (o *options) footprint(ctx context.Context, engine string) error {
 		return err
 	}
 	defer done()
-	n := o.footPurchases
-	dbBefore, err := databaseSize(ctx, p.db)
-	if err != nil {
+	f := &footprintRun{n: o.footPurchases}
+	if f.dbBefore, err = databaseSize(ctx, p.db); err != nil {
 		return err
 	}
-	logBefore, err := logSize(p.logPath)
-	if err != nil {
+	if f.logBefore, err = logSize(p.logPath); err != nil {
 		return err
 	}
-
 	b := &buyer{w: w, shop: p.shopURL, prefix: "footprint"}
-	_, failed, firstErr := closedLoop(ctx, n, o.footCustomers, func(i int) error { return b.customerJourney(ctx) })
+	_, failed, firstErr := closedLoop(ctx, f.n, o.footCustomers, func(int) error { return b.customerJourney(ctx) })
 	if failed > 0 {
-		return fmt.Errorf("%d of %d purchases failed; the first: %s", failed, n, firstErr)
+		return fmt.Errorf("%d of %d purchases failed; the first: %s", failed, f.n, firstErr)
 	}
+	if err := waitQuiet(ctx, w, p, f.n); err != nil {
+		return err
+	}
+	if err := f.measure(ctx, p); err != nil {
+		return err
+	}
+	f.check = o.check(p)
+	p.stop()
+	if f.pruned, err = pruneAll(ctx, p.dbURL, filepath.Dir(p.logPath)); err != nil {
+		return err
+	}
+	o.reportFootprint(engine, f)
+	return nil
+}
+
+// footprintRun is what the footprint scenario measured.
+type footprintRun struct {
+	n                    int
+	dbBefore, dbAfter    dbSize
+	logBefore, logAfter  logCount
+	stored, payloadBytes int64 // events stored, and their payloads' bytes
+	lines                lineCounts
+	tables, check        string
+	pruned               pruneResult
+}
+
+// waitQuiet waits until every purchase is confirmed at the mail server and
+// every event processed and job done, so that the log has said all it will.
+func waitQuiet(ctx context.Context, w *world, p *paidupProc, n int) error {
 	if _, err := waitMail(ctx, w, n, 2*time.Minute); err != nil {
 		return err
 	}
-	// Every event processed and job done, so the log has said all it will.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		waiting, jobs, err := p.backlog(ctx)
@@ -58,68 +83,64 @@ func (o *options) footprint(ctx context.Context, engine string) error {
 			return err
 		}
 		if waiting == 0 && jobs == 0 {
-			break
+			return nil
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d events and %d jobs still waiting a minute after the last confirmation", waiting, jobs)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	dbAfter, err := databaseSize(ctx, p.db)
-	if err != nil {
-		return err
-	}
-	logAfter, err := logSize(p.logPath)
-	if err != nil {
-		return err
-	}
-	var stored, payloadBytes int64
-	if err := p.db.Read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(length(payload)), 0) FROM webhook_events`).Scan(&stored, &payloadBytes); err != nil {
-		return err
-	}
-	lines, err := logLines(p.logPath, logBefore.bytes)
-	if err != nil {
-		return err
-	}
-	tables, err := tableSizes(ctx, p.db, 6)
-	if err != nil {
-		return err
-	}
-	check := o.check(p)
-	p.stop()
-	pruned, err := pruneAll(ctx, p.dbURL, filepath.Dir(p.logPath))
-	if err != nil {
-		return err
-	}
+}
 
-	per := func(a, b int64) float64 { return float64(a-b) / float64(n) }
-	grew := dbAfter.used - dbBefore.used
+// measure reads the database's and the log's size after the purchases.
+func (f *footprintRun) measure(ctx context.Context, p *paidupProc) error {
+	var err error
+	if f.dbAfter, err = databaseSize(ctx, p.db); err != nil {
+		return err
+	}
+	if f.logAfter, err = logSize(p.logPath); err != nil {
+		return err
+	}
+	if err := p.db.Read.QueryRowContext(ctx, `SELECT count(*), coalesce(sum(length(payload)), 0) FROM webhook_events`).Scan(&f.stored, &f.payloadBytes); err != nil {
+		return err
+	}
+	if f.lines, err = logLines(p.logPath, f.logBefore.bytes); err != nil {
+		return err
+	}
+	f.tables, err = tableSizes(ctx, p.db, 6)
+	return err
+}
+
+// per is a difference per purchase.
+func (f *footprintRun) per(a, b int64) float64 { return float64(a-b) / float64(f.n) }
+
+func (o *options) reportFootprint(engine string, f *footprintRun) {
+	grew, pr := f.dbAfter.used-f.dbBefore.used, f.pruned
 	subscribed := "the events paidup acts on"
 	if o.footAllEvents {
 		subscribed = "every event"
 	}
-	fmt.Fprintf(o.out, "%d purchases of the one-time plan by %d customers at a time (buy form, submit, pay, status page), the webhook endpoint sent %s; paidup check: %s\n", n, o.footCustomers, subscribed, check)
+	fmt.Fprintf(o.out, "%d purchases of the one-time plan by %d customers at a time (buy form, submit, pay, status page), the webhook endpoint sent %s; paidup check: %s\n", f.n, o.footCustomers, subscribed, f.check)
 	fmt.Fprintf(o.out, "database: %s per purchase (%s for %d); stored events %.1f per purchase, their payloads %.0f bytes each, %.0f%% of the growth; biggest tables: %s\n",
-		bytesOf(per(dbAfter.used, dbBefore.used)), bytesOf(float64(grew)), n, float64(stored)/float64(n),
-		float64(payloadBytes)/float64(max(stored, 1)), 100*float64(payloadBytes)/float64(max(grew, 1)), tables)
-	fmt.Fprintf(o.out, "pruning every payload: %d events in %d statements of at most %d, each taking %s\n", pruned.events, pruned.batches, events.PruneBatch, pruned.hold)
+		bytesOf(f.per(f.dbAfter.used, f.dbBefore.used)), bytesOf(float64(grew)), f.n, float64(f.stored)/float64(f.n),
+		float64(f.payloadBytes)/float64(max(f.stored, 1)), 100*float64(f.payloadBytes)/float64(max(grew, 1)), f.tables)
+	fmt.Fprintf(o.out, "pruning every payload: %d events in %d statements of at most %d, each taking %s\n", pr.events, pr.batches, events.PruneBatch, pr.hold)
 	var kept, afterPruning string
 	if engine == "postgres" {
-		kept, afterPruning = bytesOf(per(dbAfter.used, dbBefore.used)), bytesOf(per(dbAfter.used-pruned.eventsBefore+pruned.eventsAfter, dbBefore.used))
+		kept, afterPruning = bytesOf(f.per(f.dbAfter.used, f.dbBefore.used)), bytesOf(f.per(f.dbAfter.used-pr.eventsBefore+pr.eventsAfter, f.dbBefore.used))
 		fmt.Fprintf(o.out, "webhook_events: %s before pruning, %s rewritten after it (VACUUM FULL): %s per purchase in the database; without VACUUM FULL the space is reused by new rows\n",
-			bytesOf(float64(pruned.eventsBefore)), bytesOf(float64(pruned.eventsAfter)), afterPruning)
+			bytesOf(float64(pr.eventsBefore)), bytesOf(float64(pr.eventsAfter)), afterPruning)
 	} else {
-		kept, afterPruning = bytesOf(per(pruned.compactedKept, dbBefore.file)), bytesOf(per(pruned.compactedPruned, dbBefore.file))
+		kept, afterPruning = bytesOf(f.per(pr.compactedKept, f.dbBefore.file)), bytesOf(f.per(pr.compactedPruned, f.dbBefore.file))
 		fmt.Fprintf(o.out, "the file: %s; compacted (VACUUM) %s without pruning, %s after it (%s and %s per purchase); pruning left %s unused inside the file (%s before), which new rows reuse: the file itself shrinks only by VACUUM\n",
-			bytesOf(float64(dbAfter.file)), bytesOf(float64(pruned.compactedKept)), bytesOf(float64(pruned.compactedPruned)), kept, afterPruning,
-			bytesOf(float64(pruned.unusedAfter)), bytesOf(float64(pruned.unusedBefore)))
+			bytesOf(float64(f.dbAfter.file)), bytesOf(float64(pr.compactedKept)), bytesOf(float64(pr.compactedPruned)), kept, afterPruning,
+			bytesOf(float64(pr.unusedAfter)), bytesOf(float64(pr.unusedBefore)))
 	}
-	fmt.Fprintf(o.out, "log at %s: %.1f lines and %s per purchase\n", o.logLevel, per(logAfter.lines, logBefore.lines), bytesOf(per(logAfter.bytes, logBefore.bytes)))
-	fmt.Fprintf(o.out, "log lines per purchase by message: %s\n", lines.per(n))
-
+	logPer := fmt.Sprintf("%.1f lines, %s", f.per(f.logAfter.lines, f.logBefore.lines), bytesOf(f.per(f.logAfter.bytes, f.logBefore.bytes)))
+	fmt.Fprintf(o.out, "log at %s per purchase: %s\n", o.logLevel, logPer)
+	fmt.Fprintf(o.out, "log lines per purchase by message: %s\n", f.lines.per(f.n))
 	o.summary.add("footprint", engine, "database bytes per purchase: payloads kept, pruned", kept+", "+afterPruning, "", "")
-	o.summary.add("footprint", engine, "log per purchase at "+o.logLevel, fmt.Sprintf("%.1f lines, %s", per(logAfter.lines, logBefore.lines), bytesOf(per(logAfter.bytes, logBefore.bytes))), "", "")
-	return nil
+	o.summary.add("footprint", engine, "log per purchase at "+o.logLevel, logPer, "", "")
 }
 
 // customerJourney is one purchase as a person makes it: the buy form,
