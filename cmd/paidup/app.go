@@ -77,7 +77,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 			a.close()
 		}
 	}()
-	if a.db, err = openDatabase(ctx, cfg.Database.URL.Reveal()); err != nil {
+	id := instanceID(ln)
+	// On PostgreSQL its connections bear its name, which tells the other
+	// instances it is alive (see queue.RescueOrphans).
+	if a.db, err = openDatabase(ctx, sqldb.WithApplicationName(cfg.Database.URL.Reveal(), id)); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.db.Close() })
@@ -170,7 +173,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		),
 	}
 	periodic = append(periodic, a.retention(workers)...)
-	id := instanceID(ln)
 	a.jobs, err = queue.New(a.db, queue.Config{
 		ID:           id,
 		Workers:      workers,
@@ -241,14 +243,40 @@ func (a *app) retention(workers *river.Workers) []*river.PeriodicJob {
 	)}
 }
 
-// start runs the background work: the event ingester and the job queue.
+// start runs the background work: the event ingester, the job queue, and
+// the rescue of periodic jobs that instances now gone left running.
 func (a *app) start() error {
-	a.bg.Add(1)
+	a.bg.Add(2)
 	go func() { defer a.bg.Done(); a.ingester.Run(a.ctx) }()
+	go func() { defer a.bg.Done(); a.rescueOrphans(5 * time.Second) }()
 	if err := a.jobs.Start(a.ctx); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	return nil
+}
+
+// periodicKinds are the jobs the leader enqueues on a timer, each unique
+// while it runs and safe to run twice.
+var periodicKinds = []string{reconcile.RunArgs{}.Kind(), lifecycle.SweepArgs{}.Kind(), events.PruneArgs{}.Kind()}
+
+// rescueOrphans takes back, every interval, the periodic jobs that an
+// instance which is gone left running, so that the next reconciler pass
+// does not wait minutes for River's stuck-job rescue.
+func (a *app) rescueOrphans(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := queue.RescueOrphans(a.ctx, a.db, periodicKinds); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("looking for jobs of instances gone failed", "err", err)
+		} else if n > 0 {
+			a.log.Warn("took back periodic jobs an instance that is gone was running", "jobs", n)
+		}
+	}
 }
 
 // stop ends the background work, letting running jobs finish (for up to

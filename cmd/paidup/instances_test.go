@@ -23,8 +23,9 @@ import (
 // both go through. The processor is a `paidup sandbox` process and the mail
 // server is Mailpit, keeping every message it accepts. Customers buy
 // continuously, several at once, and meanwhile the test kills the leader
-// with SIGKILL (and later starts it again), restarts another instance
-// gracefully (SIGTERM, then start), and crashes and restarts the
+// with SIGKILL in the middle of a reconciler pass (and, once another
+// instance has completed a pass, starts it again), restarts another
+// instance gracefully (SIGTERM, then start), and crashes and restarts the
 // PostgreSQL server.
 //
 // Afterwards: every checkout the processor has paid has exactly one grant
@@ -50,13 +51,19 @@ func TestSeveralInstances(t *testing.T) {
 	c := f.startCustomers(4, 100*time.Millisecond)
 	c.waitMore(12)
 
-	// The leader is killed mid-load; the others carry on, and one of them
-	// takes the leadership once the dead one's lease runs out.
+	// The leader is killed mid-load, in the middle of a reconciler pass;
+	// the others carry on, and one of them takes the leadership once the
+	// dead one's lease runs out.
 	killed := f.leader()
-	f.note("SIGKILL %s, the leader", killed.name)
+	f.waitRunning(killed, "reconcile", 30*time.Second)
+	f.note("SIGKILL %s, the leader, in a reconciler pass", killed.name)
 	killed.kill()
 	f.leaders.waitFor(t, "a leader other than "+killed.name+", killed", 45*time.Second, func(id string) bool { return id != "" && id != killed.id })
 	f.note("a new leader")
+	// The reconciler runs while the dead one is down, though it may have
+	// died in the middle of a pass.
+	f.waitPass(killed, killed.killedAt, 30*time.Second)
+	f.note("a reconciler pass on another instance")
 	c.waitMore(12)
 	f.note("start %s again", killed.name)
 	killed.start()
@@ -245,6 +252,50 @@ func (f *fleet) leader() *member {
 	}
 	f.t.Fatalf("the leader %q is none of the instances", id)
 	return nil
+}
+
+// waitRunning waits until a job of kind is running on in.
+func (f *fleet) waitRunning(in *member, kind string, limit time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		var n int
+		err := f.db.Read.QueryRow(`SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'running'
+			AND attempted_by[array_length(attempted_by, 1)] = $2`, kind, in.id).Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			f.t.Fatalf("no %s job ran on %s within %s", kind, in.name, limit)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// waitPass waits until a reconciler pass begun after since has completed on
+// an instance other than not.
+func (f *fleet) waitPass(not *member, since time.Time, limit time.Duration) {
+	f.t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		var n int
+		err := f.db.Read.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'reconcile' AND state = 'completed'
+			AND attempted_at > $1 AND attempted_by[array_length(attempted_by, 1)] <> $2`, since, not.id).Scan(&n)
+		if err == nil && n > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			var running []string
+			rows, _ := f.db.Read.Query(`SELECT attempted_by[array_length(attempted_by, 1)] FROM river_job WHERE kind = 'reconcile' AND state = 'running'`)
+			for rows != nil && rows.Next() {
+				var by string
+				rows.Scan(&by)
+				running = append(running, by)
+			}
+			f.t.Fatalf("no reconciler pass completed on another instance within %s of %s going; passes running: %v", limit, not.name, running)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // leaderWatch follows river_leader, the job queue's elected leader (which
