@@ -11,6 +11,8 @@
 //	purchase   purchases at a constant rate: payment to confirmation at the
 //	           SMTP server, and payment to access
 //	repair     the same with every webhook dropped: the reconciler repairs
+//	footprint  what one purchase costs in database and log bytes, before
+//	           and after the processed events' payloads are pruned
 //	reference  paidup against the synchronous reference design — in Python
 //	           with FastAPI (needs Debian's python3-fastapi and friends, see
 //	           reference_shop.py) and the same in Go — purchases per
@@ -83,28 +85,31 @@ type options struct {
 	// deliveries is how many webhooks the processor sends at once.
 	deliveries int
 
-	ackSenders   int
-	ackWarm      time.Duration
-	ackDuration  time.Duration
-	ackEventType string
-	latRate      float64
-	latDuration  time.Duration
-	buyRate      float64
-	buyDuration  time.Duration
-	buyWait      time.Duration
-	repairRate   float64
-	repairDur    time.Duration
-	repairWait   time.Duration
-	refPurchases int
-	refClients   int
-	refWorkers   int
-	dl           deadlineOptions
+	ackSenders    int
+	ackWarm       time.Duration
+	ackDuration   time.Duration
+	ackEventType  string
+	latRate       float64
+	latDuration   time.Duration
+	buyRate       float64
+	buyDuration   time.Duration
+	buyWait       time.Duration
+	repairRate    float64
+	repairDur     time.Duration
+	repairWait    time.Duration
+	footPurchases int
+	footCustomers int
+	footAllEvents bool
+	refPurchases  int
+	refClients    int
+	refWorkers    int
+	dl            deadlineOptions
 
 	out     io.Writer
 	summary *table
 }
 
-var allScenarios = []string{"ack", "latency", "purchase", "repair", "reference"}
+var allScenarios = []string{"ack", "latency", "purchase", "repair", "footprint", "reference"}
 
 // onDemandScenarios run only when named: they take long.
 var onDemandScenarios = []string{"deadlines"}
@@ -137,6 +142,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&o.repairRate, "repair-rate", 2, "repair: purchases per second")
 	fs.DurationVar(&o.repairDur, "repair-duration", 2*time.Minute, "repair: how long to buy for")
 	fs.DurationVar(&o.repairWait, "repair-wait", 3*time.Minute, "repair: how long to wait for the last repair")
+	fs.IntVar(&o.footPurchases, "footprint-purchases", 1000, "footprint: purchases")
+	fs.IntVar(&o.footCustomers, "footprint-customers", 8, "footprint: concurrent customers")
+	fs.BoolVar(&o.footAllEvents, "footprint-all-events", false, "footprint: the webhook endpoint is sent every event, not only those paidup acts on")
 	fs.IntVar(&o.refPurchases, "reference-purchases", 4000, "reference: purchases per design")
 	fs.IntVar(&o.refClients, "reference-clients", 80, "reference: concurrent customers")
 	fs.IntVar(&o.refWorkers, "reference-workers", 40, "reference: request threads of each reference design (FastAPI's thread pool, 40 by default as in FastAPI)")
@@ -213,6 +221,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				err = o.purchase(ctx, engine)
 			case "repair":
 				err = o.repair(ctx, engine)
+			case "footprint":
+				err = o.footprint(ctx, engine)
 			case "reference":
 				err = o.reference(ctx, engine)
 			case "deadlines":

@@ -30,7 +30,11 @@ var customers atomic.Uint32
 // (server.trusted_proxies), so that paidup's per-client limits are on and
 // measured, as a shop's many customers meet them.
 func buy(ctx context.Context, shopURL, sandboxURL, email string) (string, error) {
-	form := url.Values{"email": {email}}
+	return buyWith(ctx, shopURL, sandboxURL, url.Values{"email": {email}})
+}
+
+// buyWith submits the buy form with the fields given.
+func buyWith(ctx context.Context, shopURL, sandboxURL string, form url.Values) (string, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, shopURL+"/buy/"+plan.id, strings.NewReader(form.Encode()))
 	if err != nil {
 		return "", err

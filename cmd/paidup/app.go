@@ -67,13 +67,21 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		return nil, err
 	}
 	a = &app{cfg: cfg, log: log, publicURL: publicURL, templates: templates}
-	a.ctx, a.cancel = context.WithCancel(ctx)
+	// The background work outlives the signal that stops paidup: the
+	// ingester stores the webhooks of requests still being served, and
+	// the jobs running finish (see stop) before it is cancelled. Were it
+	// cancelled with ctx, a confirmation being sent would be sent and not
+	// recorded, and sent again after the restart.
+	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	defer func() {
 		if err != nil {
 			a.close()
 		}
 	}()
-	if a.db, err = openDatabase(ctx, cfg.Database.URL.Reveal()); err != nil {
+	id := instanceID(ln)
+	// On PostgreSQL its connections bear its name, which tells the other
+	// instances it is alive (see queue.RescueOrphans).
+	if a.db, err = openDatabase(ctx, sqldb.WithApplicationName(cfg.Database.URL.Reveal(), id)); err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() { a.db.Close() })
@@ -163,7 +171,21 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	sender.Store, sender.Mailer, sender.Outbox, sender.Logger = a.store, mailer, outbox, log
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
-	id := instanceID(ln)
+	periodic := []*river.PeriodicJob{
+		river.NewPeriodicJob(
+			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
+			func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		),
+		// Deadlines have jobs at their due times; the sweep fires
+		// those a crash lost or a clock moved forward left behind.
+		river.NewPeriodicJob(
+			river.PeriodicInterval(30*time.Second),
+			func() (river.JobArgs, *river.InsertOpts) { return lifecycle.SweepArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true},
+		),
+	}
+	periodic = append(periodic, a.retention(workers)...)
 	a.jobs, err = queue.New(a.db, queue.Config{
 		ID:           id,
 		Workers:      workers,
@@ -175,20 +197,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		// fast as they come instead of a batch every poll.
 		FetchCooldown: 5 * time.Millisecond,
 		MaxWorkers:    100,
-		PeriodicJobs: []*river.PeriodicJob{
-			river.NewPeriodicJob(
-				river.PeriodicInterval(cfg.Reconciler.Interval.D()),
-				func() (river.JobArgs, *river.InsertOpts) { return reconcile.RunArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true},
-			),
-			// Deadlines have jobs at their due times; the sweep fires
-			// those a crash lost or a clock moved forward left behind.
-			river.NewPeriodicJob(
-				river.PeriodicInterval(30*time.Second),
-				func() (river.JobArgs, *river.InsertOpts) { return lifecycle.SweepArgs{}, nil },
-				&river.PeriodicJobOpts{RunOnStart: true},
-			),
-		},
+		PeriodicJobs:  periodic,
 	})
 	if err != nil {
 		return nil, err
@@ -230,17 +239,61 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	return a, nil
 }
 
-// start runs the background work: the event ingester and the job queue.
+// retention adds the job that prunes processed events' payloads past
+// retention.event_payloads, and returns it as a periodic job for the
+// leader to run, or nothing if payloads are kept for good (a run queued
+// before then does nothing).
+func (a *app) retention(workers *river.Workers) []*river.PeriodicJob {
+	keep := a.cfg.Retention.EventPayloads.D()
+	river.AddWorker(workers, &events.PruneWorker{Store: a.store, Retention: keep, Logger: a.log})
+	if keep == 0 {
+		return nil
+	}
+	return []*river.PeriodicJob{river.NewPeriodicJob(
+		river.PeriodicInterval(events.PruneEvery),
+		func() (river.JobArgs, *river.InsertOpts) { return events.PruneArgs{}, nil },
+		&river.PeriodicJobOpts{RunOnStart: true},
+	)}
+}
+
+// start runs the background work: the event ingester, the job queue, and
+// the rescue of periodic jobs that instances now gone left running.
 func (a *app) start() error {
-	a.bg.Add(1)
+	a.bg.Add(2)
 	go func() { defer a.bg.Done(); a.ingester.Run(a.ctx) }()
+	go func() { defer a.bg.Done(); a.rescueOrphans(5 * time.Second) }()
 	if err := a.jobs.Start(a.ctx); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
 	return nil
 }
 
-// stop ends the background work, letting running jobs finish.
+// periodicKinds are the jobs the leader enqueues on a timer, each unique
+// while it runs and safe to run twice.
+var periodicKinds = []string{reconcile.RunArgs{}.Kind(), lifecycle.SweepArgs{}.Kind(), events.PruneArgs{}.Kind()}
+
+// rescueOrphans takes back, every interval, the periodic jobs that an
+// instance which is gone left running, so that the next reconciler pass
+// does not wait minutes for River's stuck-job rescue.
+func (a *app) rescueOrphans(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-a.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n, err := queue.RescueOrphans(a.ctx, a.db, periodicKinds); err != nil && a.ctx.Err() == nil {
+			a.log.Warn("looking for jobs of instances gone failed", "err", err)
+		} else if n > 0 {
+			a.log.Warn("took back periodic jobs an instance that is gone was running", "jobs", n)
+		}
+	}
+}
+
+// stop ends the background work, letting running jobs finish (for up to
+// 10 seconds; then they are cancelled).
 func (a *app) stop() {
 	stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

@@ -656,6 +656,14 @@ type crashConfig struct {
 	listen, dbURL, apiURL, smtp, oncall string
 	// testClock makes paidup's clock follow the sandbox's test clock.
 	testClock string
+	// publicURL is where customers reach paidup, if not at listen (a
+	// proxy in front of several instances).
+	publicURL string
+	// trustedProxies is server.trusted_proxies, as YAML (a proxy in
+	// front whose X-Forwarded-For names the customer).
+	trustedProxies string
+	// extra is more configuration, as YAML sections.
+	extra string
 }
 
 // writeCrashConfig writes paidup's configuration for a case: Stripe at the
@@ -664,8 +672,15 @@ type crashConfig struct {
 // prices and a short webhook retry schedule.
 func writeCrashConfig(t *testing.T, path string, c crashConfig) {
 	t.Helper()
+	publicURL := ""
+	if c.publicURL != "" {
+		publicURL = fmt.Sprintf("\n  public_url: %q", c.publicURL)
+	}
+	if c.trustedProxies != "" {
+		publicURL += "\n  trusted_proxies: " + c.trustedProxies
+	}
 	cfg := fmt.Sprintf(`server:
-  listen: %s
+  listen: %s%s
 database:
   url: %q
 business:
@@ -721,7 +736,7 @@ reconciler:
   interval: 250ms
   recheck: [1s, 1s, 2s, 2s, 5s, 5s, 10s]
   overlap: 1m
-`, c.listen, c.dbURL, crashStripeKey, crashWebhookKey, c.apiURL, c.testClock, c.smtp, c.oncall, crashAPIKey)
+`, c.listen, publicURL, c.dbURL, crashStripeKey, crashWebhookKey, c.apiURL, c.testClock, c.smtp, c.oncall, crashAPIKey) + c.extra
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -996,6 +1011,14 @@ type mailAddress struct {
 // recording that, and such a resend must not reach the customer twice.
 func startMailpit(t *testing.T) *mailpit {
 	t.Helper()
+	return startMailpitWith(t, true)
+}
+
+// startMailpitWith runs Mailpit, keeping one message per Message-ID if
+// dedupe, else every message it accepts (so that a test can count the
+// resends).
+func startMailpitWith(t *testing.T, dedupe bool) *mailpit {
+	t.Helper()
 	bin := findMailpit(t)
 	dir := t.TempDir()
 	m := &mailpit{
@@ -1003,10 +1026,12 @@ func startMailpit(t *testing.T) *mailpit {
 		api:      "http://127.0.0.1:" + strconv.Itoa(crashPort(t)),
 	}
 	logPath := filepath.Join(dir, "mailpit.log")
-	c := startChildProc(t, bin, logPath, childEnv(""),
-		"--smtp", m.smtpAddr, "--listen", strings.TrimPrefix(m.api, "http://"), "--database", filepath.Join(dir, "mailpit.db"),
-		"--ignore-duplicate-ids", "--smtp-auth-accept-any", "--smtp-auth-allow-insecure",
-		"--max", "0", "--disable-version-check", "--quiet")
+	args := []string{"--smtp", m.smtpAddr, "--listen", strings.TrimPrefix(m.api, "http://"), "--database", filepath.Join(dir, "mailpit.db"),
+		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--max", "0", "--disable-version-check", "--quiet"}
+	if dedupe {
+		args = append(args, "--ignore-duplicate-ids")
+	}
+	c := startChildProc(t, bin, logPath, childEnv(""), args...)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		resp, err := quickClient.Get(m.api + "/api/v1/messages?limit=1")

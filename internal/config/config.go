@@ -45,6 +45,7 @@ type Config struct {
 	Accounts   Accounts   `yaml:"accounts"`
 	Lifecycle  Lifecycle  `yaml:"lifecycle"`
 	Limits     Limits     `yaml:"limits"`
+	Retention  Retention  `yaml:"retention"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -321,6 +322,7 @@ func (c *Config) applyDefaults() {
 		l.DoubleBuy = paidup.DoubleBuyCancel
 	}
 	c.applyLimitDefaults()
+	c.Retention.applyDefaults()
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -386,6 +388,7 @@ func (c *Config) validate(v *validator) {
 	c.validateLifecycle(v)
 	c.validateTrustedProxies(v)
 	c.validateLimits(v)
+	c.Retention.validate(v)
 }
 
 // Email templates a reminder may name.
@@ -621,4 +624,30 @@ func validDatabaseURL(u string) bool {
 	}
 	pu, err := url.Parse(u)
 	return err == nil && (pu.Scheme == "postgres" || pu.Scheme == "postgresql")
+}
+
+// Retention is how long paidup keeps what it needs only for a while.
+type Retention struct {
+	// EventPayloads is how long the payload of a processed webhook event
+	// is kept, counted from when it was received; then the leader's
+	// pruning job empties it. The event itself (id, type, object, times)
+	// is kept for good, so that a redelivery is still a duplicate. Zero
+	// keeps payloads for good. Unset, it is DefaultEventPayloadRetention.
+	EventPayloads *Duration `yaml:"event_payloads"`
+}
+
+// DefaultEventPayloadRetention keeps processed events' payloads 30 days.
+const DefaultEventPayloadRetention = 30 * 24 * time.Hour
+
+func (r *Retention) applyDefaults() {
+	if r.EventPayloads == nil {
+		d := Duration(DefaultEventPayloadRetention)
+		r.EventPayloads = &d
+	}
+}
+
+func (r *Retention) validate(v *validator) {
+	if d := *r.EventPayloads; d != 0 && d < Duration(time.Hour) {
+		v.errorf(v.line("retention", "event_payloads"), "retention.event_payloads: want 0 (keep them) or at least 1h, like 30d")
+	}
 }

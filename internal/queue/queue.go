@@ -139,3 +139,29 @@ func RescueOwn(ctx context.Context, db *sqldb.DB, id string) (int64, error) {
 	}
 	return res.RowsAffected()
 }
+
+// RescueOrphans makes available again the jobs of the given kinds that an
+// instance which is gone left running. On PostgreSQL an instance is gone
+// when no connection to the database bears its id as application_name
+// (see sqldb.WithApplicationName): the server drops a dead process's
+// connections at once. It is for periodic jobs, which are unique while
+// they run: one left running by an instance killed mid-run, and never
+// started again under its name, would hold back every later run until
+// River's stuck-job rescue, minutes later. The kinds must be safe to run
+// twice, since an instance that lost its connections for a moment (the
+// database restarting) looks gone too. On SQLite, with one instance, it
+// does nothing.
+func RescueOrphans(ctx context.Context, db *sqldb.DB, kinds []string) (int64, error) {
+	if db.Engine != sqldb.Postgres {
+		return 0, nil
+	}
+	// application_name keeps at most 63 bytes.
+	res, err := db.Write.ExecContext(ctx, `UPDATE river_job SET state = 'available'
+		WHERE state = 'running' AND kind = ANY($1) AND NOT EXISTS (
+			SELECT 1 FROM pg_stat_activity a WHERE a.datname = current_database()
+				AND a.application_name = left(river_job.attempted_by[array_length(river_job.attempted_by, 1)], 63))`, kinds)
+	if err != nil {
+		return 0, fmt.Errorf("rescuing jobs of instances gone: %w", err)
+	}
+	return res.RowsAffected()
+}

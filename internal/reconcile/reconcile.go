@@ -454,12 +454,20 @@ type Worker struct {
 // Timeout allows a long sweep.
 func (w *Worker) Timeout(*river.Job[RunArgs]) time.Duration { return 10 * time.Minute }
 
-// Work runs one pass.
+// Work runs one pass. A pass that fails in part (the database restarting,
+// the processor down) is logged at WARN and not retried: the next pass, an
+// interval later, does again what this one could not — due checks stay
+// due, and a sweep's cursor stays before what failed. Returning the error
+// would only leave a discarded job behind for every failed pass.
 func (w *Worker) Work(ctx context.Context, job *river.Job[RunArgs]) error {
 	rep, err := w.Reconciler.Run(ctx)
-	if rep.Fulfilled+rep.Repaired+rep.Expired+rep.GaveUp+rep.EventsRecovered > 0 || err != nil {
-		w.Reconciler.Logger.Info("reconciler pass", "checked", rep.Checked, "fulfilled", rep.Fulfilled, "repaired", rep.Repaired,
-			"expired", rep.Expired, "gave_up", rep.GaveUp, "events_recovered", rep.EventsRecovered, "err", err)
+	args := []any{"checked", rep.Checked, "fulfilled", rep.Fulfilled, "repaired", rep.Repaired,
+		"expired", rep.Expired, "gave_up", rep.GaveUp, "events_recovered", rep.EventsRecovered}
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.Reconciler.Logger.Warn("reconciler pass failed; the next pass tries again", append(args, "err", err)...)
+	case rep.Fulfilled+rep.Repaired+rep.Expired+rep.GaveUp+rep.EventsRecovered > 0:
+		w.Reconciler.Logger.Info("reconciler pass", args...)
 	}
-	return err
+	return ctx.Err()
 }

@@ -213,3 +213,21 @@ func Redact(rawURL string) string {
 	}
 	return u.String()
 }
+
+// WithApplicationName names the connections of a PostgreSQL URL, so that
+// the server's pg_stat_activity tells which instance each belongs to (and
+// whether an instance is connected at all); a name already in the URL is
+// replaced. Other URLs are returned as they are.
+func WithApplicationName(rawURL, name string) string {
+	if !strings.HasPrefix(rawURL, "postgres://") && !strings.HasPrefix(rawURL, "postgresql://") {
+		return rawURL
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return rawURL // Open reports it
+	}
+	q := u.Query()
+	q.Set("application_name", name)
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -88,6 +88,14 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 			v.State = stateClosed
 		case paidup.AttemptCreated:
 			v.State = stateUnpaid
+			if returning {
+				// The processor sent the customer back from paying, so it
+				// has a checkout for this attempt that paidup could not
+				// record (the database failed in between). Its webhook or
+				// the reconciler's sweep settles it; until then, the
+				// customer may well have paid.
+				v.State = stateConfirming
+			}
 		}
 		if v.State == stateUnpaid && a.CheckoutURL == "" {
 			v.State = stateClosed

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -14,25 +15,45 @@ import (
 )
 
 // observe counts and times requests under a route name (not the raw path,
-// which would make a metric per customer reference) and gives each request
-// a reference for logs and error pages.
+// which would make a metric per customer reference), gives each request a
+// reference for logs and error pages, and logs one line for it, with what
+// the handler added (see addLogAttrs). A health check that passes is
+// logged only at debug: a load balancer asks every few seconds.
 func (s *Server) observe(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		ref := newRef()
-		r = r.WithContext(withRef(r.Context(), ref))
+		extra := &logAttrs{}
+		r = r.WithContext(context.WithValue(withRef(r.Context(), ref), logAttrsKey, extra))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		d := time.Since(start)
 		s.Metrics.HTTPRequests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
 		s.Metrics.HTTPDuration.WithLabelValues(route).Observe(d.Seconds())
 		level := slog.LevelInfo
-		if sw.status >= 500 {
+		switch {
+		case sw.status >= 500:
 			level = slog.LevelError
+		case route == "healthz":
+			level = slog.LevelDebug
 		}
-		s.Logger.Log(r.Context(), level, "http", "ref", ref, "method", r.Method, "route", route,
-			"status", sw.status, "duration_ms", float64(d.Microseconds())/1000)
+		s.Logger.Log(r.Context(), level, "http", append([]any{"ref", ref, "method", r.Method, "route", route,
+			"status", sw.status, "duration_ms", float64(d.Microseconds()) / 1000}, extra.args...)...)
 	})
+}
+
+// logAttrs are what a handler adds to its request's log line.
+type logAttrs struct{ args []any }
+
+const logAttrsKey ctxKey = refKey + 1
+
+// addLogAttrs adds key-value pairs to the request's log line, so that one
+// line says what the request did (a webhook's event, say) rather than a
+// second line repeating the request.
+func addLogAttrs(r *http.Request, args ...any) {
+	if a, ok := r.Context().Value(logAttrsKey).(*logAttrs); ok {
+		a.args = append(a.args, args...)
+	}
 }
 
 // pageMiddleware protects customer pages: a panic becomes the recovery page

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -50,6 +51,25 @@ type testBundle struct {
 	outbox     *notify.Outbox
 	policy     *paidup.Policy
 	portal     *fakePortal
+	logs       *lockedBuffer // the server's log, at info
+}
+
+// lockedBuffer is a log written by the server's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // switchable is a processor that can be swapped mid-test, to take the
@@ -99,7 +119,7 @@ func setupWith(t *testing.T, engine sqldb.Engine, configure func(*web.Deps)) *te
 	sbSrv.Start()
 	t.Cleanup(sbSrv.Close)
 
-	b := &testBundle{db: db, sandboxURL: sbURL, sandboxDB: sdb, metrics: obs.NewMetrics()}
+	b := &testBundle{db: db, sandboxURL: sbURL, sandboxDB: sdb, metrics: obs.NewMetrics(), logs: &lockedBuffer{}}
 	b.store, err = store.New(db, time.Now)
 	require.NoError(t, err)
 	b.processor = &switchable{stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: sbURL, Retries: -1, Timeout: 2 * time.Second})}
@@ -119,7 +139,7 @@ func setupWith(t *testing.T, engine sqldb.Engine, configure func(*web.Deps)) *te
 		Policy:   &cfg.Policy, Billing: map[string]paidup.Billing{"stripe": b.portal},
 		Business:  web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
 		PublicURL: publicURL, APIKeys: []string{apiKey}, SessionTTL: time.Hour, LinkTTL: time.Hour,
-		Now: time.Now, Metrics: b.metrics,
+		Now: time.Now, Metrics: b.metrics, Logger: obs.NewLogger(b.logs, slog.LevelInfo),
 	}
 	if configure != nil {
 		configure(&deps)

@@ -67,7 +67,7 @@ func (s *Server) handleStripeWebhook() http.Handler {
 			result = "duplicate"
 		}
 		s.Metrics.WebhooksReceived.WithLabelValues("stripe", result).Inc()
-		s.Logger.Info("webhook received", "ref", requestRef(r), "event", ev.ID, "type", ev.Type, "object", ev.ObjectID, "result", result)
+		addLogAttrs(r, "event", ev.ID, "type", ev.Type, "object", ev.ObjectID, "result", result)
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"received":true}` + "\n"))
 	})
