@@ -140,8 +140,9 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Settle: schedule[0],
 	}
 
+	metrics := obs.NewMetrics()
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log})
+	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log, Metrics: metrics})
 	river.AddWorker(workers, &lifecycle.SyncWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.CancelWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.DeadlineWorker{Service: life})
@@ -200,7 +201,6 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		log.Warn("took back jobs this instance was running when it stopped", "jobs", n, "instance", id)
 	}
 
-	metrics := obs.NewMetrics()
 	metrics.RegisterState(a.store.Stats)
 	var apiKeys []string
 	for _, k := range cfg.API.Keys {

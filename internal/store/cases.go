@@ -15,6 +15,8 @@ const (
 	CaseUnconfirmed    = "unconfirmed"      // the processor never said how a checkout ended
 	CaseEmailFailed    = "email_failed"     // an email could not be delivered
 	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
+	CaseRefundFailed   = "refund_failed"    // a refund failed at the processor: the customer was not refunded
+	CaseMissingObject  = "missing_object"   // an event that matters names an object the processor does not have
 )
 
 // Case statuses.
