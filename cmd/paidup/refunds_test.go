@@ -7,14 +7,19 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
@@ -228,4 +233,39 @@ func sandboxForm(t *testing.T, sandboxURL, path string, form url.Values) {
 		body.ReadFrom(resp.Body)
 		t.Fatalf("sandbox POST %s: status %d: %s", path, resp.StatusCode, body.String())
 	}
+}
+
+// `paidup check --processor` with the processor unreachable says so and
+// fails, rather than passing a check it could not make.
+func TestCheckProcessorUnreachable(t *testing.T) {
+	dir := t.TempDir()
+	dbURL := "sqlite:" + filepath.Join(dir, "paidup.db")
+	noenv := func(string) string { return "" }
+	var stdout, stderr strings.Builder
+	require.NoError(t, run(t.Context(), []string{"migrate", "--database-url", dbURL}, noenv, &stdout, &stderr))
+	db, err := sqldb.Open(t.Context(), dbURL)
+	require.NoError(t, err)
+	for _, q := range []string{
+		`INSERT INTO customers (id, email, created_at) VALUES ('cu_1', 'ada@example.com', CURRENT_TIMESTAMP)`,
+		`INSERT INTO payments (processor, payment_id, customer_id, plan_id, amount, currency, amount_refunded, status, paid_at, created_at, updated_at)
+			VALUES ('stripe', 'pi_1', 'cu_1', 'pro-annual', 24900, 'usd', 24900, 'refunded', CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)`,
+	} {
+		_, err := db.Write.Exec(q)
+		require.NoError(t, err)
+	}
+	db.Close()
+	closed, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	down := "http://" + closed.Addr().String()
+	closed.Close()
+	cfg := strings.Replace(string(exampleConfig(t)), "kind: sandbox", "kind: stripe", 1)
+	cfg = strings.Replace(cfg, `secret_key: ""`, `secret_key: sk_test_down`, 1)
+	cfg = strings.Replace(cfg, "webhook_secrets: []", "webhook_secrets: [whsec_down]", 1)
+	cfg = strings.Replace(cfg, `api_url: ""`, "api_url: "+down, 1)
+	path := filepath.Join(dir, "paidup.yaml")
+	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
+
+	err = run(t.Context(), []string{"check", "--config", path, "--database-url", dbURL, "--smtp-url", "smtp://127.0.0.1:1", "--processor"}, noenv, &stdout, &stderr)
+	require.ErrorContains(t, err, "reading the refunds of pi_1 from the processor")
+	require.NotContains(t, stdout.String(), "OK")
 }

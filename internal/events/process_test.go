@@ -76,7 +76,8 @@ func (b *workerBundle) advanceSandbox(t *testing.T, d time.Duration) {
 // A refund event is a hint, never an authority. A charge.refunded the
 // processor did not send — a forged, replayed or test event, signed with
 // the right secret — names the real payment, refunded in full, for a
-// refund the processor does not have: nothing changes. A real full refund
+// refund the processor does not have: nothing changes, and nothing is
+// kept for a payment paidup has not recorded. A real full refund
 // ends the access. When the processor then fails that refund (the test
 // card pm_card_refundFail), the access comes back, once, however many of
 // the failure's events arrive, a support case says the customer was not
@@ -107,6 +108,16 @@ func TestRefundEventsAreHints(t *testing.T) {
 		require.Zero(t, p.AmountRefunded)
 		require.True(t, policy.AccessAt([]paidup.Grant{g}, nil, time.Now()).Active)
 		require.Zero(t, countPrefix(b.timeline(t, a.Reference), "Refund recorded"))
+
+		// One naming a payment paidup has not recorded (yet) is not kept
+		// for when it is: the processor has no refund of it either.
+		elsewhere := b.sb.CreateSession(t, url.Values{"line_items[0][price]": {proAnnual.PriceID}, "customer_email": {"eve@example.com"}})
+		b.sb.Pay(t, elsewhere, nil)
+		pi := b.sb.Call(t, http.MethodGet, "/v1/checkout/sessions/"+elsewhere+"?expand[]=payment_intent", nil)["payment_intent"].(map[string]any)
+		b.deliver(t, madeUp("evt_not_from_the_processor_either", "charge.refunded", fmt.Sprintf(
+			`{"id":%q,"object":"charge","amount":24900,"amount_refunded":24900,"refunded":true,"payment_intent":%q,"status":"succeeded"}`,
+			pi["latest_charge"], pi["id"])))
+		require.Zero(t, b.count(t, `SELECT count(*) FROM early_refunds`))
 
 		b.sb.Refund(t, co.PaymentID, 0)
 		b.deliver(t, b.eventOf(t, "charge.refunded", charge))
