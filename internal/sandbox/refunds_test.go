@@ -76,6 +76,24 @@ func TestRefundThatFails(t *testing.T) {
 		require.False(t, ch.Refunded)
 		require.Zero(t, ch.AmountRefunded, "the money went back to the merchant")
 		require.Equal(t, stripe.RefundStatusFailed, ch.Refunds.Data[0].Status)
+		// The reads paidup makes: a payment intent's charge with its
+		// refunds, and refunds listed with their charge's.
+		pi, err := b.client.V1PaymentIntents.Retrieve(ctx, failing.PaymentIntent.ID, &stripe.PaymentIntentRetrieveParams{
+			Params: stripe.Params{Expand: []*string{stripe.String("latest_charge.refunds")}},
+		})
+		require.NoError(t, err)
+		require.Equal(t, stripe.RefundStatusFailed, pi.LatestCharge.Refunds.Data[0].Status)
+		var listed []*stripe.Refund
+		for r, err := range b.client.V1Refunds.List(ctx, &stripe.RefundListParams{ListParams: stripe.ListParams{
+			Expand: []*string{stripe.String("data.charge.refunds")}}}) {
+			require.NoError(t, err)
+			listed = append(listed, r)
+		}
+		require.Len(t, listed, 2)
+		for _, r := range listed {
+			require.Len(t, r.Charge.Refunds.Data, 1)
+			require.Equal(t, r.ID, r.Charge.Refunds.Data[0].ID)
+		}
 		other, err := b.client.V1Refunds.Retrieve(ctx, kept.ID, nil)
 		require.NoError(t, err)
 		require.Equal(t, stripe.RefundStatusSucceeded, other.Status, "a good card's refund stays succeeded")
