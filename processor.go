@@ -36,7 +36,8 @@ type Checkout struct {
 	ExpiresAt      time.Time
 	// PaidAt is when the payment succeeded; zero until paid.
 	PaidAt time.Time
-	// AmountRefunded is how much of the payment has been refunded.
+	// AmountRefunded is how much of the payment has been refunded: the
+	// refunds that succeeded (see PaymentRefunds.Refunded).
 	AmountRefunded int64
 }
 
@@ -64,15 +65,62 @@ type Payment struct {
 	Created    time.Time
 }
 
+// Refund statuses, as processors report a refund. A refund counts only
+// once it has succeeded; one that succeeded may still fail later (the
+// card was closed, say), and the money goes back to the merchant.
+const (
+	RefundPending   = "pending"
+	RefundSucceeded = "succeeded"
+	RefundFailed    = "failed"
+	RefundCanceled  = "canceled"
+)
+
 // Refund is a processor's refund of (part of) a payment.
 type Refund struct {
 	ID        string
 	PaymentID string
-	// PaymentRefunded is how much of the payment has been refunded in all,
-	// this refund included.
-	PaymentRefunded int64
-	Created         time.Time
+	Amount    Money
+	Status    string // RefundSucceeded, RefundFailed, …
+	// FailureReason says why a failed refund failed, in the processor's
+	// words (e.g. expired_or_canceled_card); empty otherwise.
+	FailureReason string
+	Created       time.Time
 }
+
+// PaymentRefunds is a payment's refunds as the processor has them now.
+type PaymentRefunds struct {
+	PaymentID string
+	Amount    Money // the payment's amount
+	Refunds   []Refund
+}
+
+// Refunded is how much of the payment is refunded: the sum of the refunds
+// that succeeded. Pending, failed and canceled refunds give nothing back.
+func (p PaymentRefunds) Refunded() int64 {
+	var n int64
+	for _, r := range p.Refunds {
+		if r.Status == RefundSucceeded {
+			n += r.Amount.Amount
+		}
+	}
+	return n
+}
+
+// Failed lists the payment's refunds that failed.
+func (p PaymentRefunds) Failed() []Refund {
+	var out []Refund
+	for _, r := range p.Refunds {
+		if r.Status == RefundFailed {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// ErrNoSuchObject is what a Processor's errors wrap when the processor has
+// no such object (Stripe answers 404): a permanent answer, not a failure to
+// try again.
+var ErrNoSuchObject = Errorf(ENOTFOUND, "The payment processor has no such object.")
 
 // ProcessorEvent is an event read back from the processor's API rather than
 // received by webhook.
@@ -106,8 +154,11 @@ type Processor interface {
 	ListCheckouts(ctx context.Context, created Created, fn func(Checkout) error) error
 	// ListPayments calls fn for each payment created in the range.
 	ListPayments(ctx context.Context, created Created, fn func(Payment) error) error
-	// ListRefunds calls fn for each refund created in the range.
-	ListRefunds(ctx context.Context, created Created, fn func(Refund) error) error
+	// Refunds reads a payment's refunds, each with its status.
+	Refunds(ctx context.Context, paymentID string) (PaymentRefunds, error)
+	// ListRefunds calls fn for each refund created in the range, with all
+	// the refunds of its payment as they stand.
+	ListRefunds(ctx context.Context, created Created, fn func(Refund, PaymentRefunds) error) error
 	// ListUndeliveredEvents calls fn for each event created in the range
 	// that the processor has not yet delivered to every endpoint.
 	ListUndeliveredEvents(ctx context.Context, created Created, fn func(ProcessorEvent) error) error

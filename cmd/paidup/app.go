@@ -162,7 +162,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	}
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log})
+	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log, Metrics: metrics})
 	river.AddWorker(workers, &lifecycle.SyncWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.CancelWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.DeadlineWorker{Service: life})

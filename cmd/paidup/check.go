@@ -19,6 +19,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	var f commonFlags
 	f.register(fs, getenv)
 	strict := fs.Bool("strict", false, "count payments waiting for a person (an open support case) as violations too")
+	withProcessor := fs.Bool("processor", false, "also compare paidup's refunded payments with the configured processor's refunds (asks the processor)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -45,6 +46,13 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	bad := len(r.Violations)
 	if *strict {
 		bad += len(r.AwaitingPerson)
+	}
+	if *withProcessor {
+		n, err := checkProcessor(ctx, cfg, s, stdout)
+		if err != nil {
+			return err
+		}
+		bad += n
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d invariant violations", bad)

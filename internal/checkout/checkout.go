@@ -366,14 +366,14 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		return Outcome{}, err
 	}
 	if co.AmountRefunded > 0 && co.AmountRefunded < co.Amount.Amount {
-		if _, err := tx.RecordRefund(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
+		if _, err := tx.SetRefunded(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
 			return Outcome{}, err
 		}
 	}
 	if co.AmountRefunded > 0 && co.AmountRefunded >= co.Amount.Amount {
 		// Refunded before paidup got to it: the refund settles the payment,
 		// and there is nothing to grant.
-		if _, err := tx.RecordRefund(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
+		if _, err := tx.SetRefunded(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
 			return Outcome{}, err
 		}
 		if err := entry(store.EventPayment, "The payment was refunded in full before access was granted; no access granted"); err != nil {

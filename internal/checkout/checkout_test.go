@@ -724,7 +724,8 @@ func TestRefunded(t *testing.T) {
 					refunded += amount
 					// Delivered twice, as webhooks may be.
 					for range 2 {
-						require.NoError(t, b.svc.Refunded(ctx, co.PaymentID, refunded, fmt.Sprintf("evt_refund_%d", i)))
+						_, err := b.svc.SyncRefunds(ctx, co.PaymentID, store.ByWebhook, fmt.Sprintf("evt_refund_%d", i))
+						require.NoError(t, err)
 					}
 				}
 				now := b.clock.Now()
@@ -768,7 +769,9 @@ func TestRefunded(t *testing.T) {
 			t.Parallel()
 			b := setup(t, engine)
 			before := b.counts(t)
-			require.NoError(t, b.svc.Refunded(context.Background(), "pi_unknown", 100, "evt_1"))
+			_, err := b.svc.ApplyRefunds(context.Background(), paidup.PaymentRefunds{PaymentID: "pi_unknown",
+				Refunds: []paidup.Refund{{ID: "re_1", Amount: paidup.Money{Amount: 100, Currency: "usd"}, Status: paidup.RefundSucceeded}}}, store.ByWebhook, "evt_1")
+			require.NoError(t, err)
 			require.Equal(t, before, b.counts(t))
 		})
 	})

@@ -21,7 +21,9 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sandbox/sandboxtest"
@@ -312,10 +314,11 @@ var (
 
 type workerBundle struct {
 	*testBundle
-	sb     *sandboxtest.Server
-	svc    *checkout.Service
-	worker *ProcessWorker
-	done   <-chan *river.Event
+	sb      *sandboxtest.Server
+	svc     *checkout.Service
+	worker  *ProcessWorker
+	done    <-chan *river.Event
+	metrics *obs.Metrics
 }
 
 // setupWorker runs the ingester and a River client working process_event
@@ -328,10 +331,12 @@ func setupWorker(t *testing.T, engine sqldb.Engine) *workerBundle {
 	b.sb = sandboxtest.Start(t, sandbox.Options{Prices: []sandbox.SeedPrice{
 		{ID: proAnnual.PriceID, ProductName: proAnnual.Name, Amount: 24900, Currency: "usd"},
 	}})
-	log := slog.New(slog.DiscardHandler)
+	log := slog.New(slog.NewJSONHandler(b.logs, nil))
 	b.svc = &checkout.Service{Store: b.store, Processor: b.sb.Processor(), Policy: &policy, Notify: &notify.Outbox{},
 		Logger: log, PublicURL: "http://paidup.test", FirstCheck: time.Minute}
-	b.worker = &ProcessWorker{Store: b.store, Checkout: b.svc, Logger: log}
+	b.metrics = obs.NewMetrics()
+	life := &lifecycle.Service{Store: b.store, Processor: b.sb.Processor(), Policy: &policy, Notify: &notify.Outbox{}, Logger: log}
+	b.worker = &ProcessWorker{Store: b.store, Checkout: b.svc, Lifecycle: life, Logger: log, Metrics: b.metrics}
 	workers := river.NewWorkers()
 	river.AddWorker(workers, b.worker)
 	river.AddWorker(workers, river.WorkFunc(func(context.Context, *river.Job[notify.SendArgs]) error { return nil }))

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/riverqueue/river"
@@ -15,6 +16,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/lifecycle"
+	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/stripe"
 )
@@ -57,6 +59,9 @@ type ProcessWorker struct {
 	// Lifecycle acts on subscription and dispute events.
 	Lifecycle *lifecycle.Service
 	Logger    *slog.Logger
+	// Metrics count events that failed or were not applicable; nil
+	// counts nothing.
+	Metrics *obs.Metrics
 
 	// busy serialises the processing of events about the same checkout
 	// (a payment sends both checkout.session.completed and
@@ -104,7 +109,14 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 		}
 		j.current = i
 		note, err := w.process(ctx, ev, j)
+		if errors.Is(err, paidup.ErrNoSuchObject) {
+			// A permanent answer: trying again would get the same.
+			if err = w.notApplicable(ctx, ev, err); err == nil {
+				j.recorded[ev.ID] = true
+			}
+		}
 		if err != nil {
+			w.failed(ev, err)
 			errs = append(errs, fmt.Errorf("processing %s %s: %w", ev.Type, ev.ID, err))
 			continue
 		}
@@ -116,6 +128,42 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 		errs = append(errs, w.Store.InTx(ctx, func(tx *store.Tx) error { return record(ctx, tx, j.pending) }))
 	}
 	return errors.Join(errs...)
+}
+
+// failed logs and counts an event whose processing failed; River tries
+// the job again later.
+func (w *ProcessWorker) failed(ev store.WebhookEvent, err error) {
+	w.Logger.Warn("processing an event failed; it will be tried again", "event", ev.ID, "type", ev.Type, "err", err)
+	if w.Metrics != nil {
+		w.Metrics.EventsFailed.WithLabelValues(ev.Type).Inc()
+	}
+}
+
+// notApplicable records an event about an object the processor does not
+// have — forged, sent by a test, or about an object since deleted — as
+// processed and not applicable, so that it is not tried again. A
+// chargeback's also opens a support case: a bank taking money back
+// matters even when paidup cannot see it.
+func (w *ProcessWorker) notApplicable(ctx context.Context, ev store.WebhookEvent, cause error) error {
+	w.Logger.Info("an event names an object the processor does not have; not applicable", "event", ev.ID, "type", ev.Type,
+		"object", ev.ObjectID, "err", cause)
+	err := w.Store.InTx(ctx, func(tx *store.Tx) error {
+		if err := tx.MarkWebhookEventNotApplicable(ctx, ev.Processor, ev.ID); err != nil {
+			return err
+		}
+		if !strings.HasPrefix(ev.Type, "charge.dispute.") {
+			return nil
+		}
+		return w.Checkout.Notify.OpenCase(ctx, tx, store.SupportCase{
+			DedupeKey: "missing:" + ev.Processor + ":" + ev.ObjectID, Kind: store.CaseMissingObject,
+			Summary: fmt.Sprintf("Chargeback event %s (%s) names %s %s, which the processor does not have: nothing was blocked. Look for the dispute in the processor's dashboard.",
+				ev.ID, ev.Type, ev.ObjectType, ev.ObjectID),
+		})
+	})
+	if err == nil && w.Metrics != nil {
+		w.Metrics.EventsNotApplicable.WithLabelValues(ev.Type).Inc()
+	}
+	return err
 }
 
 // jobProgress is how far a job's processing has got.
@@ -210,6 +258,9 @@ var Types = []string{
 	"checkout.session.expired",
 	"payment_intent.succeeded",
 	"charge.refunded",
+	"charge.refund.updated",
+	"refund.updated",
+	"refund.failed",
 	"customer.subscription.created",
 	"customer.subscription.updated",
 	"customer.subscription.deleted",
@@ -229,7 +280,7 @@ func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent, j *j
 		return w.checkoutEvent(ctx, ev, j)
 	case "payment_intent.succeeded":
 		return w.paymentEvent(ctx, ev, j)
-	case "charge.refunded":
+	case "charge.refunded", "charge.refund.updated", "refund.updated", "refund.failed":
 		return nil, w.refundEvent(ctx, ev)
 	case "customer.subscription.created", "customer.subscription.updated", "customer.subscription.deleted":
 		defer w.busy.lock(ev.ObjectID)()
@@ -301,20 +352,23 @@ func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent,
 	return note(ev, out.CustomerID, ref), nil
 }
 
-// refundEvent records a refund; a full refund ends the grant it paid for.
+// refundEvent records the refunds of the payment a refund event is about,
+// read from the processor: the event (a charge's, or a refund's) only
+// names the payment. A refund the processor does not have changes nothing.
 func (w *ProcessWorker) refundEvent(ctx context.Context, ev store.WebhookEvent) error {
-	var ch struct {
-		PaymentIntent  string `json:"payment_intent"`
-		Amount         int64  `json:"amount"`
-		AmountRefunded int64  `json:"amount_refunded"`
+	var obj struct {
+		PaymentIntent string `json:"payment_intent"`
 	}
-	if err := json.Unmarshal(objectOf(ev.Payload), &ch); err != nil {
-		return fmt.Errorf("reading charge: %w", err)
+	if err := json.Unmarshal(objectOf(ev.Payload), &obj); err != nil {
+		return fmt.Errorf("reading %s: %w", ev.ObjectType, err)
 	}
-	if ch.PaymentIntent == "" {
-		return nil
+	if obj.PaymentIntent == "" {
+		return nil // not a payment paidup could have granted for
 	}
-	return w.Checkout.Refunded(ctx, ch.PaymentIntent, ch.AmountRefunded, ev.ID)
+	// A refund sends several events at once: one read at a time.
+	defer w.busy.lock(obj.PaymentIntent)()
+	_, err := w.Checkout.SyncRefunds(ctx, obj.PaymentIntent, source(ev), ev.ID)
+	return err
 }
 
 // invoiceEvent syncs the subscription an invoice bills.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,13 +21,15 @@ type billing struct {
 	subs     map[string]paidup.Subscription
 	invoices map[string]paidup.Invoice
 	disputes map[string]paidup.Dispute
+	refunds  map[string][]paidup.Refund // by payment
 	// cancelled lists the subscriptions paidup cancelled, in order.
 	cancelled []string
 	seq       int
 }
 
 func newBilling() *billing {
-	return &billing{subs: map[string]paidup.Subscription{}, invoices: map[string]paidup.Invoice{}, disputes: map[string]paidup.Dispute{}}
+	return &billing{subs: map[string]paidup.Subscription{}, invoices: map[string]paidup.Invoice{}, disputes: map[string]paidup.Dispute{},
+		refunds: map[string][]paidup.Refund{}}
 }
 
 func (b *billing) id(prefix string) string {
@@ -64,6 +67,25 @@ func (b *billing) putDispute(d paidup.Dispute) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.disputes[d.ID] = d
+}
+
+// refund refunds a payment in full.
+func (b *billing) refund(p paidup.Payment) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.seq++
+	b.refunds[p.ID] = append(b.refunds[p.ID], paidup.Refund{ID: fmt.Sprintf("re_%03d", b.seq), PaymentID: p.ID, Amount: p.Amount,
+		Status: paidup.RefundSucceeded})
+}
+
+// failRefunds fails a payment's refunds, as a processor does when the
+// card can no longer take them.
+func (b *billing) failRefunds(paymentID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i := range b.refunds[paymentID] {
+		b.refunds[paymentID][i].Status = paidup.RefundFailed
+	}
 }
 
 var errNotFound = errors.New("no such object")
@@ -142,7 +164,12 @@ func (b *billing) ListCheckouts(context.Context, paidup.Created, func(paidup.Che
 func (b *billing) ListPayments(context.Context, paidup.Created, func(paidup.Payment) error) error {
 	return errors.ErrUnsupported
 }
-func (b *billing) ListRefunds(context.Context, paidup.Created, func(paidup.Refund) error) error {
+func (b *billing) Refunds(ctx context.Context, paymentID string) (paidup.PaymentRefunds, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return paidup.PaymentRefunds{PaymentID: paymentID, Refunds: slices.Clone(b.refunds[paymentID])}, nil
+}
+func (b *billing) ListRefunds(context.Context, paidup.Created, func(paidup.Refund, paidup.PaymentRefunds) error) error {
 	return errors.ErrUnsupported
 }
 func (b *billing) ListUndeliveredEvents(context.Context, paidup.Created, func(paidup.ProcessorEvent) error) error {

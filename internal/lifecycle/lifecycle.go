@@ -249,10 +249,10 @@ func (c *change) paid(in paidup.Invoice) error {
 		return err
 	}
 	// A refund that came before paidup knew of the payment.
-	if refunded, err := c.tx.EarlyRefund(c.ctx, processor, in.PaymentID); err != nil {
+	if refunded, err := c.tx.TakeEarlyRefund(c.ctx, processor, in.PaymentID); err != nil {
 		return err
 	} else if refunded > 0 {
-		if changed, err := c.tx.RecordRefund(c.ctx, processor, in.PaymentID, refunded); err != nil {
+		if changed, err := c.tx.SetRefunded(c.ctx, processor, in.PaymentID, refunded); err != nil {
 			return err
 		} else if changed && refunded >= in.Amount.Amount {
 			if err := c.entry(store.EventPayment, fmt.Sprintf("Payment of %s for %s was refunded in full before access was granted; no access granted",
@@ -260,8 +260,13 @@ func (c *change) paid(in paidup.Invoice) error {
 				return err
 			}
 		}
-		if refunded >= in.Amount.Amount {
-			return nil
+	}
+	// A payment refunded in full before it granted grants nothing.
+	if p, _, err := c.tx.PaymentForUpdate(c.ctx, processor, in.PaymentID); err != nil {
+		return err
+	} else if p.Status == store.PaymentRefunded {
+		if _, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceSubscription, ref); err != nil || !found {
+			return err
 		}
 	}
 	g, created, err := c.tx.InsertGrant(c.ctx, paidup.Grant{CustomerID: c.customerID, Tier: c.plan.Tier, PlanID: c.plan.ID,

@@ -69,6 +69,7 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	dispute                 a chargeback of the latest payment
 //	dispute won|lost        the chargeback closes
 //	refund                  the latest payment is refunded in full
+//	refund fails            the latest payment's refund fails at the processor
 //	hold, release           events wait from hold until release (an hour on)
 //	lift                    a person lifts the block
 //	want TIER|none|blocked  the access now
@@ -276,6 +277,26 @@ func TestPolicy(t *testing.T) {
 			renew ok
 			advance 3h
 			want pro`},
+		{name: "a renewal whose refund fails gets its period back", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			renew ok
+			advance 3h
+			refund
+			want supporter
+			refund fails
+			want pro
+			cases refund_failed`},
+		{name: "a renewal refunded before paidup hears of it, then the refund fails: it grants", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			hold
+			renew ok
+			refund
+			refund fails
+			release
+			advance 3h
+			want pro`},
 		{name: "two active subscriptions to one tier: a support case", script: `
 			subscribe pro-monthly
 			subscribe pro-monthly sub2
@@ -392,8 +413,14 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		w.delays = nil
 		w.advance(t, time.Hour)
 	case "refund":
-		refunds := &checkout.Service{Store: w.st, Processor: w.billing}
-		require.NoError(t, refunds.Refunded(w.ctx, w.lastPayment.ID, w.lastPayment.Amount.Amount, "evt_refund"), at)
+		if len(f) > 1 && f[1] == "fails" {
+			w.billing.failRefunds(w.lastPayment.ID)
+		} else {
+			w.billing.refund(w.lastPayment)
+		}
+		refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify}
+		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, store.ByWebhook, "evt_refund")
+		require.NoError(t, err, at)
 	case "lift":
 		lifted, err := lifecycle.LiftBlocks(w.ctx, w.st, w.customerID(t), "sam", "the bank reversed the dispute")
 		require.NoError(t, err, at)

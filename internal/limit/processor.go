@@ -179,8 +179,26 @@ func (p *Processor) ListPayments(ctx context.Context, created paidup.Created, fn
 	return listed(ctx, p.read, func(f func(paidup.Payment) error) error { return p.next.ListPayments(ctx, created, f) }, fn)
 }
 
-func (p *Processor) ListRefunds(ctx context.Context, created paidup.Created, fn func(paidup.Refund) error) error {
-	return listed(ctx, p.read, func(f func(paidup.Refund) error) error { return p.next.ListRefunds(ctx, created, f) }, fn)
+func (p *Processor) Refunds(ctx context.Context, paymentID string) (paidup.PaymentRefunds, error) {
+	if err := p.read.turn(ctx); err != nil {
+		return paidup.PaymentRefunds{}, err
+	}
+	return p.next.Refunds(ctx, paymentID)
+}
+
+// refundListed is a refund as a listing gives it, with its payment's
+// refunds.
+type refundListed struct {
+	refund   paidup.Refund
+	payments paidup.PaymentRefunds
+}
+
+func (p *Processor) ListRefunds(ctx context.Context, created paidup.Created, fn func(paidup.Refund, paidup.PaymentRefunds) error) error {
+	return listed(ctx, p.read,
+		func(f func(refundListed) error) error {
+			return p.next.ListRefunds(ctx, created, func(r paidup.Refund, pr paidup.PaymentRefunds) error { return f(refundListed{r, pr}) })
+		},
+		func(l refundListed) error { return fn(l.refund, l.payments) })
 }
 
 func (p *Processor) ListUndeliveredEvents(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorEvent) error) error {

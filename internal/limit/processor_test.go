@@ -109,15 +109,17 @@ func TestBudgetHoldsTheRate(t *testing.T) {
 	p, _, log := budgetSetup(t, limit.Budget{ReadsPerSecond: 20, WritesPerSecond: 10, Waited: waited, Refused: refused})
 	ctx := context.Background()
 	var wg sync.WaitGroup
-	errs := make(chan error, 60)
+	errs := make(chan error, 90)
 	start := time.Now()
 	for i := range 30 {
-		wg.Go(func() {
-			_, err := p.Checkout(ctx, "cs_test_nope")
-			if paidup.ErrorCode(err) != paidup.ENOTFOUND {
-				errs <- err
-			}
-		})
+		for range 2 {
+			wg.Go(func() {
+				_, err := p.Checkout(ctx, "cs_test_nope")
+				if paidup.ErrorCode(err) != paidup.ENOTFOUND {
+					errs <- err
+				}
+			})
+		}
 		wg.Go(func() {
 			_, err := p.CreateCheckout(ctx, paidup.CheckoutRequest{Reference: "PU-BUDG-" + string(rune('A'+i%26)) + string(rune('A'+i/26)) + "00",
 				Plan: paidup.Plan{ID: "p", PriceID: price, Interval: paidup.Once}, SuccessURL: "http://shop.test/ok", CancelURL: "http://shop.test/no"})
@@ -132,12 +134,14 @@ func TestBudgetHoldsTheRate(t *testing.T) {
 		require.NoError(t, err)
 	}
 	elapsed := time.Since(start)
-	require.Equal(t, 30, log.count(http.MethodGet))
+	require.Equal(t, 60, log.count(http.MethodGet))
 	require.Equal(t, 30, log.count(http.MethodPost))
-	// Within any second: the rate, its burst, and one for calls granted
-	// just apart that arrive closer together.
-	require.LessOrEqual(t, log.most(http.MethodGet), 20+2+1, "reads within 20/s")
-	require.LessOrEqual(t, log.most(http.MethodPost), 10+1+1, "writes within 10/s")
+	// Within any second: the rate and its burst, with room for calls
+	// granted apart that a busy machine delivers closer together (a
+	// quarter of the rate). Without the budget, every call arrives within
+	// the same second.
+	require.LessOrEqual(t, log.most(http.MethodGet), 20+2+5, "reads within 20/s")
+	require.LessOrEqual(t, log.most(http.MethodPost), 10+1+3, "writes within 10/s")
 	require.GreaterOrEqual(t, elapsed, 2*time.Second, "30 writes at 10/s take (30-1)/10 s")
 	require.Positive(t, testutil.ToFloat64(waited.WithLabelValues("write")))
 	require.Zero(t, testutil.ToFloat64(refused.WithLabelValues("write")), "background work is never refused")

@@ -24,6 +24,12 @@ type Metrics struct {
 	RequestsLimited        *prometheus.CounterVec
 	ProcessorBudgetWaited  *prometheus.CounterVec
 	ProcessorBudgetRefused *prometheus.CounterVec
+
+	// EventsFailed counts processor events whose processing failed (it is
+	// tried again); EventsNotApplicable, those about an object the
+	// processor does not have, recorded as not applicable.
+	EventsFailed        *prometheus.CounterVec
+	EventsNotApplicable *prometheus.CounterVec
 }
 
 // NewMetrics registers paidup's metrics and the Go runtime's.
@@ -47,8 +53,15 @@ func NewMetrics() *Metrics {
 		CheckoutsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paidup_checkouts_started_total", Help: "Checkout attempts, by result (redirected, processor_error).",
 		}, []string{"result"}),
+		EventsFailed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paidup_events_failed_total", Help: "Processor events whose processing failed and will be tried again, by event type.",
+		}, []string{"type"}),
+		EventsNotApplicable: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "paidup_events_not_applicable_total", Help: "Processor events about an object the processor does not have, recorded as not applicable, by event type.",
+		}, []string{"type"}),
 	}
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.WebhooksReceived, m.WebhooksRefused, m.CheckoutsStarted,
+		m.EventsFailed, m.EventsNotApplicable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registerLimits()
 	return m

@@ -52,7 +52,9 @@ type Config struct {
 	ID           string
 	Workers      *river.Workers
 	PeriodicJobs []*river.PeriodicJob
-	Logger       *slog.Logger
+	// Logger takes River's warnings and errors; its informational lines
+	// only when Logger is at debug level (see quiet).
+	Logger *slog.Logger
 	// PollInterval is how often idle workers look for new jobs; neither
 	// database/sql driver has LISTEN/NOTIFY. Defaults to one second.
 	PollInterval time.Duration
@@ -79,9 +81,9 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 	if workers == 0 {
 		workers = 10
 	}
-	logger := cfg.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	logger := slog.New(slog.DiscardHandler)
+	if cfg.Logger != nil {
+		logger = slog.New(quiet{cfg.Logger.Handler()})
 	}
 	c, err := river.NewClient(driver(db), &river.Config{
 		ID:                   cfg.ID,
@@ -101,6 +103,22 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 	}
 	return c, nil
 }
+
+// quiet passes on River's warnings and errors, and its informational
+// lines only to a log at debug level: River says every few seconds how
+// many jobs each producer has run, and more of the same, which would
+// drown paidup's own log.
+type quiet struct{ slog.Handler }
+
+func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
+	if l < slog.LevelWarn && !q.Handler.Enabled(ctx, slog.LevelDebug) {
+		return false
+	}
+	return q.Handler.Enabled(ctx, l)
+}
+
+func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
+func (q quiet) WithGroup(name string) slog.Handler       { return quiet{q.Handler.WithGroup(name)} }
 
 // NewInserter returns a client that only inserts jobs, for commands such as
 // `paidup check` that must not work them.

@@ -10,6 +10,7 @@
 package reconcile
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -60,6 +61,11 @@ type Reconciler struct {
 	// paidup gives it the first re-check delay: a new checkout gets the
 	// same time before the reconciler asks about it.
 	Settle time.Duration
+	// RefundWindow is how long after paidup records a refund the
+	// reconciler keeps confirming it with the processor, once per
+	// RefundRecheck; zero means DefaultRefundWindow and
+	// DefaultRefundRecheck.
+	RefundWindow, RefundRecheck time.Duration
 }
 
 // Report counts what one run did.
@@ -76,6 +82,7 @@ func (r *Reconciler) Run(ctx context.Context) (Report, error) {
 		r.sweepCheckouts(ctx, &rep),
 		r.sweepPayments(ctx, &rep),
 		r.sweepRefunds(ctx, &rep),
+		r.verifyRefunds(ctx, &rep),
 		r.sweepEvents(ctx, &rep),
 		r.sweepInvoices(ctx, &rep),
 		r.sweepDisputes(ctx, &rep),
@@ -293,16 +300,69 @@ func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *R
 	return r.repair(ctx, co, rep)
 }
 
-// sweepRefunds records refunds whose webhooks were lost, so that a refunded
-// payment stops granting access.
+// sweepRefunds records refunds whose webhooks were lost, so that a payment
+// refunded in full stops granting access. Each refund listed comes with
+// its payment's refunds as the processor has them now: what counts is
+// which of them succeeded, not that a refund was made.
 func (r *Reconciler) sweepRefunds(ctx context.Context, rep *Report) error {
 	return r.sweep(ctx, "refunds", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListRefunds(ctx, created, func(rf paidup.Refund) error {
+		return r.Checkout.Processor.ListRefunds(ctx, created, func(rf paidup.Refund, all paidup.PaymentRefunds) error {
 			rep.Swept++
-			done(rf.Created, r.Checkout.Refunded(ctx, rf.PaymentID, rf.PaymentRefunded, rf.ID))
+			changed, err := r.Checkout.ApplyRefunds(ctx, all, store.ByReconciler, rf.ID)
+			if changed {
+				rep.Repaired++
+				r.Logger.Info("reconciler: recorded refunds paidup had missed", "payment", all.PaymentID, "refund", rf.ID)
+			}
+			done(rf.Created, err)
 			return ctx.Err()
 		})
 	})
+}
+
+// Defaults for confirming refunds with the processor (see verifyRefunds).
+const (
+	DefaultRefundWindow  = 30 * 24 * time.Hour
+	DefaultRefundRecheck = time.Hour
+)
+
+// refundChecksPerRun bounds how many refunded payments one run confirms.
+const refundChecksPerRun = 100
+
+// verifyRefunds confirms with the processor the refunds of the payments
+// paidup recorded as refunded within the refund window, each at most once
+// per recheck interval: a refund that succeeded may fail later, and its
+// event may be lost, and a record may simply be wrong. What the processor
+// says replaces paidup's record.
+func (r *Reconciler) verifyRefunds(ctx context.Context, rep *Report) error {
+	processor := r.Checkout.Processor.Name()
+	now := r.Store.Now()
+	due, err := r.Store.RefundedPayments(ctx, processor, now.Add(-cmp.Or(r.RefundWindow, DefaultRefundWindow)),
+		now.Add(-cmp.Or(r.RefundRecheck, DefaultRefundRecheck)), refundChecksPerRun)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range due {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		rep.Checked++
+		changed, err := r.Checkout.SyncRefunds(ctx, p.ID, store.ByReconciler, "")
+		switch {
+		case errors.Is(err, paidup.ErrNoSuchObject):
+			r.Logger.Warn("reconciler: the processor has no payment paidup recorded as refunded", "payment", p.ID)
+		case err != nil:
+			errs = append(errs, fmt.Errorf("confirming the refunds of %s: %w", p.ID, err))
+			continue
+		case changed:
+			rep.Repaired++
+			r.Logger.Info("reconciler: corrected a payment's refunds from the processor's", "payment", p.ID)
+		}
+		if err := r.Store.MarkRefundsChecked(ctx, processor, p.ID); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (r *Reconciler) repair(ctx context.Context, co paidup.Checkout, rep *Report) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -497,5 +498,95 @@ func TestSweepsLeaveNewRecordsToWebhooks(t *testing.T) {
 		require.Equal(t, 1, rep.Repaired, "%+v", rep)
 		require.Equal(t, paidup.AttemptFulfilled, b.attempt(t, ref).Status)
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM grants`))
+	})
+}
+
+// The reconciler confirms recently refunded payments with the processor,
+// and what the processor says wins: a payment paidup wrongly believes
+// refunded (its row set so by hand, its grant revoked as a refund would)
+// is succeeded again with its access back; a refund whose webhook was lost
+// is recorded by the sweep, and when the processor later fails it and that
+// event is lost too — the sweep has moved on past it — the next
+// confirmation, an hour after the last, gives the access back and opens a
+// case. Nothing is read again before its hour.
+func TestReconcilerConfirmsRefunds(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine, time.Hour, sandbox.Options{})
+		buy := func(email, card string) (checkout.Outcome, paidup.Checkout) {
+			a := b.start(t, email)
+			b.sb.Pay(t, a.CheckoutID, url.Values{"payment_method": {card}})
+			out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+			require.NoError(t, err)
+			require.Equal(t, paidup.AttemptFulfilled, out.State)
+			co, err := b.sb.Processor().Checkout(ctx, a.CheckoutID)
+			require.NoError(t, err)
+			return out, co
+		}
+		grant := func(customerID string) paidup.Grant {
+			grants, err := b.store.Grants(ctx, customerID)
+			require.NoError(t, err)
+			require.Len(t, grants, 1)
+			return grants[0]
+		}
+		payment := func(customerID string) store.Payment {
+			payments, err := b.store.Payments(ctx, customerID)
+			require.NoError(t, err)
+			require.Len(t, payments, 1)
+			return payments[0]
+		}
+
+		wrong, wrongCo := buy("ada@example.com", "pm_card_visa")
+		_, err := b.db.Write.ExecContext(ctx, `UPDATE payments SET status = 'refunded', amount_refunded = amount WHERE payment_id = $1`, wrongCo.PaymentID)
+		require.NoError(t, err)
+		_, err = b.db.Write.ExecContext(ctx, `UPDATE grants SET revoked_at = $1, revoke_reason = $2 WHERE customer_id = $3`,
+			b.clock.Now(), checkout.RefundRevokeReason, wrong.CustomerID)
+		require.NoError(t, err)
+
+		failing, failingCo := buy("bob@example.com", "pm_card_refundFail")
+		later, laterCo := buy("carol@example.com", "pm_card_visa")
+		b.clock.Advance(time.Minute)
+		b.sb.Refund(t, failingCo.PaymentID, 0) // its webhooks are lost
+		rep := b.run(t)
+		require.Equal(t, 2, rep.Repaired, "%+v", rep)
+
+		p := payment(wrong.CustomerID)
+		require.Equal(t, store.PaymentSucceeded, p.Status, "the processor has no refund of it")
+		require.Zero(t, p.AmountRefunded)
+		require.Zero(t, grant(wrong.CustomerID).Revoked, "its access is back")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM timeline WHERE customer_id = $1 AND summary LIKE 'Access restored%'`, wrong.CustomerID))
+		require.NotZero(t, grant(failing.CustomerID).Revoked, "the refund the sweep found ends the access")
+		require.Equal(t, store.PaymentRefunded, payment(failing.CustomerID).Status)
+
+		// A later refund moves the refunds sweep on.
+		b.clock.Advance(10 * time.Minute)
+		b.sb.Refund(t, laterCo.PaymentID, 100)
+		rep = b.run(t)
+		require.Equal(t, 1, rep.Repaired, "%+v", rep)
+		require.Equal(t, int64(100), payment(later.CustomerID).AmountRefunded)
+
+		// The processor fails the first refund; its events are lost.
+		at := b.sb.Sandbox.Now().Add(time.Minute).Unix()
+		b.sb.Call(t, "POST", "/v1/test_helpers/test_clocks/clock_sandbox/advance", url.Values{"frozen_time": {strconv.FormatInt(at, 10)}})
+		b.clock.Advance(30 * time.Minute)
+		rep = b.run(t)
+		require.Zero(t, rep.Repaired, "not confirmed again within the hour: %+v", rep)
+		require.NotZero(t, grant(failing.CustomerID).Revoked)
+
+		b.clock.Advance(21 * time.Minute)
+		rep = b.run(t)
+		require.Equal(t, 1, rep.Repaired, "an hour on, it is confirmed again: %+v", rep)
+		p = payment(failing.CustomerID)
+		require.Equal(t, store.PaymentSucceeded, p.Status)
+		require.Zero(t, p.AmountRefunded)
+		require.Zero(t, grant(failing.CustomerID).Revoked, "the failed refund gives the access back")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, store.CaseRefundFailed, failingCo.PaymentID))
+
+		b.clock.Advance(2 * time.Hour)
+		rep = b.run(t)
+		require.Zero(t, rep.Repaired, "%+v", rep)
+		report, err := b.store.Check(ctx)
+		require.NoError(t, err)
+		require.Empty(t, report.Violations)
 	})
 }

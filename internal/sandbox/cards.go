@@ -16,6 +16,9 @@ type testCard struct {
 	ChargeFails bool
 	// Dispute: charges succeed, then the customer disputes them.
 	Dispute bool
+	// RefundFails: charges succeed, and a refund of one succeeds at first,
+	// then fails a little later (see refundFailDelay).
+	RefundFails bool
 }
 
 // chargeDecline is the decline code a charge on the card gets; empty when
@@ -54,6 +57,7 @@ var testCards = map[string]testCard{
 	"pm_card_chargeDeclinedFraudulent":        {Number: "4100000000000019", Brand: "visa", Decline: "fraudulent"},
 	"pm_card_chargeCustomerFail":              {Number: "4000000000000341", Brand: "visa", ChargeFails: true},
 	"pm_card_createDispute":                   {Number: "4000000000000259", Brand: "visa", Dispute: true},
+	"pm_card_refundFail":                      {Number: "4000000000005126", Brand: "visa", RefundFails: true},
 }
 
 // cardByNumber finds the test card with a number typed on the checkout page.

@@ -242,7 +242,8 @@ const maxBillingSteps = 20000
 
 // runBilling does, in order, every piece of billing work on a clock that
 // is due by upTo: subscription periods ending (a renewal, or the end of a
-// subscription cancelled at period end) and invoice payment retries. Each
+// subscription cancelled at period end), invoice payment retries and
+// refunds failing. Each
 // runs at the time it fell due, so its objects and events are created then.
 func (t *txn) runBilling(clock string, upTo time.Time) error {
 	saved := t.now
@@ -258,6 +259,8 @@ func (t *txn) runBilling(clock string, upTo time.Time) error {
 			t.endPeriod(o)
 		case *Invoice:
 			t.retryInvoice(o)
+		case *Refund:
+			t.failRefund(o)
 		}
 	}
 	return &apiError{status: http.StatusBadRequest, body: APIErrorBody{Type: "invalid_request_error", Param: "frozen_time",
@@ -295,6 +298,12 @@ func (s *Sandbox) billingDue(o Object) (int64, string, bool) {
 			return 0, "", false
 		}
 		return *o.NextPaymentAttempt, cmp.Or(deref(o.TestClock), DefaultClock), true
+	case *Refund:
+		ch, ok := s.objects[deref(o.Charge)].(*Charge)
+		if o.FailsAt == 0 || !ok {
+			return 0, "", false
+		}
+		return o.FailsAt, s.chargeClock(ch), true
 	}
 	return 0, "", false
 }

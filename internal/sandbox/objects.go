@@ -384,17 +384,24 @@ type PaymentMethod struct {
 // Refund is a Stripe refund.
 type Refund struct {
 	meta
-	Amount             int64    `json:"amount"`
-	BalanceTransaction *string  `json:"balance_transaction"`
-	Charge             *string  `json:"charge"`
-	Currency           string   `json:"currency"`
-	Metadata           Metadata `json:"metadata"`
-	PaymentIntent      *string  `json:"payment_intent"`
-	Reason             *string  `json:"reason"`
-	ReceiptNumber      *string  `json:"receipt_number"`
-	SourceTransferRev  *string  `json:"source_transfer_reversal"`
-	Status             string   `json:"status"`
-	TransferReversal   *string  `json:"transfer_reversal"`
+	Amount             int64   `json:"amount"`
+	BalanceTransaction *string `json:"balance_transaction"`
+	Charge             *string `json:"charge"`
+	Currency           string  `json:"currency"`
+	// FailureBalanceTx and FailureReason are set once a refund has
+	// failed, as on Stripe.
+	FailureBalanceTx  string   `json:"failure_balance_transaction,omitempty"`
+	FailureReason     string   `json:"failure_reason,omitempty"`
+	Metadata          Metadata `json:"metadata"`
+	PaymentIntent     *string  `json:"payment_intent"`
+	Reason            *string  `json:"reason"`
+	ReceiptNumber     *string  `json:"receipt_number"`
+	SourceTransferRev *string  `json:"source_transfer_reversal"`
+	Status            string   `json:"status"`
+	TransferReversal  *string  `json:"transfer_reversal"`
+	// FailsAt is when a refund that is to fail (see testCard.RefundFails)
+	// does, on its charge's clock; 0 for the others.
+	FailsAt int64 `json:"_fails_at,omitempty"`
 }
 
 // Event is a Stripe event. Data.Object is the object as it was when the event

@@ -1,8 +1,15 @@
 package sandbox
 
 import (
+	"time"
+
 	"github.com/paidup/paidup"
 )
+
+// refundFailDelay is how long after it was made a refund of a charge on
+// pm_card_refundFail fails, on the charge's clock. Stripe says only "some
+// time later"; advancing the clock past it makes it fail at once.
+const refundFailDelay = 30 * time.Second
 
 type refundParams struct {
 	Charge        *string           `form:"charge"`
@@ -73,6 +80,10 @@ func (s *Sandbox) createRefund(c *call) (any, error) {
 		Status:             "succeeded",
 	}
 	mergeMetadata(&re.Metadata, p.Metadata)
+	if testCardOf(s.paymentMethodOf(ch)).RefundFails {
+		clock := s.chargeClock(ch)
+		re.FailsAt = s.timeOn(&clock).Add(refundFailDelay).Unix()
+	}
 	c.t.put(re)
 	before := s.render(ch)
 	ch.AmountRefunded += amount
@@ -101,4 +112,59 @@ func (s *Sandbox) listRefunds(c *call) (any, error) {
 		return (p.Charge == nil || deref(re.Charge) == *p.Charge) &&
 			(p.PaymentIntent == nil || deref(re.PaymentIntent) == *p.PaymentIntent)
 	})
+}
+
+// paymentMethodOf is the payment method a charge was paid with.
+func (s *Sandbox) paymentMethodOf(ch *Charge) *PaymentMethod {
+	if pm, ok := s.objects[deref(ch.PaymentMethod)].(*PaymentMethod); ok {
+		return pm
+	}
+	return &PaymentMethod{Card: &CardDetails{}}
+}
+
+// chargeClock is the test clock a charge's customer lives by.
+func (s *Sandbox) chargeClock(ch *Charge) string {
+	if cu, ok := s.objects[deref(ch.Customer)].(*Customer); ok && cu.TestClock != nil {
+		return *cu.TestClock
+	}
+	return DefaultClock
+}
+
+// failRefund fails a refund that succeeded, as Stripe fails one
+// asynchronously (the card was closed): the money goes back to the
+// merchant, the charge's amount_refunded comes down again, and
+// charge.refund.updated, refund.updated and refund.failed are sent.
+func (t *txn) failRefund(re *Refund) {
+	before := map[string]any{"status": re.Status, "failure_reason": nil, "failure_balance_transaction": nil}
+	re.Status, re.FailureReason, re.FailureBalanceTx, re.FailsAt = "failed", "expired_or_canceled_card", newID("txn"), 0
+	t.put(re)
+	if ch, ok := t.s.objects[deref(re.Charge)].(*Charge); ok {
+		ch.AmountRefunded -= re.Amount
+		ch.Refunded = ch.AmountRefunded == ch.Amount
+		t.put(ch)
+	}
+	t.emit("charge.refund.updated", re, before)
+	t.emit("refund.updated", re, before)
+	t.emit("refund.failed", re, nil)
+}
+
+// chargeRefunds is a charge's refunds as its refunds field shows them when
+// expanded: the newest ten, as Stripe includes them, with has_more.
+func (s *Sandbox) chargeRefunds(chargeID string) map[string]any {
+	const shown = 10
+	ids := s.byType["refund"]
+	data := []any{}
+	more := false
+	for i := len(ids) - 1; i >= 0; i-- {
+		re := s.objects[ids[i]].(*Refund)
+		if deref(re.Charge) != chargeID {
+			continue
+		}
+		if len(data) == shown {
+			more = true
+			break
+		}
+		data = append(data, s.render(re))
+	}
+	return map[string]any{"object": "list", "data": data, "has_more": more, "url": "/v1/charges/" + chargeID + "/refunds"}
 }

@@ -42,8 +42,8 @@ func (s *Sandbox) renderJSON(o any) json.RawMessage {
 var expandable = map[string][]string{
 	"checkout.session": {"customer", "payment_intent", "invoice", "subscription", "line_items", "setup_intent", "payment_link"},
 	"payment_intent":   {"customer", "latest_charge", "payment_method", "invoice", "review", "application", "on_behalf_of"},
-	"charge":           {"customer", "payment_intent", "invoice", "balance_transaction", "review", "application", "application_fee", "on_behalf_of", "source_transfer", "failure_balance_transaction"},
-	"refund":           {"charge", "payment_intent", "balance_transaction", "source_transfer_reversal", "transfer_reversal"},
+	"charge":           {"customer", "payment_intent", "invoice", "balance_transaction", "review", "application", "application_fee", "on_behalf_of", "source_transfer", "failure_balance_transaction", "refunds"},
+	"refund":           {"charge", "payment_intent", "balance_transaction", "failure_balance_transaction", "source_transfer_reversal", "transfer_reversal"},
 	"customer":         {"default_source", "test_clock"},
 	"price":            {"product"},
 	"product":          {"default_price"},
@@ -104,6 +104,10 @@ func (s *Sandbox) expand(m map[string]any, paths []string, depth int) error {
 		if typ == "checkout.session" && field == "line_items" {
 			cs := s.objects[m["id"].(string)].(*CheckoutSession)
 			m[field] = s.lineItemList(cs, 10, "", "")
+			continue
+		}
+		if typ == "charge" && field == "refunds" {
+			m[field] = s.chargeRefunds(m["id"].(string))
 			continue
 		}
 		if typ == "invoice" && field == "payments" {

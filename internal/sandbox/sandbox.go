@@ -158,9 +158,9 @@ type Sandbox struct {
 	sessionOfPayment map[string]string
 	// faults are the fault rules in force.
 	faults *faultSet
-	// billable holds the ids of subscriptions that have not ended and of
-	// invoices with a next payment attempt: the billing work a clock may
-	// make due.
+	// billable holds the ids of subscriptions that have not ended, of
+	// invoices with a next payment attempt and of refunds that are to
+	// fail: the billing work a clock may make due.
 	billable map[string]bool
 }
 
@@ -353,6 +353,8 @@ func (s *Sandbox) track(o Object) {
 		setMember(s.billable, o.ID, o.Status != "canceled" && o.Status != "incomplete_expired")
 	case *Invoice:
 		setMember(s.billable, o.ID, o.NextPaymentAttempt != nil)
+	case *Refund:
+		setMember(s.billable, o.ID, o.FailsAt != 0)
 	}
 }
 

@@ -16,6 +16,8 @@ const (
 	CaseEmailFailed    = "email_failed"     // an email could not be delivered
 	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
 	CaseRequestsLimit  = "requests_limited" // many requests refused by the limits
+	CaseRefundFailed   = "refund_failed"    // a refund failed at the processor: the customer was not refunded
+	CaseMissingObject  = "missing_object"   // an event that matters names an object the processor does not have
 )
 
 // Case statuses.

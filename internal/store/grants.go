@@ -54,6 +54,20 @@ func (tx *Tx) RevokeGrant(ctx context.Context, id, reason string) (bool, error) 
 	return n == 1, nil
 }
 
+// RestoreGrant gives back a grant revoked for reason, as if it had never
+// been revoked: the cause of its revocation turned out not to hold (a
+// refund that failed). A grant revoked for another reason stays revoked.
+// It reports whether the grant was restored.
+func (tx *Tx) RestoreGrant(ctx context.Context, id, reason string) (bool, error) {
+	res, err := tx.tx.ExecContext(ctx, `UPDATE grants SET revoked_at = NULL, revoke_reason = '' WHERE id = $1 AND revoked_at IS NOT NULL AND revoke_reason = $2`,
+		id, reason)
+	if err != nil {
+		return false, fmt.Errorf("restoring grant %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
+}
+
 const grantColumns = `id, customer_id, tier, plan_id, source, source_ref, starts_at, ends_at, revoked_at, revoke_reason, created_at`
 
 func scanGrant(row interface{ Scan(...any) error }) (paidup.Grant, error) {

@@ -60,18 +60,68 @@ func (tx *Tx) PaymentForUpdate(ctx context.Context, processor, id string) (Payme
 	return p, true, nil
 }
 
-// RecordRefund records how much of a payment has been refunded; a full
-// refund makes it refunded. It reports whether anything changed.
-func (tx *Tx) RecordRefund(ctx context.Context, processor, id string, refunded int64) (bool, error) {
+// SetRefunded records how much of a payment is refunded, as the processor
+// says now: refunded in full, the payment is refunded; less (a refund that
+// failed, or a record that was wrong), it is succeeded again. It reports
+// whether anything changed.
+func (tx *Tx) SetRefunded(ctx context.Context, processor, id string, refunded int64) (bool, error) {
 	res, err := tx.tx.ExecContext(ctx, `UPDATE payments
-		SET amount_refunded = $3, status = CASE WHEN $3 >= amount THEN $4 ELSE status END, updated_at = $5
-		WHERE processor = $1 AND payment_id = $2 AND amount_refunded < $3`,
-		processor, id, refunded, PaymentRefunded, tx.now)
+		SET amount_refunded = $3, status = CASE WHEN $3 >= amount THEN $4 ELSE $5 END, updated_at = $6, refunds_checked_at = $6
+		WHERE processor = $1 AND payment_id = $2 AND (amount_refunded <> $3 OR status <> CASE WHEN $3 >= amount THEN $4 ELSE $5 END)`,
+		processor, id, refunded, PaymentRefunded, PaymentSucceeded, tx.now)
 	if err != nil {
-		return false, fmt.Errorf("recording refund of %s: %w", id, err)
+		return false, fmt.Errorf("recording the refunds of %s: %w", id, err)
 	}
 	n, _ := res.RowsAffected()
 	return n == 1, nil
+}
+
+// Payment reads a payment paidup knows of.
+func (s *Store) Payment(ctx context.Context, processor, id string) (Payment, bool, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE processor = $1 AND payment_id = $2`, processor, id)
+	if err != nil {
+		return Payment{}, false, fmt.Errorf("reading payment %s: %w", id, err)
+	}
+	ps, err := scanPayments(rows)
+	if err != nil || len(ps) == 0 {
+		return Payment{}, false, err
+	}
+	return ps[0], true, nil
+}
+
+// RefundedPayments lists a processor's payments that paidup has marked
+// refunded in full or in part, the latest changed first. Only those
+// changed at or after since are listed; unless checkedBefore is zero, only
+// those whose refunds were not confirmed with the processor since then;
+// at most limit of them, unless limit is 0.
+func (s *Store) RefundedPayments(ctx context.Context, processor string, since, checkedBefore time.Time, limit int) ([]Payment, error) {
+	q := `SELECT ` + paymentColumns + ` FROM payments
+		WHERE (amount_refunded > 0 OR status = 'refunded') AND processor = $1 AND updated_at >= $2`
+	args := []any{processor, ts(since)}
+	if !checkedBefore.IsZero() {
+		q += ` AND (refunds_checked_at IS NULL OR refunds_checked_at < $3)`
+		args = append(args, ts(checkedBefore))
+	}
+	q += ` ORDER BY updated_at DESC, payment_id`
+	if limit > 0 {
+		q += fmt.Sprintf(` LIMIT %d`, limit)
+	}
+	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing refunded payments: %w", err)
+	}
+	return scanPayments(rows)
+}
+
+// MarkRefundsChecked records that a payment's refunds were confirmed with
+// the processor now.
+func (s *Store) MarkRefundsChecked(ctx context.Context, processor, id string) error {
+	_, err := s.db.Write.ExecContext(ctx, `UPDATE payments SET refunds_checked_at = $3 WHERE processor = $1 AND payment_id = $2`,
+		processor, id, s.stamp())
+	if err != nil {
+		return fmt.Errorf("recording the check of %s's refunds: %w", id, err)
+	}
+	return nil
 }
 
 // PaymentKnown reports whether paidup has recorded a payment.
@@ -81,13 +131,20 @@ func (s *Store) PaymentKnown(ctx context.Context, processor, id string) (bool, e
 	return n > 0, err
 }
 
+const paymentColumns = `processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id,
+		amount, currency, amount_refunded, status, paid_at`
+
 // Payments lists a customer's payments, newest first.
 func (s *Store) Payments(ctx context.Context, customerID string) ([]Payment, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id,
-		amount, currency, amount_refunded, status, paid_at FROM payments WHERE customer_id = $1 ORDER BY paid_at DESC`, customerID)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE customer_id = $1 ORDER BY paid_at DESC`, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("listing payments: %w", err)
 	}
+	return scanPayments(rows)
+}
+
+// scanPayments reads rows of paymentColumns, and closes them.
+func scanPayments(rows *sql.Rows) ([]Payment, error) {
 	defer rows.Close()
 	var out []Payment
 	for rows.Next() {
@@ -103,28 +160,38 @@ func (s *Store) Payments(ctx context.Context, customerID string) ([]Payment, err
 	return out, rows.Err()
 }
 
-// RecordEarlyRefund keeps a refund of a payment paidup has not recorded
-// yet, until it is (see EarlyRefund). The largest amount refunded wins.
-func (tx *Tx) RecordEarlyRefund(ctx context.Context, processor, paymentID string, refunded int64) error {
-	_, err := tx.tx.ExecContext(ctx, `INSERT INTO early_refunds (processor, payment_id, amount_refunded, recorded_at)
-		VALUES ($1, $2, $3, $4) ON CONFLICT (processor, payment_id) DO UPDATE SET
-		amount_refunded = CASE WHEN excluded.amount_refunded > early_refunds.amount_refunded
-			THEN excluded.amount_refunded ELSE early_refunds.amount_refunded END`,
-		processor, paymentID, refunded, tx.now)
+// SetEarlyRefund keeps how much of a payment paidup has not recorded yet
+// the processor has refunded, until the payment is recorded (see
+// TakeEarlyRefund); 0 forgets it.
+func (tx *Tx) SetEarlyRefund(ctx context.Context, processor, paymentID string, refunded int64) error {
+	var err error
+	if refunded == 0 {
+		_, err = tx.tx.ExecContext(ctx, `DELETE FROM early_refunds WHERE processor = $1 AND payment_id = $2`, processor, paymentID)
+	} else {
+		_, err = tx.tx.ExecContext(ctx, `INSERT INTO early_refunds (processor, payment_id, amount_refunded, recorded_at)
+			VALUES ($1, $2, $3, $4) ON CONFLICT (processor, payment_id) DO UPDATE SET
+			amount_refunded = excluded.amount_refunded, recorded_at = excluded.recorded_at
+			WHERE early_refunds.amount_refunded <> excluded.amount_refunded`,
+			processor, paymentID, refunded, tx.now)
+	}
 	if err != nil {
-		return fmt.Errorf("recording refund of %s: %w", paymentID, err)
+		return fmt.Errorf("recording the refunds of %s: %w", paymentID, err)
 	}
 	return nil
 }
 
-// EarlyRefund is how much of a payment was refunded before paidup recorded
-// the payment; 0 if nothing was.
-func (tx *Tx) EarlyRefund(ctx context.Context, processor, paymentID string) (int64, error) {
+// TakeEarlyRefund returns how much of a payment was refunded before paidup
+// recorded it (0 if nothing was), and forgets it: from now on the
+// payment's own record says.
+func (tx *Tx) TakeEarlyRefund(ctx context.Context, processor, paymentID string) (int64, error) {
 	var n int64
-	err := tx.tx.QueryRowContext(ctx, `SELECT amount_refunded FROM early_refunds WHERE processor = $1 AND payment_id = $2`,
+	err := tx.tx.QueryRowContext(ctx, `DELETE FROM early_refunds WHERE processor = $1 AND payment_id = $2 RETURNING amount_refunded`,
 		processor, paymentID).Scan(&n)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, nil
 	}
-	return n, err
+	if err != nil {
+		return 0, fmt.Errorf("reading the early refund of %s: %w", paymentID, err)
+	}
+	return n, nil
 }

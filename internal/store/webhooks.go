@@ -178,6 +178,25 @@ func (tx *Tx) MarkWebhookEventProcessed(ctx context.Context, processor, id strin
 	return nil
 }
 
+// Event outcomes other than acted on, as webhook_events.outcome records them.
+const (
+	// OutcomeNotApplicable: the processor has no object the event names
+	// (a forged, test or stale event); nothing was done.
+	OutcomeNotApplicable = "not_applicable"
+)
+
+// MarkWebhookEventNotApplicable records, in the transaction, that an
+// event's processing is done and came to nothing: the processor does not
+// have the object it names.
+func (tx *Tx) MarkWebhookEventNotApplicable(ctx context.Context, processor, id string) error {
+	_, err := tx.tx.ExecContext(ctx, `UPDATE webhook_events SET processed_at = $3, outcome = $4
+		WHERE processor = $1 AND event_id = $2 AND processed_at IS NULL`, processor, id, tx.now, OutcomeNotApplicable)
+	if err != nil {
+		return fmt.Errorf("marking webhook event %s not applicable: %w", id, err)
+	}
+	return nil
+}
+
 // WebhookEventCount counts the events received from a processor.
 func (s *Store) WebhookEventCount(ctx context.Context, processor string) (int, error) {
 	var n int

@@ -136,13 +136,31 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
 	p := &stripego.CheckoutSessionRetrieveParams{}
 	p.AddExpand("line_items")
-	p.AddExpand("payment_intent.latest_charge")
+	p.AddExpand("payment_intent.latest_charge.refunds")
 	p.AddExpand("invoice.payments")
 	s, err := c.api.V1CheckoutSessions.Retrieve(ctx, id, p)
 	if err != nil {
 		return paidup.Checkout{}, wrap(err, "reading checkout session %s", id)
 	}
-	return checkout(s), nil
+	return c.withRefunds(ctx, checkout(s), s)
+}
+
+// withRefunds completes co's AmountRefunded when its charge has more
+// refunds than Stripe includes with it.
+func (c *Client) withRefunds(ctx context.Context, co paidup.Checkout, s *stripego.CheckoutSession) (paidup.Checkout, error) {
+	if s.PaymentIntent == nil || s.PaymentIntent.LatestCharge == nil {
+		return co, nil
+	}
+	ch := s.PaymentIntent.LatestCharge
+	if ch.Refunds == nil || !ch.Refunds.HasMore {
+		return co, nil
+	}
+	pr, err := c.chargeRefunds(ctx, ch)
+	if err != nil {
+		return co, err
+	}
+	co.AmountRefunded = pr.Refunded()
+	return co, nil
 }
 
 // CheckoutForPayment finds the Checkout Session a payment intent was paid
@@ -150,12 +168,12 @@ func (c *Client) Checkout(ctx context.Context, id string) (paidup.Checkout, erro
 func (c *Client) CheckoutForPayment(ctx context.Context, paymentID string) (paidup.Checkout, error) {
 	p := &stripego.CheckoutSessionListParams{PaymentIntent: stripego.String(paymentID)}
 	p.AddExpand("data.line_items")
-	p.AddExpand("data.payment_intent.latest_charge")
+	p.AddExpand("data.payment_intent.latest_charge.refunds")
 	for s, err := range c.api.V1CheckoutSessions.List(ctx, p) {
 		if err != nil {
 			return paidup.Checkout{}, wrap(err, "finding the checkout session of %s", paymentID)
 		}
-		return checkout(s), nil
+		return c.withRefunds(ctx, checkout(s), s)
 	}
 	return paidup.Checkout{}, fmt.Errorf("finding the checkout session of %s: %w", paymentID, errNotFound)
 }
@@ -207,31 +225,6 @@ func (c *Client) ListPayments(ctx context.Context, created paidup.Created, fn fu
 			pay.CustomerID = pi.Customer.ID
 		}
 		if err := fn(pay); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// ListRefunds lists refunds created in the range, with how much of
-// their payment has been refunded in all.
-func (c *Client) ListRefunds(ctx context.Context, created paidup.Created, fn func(paidup.Refund) error) error {
-	p := &stripego.RefundListParams{
-		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
-		CreatedRange: createdRange(created),
-	}
-	p.AddExpand("data.charge")
-	for re, err := range c.api.V1Refunds.List(ctx, p) {
-		if err != nil {
-			return wrap(err, "listing refunds")
-		}
-		if re.PaymentIntent == nil || re.Charge == nil {
-			continue // not a card payment paidup could have granted for
-		}
-		if err := fn(paidup.Refund{
-			ID: re.ID, PaymentID: re.PaymentIntent.ID, PaymentRefunded: re.Charge.AmountRefunded,
-			Created: time.Unix(re.Created, 0).UTC(),
-		}); err != nil {
 			return err
 		}
 	}
@@ -299,8 +292,10 @@ func checkout(s *stripego.CheckoutSession) paidup.Checkout {
 		if co.Paid && s.PaymentIntent.Created != 0 {
 			co.PaidAt = time.Unix(s.PaymentIntent.Created, 0).UTC()
 		}
-		if ch := s.PaymentIntent.LatestCharge; ch != nil {
-			co.AmountRefunded = ch.AmountRefunded
+		if ch := s.PaymentIntent.LatestCharge; ch != nil && ch.Refunds != nil {
+			// The refunds that succeeded, not the charge's
+			// amount_refunded, which counts pending ones too.
+			co.AmountRefunded = refundsOf(ch).Refunded()
 		}
 	}
 	if s.Subscription != nil {
@@ -346,5 +341,5 @@ func wrap(err error, format string, args ...any) error {
 var (
 	errUnavailable = paidup.Errorf(paidup.EUNAVAILABLE, "The payment processor is not answering right now.")
 	errRefused     = paidup.Errorf(paidup.EINTERNAL, "The payment processor refused the request.")
-	errNotFound    = paidup.Errorf(paidup.ENOTFOUND, "The payment processor has no such object.")
+	errNotFound    = paidup.ErrNoSuchObject
 )
