@@ -52,7 +52,8 @@ func (failArgs) Kind() string { return "test_fail" }
 
 // River's own informational lines — every producer's job counts every
 // few seconds, its start and stop, maintenance reports — are not in a log
-// at info level; its errors are. At debug level they all appear. A real
+// at info level; its errors are, and so are its lines about a job that
+// failed, as warnings. At debug level they all appear. A real
 // queue runs jobs for over five seconds, long enough for River to report
 // its job counts.
 func TestRiverInfoLinesStayOutOfTheLog(t *testing.T) {
@@ -107,4 +108,5 @@ func TestRiverInfoLinesStayOutOfTheLog(t *testing.T) {
 		require.NotEqual(t, "DEBUG", l["level"], "%v", l)
 	}
 	require.True(t, has(info, "ERROR", "panic"), "River's errors are logged at info level: %v", info)
+	require.True(t, has(info, "WARN", "Job panicked"), "a job that failed is logged at info level, as a warning: %v", info)
 }

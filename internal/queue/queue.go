@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -107,14 +108,28 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 // quiet passes on River's warnings and errors, and its informational
 // lines only to a log at debug level: River says every few seconds how
 // many jobs each producer has run, and more of the same, which would
-// drown paidup's own log.
+// drown paidup's own log. River reports a job that failed ("Job errored",
+// "Job panicked") at info level too; those are what an operator must see,
+// so they pass, as warnings.
 type quiet struct{ slog.Handler }
 
 func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
-	if l < slog.LevelWarn && !q.Handler.Enabled(ctx, slog.LevelDebug) {
-		return false
+	return q.Handler.Enabled(ctx, l) || l == slog.LevelInfo && q.Handler.Enabled(ctx, slog.LevelWarn)
+}
+
+func (q quiet) Handle(ctx context.Context, r slog.Record) error {
+	if r.Level < slog.LevelWarn && !q.Handler.Enabled(ctx, slog.LevelDebug) {
+		if !jobFailed(r.Message) {
+			return nil
+		}
+		r.Level = slog.LevelWarn
 	}
-	return q.Handler.Enabled(ctx, l)
+	return q.Handler.Handle(ctx, r)
+}
+
+// jobFailed reports whether a line of River's says that a job failed.
+func jobFailed(msg string) bool {
+	return strings.Contains(msg, "Job errored") || strings.Contains(msg, "Job panicked")
 }
 
 func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }
