@@ -18,6 +18,8 @@ type Metrics struct {
 	WebhooksReceived *prometheus.CounterVec
 	WebhooksRefused  *prometheus.CounterVec
 	CheckoutsStarted *prometheus.CounterVec
+	// SignInsDropped counts sign-in link requests lost to a full queue.
+	SignInsDropped prometheus.Counter
 }
 
 // NewMetrics registers paidup's metrics and the Go runtime's.
@@ -41,7 +43,11 @@ func NewMetrics() *Metrics {
 		CheckoutsStarted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paidup_checkouts_started_total", Help: "Checkout attempts, by result (redirected, processor_error).",
 		}, []string{"result"}),
+		SignInsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paidup_sign_in_requests_dropped_total", Help: "Requests for a sign-in link dropped because the queue of waiting requests was full.",
+		}),
 	}
+	r.MustRegister(m.SignInsDropped)
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.WebhooksReceived, m.WebhooksRefused, m.CheckoutsStarted,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
