@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -51,6 +52,10 @@ type SMTP struct {
 	// IdleTimeout is how long an unused connection is kept; defaults to
 	// 30 s, well within the 5 minutes RFC 5321 asks servers to wait.
 	IdleTimeout time.Duration
+	// ReprobeAfter is how long a failed attempt to learn the server's
+	// extensions stands before the server is asked again; defaults to
+	// 30 s.
+	ReprobeAfter time.Duration
 
 	mu     sync.Mutex
 	idle   []*smtpConn // most recently used last
@@ -71,10 +76,6 @@ type extensions struct {
 	probed time.Time
 	err    error
 }
-
-// reprobeAfter is how long a failed probe is the answer before the server
-// is asked again.
-const reprobeAfter = 30 * time.Second
 
 // probeTimeout bounds a probe: a page waits on it.
 const probeTimeout = 5 * time.Second
@@ -121,9 +122,9 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		}
 		sc.conn.SetDeadline(deadline)
 		handedOver, err := s.deliver(sc, m, data, reused)
-		if err == nil {
-			s.put(sc)
-			return nil
+		if err == nil || errors.Is(err, ErrNoSMTPUTF8) {
+			s.put(sc) // refused before a command was sent: still good
+			return err
 		}
 		sc.close()
 		if reused && !handedOver && connectionLost(err) && ctx.Err() == nil {
@@ -136,14 +137,16 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 // SMTPUTF8 reports whether the mail server offers the SMTPUTF8 extension.
 // The answer is the EHLO of the latest connection; with none yet, it opens
 // one (kept for the next message) to ask. While the server cannot be
-// reached the error says so, and it is asked again at most every 30 s.
+// reached the error says so, and it is asked again at most every
+// ReprobeAfter.
 func (s *SMTP) SMTPUTF8(ctx context.Context) (bool, error) {
-	if ok, known, err := s.ext.get(time.Now()); known || err != nil {
+	reprobe := cmp.Or(s.ReprobeAfter, 30*time.Second)
+	if ok, known, err := s.ext.get(time.Now(), reprobe); known || err != nil {
 		return ok, err
 	}
 	s.probing.Lock()
 	defer s.probing.Unlock()
-	if ok, known, err := s.ext.get(time.Now()); known || err != nil {
+	if ok, known, err := s.ext.get(time.Now(), reprobe); known || err != nil {
 		return ok, err // another probe answered meanwhile
 	}
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
@@ -154,18 +157,19 @@ func (s *SMTP) SMTPUTF8(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	s.put(sc)
-	ok, _, err := s.ext.get(time.Now())
+	ok, _, err := s.ext.get(time.Now(), reprobe)
 	return ok, err
 }
 
-// get returns what is known; err is a recent failed probe's.
-func (e *extensions) get(now time.Time) (smtpUTF8, known bool, err error) {
+// get returns what is known; err is that of a probe that failed less
+// than reprobe ago.
+func (e *extensions) get(now time.Time, reprobe time.Duration) (smtpUTF8, known bool, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.known {
 		return e.smtpUTF8, true, nil
 	}
-	if e.err != nil && now.Sub(e.probed) < reprobeAfter {
+	if e.err != nil && now.Sub(e.probed) < reprobe {
 		return false, false, e.err
 	}
 	return false, false, nil
@@ -225,9 +229,6 @@ func (s *SMTP) deliver(sc *smtpConn, m *Message, data []byte, reused bool) (hand
 // connectionLost reports whether err means the connection is gone, as
 // opposed to the server refusing something.
 func connectionLost(err error) bool {
-	if errors.Is(err, ErrNoSMTPUTF8) {
-		return false
-	}
 	var te *textproto.Error
 	if errors.As(err, &te) {
 		return te.Code == 421 // the server is closing the connection
