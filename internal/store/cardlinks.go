@@ -63,22 +63,36 @@ func (s *Store) CardLink(ctx context.Context, token string) (CardLink, error) {
 	return l, nil
 }
 
+// CardLinkResubmit is how long after a card link is spent the same page's
+// button still works: a double click, or a reload that posts the form
+// again, from the browser that spent it.
+const CardLinkResubmit = 2 * time.Minute
+
 // UseCardLink spends a card link: it signs its customer in, as a sign-in
 // link does (ending their other sign-in links), and records on their
-// timeline that they followed it to the card page. It returns the link and
-// the new session's token; ErrCardLinkUsed if it was spent already.
-func (s *Store) UseCardLink(ctx context.Context, token string, sessionTTL time.Duration) (l CardLink, session string, err error) {
+// timeline that they followed it to the card page. page names the card
+// page whose button was pressed (a random value in its form; empty for
+// none): pressed again within CardLinkResubmit, the same page spends the
+// link again, and no other does. It returns the link, with when it was
+// first spent, and the new session's token; ErrCardLinkUsed if it was
+// spent already.
+func (s *Store) UseCardLink(ctx context.Context, token, page string, sessionTTL time.Duration) (l CardLink, session string, err error) {
+	pageHash := ""
+	if page != "" {
+		pageHash = tokenHash(page)
+	}
 	err = s.InTx(ctx, func(tx *Tx) error {
-		err := tx.tx.QueryRowContext(ctx, `UPDATE card_links SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
-			RETURNING customer_id, processor, processor_customer_id, expires_at`, tokenHash(token), tx.now).
-			Scan(&l.CustomerID, &l.Processor, &l.ProcessorCustomerID, &l.ExpiresAt)
+		err := tx.tx.QueryRowContext(ctx, `UPDATE card_links SET used_at = COALESCE(used_at, $2), used_by = $3
+			WHERE token_hash = $1 AND expires_at > $2 AND (used_at IS NULL OR (used_by = $3 AND used_by <> '' AND used_at > $4))
+			RETURNING customer_id, processor, processor_customer_id, expires_at, used_at`, tokenHash(token), tx.now, pageHash, tx.now.Add(-CardLinkResubmit)).
+			Scan(&l.CustomerID, &l.Processor, &l.ProcessorCustomerID, &l.ExpiresAt, &l.UsedAt)
 		if errors.Is(err, sql.ErrNoRows) {
 			return tx.spentOrExpired(ctx, token)
 		}
 		if err != nil {
 			return fmt.Errorf("using card link: %w", err)
 		}
-		l.ExpiresAt, l.UsedAt = l.ExpiresAt.UTC(), tx.now
+		l.ExpiresAt, l.UsedAt = l.ExpiresAt.UTC(), l.UsedAt.UTC()
 		session, err = tx.signIn(ctx, l.CustomerID, sessionTTL, "Signed in with an emailed card link and opened the card update page",
 			map[string]string{"processor": l.Processor})
 		return err

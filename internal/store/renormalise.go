@@ -15,7 +15,8 @@ import (
 const CaseDuplicateCustomer = "duplicate_customer"
 
 // migration11 makes card links single-use (their last use becomes the one
-// use) and rewrites stored email addresses by today's NormaliseEmail.
+// use, and the page that spends one is recorded) and rewrites stored email
+// addresses by today's NormaliseEmail.
 //
 // Until then addresses were only trimmed and lower-cased, so a customer
 // may be stored under a decomposed accent or a Unicode domain
@@ -28,8 +29,14 @@ const CaseDuplicateCustomer = "duplicate_customer"
 // spelling, and a support case asks a person to merge them. The case's
 // time is the wall clock's: a migration runs outside any business clock.
 func migration11(ctx context.Context, tx *sql.Tx) error {
-	if _, err := tx.ExecContext(ctx, `ALTER TABLE card_links RENAME COLUMN last_used_at TO used_at`); err != nil {
-		return fmt.Errorf("card links: %w", err)
+	for _, q := range []string{
+		`ALTER TABLE card_links RENAME COLUMN last_used_at TO used_at`,
+		// A hash of the card page whose button spent the link.
+		`ALTER TABLE card_links ADD COLUMN used_by TEXT NOT NULL DEFAULT ''`,
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("card links: %w", err)
+		}
 	}
 	if err := renormaliseCustomers(ctx, tx); err != nil {
 		return err

@@ -2,6 +2,8 @@ package web
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -14,7 +16,10 @@ import (
 
 // cardPage is the page a lifecycle email's card link opens.
 type cardPage struct {
-	Token   string
+	Token string
+	// Page names this rendering of the page, so that its button pressed
+	// twice (a double click) spends the link once and works both times.
+	Page    string
 	Expired bool // the link is unknown or has expired: offer a sign-in link
 	Used    bool // the link has been spent: offer a sign-in link
 }
@@ -55,14 +60,15 @@ func (s *Server) handleCardForm() http.Handler {
 			s.render(w, r, http.StatusGone, "card.html", "Update your card", cardPage{Used: true})
 			return
 		}
-		s.render(w, r, http.StatusOK, "card.html", "Update your card", cardPage{Token: token})
+		s.render(w, r, http.StatusOK, "card.html", "Update your card", cardPage{Token: token, Page: newPageID()})
 	})
 }
 
 // handleCard opens the processor's card page for the link's customer and
 // sends them there. The first use spends the link and signs the customer
 // in; after that, the link opens the page only for a browser signed in as
-// that customer. They come back to their account page.
+// that customer, or the same page's button pressed again within a couple
+// of minutes. They come back to their account page.
 func (s *Server) handleCard() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token := r.PathValue("token")
@@ -70,25 +76,31 @@ func (s *Server) handleCard() http.Handler {
 		if !ok {
 			return
 		}
-		if l.UsedAt.IsZero() {
-			spent, session, err := s.Store.UseCardLink(r.Context(), token, s.SessionTTL)
-			if err == nil {
-				s.startSession(w, session)
-				s.toPortal(w, r, spent.Processor, spent.ProcessorCustomerID)
-				return
-			}
-			if !errors.Is(err, store.ErrCardLinkUsed) {
-				s.cardLinkFailed(w, r, err)
-				return
-			}
-			// Spent a moment ago by another request: as any spent link.
-		}
-		if !s.signedInAs(r, l.CustomerID) {
-			s.render(w, r, http.StatusGone, "card.html", "Update your card", cardPage{Used: true})
+		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
+		if err := r.ParseForm(); err != nil {
+			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "The form could not be read. Please go back and try again."))
 			return
 		}
-		s.toPortal(w, r, l.Processor, l.ProcessorCustomerID)
+		spent, session, err := s.Store.UseCardLink(r.Context(), token, r.PostForm.Get("page"), s.SessionTTL)
+		switch {
+		case err == nil:
+			s.startSession(w, session)
+			s.toPortal(w, r, spent.Processor, spent.ProcessorCustomerID)
+		case errors.Is(err, store.ErrCardLinkUsed) && s.signedInAs(r, l.CustomerID):
+			s.toPortal(w, r, l.Processor, l.ProcessorCustomerID)
+		case errors.Is(err, store.ErrCardLinkUsed):
+			s.render(w, r, http.StatusGone, "card.html", "Update your card", cardPage{Used: true})
+		default:
+			s.cardLinkFailed(w, r, err)
+		}
 	})
+}
+
+// newPageID names one rendering of a page.
+func newPageID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
 }
 
 // cardLink reads the card link of a token, or answers the request with the
