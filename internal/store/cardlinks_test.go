@@ -43,7 +43,9 @@ func TestCardLinkIsSpentOnce(t *testing.T) {
 		errs := make([]error, 8)
 		sessions := make([]string, 8)
 		for i := range errs {
-			wg.Go(func() { _, sessions[i], errs[i] = b.store.UseCardLink(ctx, token, fmt.Sprintf("page-%d", i), time.Hour) })
+			wg.Go(func() {
+				_, sessions[i], errs[i] = b.store.UseCardLink(ctx, token, fmt.Sprintf("page-%d", i), time.Hour)
+			})
 		}
 		wg.Wait()
 		spent := 0

@@ -76,6 +76,10 @@ func (s *Server) handleCard() http.Handler {
 		if !ok {
 			return
 		}
+		if !l.UsedAt.IsZero() && s.signedInAs(r, l.CustomerID) {
+			s.toPortal(w, r, l.Processor, l.ProcessorCustomerID)
+			return
+		}
 		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
 		if err := r.ParseForm(); err != nil {
 			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "The form could not be read. Please go back and try again."))
@@ -86,8 +90,6 @@ func (s *Server) handleCard() http.Handler {
 		case err == nil:
 			s.startSession(w, session)
 			s.toPortal(w, r, spent.Processor, spent.ProcessorCustomerID)
-		case errors.Is(err, store.ErrCardLinkUsed) && s.signedInAs(r, l.CustomerID):
-			s.toPortal(w, r, l.Processor, l.ProcessorCustomerID)
 		case errors.Is(err, store.ErrCardLinkUsed):
 			s.render(w, r, http.StatusGone, "card.html", "Update your card", cardPage{Used: true})
 		default:
