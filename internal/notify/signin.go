@@ -15,7 +15,11 @@ import (
 // customer's: it neither reads nor writes the database, and its timing
 // tells a visitor nothing.
 //
-// Requests wait in memory, in a bounded queue worked in order by Run. A
+// Requests wait in memory, in a bounded queue worked in order by Run, each
+// no sooner than a moment after it was made, so that its work does not
+// compete with delivering the answer (on a busy machine, a lookup and a
+// commit running while the answer goes out would still show in its
+// timing). A
 // request that finds the queue full, or is still waiting when paidup
 // stops (Run gives the waiting ones a few seconds), is lost: no email
 // goes out, and the customer asks again. For a sign-in link that is the
@@ -24,8 +28,17 @@ type SignInRequests struct {
 	store   *store.Store
 	outbox  *Outbox
 	log     *slog.Logger
-	pending chan string
+	pending chan signInRequest
 }
+
+type signInRequest struct {
+	email string
+	at    time.Time // when it was made
+}
+
+// settle is how long after a request is made it is worked at the soonest.
+// Under a flood the queue is older than that, and nothing waits.
+const settle = 10 * time.Millisecond
 
 // drainTimeout bounds how long Run works the waiting requests once paidup
 // is stopping.
@@ -34,14 +47,14 @@ const drainTimeout = 5 * time.Second
 // NewSignInRequests returns a queue of up to capacity requests, whose
 // emails outbox queues in st.
 func NewSignInRequests(st *store.Store, outbox *Outbox, log *slog.Logger, capacity int) *SignInRequests {
-	return &SignInRequests{store: st, outbox: outbox, log: log, pending: make(chan string, capacity)}
+	return &SignInRequests{store: st, outbox: outbox, log: log, pending: make(chan signInRequest, capacity)}
 }
 
 // Ask requests a sign-in link for a normalised address. It never waits: it
 // reports false if the queue is full and the request was dropped.
 func (q *SignInRequests) Ask(email string) bool {
 	select {
-	case q.pending <- email:
+	case q.pending <- signInRequest{email: email, at: time.Now()}:
 		return true
 	default:
 		return false
@@ -53,8 +66,14 @@ func (q *SignInRequests) Ask(email string) bool {
 func (q *SignInRequests) Run(ctx context.Context) {
 	for {
 		select {
-		case email := <-q.pending:
-			q.handle(ctx, email)
+		case req := <-q.pending:
+			if wait := time.Until(req.at.Add(settle)); wait > 0 {
+				select {
+				case <-time.After(wait):
+				case <-ctx.Done():
+				}
+			}
+			q.handle(ctx, req.email)
 		case <-ctx.Done():
 			q.drain(context.WithoutCancel(ctx))
 			return
@@ -67,8 +86,8 @@ func (q *SignInRequests) drain(ctx context.Context) {
 	defer cancel()
 	for ctx.Err() == nil {
 		select {
-		case email := <-q.pending:
-			q.handle(ctx, email)
+		case req := <-q.pending:
+			q.handle(ctx, req.email)
 		default:
 			return
 		}

@@ -96,8 +96,10 @@ func (s *Server) handleAccountLink() http.Handler {
 			s.render(w, r, http.StatusUnprocessableEntity, "account.html", "Your account", accountPage{Error: paidup.ErrorMessage(err), Email: r.PostForm.Get("email")})
 			return
 		}
-		// Answer first, then hand the address over: the work it causes
-		// cannot slow this answer down.
+		// Answer first, whole (an empty body of known length, so the
+		// client has it all once it is flushed), then hand the address
+		// over: the work it causes cannot slow this answer down.
+		w.Header().Set("Content-Length", "0")
 		http.Redirect(w, r, "/account?sent=1", http.StatusSeeOther)
 		http.NewResponseController(w).Flush()
 		if !s.SignIns.Ask(email) {
