@@ -3,7 +3,6 @@ package paidup
 import (
 	"crypto/rand"
 	"fmt"
-	"net/mail"
 	"strings"
 	"time"
 )
@@ -90,29 +89,6 @@ func ParseReference(s string) (string, bool) {
 		return "", false
 	}
 	return "PU-" + s[:4] + "-" + s[4:], true
-}
-
-// NormaliseEmail checks an email address and returns the form customers are
-// matched by: trimmed and in lower case (mail providers ignore case in
-// practice, and a customer who types Ada@ one day and ada@ the next is one
-// customer).
-func NormaliseEmail(s string) (string, error) {
-	s = strings.TrimSpace(s)
-	if s == "" {
-		return "", Errorf(EINVALID, "Please enter your email address.")
-	}
-	if len(s) > 254 {
-		return "", Errorf(EINVALID, "That email address is too long.")
-	}
-	a, err := mail.ParseAddress(s)
-	if err != nil || a.Address != s || a.Name != "" {
-		return "", Errorf(EINVALID, "That does not look like an email address. Please check it.")
-	}
-	local, domain, ok := strings.Cut(s, "@")
-	if !ok || local == "" || !strings.Contains(domain, ".") || strings.ContainsAny(s, "\r\n<>") {
-		return "", Errorf(EINVALID, "That does not look like an email address. Please check it.")
-	}
-	return strings.ToLower(local) + "@" + strings.ToLower(domain), nil
 }
 
 // String describes an attempt for logs: reference and status, no email.

@@ -42,6 +42,8 @@ type app struct {
 	store      *store.Store
 	jobs       *queue.Client
 	ingester   *events.Ingester
+	signIns    *notify.SignInRequests
+	mailer     *notify.SMTP
 	handler    http.Handler
 	publicURL  string
 	sandboxURL string
@@ -143,10 +145,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	if h, err := hostOf(publicURL); err == nil {
 		mailer.Helo = h
 	}
+	a.mailer = mailer
 	// Idle mail connections end with QUIT, after the jobs that used them.
 	a.closers = append(a.closers, func() { mailer.Close() })
 
 	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails, Templates: templates}
+	a.signIns = notify.NewSignInRequests(a.store, outbox, log.With("component", "sign_in"), signInQueue)
 	schedule := durations(cfg.Reconciler.Recheck)
 	co := &checkout.Service{
 		Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox, Logger: log,
@@ -229,6 +233,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	}
 	a.handler = web.NewServer(web.Deps{
 		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
+		SignIns: a.signIns, Mail: mailer,
 		Webhooks: verifier, Policy: &cfg.Policy, Billing: map[string]paidup.Billing{processor.Name(): processor},
 		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
 		PublicURL: publicURL, APIKeys: apiKeys,
@@ -256,12 +261,19 @@ func (a *app) retention(workers *river.Workers) []*river.PeriodicJob {
 	)}
 }
 
-// start runs the background work: the event ingester, the job queue, and
-// the rescue of periodic jobs that instances now gone left running.
+// signInQueue is how many requests for a sign-in link may wait to be
+// worked; more are dropped (see notify.SignInRequests).
+const signInQueue = 1024
+
+// start runs the background work: the event ingester, the sign-in link
+// requests, the job queue, the rescue of periodic jobs that instances now
+// gone left running, and a first look at the mail server's extensions.
 func (a *app) start() error {
-	a.bg.Add(2)
+	a.bg.Add(4)
 	go func() { defer a.bg.Done(); a.ingester.Run(a.ctx) }()
+	go func() { defer a.bg.Done(); a.signIns.Run(a.ctx) }()
 	go func() { defer a.bg.Done(); a.rescueOrphans(5 * time.Second) }()
+	go func() { defer a.bg.Done(); a.probeMail() }()
 	if err := a.jobs.Start(a.ctx); err != nil {
 		return fmt.Errorf("starting the job queue: %w", err)
 	}
@@ -289,6 +301,21 @@ func (a *app) rescueOrphans(every time.Duration) {
 		} else if n > 0 {
 			a.log.Warn("took back periodic jobs an instance that is gone was running", "jobs", n)
 		}
+	}
+}
+
+// probeMail asks the mail server whether it offers SMTPUTF8, so that the
+// first customer with an address that needs it does not wait for the
+// answer. A server that cannot be reached is asked again when needed.
+func (a *app) probeMail() {
+	ok, err := a.mailer.SMTPUTF8(a.ctx)
+	if err != nil {
+		a.log.Warn("the mail server cannot be reached; paidup will ask it again", "smtp", a.mailer.String(), "err", err)
+		return
+	}
+	if !ok {
+		a.log.Info("the mail server does not offer SMTPUTF8: addresses with non-ASCII characters before the @ are refused on the forms",
+			"smtp", a.mailer.String())
 	}
 }
 

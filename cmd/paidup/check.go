@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -27,7 +28,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, s, err := openStore(ctx, cfg.Database.URL.Reveal())
+	db, s, err := openStoreReadOnly(ctx, cfg.Database.URL.Reveal())
 	if err != nil {
 		return err
 	}
@@ -61,8 +62,36 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	return nil
 }
 
-// openStore opens the database at rawURL for a command that reads or
-// changes it while paidup runs (check, block, demo), on the wall clock.
+// openStoreReadOnly opens paidup's database at rawURL for a command that
+// only reads it (check), on the wall clock: it creates nothing and cannot
+// write, and a URL where there is no paidup database says so. The caller
+// closes the database.
+func openStoreReadOnly(ctx context.Context, rawURL string) (*sqldb.DB, *store.Store, error) {
+	db, err := sqldb.OpenReadOnly(ctx, rawURL)
+	var none *sqldb.NoDatabaseError
+	if errors.As(err, &none) {
+		return nil, nil, fmt.Errorf("no paidup database at %s", none.Location)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	ok, err := db.HasTable(ctx, store.Migrations.Table)
+	if err == nil && !ok {
+		err = fmt.Errorf("no paidup database at %s", db.Location)
+	}
+	var s *store.Store
+	if err == nil {
+		s, err = store.New(db, time.Now)
+	}
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return db, s, nil
+}
+
+// openStore opens the database at rawURL for a command that changes it
+// while paidup runs (block, demo), on the wall clock.
 // The caller closes the database.
 func openStore(ctx context.Context, rawURL string) (*sqldb.DB, *store.Store, error) {
 	db, err := sqldb.Open(ctx, rawURL)

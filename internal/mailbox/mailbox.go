@@ -71,6 +71,8 @@ func Open(ctx context.Context, db *sqldb.DB, log *slog.Logger) (*Mailbox, error)
 	m.srv.ReadTimeout = 30 * time.Second
 	m.srv.WriteTimeout = 30 * time.Second
 	m.srv.AllowInsecureAuth = true
+	// Addresses with non-ASCII local parts (RFC 6531), as Mailpit takes.
+	m.srv.EnableSMTPUTF8 = true
 	return m, nil
 }
 

@@ -11,11 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
+	"golang.org/x/net/idna"
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
@@ -312,8 +315,7 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	if err != nil {
 		return nil, err
 	}
-	domain := m.FromAddress[strings.LastIndex(m.FromAddress, "@")+1:]
-	m.MessageID = e.ID + "@" + domain
+	m.MessageID = e.ID + "@" + s.messageIDHost(m.FromAddress)
 	m.Date = time.Now()
 	m.Headers = map[string]string{"X-Paidup-Email": e.Kind}
 	name := e.Kind
@@ -340,6 +342,25 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 		return nil, fmt.Errorf("unknown email kind %q", e.Kind)
 	}
 	return s.templates().render(m, name, data)
+}
+
+// messageIDHost is the right-hand side of paidup's Message-IDs: the host
+// of the public URL, which is paidup's own, where the From domain may be
+// the mail provider's or the example.com of a default configuration. An
+// unusable public URL falls back to the From domain.
+func (s *Sender) messageIDHost(from string) string {
+	u, err := url.Parse(s.PublicURL)
+	if err != nil || u.Hostname() == "" {
+		return from[strings.LastIndex(from, "@")+1:]
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		return "[" + host + "]" // an IPv6 address, as a domain literal
+	}
+	if ascii, err := idna.Lookup.ToASCII(host); err == nil {
+		return ascii
+	}
+	return host
 }
 
 type confirmationData struct {

@@ -49,7 +49,9 @@ var (
 	t0     = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 )
 
-const publicURL = "http://paidup.test"
+// publicURL is paidup's address; its host names paidup's Message-IDs,
+// not the From domain (hello@paidup.test).
+const publicURL = "http://shop.paidup.test:8080"
 
 // countingMailer counts the messages handed to the mail server.
 type countingMailer struct {
@@ -261,8 +263,9 @@ func TestSendConfirmation(t *testing.T) {
 		require.Len(t, inbox, 1)
 		m := inbox[0]
 		require.Equal(t, "ada@example.com", m.envelopeTo)
-		require.Equal(t, "<"+e.ID+"@paidup.test>", m.header.Get("Message-ID"), "the email's id is its Message-ID")
-		require.Regexp(t, `^<em_[0-9a-z]+@paidup\.test>$`, m.header.Get("Message-ID"))
+		require.Equal(t, "<"+e.ID+"@shop.paidup.test>", m.header.Get("Message-ID"),
+			"the email's id is its Message-ID, on the host of the public URL")
+		require.Regexp(t, `^<em_[0-9a-z]+@shop\.paidup\.test>$`, m.header.Get("Message-ID"))
 		require.Equal(t, "You're in: Pro, one year (PU-7K3M-Q9XD)", m.subject)
 		from, err := m.header.AddressList("From")
 		require.NoError(t, err)

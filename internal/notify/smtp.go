@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -11,6 +12,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/paidup/paidup"
 )
 
 // Mailer hands messages to a mail server.
@@ -33,6 +36,11 @@ type Mailer interface {
 // returned, as on a fresh connection: the server may have taken the
 // message, and the caller's retry resends it with the same Message-ID, so
 // the receiving side can recognise the copy.
+//
+// Whether the server offers SMTPUTF8 (RFC 6531), which a recipient with a
+// non-ASCII local part needs, is learnt from its EHLO answer on every new
+// connection, and asked with a connection of its own when nothing is known
+// yet (see SMTPUTF8).
 type SMTP struct {
 	url  *url.URL
 	Helo string // the name paidup gives in HELO; defaults to "localhost"
@@ -44,11 +52,37 @@ type SMTP struct {
 	// IdleTimeout is how long an unused connection is kept; defaults to
 	// 30 s, well within the 5 minutes RFC 5321 asks servers to wait.
 	IdleTimeout time.Duration
+	// ReprobeAfter is how long a failed attempt to learn the server's
+	// extensions stands before the server is asked again; defaults to
+	// 30 s.
+	ReprobeAfter time.Duration
 
 	mu     sync.Mutex
 	idle   []*smtpConn // most recently used last
 	closed bool
+
+	// probing is held while a connection is opened only to learn the
+	// server's extensions, so that one probe runs at a time.
+	probing sync.Mutex
+	ext     extensions
 }
+
+// extensions is what paidup knows of the server's SMTPUTF8 extension.
+type extensions struct {
+	mu       sync.Mutex
+	known    bool
+	smtpUTF8 bool
+	// probed is when a probe last failed, and err why.
+	probed time.Time
+	err    error
+}
+
+// probeTimeout bounds a probe: a page waits on it.
+const probeTimeout = 5 * time.Second
+
+// ErrNoSMTPUTF8 is the error sending to a non-ASCII local part through a
+// server that does not offer SMTPUTF8.
+var ErrNoSMTPUTF8 = errors.New("the mail server does not offer SMTPUTF8, which an address with non-ASCII characters before the @ needs")
 
 // smtpConn is an open, signed-in connection to the mail server.
 type smtpConn struct {
@@ -88,9 +122,9 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 		}
 		sc.conn.SetDeadline(deadline)
 		handedOver, err := s.deliver(sc, m, data, reused)
-		if err == nil {
-			s.put(sc)
-			return nil
+		if err == nil || errors.Is(err, ErrNoSMTPUTF8) {
+			s.put(sc) // refused before a command was sent: still good
+			return err
 		}
 		sc.close()
 		if reused && !handedOver && connectionLost(err) && ctx.Err() == nil {
@@ -100,11 +134,73 @@ func (s *SMTP) Send(ctx context.Context, m *Message) error {
 	}
 }
 
+// SMTPUTF8 reports whether the mail server offers the SMTPUTF8 extension.
+// The answer is the EHLO of the latest connection; with none yet, it opens
+// one (kept for the next message) to ask. While the server cannot be
+// reached the error says so, and it is asked again at most every
+// ReprobeAfter.
+func (s *SMTP) SMTPUTF8(ctx context.Context) (bool, error) {
+	reprobe := cmp.Or(s.ReprobeAfter, 30*time.Second)
+	if ok, known, err := s.ext.get(time.Now(), reprobe); known || err != nil {
+		return ok, err
+	}
+	s.probing.Lock()
+	defer s.probing.Unlock()
+	if ok, known, err := s.ext.get(time.Now(), reprobe); known || err != nil {
+		return ok, err // another probe answered meanwhile
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	sc, err := s.dial(ctx)
+	if err != nil {
+		s.ext.failed(time.Now(), err)
+		return false, err
+	}
+	s.put(sc)
+	ok, _, err := s.ext.get(time.Now(), reprobe)
+	return ok, err
+}
+
+// get returns what is known; err is that of a probe that failed less
+// than reprobe ago.
+func (e *extensions) get(now time.Time, reprobe time.Duration) (smtpUTF8, known bool, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.known {
+		return e.smtpUTF8, true, nil
+	}
+	if e.err != nil && now.Sub(e.probed) < reprobe {
+		return false, false, e.err
+	}
+	return false, false, nil
+}
+
+// learn records a server's EHLO answer.
+func (e *extensions) learn(c *smtp.Client) {
+	ok, _ := c.Extension("SMTPUTF8")
+	e.mu.Lock()
+	e.known, e.smtpUTF8, e.err = true, ok, nil
+	e.mu.Unlock()
+}
+
+func (e *extensions) failed(now time.Time, err error) {
+	e.mu.Lock()
+	e.probed, e.err = now, err
+	e.mu.Unlock()
+}
+
 // deliver sends one message on an open connection. handedOver reports
 // whether the message's data was written, after which the server may
 // have taken it whatever the error.
 func (s *SMTP) deliver(sc *smtpConn, m *Message, data []byte, reused bool) (handedOver bool, err error) {
 	addr := sc.conn.RemoteAddr().String()
+	if paidup.NeedsSMTPUTF8(m.ToAddress) || paidup.NeedsSMTPUTF8(m.FromAddress) {
+		// net/smtp adds SMTPUTF8 to MAIL FROM whenever the server offers
+		// it; without it, such an address cannot be sent.
+		if ok, _ := sc.c.Extension("SMTPUTF8"); !ok {
+			return false, fmt.Errorf("mail server %s: %w", addr, ErrNoSMTPUTF8)
+		}
+	}
 	if reused {
 		if err := sc.c.Reset(); err != nil {
 			return false, fmt.Errorf("mail server %s: RSET: %w", addr, err)
@@ -190,6 +286,9 @@ func (s *SMTP) dial(ctx context.Context) (*smtpConn, error) {
 			return nil, fmt.Errorf("mail server %s: signing in: %w", addr, err)
 		}
 	}
+	// The extensions as offered after STARTTLS, which net/smtp asks for
+	// again.
+	s.ext.learn(c)
 	return sc, nil
 }
 

@@ -25,14 +25,20 @@ type fakeSMTP struct {
 	conns    int
 	messages []string // Message-IDs taken, in order
 	commands [][]string
+	mails    []string // the MAIL commands, whole
+	// extensions are what EHLO offers.
+	extensions []string
 	// onCommand, if set, decides what to do with a command on connection
 	// n (counted from 1): "" to answer normally, "drop" to close the
 	// connection without a reply, or a reply line to send instead.
 	onCommand func(conn int, cmd string) string
 }
 
-func newFakeSMTP(t *testing.T) *fakeSMTP {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func newFakeSMTP(t *testing.T) *fakeSMTP { return newFakeSMTPOn(t, "127.0.0.1:0") }
+
+// newFakeSMTPOn runs the fake server on addr.
+func newFakeSMTPOn(t *testing.T, addr string) *fakeSMTP {
+	ln, err := net.Listen("tcp", addr)
 	require.NoError(t, err)
 	f := &fakeSMTP{t: t, ln: ln}
 	var wg sync.WaitGroup
@@ -100,8 +106,23 @@ func (f *fakeSMTP) serve(c net.Conn, n int) {
 		}
 		switch verb {
 		case "EHLO", "HELO":
-			reply("250 fake")
+			f.mu.Lock()
+			ext := f.extensions
+			f.mu.Unlock()
+			lines := append([]string{"fake"}, ext...)
+			for i, l := range lines {
+				if i < len(lines)-1 {
+					reply("250-" + l)
+				} else {
+					reply("250 " + l)
+				}
+			}
 		case "MAIL", "RCPT", "RSET", "NOOP":
+			if verb == "MAIL" {
+				f.mu.Lock()
+				f.mails = append(f.mails, cmd)
+				f.mu.Unlock()
+			}
 			reply("250 OK")
 		case "DATA":
 			reply("354 go ahead")
@@ -245,4 +266,87 @@ func TestSMTPRefusalIsNotRetried(t *testing.T) {
 	conns, msgs, _ := f.state()
 	require.Equal(t, 1, conns)
 	require.Equal(t, []string{"<a@paidup.test>"}, msgs)
+}
+
+// What the server offers is learnt once, from its EHLO, and asked again
+// only while it could not be reached.
+func TestSMTPUTF8IsProbedAndCached(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := l.Addr().String()
+	require.NoError(t, l.Close()) // down at first
+	s, err := notify.NewSMTP("smtp://" + addr)
+	require.NoError(t, err)
+	s.ReprobeAfter = 100 * time.Millisecond
+	ctx := context.Background()
+	_, err = s.SMTPUTF8(ctx)
+	require.ErrorContains(t, err, "connecting to mail server")
+	_, err = s.SMTPUTF8(ctx)
+	require.ErrorContains(t, err, "connecting to mail server", "the failure stands for a while")
+
+	f := newFakeSMTPOn(t, addr)
+	f.mu.Lock()
+	f.extensions = []string{"8BITMIME", "SMTPUTF8"}
+	f.mu.Unlock()
+	require.Eventually(t, func() bool {
+		ok, err := s.SMTPUTF8(ctx)
+		return err == nil && ok
+	}, 5*time.Second, 20*time.Millisecond, "asked again once the server is up")
+	for range 3 {
+		ok, err := s.SMTPUTF8(ctx)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	conns, _, _ := f.state()
+	require.Equal(t, 1, conns, "asked once, and the connection kept for the next message")
+	require.NoError(t, s.Send(ctx, testMessage(t, "a@paidup.test")))
+	conns, msgs, _ := f.state()
+	require.Equal(t, 1, conns)
+	require.Len(t, msgs, 1)
+}
+
+// A recipient with a non-ASCII local part is sent with SMTPUTF8 through a
+// server that offers it, and not at all through one that does not.
+func TestSMTPUTF8Recipients(t *testing.T) {
+	t.Parallel()
+	const zoe = "zo\u00eb@example.com"
+	message := func(t *testing.T, to, id string) *notify.Message {
+		m, err := notify.NewMessage("Shop <shop@paidup.test>", to)
+		require.NoError(t, err)
+		m.MessageID, m.Subject, m.Text, m.HTML, m.Date = id, "Hello", "Hello", "<p>Hello</p>", time.Now()
+		return m
+	}
+	t.Run("offered", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeSMTP(t)
+		f.mu.Lock()
+		f.extensions = []string{"SMTPUTF8"}
+		f.mu.Unlock()
+		s, err := notify.NewSMTP(f.url())
+		require.NoError(t, err)
+		require.NoError(t, s.Send(context.Background(), message(t, zoe, "a@paidup.test")))
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.Equal(t, []string{"MAIL FROM:<shop@paidup.test> SMTPUTF8"}, f.mails)
+		require.Equal(t, []string{"<a@paidup.test>"}, f.messages)
+	})
+	t.Run("not offered", func(t *testing.T) {
+		t.Parallel()
+		f := newFakeSMTP(t)
+		s, err := notify.NewSMTP(f.url())
+		require.NoError(t, err)
+		ok, err := s.SMTPUTF8(context.Background())
+		require.NoError(t, err)
+		require.False(t, ok)
+		err = s.Send(context.Background(), message(t, zoe, "a@paidup.test"))
+		require.ErrorIs(t, err, notify.ErrNoSMTPUTF8)
+		require.NoError(t, s.Send(context.Background(), message(t, "zoe@example.com", "b@paidup.test")), "an ASCII address goes through")
+		conns, msgs, _ := f.state()
+		require.Equal(t, 1, conns, "the refusal did not cost the connection")
+		require.Equal(t, []string{"<b@paidup.test>"}, msgs)
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		require.Equal(t, []string{"MAIL FROM:<shop@paidup.test>"}, f.mails, "nothing was sent for zoë")
+	})
 }

@@ -30,6 +30,8 @@ type Metrics struct {
 	// processor does not have, recorded as not applicable.
 	EventsFailed        *prometheus.CounterVec
 	EventsNotApplicable *prometheus.CounterVec
+	// SignInsDropped counts sign-in link requests lost to a full queue.
+	SignInsDropped prometheus.Counter
 }
 
 // NewMetrics registers paidup's metrics and the Go runtime's.
@@ -59,7 +61,11 @@ func NewMetrics() *Metrics {
 		EventsNotApplicable: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "paidup_events_not_applicable_total", Help: "Processor events about an object the processor does not have, recorded as not applicable, by event type.",
 		}, []string{"type"}),
+		SignInsDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "paidup_sign_in_requests_dropped_total", Help: "Requests for a sign-in link dropped because the queue of waiting requests was full.",
+		}),
 	}
+	r.MustRegister(m.SignInsDropped)
 	r.MustRegister(m.HTTPRequests, m.HTTPDuration, m.WebhooksReceived, m.WebhooksRefused, m.CheckoutsStarted,
 		m.EventsFailed, m.EventsNotApplicable,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

@@ -18,6 +18,11 @@ type Migrations struct {
 	Table    string // goose version table, e.g. "paidup_schema_version"
 	SQLite   fs.FS  // *.sql files for SQLite
 	Postgres fs.FS  // *.sql files for PostgreSQL
+	// Go are migrations written in Go, by version, run in a transaction
+	// on either engine: for changes SQL cannot make the same way on both,
+	// such as rewriting values by Go's Unicode tables. Their versions are
+	// not used by any file.
+	Go map[int64]func(ctx context.Context, tx *sql.Tx) error
 }
 
 // Migrate applies every pending migration in set and reports how many it
@@ -27,8 +32,11 @@ func (db *DB) Migrate(ctx context.Context, set Migrations) (int, error) {
 	if db.Engine == Postgres {
 		dialect, fsys = goose.DialectPostgres, set.Postgres
 	}
-	p, err := goose.NewProvider(dialect, db.Write, fsys,
-		goose.WithTableName(set.Table), goose.WithDisableGlobalRegistry(true))
+	opts := []goose.ProviderOption{goose.WithTableName(set.Table), goose.WithDisableGlobalRegistry(true)}
+	for version, up := range set.Go {
+		opts = append(opts, goose.WithGoMigrations(goose.NewGoMigration(version, &goose.GoFunc{RunTx: up}, nil)))
+	}
+	p, err := goose.NewProvider(dialect, db.Write, fsys, opts...)
 	if err != nil {
 		return 0, fmt.Errorf("loading migrations for %s: %w", set.Table, err)
 	}

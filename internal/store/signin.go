@@ -50,10 +50,13 @@ func (tx *Tx) CreateSignInLink(ctx context.Context, customerID string, ttl time.
 	return token, nil
 }
 
-var errBadLink = paidup.Errorf(paidup.EUNAUTHORIZED, "This sign-in link has expired or has been used already. Ask for a new one below.")
+var errBadLink = paidup.Errorf(paidup.EUNAUTHORIZED, "This sign-in link has expired or has been used already (signing in with one link ends the others). Ask for a new one below.")
 
 // UseSignInLink spends a sign-in token and opens an account session,
-// returning the session token. A token works once, before it expires.
+// returning the session token. A token works once, before it expires, and
+// not after another of the customer's links has been used: a link left in
+// a mailbox or a forwarded email stops being a way in once the customer
+// has signed in.
 func (s *Store) UseSignInLink(ctx context.Context, token string, sessionTTL time.Duration) (session, customerID string, err error) {
 	err = s.InTx(ctx, func(tx *Tx) error {
 		err := tx.tx.QueryRowContext(ctx, `UPDATE sign_in_links SET used_at = $2
@@ -62,14 +65,27 @@ func (s *Store) UseSignInLink(ctx context.Context, token string, sessionTTL time
 		if err != nil {
 			return errBadLink
 		}
-		session = newToken()
-		if _, err := tx.tx.ExecContext(ctx, `INSERT INTO account_sessions (token_hash, customer_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-			tokenHash(session), customerID, tx.now, tx.now.Add(sessionTTL)); err != nil {
-			return fmt.Errorf("opening account session: %w", err)
-		}
-		return tx.Append(ctx, TimelineEntry{CustomerID: customerID, Kind: EventSignIn, Source: ByCustomer, Summary: "Signed in with an emailed link"})
+		session, err = tx.signIn(ctx, customerID, sessionTTL, "Signed in with an emailed link", nil)
+		return err
 	})
 	return session, customerID, err
+}
+
+// signIn opens an account session for a customer who has just spent an
+// emailed link, ends their other outstanding sign-in links, and puts the
+// sign-in on their timeline with summary. It returns the session token.
+func (tx *Tx) signIn(ctx context.Context, customerID string, sessionTTL time.Duration, summary string, data map[string]string) (string, error) {
+	if _, err := tx.tx.ExecContext(ctx, `UPDATE sign_in_links SET used_at = $2 WHERE customer_id = $1 AND used_at IS NULL AND expires_at > $2`,
+		customerID, tx.now); err != nil {
+		return "", fmt.Errorf("ending other sign-in links: %w", err)
+	}
+	session := newToken()
+	if _, err := tx.tx.ExecContext(ctx, `INSERT INTO account_sessions (token_hash, customer_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
+		tokenHash(session), customerID, tx.now, tx.now.Add(sessionTTL)); err != nil {
+		return "", fmt.Errorf("opening account session: %w", err)
+	}
+	err := tx.Append(ctx, TimelineEntry{CustomerID: customerID, Kind: EventSignIn, Source: ByCustomer, Summary: summary, Data: data})
+	return session, err
 }
 
 // SessionCustomer returns the customer an account session belongs to.

@@ -4,6 +4,8 @@
 package store
 
 import (
+	"context"
+	"database/sql"
 	"embed"
 	"io/fs"
 	"time"
@@ -15,11 +17,13 @@ import (
 //go:embed migrations
 var migrationFiles embed.FS
 
-// Migrations are paidup's tables.
+// Migrations are paidup's tables. Version 11 is written in Go
+// (renormalise.go).
 var Migrations = sqldb.Migrations{
 	Table:    "paidup_schema_version",
 	SQLite:   sub("migrations/sqlite"),
 	Postgres: sub("migrations/postgres"),
+	Go:       map[int64]func(context.Context, *sql.Tx) error{11: migration11},
 }
 
 func sub(dir string) fs.FS {

@@ -79,9 +79,11 @@ func (s *Server) handleAccount() http.Handler {
 	})
 }
 
-// handleAccountLink emails a sign-in link to a known customer. The answer
-// is the same whether or not the address is known, so the form does not
-// reveal who is a customer.
+// handleAccountLink asks for a sign-in link to be emailed to the address,
+// if it is a customer's. The answer is the same, and takes the same time,
+// whether or not it is: the page only checks the address and hands it
+// over; looking the customer up and queueing the email happen afterwards,
+// off the request (notify.SignInRequests).
 func (s *Server) handleAccountLink() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Body = http.MaxBytesReader(w, r.Body, 8<<10)
@@ -89,22 +91,22 @@ func (s *Server) handleAccountLink() http.Handler {
 			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "The form could not be read. Please go back and try again."))
 			return
 		}
-		email, err := paidup.NormaliseEmail(r.PostForm.Get("email"))
+		email, err := s.customerEmail(r.Context(), r.PostForm.Get("email"))
 		if err != nil {
 			s.render(w, r, http.StatusUnprocessableEntity, "account.html", "Your account", accountPage{Error: paidup.ErrorMessage(err), Email: r.PostForm.Get("email")})
 			return
 		}
-		if c, err := s.Store.CustomerByEmail(r.Context(), email); err == nil {
-			err := s.Store.InTx(r.Context(), func(tx *store.Tx) error { return s.Outbox.QueueSignIn(r.Context(), tx, c.ID, c.Email) })
-			if err != nil {
-				s.fail(w, r, err)
-				return
-			}
-		} else if paidup.ErrorCode(err) != paidup.ENOTFOUND {
-			s.fail(w, r, err)
-			return
-		}
+		// Answer first, whole (an empty body of known length, so the
+		// client has it all once it is flushed), then hand the address
+		// over: the work it causes cannot slow this answer down.
+		w.Header().Set("Content-Length", "0")
 		http.Redirect(w, r, "/account?sent=1", http.StatusSeeOther)
+		http.NewResponseController(w).Flush()
+		if !s.SignIns.Ask(email) {
+			// The same answer: the customer asks again if no link comes.
+			s.Metrics.SignInsDropped.Inc()
+			s.refusals.warn("sign_in_dropped", "too many sign-in link requests waiting; one was dropped")
+		}
 	})
 }
 
@@ -138,11 +140,16 @@ func (s *Server) handleSignIn() http.Handler {
 			s.render(w, r, status, "account.html", "Your account", accountPage{Error: paidup.ErrorMessage(err)})
 			return
 		}
-		http.SetCookie(w, &http.Cookie{
-			Name: sessionCookie, Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
-			Secure: strings.HasPrefix(s.PublicURL, "https://"), Expires: time.Now().Add(s.SessionTTL),
-		})
+		s.startSession(w, session)
 		http.Redirect(w, r, "/account", http.StatusSeeOther)
+	})
+}
+
+// startSession gives the browser an account session's cookie.
+func (s *Server) startSession(w http.ResponseWriter, session string) {
+	http.SetCookie(w, &http.Cookie{
+		Name: sessionCookie, Value: session, Path: "/", HttpOnly: true, SameSite: http.SameSiteLaxMode,
+		Secure: strings.HasPrefix(s.PublicURL, "https://"), Expires: time.Now().Add(s.SessionTTL),
 	})
 }
 

@@ -69,7 +69,7 @@ func (s *Server) handleBuy() http.Handler {
 			ref = paidup.NewReference()
 		}
 		f.Reference = ref
-		email, err := paidup.NormaliseEmail(f.Email)
+		email, err := s.customerEmail(r.Context(), f.Email)
 		if err != nil {
 			f.Error = paidup.ErrorMessage(err)
 			s.render(w, r, http.StatusUnprocessableEntity, "buy.html", "Buy "+plan.Name, f)

@@ -95,8 +95,9 @@ func (b *testBundle) sendEmails(t *testing.T) *mailbox.Mailbox {
 
 // The card link end to end: a customer who bought through the sandbox gets
 // a payment-failed email by SMTP; its link opens a page whose button sends
-// them, through the processor's portal, to update their card; it keeps
-// working until it expires; junk and forgeries change nothing.
+// them, through the processor's portal, to update their card, and signs
+// them in; it works once, and afterwards only for the browser it signed
+// in; junk and forgeries change nothing.
 func TestCardLink(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := context.Background()
@@ -137,26 +138,47 @@ func TestCardLink(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, r.status, "a cross-site form is refused")
 		require.Empty(t, b.portal.called())
 
-		for i := range 2 {
-			r = b.do(t, "POST", path, url.Values{}, nil)
-			require.Equal(t, http.StatusSeeOther, r.status, r.body)
-			require.Equal(t, fmt.Sprintf("https://billing.stripe.test/p/session/test_%d", i+1), r.header.Get("Location"))
+		// The first use spends the link, signs the customer in and opens
+		// the portal for their processor customer; they come back to
+		// their account.
+		r = b.do(t, "POST", path, url.Values{}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status, r.body)
+		require.Equal(t, "https://billing.stripe.test/p/session/test_1", r.header.Get("Location"))
+		require.Equal(t, [][2]string{{cus, b.srv.URL + "/account"}}, b.portal.called())
+		cookie := map[string]string{"Cookie": strings.SplitN(r.header.Get("Set-Cookie"), ";", 2)[0]}
+		require.Contains(t, cookie["Cookie"], "paidup_session=")
+		require.Contains(t, b.do(t, "GET", "/account", nil, cookie).body, "Signed in as ada@example.com")
+
+		// Spent: the link no longer opens the portal, for anyone else; it
+		// offers a sign-in link instead.
+		for _, method := range []string{"GET", "POST"} {
+			r = b.do(t, method, path, url.Values{}, nil)
+			require.Equal(t, http.StatusGone, r.status, method)
+			require.Contains(t, r.body, "This link has been used")
+			require.Contains(t, r.body, `action="/account/link"`)
+			require.Empty(t, r.header.Values("Set-Cookie"))
 		}
-		require.Equal(t, [][2]string{{cus, b.srv.URL + "/account"}, {cus, b.srv.URL + "/account"}}, b.portal.called(),
-			"the link works as often as needed, for its customer only, and they come back to their account")
+		require.Len(t, b.portal.called(), 1)
+		// The browser it signed in still gets through.
+		r = b.do(t, "GET", path, nil, cookie)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Contains(t, r.body, `action="`+path+`"`)
+		r = b.do(t, "POST", path, url.Values{}, cookie)
+		require.Equal(t, http.StatusSeeOther, r.status, r.body)
+		require.Equal(t, "https://billing.stripe.test/p/session/test_2", r.header.Get("Location"))
 		timeline, err := b.store.Timeline(ctx, c.ID, "")
 		require.NoError(t, err)
 		var opened int
 		for _, e := range timeline {
-			if e.Summary == "Opened the card update page from an emailed link" {
+			if e.Summary == "Signed in with an emailed card link and opened the card update page" {
 				opened++
 			}
 		}
-		require.Equal(t, 2, opened)
+		require.Equal(t, 1, opened)
 
 		// The processor fails: the recovery page, nothing else.
 		b.portal.err = errors.New("stripe: 500 api_error: secret internals")
-		r = b.do(t, "POST", path, url.Values{}, nil)
+		r = b.do(t, "POST", path, url.Values{}, cookie)
 		require.Equal(t, http.StatusServiceUnavailable, r.status)
 		require.Contains(t, r.body, "We could not open the card page just now")
 		require.Regexp(t, `R-[0-9A-F]{12}`, r.body)
@@ -166,7 +188,7 @@ func TestCardLink(t *testing.T) {
 
 		// A portal address that is not a web address is not followed.
 		b.portal.answer = "javascript:alert(1)"
-		r = b.do(t, "POST", path, url.Values{}, nil)
+		r = b.do(t, "POST", path, url.Values{}, cookie)
 		require.Equal(t, http.StatusServiceUnavailable, r.status)
 		require.Empty(t, r.header.Get("Location"))
 		b.portal.answer = ""
@@ -216,7 +238,7 @@ func TestCardLink(t *testing.T) {
 		require.NoError(t, err)
 		r = b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil)
 		require.Equal(t, http.StatusSeeOther, r.status)
-		cookie := map[string]string{"Cookie": strings.SplitN(r.header.Get("Set-Cookie"), ";", 2)[0]}
+		cookie = map[string]string{"Cookie": strings.SplitN(r.header.Get("Set-Cookie"), ";", 2)[0]}
 		r = b.do(t, "GET", "/account", nil, cookie)
 		require.Contains(t, r.body, `action="/account/card"`)
 		r = b.do(t, "POST", "/account/card", url.Values{}, cookie)

@@ -56,7 +56,7 @@ func (b *testBundle) metric(t *testing.T, sample string) string {
 // processor and no more; the rest read a calm page saying to wait a minute
 // and that nothing was charged.
 func TestBuyFloodIsLimited(t *testing.T) {
-	b := setupWith(t, sqldb.SQLite, withLimits(web.Limits{Checkout: limit.Rule{PerMinute: 1, Burst: 3}, MaxClients: 1000}))
+	b := setup(t, sqldb.SQLite, withLimits(web.Limits{Checkout: limit.Rule{PerMinute: 1, Burst: 3}, MaxClients: 1000}))
 	var redirected, limited int
 	for i := range 12 {
 		r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"flood@example.com"}}, nil)
@@ -84,7 +84,7 @@ func TestBuyFloodIsLimited(t *testing.T) {
 // Guessing status pages from one address is refused after its limit, with
 // a page that never says nothing was charged: the visitor may have paid.
 func TestStatusGuessingIsLimited(t *testing.T) {
-	b := setupWith(t, sqldb.SQLite, withLimits(web.Limits{Status: limit.Rule{PerMinute: 1, Burst: 5}, MaxClients: 1000}))
+	b := setup(t, sqldb.SQLite, withLimits(web.Limits{Status: limit.Rule{PerMinute: 1, Burst: 5}, MaxClients: 1000}))
 	var notFound, limited int
 	for i := range 20 {
 		r := b.do(t, "GET", "/checkout/PU-"+string(rune('A'+i))+"000-0000", nil, nil)
@@ -111,7 +111,7 @@ func TestStatusGuessingIsLimited(t *testing.T) {
 // pages say to wait a minute, and a refused sign-in does not spend the
 // link.
 func TestSignInIsLimited(t *testing.T) {
-	b := setupWith(t, sqldb.SQLite, withLimits(web.Limits{SignInLink: limit.Rule{PerMinute: 1, Burst: 2}, SignIn: limit.Rule{PerMinute: 1, Burst: 2}, MaxClients: 1000}))
+	b := setup(t, sqldb.SQLite, withLimits(web.Limits{SignInLink: limit.Rule{PerMinute: 1, Burst: 2}, SignIn: limit.Rule{PerMinute: 1, Burst: 2}, MaxClients: 1000}))
 	for range 2 {
 		require.Equal(t, http.StatusSeeOther, b.do(t, "POST", "/account/link", url.Values{"email": {"ada@example.com"}}, nil).status)
 	}
@@ -133,7 +133,7 @@ func TestSignInIsLimited(t *testing.T) {
 // before its key is compared — even a right one from that address — while
 // a client with a right key is never slowed, however often it asks.
 func TestFailedAPIAuthIsLimited(t *testing.T) {
-	b := setupWith(t, sqldb.SQLite, func(d *web.Deps) {
+	b := setup(t, sqldb.SQLite, func(d *web.Deps) {
 		d.Limits = web.Limits{APIAuthFailures: limit.Rule{PerMinute: 1, Burst: 3}, MaxClients: 1000}
 		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}
 	})
@@ -173,7 +173,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	buy := func(b *testBundle, forwarded string) int {
 		return b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}}, map[string]string{"X-Forwarded-For": forwarded}).status
 	}
-	behind := setupWith(t, sqldb.SQLite, func(d *web.Deps) {
+	behind := setup(t, sqldb.SQLite, func(d *web.Deps) {
 		d.Limits = rule
 		d.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}
 	})
@@ -186,7 +186,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 	}
 	require.Equal(t, http.StatusTooManyRequests, buy(behind, "2001:db8:1:2:ffff::9"), "IPv6 clients are counted by /64")
 
-	exposed := setupWith(t, sqldb.SQLite, withLimits(rule))
+	exposed := setup(t, sqldb.SQLite, withLimits(rule))
 	for i := range 5 {
 		status := buy(exposed, "198.51.100."+string(rune('1'+i)))
 		if i < 2 {
@@ -202,7 +202,7 @@ func TestForwardedForOnlyFromTrustedProxies(t *testing.T) {
 // every refusal.
 func TestLimitedRefusalsAlertOnCallHourly(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)}
-	b := setupWith(t, sqldb.SQLite, func(d *web.Deps) {
+	b := setup(t, sqldb.SQLite, func(d *web.Deps) {
 		d.Limits = web.Limits{Status: limit.Rule{PerMinute: 1, Burst: 1}, MaxClients: 1000, AlertAfter: 5}
 		d.Now = clock.Now
 	})
@@ -239,7 +239,7 @@ func TestLimitedRefusalsAlertOnCallHourly(t *testing.T) {
 // alerted once.
 func TestRefusedWebhooksAlertAgainHourly(t *testing.T) {
 	clock := &testClock{t: time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)}
-	b := setupWith(t, sqldb.SQLite, func(d *web.Deps) { d.Now = clock.Now })
+	b := setup(t, sqldb.SQLite, func(d *web.Deps) { d.Now = clock.Now })
 	forged, sig := signedEvent(t, "evt_x", "checkout.session.completed", time.Now(), "whsec_rotated_elsewhere")
 	refuse := func(n int) {
 		for range n {
@@ -312,7 +312,7 @@ func TestSecurityHeaders(t *testing.T) {
 	csp := plain.do(t, "GET", "/buy/pro-annual", nil, nil).header.Get("Content-Security-Policy")
 	require.Contains(t, csp, "form-action 'self';", "no processor pages given: paidup only")
 
-	b := setupWith(t, sqldb.SQLite, func(d *web.Deps) {
+	b := setup(t, sqldb.SQLite, func(d *web.Deps) {
 		d.PublicURL = "https://shop.example.com"
 		d.PageOrigins = []string{"https://checkout.stripe.com", "https://billing.stripe.com", "javascript:alert(1)", "https://x.test; script-src *"}
 	})

@@ -139,6 +139,9 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Unwrap lets http.ResponseController reach the connection, to flush.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // rateLimitedLog writes at most one line per interval for each key, with
 // how many were suppressed, so that a flood of forged webhooks cannot flood
 // the logs.

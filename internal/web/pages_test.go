@@ -27,7 +27,7 @@ func TestEveryPageRenders(t *testing.T) {
 			accountPage{Signedin: true, Email: "ada@example.com", CardUpdate: true},
 		},
 		"sign_in.html": {accountPage{Token: "abc"}},
-		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}},
+		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}, cardPage{Used: true}},
 		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage},
 	}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded} {

@@ -38,6 +38,12 @@ type Deps struct {
 	Checkout *checkout.Service
 	Ingester *events.Ingester
 	Outbox   *notify.Outbox
+	// SignIns queues the sign-in emails the account page asks for, after
+	// the page has answered.
+	SignIns *notify.SignInRequests
+	// Mail is the mail server, asked whether it can deliver to an address
+	// a customer types; nil takes every address.
+	Mail MailServer
 	// Webhooks verifies Stripe's signed webhooks.
 	Webhooks stripe.Verifier
 	Policy   *paidup.Policy
