@@ -65,6 +65,10 @@ func (q *SignInRequests) Ask(email string) bool {
 // waiting, for a few seconds.
 func (q *SignInRequests) Run(ctx context.Context) {
 	for {
+		if ctx.Err() != nil {
+			q.drain(context.WithoutCancel(ctx))
+			return
+		}
 		select {
 		case req := <-q.pending:
 			if wait := time.Until(req.at.Add(settle)); wait > 0 {
@@ -73,10 +77,12 @@ func (q *SignInRequests) Run(ctx context.Context) {
 				case <-ctx.Done():
 				}
 			}
-			q.handle(ctx, req.email)
+			// A request taken is worked whole, even if paidup is stopping
+			// meanwhile.
+			hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drainTimeout)
+			q.handle(hctx, req.email)
+			cancel()
 		case <-ctx.Done():
-			q.drain(context.WithoutCancel(ctx))
-			return
 		}
 	}
 }
