@@ -15,6 +15,10 @@ const (
 	CaseUnconfirmed    = "unconfirmed"      // the processor never said how a checkout ended
 	CaseEmailFailed    = "email_failed"     // an email could not be delivered
 	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
+	// CaseForeignReference: a paid processor checkout named the
+	// reference of a checkout attempt it does not belong to (a payment
+	// link's client_reference_id, another integration's session).
+	CaseForeignReference = "foreign_reference"
 )
 
 // Case statuses.
