@@ -62,14 +62,29 @@ type Confirmation struct {
 // it yields the same checkout, not a second one. A submit of the same email
 // and plan from another form (another tab, another device) goes to the
 // checkout already open for them, while it can still be paid.
+//
+// The attempt returned carries its status token only if this call created
+// it: the token opens the status page, and it is for the browser that
+// started the purchase, not for whoever submits the same form again.
 func (s *Service) Start(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, error) {
 	if a, ok, err := s.reuse(ctx, plan, ref, email); err != nil || ok {
+		a.StatusToken = ""
 		return a, err
 	}
+	a, created, err := s.start(ctx, plan, ref, email)
+	if !created {
+		a.StatusToken = ""
+	}
+	return a, err
+}
+
+// start is Start without the reuse of another form's checkout; it reports
+// whether it created the attempt it returns.
+func (s *Service) start(ctx context.Context, plan paidup.Plan, ref, email string) (a paidup.CheckoutAttempt, created bool, err error) {
 	for range 3 {
-		a, err := s.attempt(ctx, plan, ref, email)
+		a, created, err = s.attempt(ctx, plan, ref, email)
 		if err != nil {
-			return a, err
+			return a, created, err
 		}
 		failpoint.Inject("buy.after_attempt")
 		switch {
@@ -79,20 +94,22 @@ func (s *Service) Start(ctx context.Context, plan paidup.Plan, ref, email string
 			open, paid, err := s.checkoutState(ctx, a)
 			switch {
 			case err != nil:
-				return a, err
+				return a, created, err
 			case open:
-				return a, nil
+				return a, created, nil
 			case paid:
-				return s.Store.CheckoutAttempt(ctx, a.Reference) // settled now
+				a, err = s.Store.CheckoutAttempt(ctx, a.Reference) // settled now
+				return a, created, err
 			}
 		case a.Status != paidup.AttemptCreated:
-			return a, nil // settled: the caller shows how it stands
+			return a, created, nil // settled: the caller shows how it stands
 		case s.payable(a):
-			return s.open(ctx, a, plan, email)
+			a, err = s.open(ctx, a, plan, email)
+			return a, created, err
 		}
 		ref = paidup.NewReference() // too old to pay now: start afresh
 	}
-	return paidup.CheckoutAttempt{}, errors.New("could not start a checkout")
+	return paidup.CheckoutAttempt{}, false, errors.New("could not start a checkout")
 }
 
 // minPayable is the least time a customer sent to a checkout has to pay.
@@ -187,21 +204,23 @@ func (s *Service) checkoutState(ctx context.Context, a paidup.CheckoutAttempt) (
 	return false, co.Paid, err
 }
 
-func (s *Service) attempt(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, error) {
+// attempt records a new attempt under ref, or finds the one an earlier
+// submit of the same form recorded; it reports whether it created it.
+func (s *Service) attempt(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, bool, error) {
 	for range 3 {
 		a, created, err := s.Store.CreateCheckoutAttempt(ctx, paidup.CheckoutAttempt{
 			Reference: ref, PlanID: plan.ID, Email: email, Amount: plan.Amount, Processor: s.Processor.Name(),
 			StatusToken: paidup.NewStatusToken(), NextCheckAt: s.Store.Now().Add(s.FirstCheck),
 		})
 		if err != nil {
-			return a, err
+			return a, false, err
 		}
 		if created || (a.PlanID == plan.ID && a.Email == email) {
-			return a, nil
+			return a, created, nil
 		}
 		ref = paidup.NewReference()
 	}
-	return paidup.CheckoutAttempt{}, errors.New("could not find an unused checkout reference")
+	return paidup.CheckoutAttempt{}, false, errors.New("could not find an unused checkout reference")
 }
 
 // Outcome is where a checkout stands after Fulfil.

@@ -50,6 +50,8 @@ type testBundle struct {
 	outbox     *notify.Outbox
 	policy     *paidup.Policy
 	portal     *fakePortal
+	// cookie is the checkout cookie of the browser that last bought.
+	cookie string
 }
 
 // switchable is a processor that can be swapped mid-test, to take the
@@ -192,6 +194,7 @@ func TestPagesAndPurchaseStart(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, r.status)
 		loc := r.header.Get("Location")
 		require.True(t, strings.HasPrefix(loc, b.sandboxURL+"/c/pay/cs_test_"), loc)
+		browser := startedCookie(t, r)
 
 		a, err := b.store.CheckoutAttempt(context.Background(), ref)
 		require.NoError(t, err)
@@ -215,14 +218,16 @@ func TestPagesAndPurchaseStart(t *testing.T) {
 
 		r = b.do(t, "GET", "/checkout/"+strings.ToLower(ref), nil, nil)
 		require.Equal(t, http.StatusOK, r.status, "references are read as people type them")
-		require.Contains(t, r.body, "Nothing has been charged yet")
+		require.Contains(t, r.body, "We haven't confirmed a payment for this purchase yet")
 		require.Contains(t, r.body, ref)
+		status := strings.Split(b.returnPath(t, loc), "&")[0] // the status page, without coming back from paying
+		require.Contains(t, b.do(t, "GET", status, nil, nil).body, "Nothing has been charged yet")
 
-		r = b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, nil)
+		r = b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, map[string]string{"Cookie": browser})
 		require.Equal(t, http.StatusOK, r.status)
 		require.Contains(t, r.body, "nothing was charged")
 		require.Equal(t, ref, formReference(t, r.body), "back to the same checkout")
-		require.Contains(t, r.body, `value="ada@example.com"`)
+		require.Contains(t, r.body, `value="ada@example.com"`, "the browser that started the checkout gets its email back")
 	})
 }
 
@@ -408,12 +413,46 @@ func (b *testBundle) pay(t *testing.T, payPage string) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
+// returnPath is where the processor sends the customer back to after
+// paying on payPage: the checkout's success URL, as a path on paidup.
+func (b *testBundle) returnPath(t *testing.T, payPage string) string {
+	t.Helper()
+	id := payPage[strings.LastIndex(payPage, "/")+1:]
+	req, err := http.NewRequest("GET", b.sandboxURL+"/v1/checkout/sessions/"+id, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer sk_test_web")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var cs struct {
+		SuccessURL string `json:"success_url"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&cs))
+	require.True(t, strings.HasPrefix(cs.SuccessURL, b.srv.URL+"/checkout/"), cs.SuccessURL)
+	return strings.ReplaceAll(strings.TrimPrefix(cs.SuccessURL, b.srv.URL), "{CHECKOUT_SESSION_ID}", id)
+}
+
+// startedCookie is the cookie a buy form's submit gave its browser.
+func startedCookie(t *testing.T, r response) string {
+	t.Helper()
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == "paidup_checkout" {
+			require.True(t, c.HttpOnly)
+			require.Equal(t, http.SameSiteLaxMode, c.SameSite)
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatalf("the buy form's answer sets no paidup_checkout cookie: %v", r.header.Values("Set-Cookie"))
+	return ""
+}
+
 // buy starts a purchase and returns its reference and payment page.
 func (b *testBundle) buy(t *testing.T, email string) (string, string) {
 	t.Helper()
 	ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
 	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {email}, "reference": {ref}}, nil)
 	require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	b.cookie = startedCookie(t, r)
 	return ref, r.header.Get("Location")
 }
 
@@ -423,13 +462,15 @@ func TestReturnPageFulfils(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		b := setup(t, engine)
 		ref, payPage := b.buy(t, "ada@example.com")
-		r := b.do(t, "GET", "/checkout/"+ref, nil, nil)
+		back := b.returnPath(t, payPage)
+		status := strings.Split(back, "&")[0] // the status page, without coming back from paying
+		r := b.do(t, "GET", status, nil, nil)
 		require.Contains(t, r.body, "Your payment is not finished", "before paying, nothing is charged")
 		require.Contains(t, r.body, payPage)
 
 		b.pay(t, payPage)
 		for range 3 {
-			r = b.do(t, "GET", "/checkout/"+ref+"?checkout=cs_x", nil, nil)
+			r = b.do(t, "GET", back, nil, nil)
 			require.Equal(t, http.StatusOK, r.status)
 			require.Contains(t, r.body, "You're in")
 			require.Contains(t, r.body, "You now have Pro, until ")
@@ -440,6 +481,11 @@ func TestReturnPageFulfils(t *testing.T) {
 
 		// The form submitted again after paying shows the outcome, not a
 		// second payment page.
+		// The browser that started it is sent to the whole page; another,
+		// with only the form, to the page its reference opens.
+		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, map[string]string{"Cookie": b.cookie})
+		require.Equal(t, http.StatusSeeOther, r.status)
+		require.Equal(t, status, r.header.Get("Location"))
 		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
 		require.Equal(t, http.StatusSeeOther, r.status)
 		require.Equal(t, "/checkout/"+ref, r.header.Get("Location"))
@@ -451,18 +497,19 @@ func TestReturnPageFulfils(t *testing.T) {
 // confirming — never that the payment failed — and refreshes itself.
 func TestReturnPageWhileProcessorIsDown(t *testing.T) {
 	b := setup(t, sqldb.SQLite)
-	ref, payPage := b.buy(t, "ada@example.com")
+	_, payPage := b.buy(t, "ada@example.com")
 	b.pay(t, payPage)
+	back := b.returnPath(t, payPage)
 	good := b.processor.Processor
 	b.processor.Processor = stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: "http://127.0.0.1:1", Retries: -1, Timeout: time.Second})
-	r := b.do(t, "GET", "/checkout/"+ref+"?checkout=cs_x", nil, nil)
+	r := b.do(t, "GET", back, nil, nil)
 	require.Equal(t, http.StatusOK, r.status)
 	require.Contains(t, r.body, "We're confirming your payment")
 	require.Contains(t, r.body, "Please don't pay again")
 	require.Contains(t, r.body, `http-equiv="refresh"`)
 	require.NotContains(t, strings.ToLower(r.body), "failed")
 	b.processor.Processor = good
-	require.Contains(t, b.do(t, "GET", "/checkout/"+ref, nil, nil).body, "You're in")
+	require.Contains(t, b.do(t, "GET", back, nil, nil).body, "You're in")
 }
 
 func TestAccessAPI(t *testing.T) {
@@ -480,9 +527,9 @@ func TestAccessAPI(t *testing.T) {
 		r = b.do(t, "GET", "/api/v1/access?email=nope", nil, auth)
 		require.Equal(t, http.StatusBadRequest, r.status)
 
-		ref, payPage := b.buy(t, "ada@example.com")
+		_, payPage := b.buy(t, "ada@example.com")
 		b.pay(t, payPage)
-		b.do(t, "GET", "/checkout/"+ref+"?checkout=x", nil, nil)
+		b.do(t, "GET", b.returnPath(t, payPage), nil, nil)
 		r = b.do(t, "GET", "/api/v1/access?email=ADA@example.com", nil, auth)
 		require.Equal(t, http.StatusOK, r.status)
 		var a struct {
@@ -529,7 +576,7 @@ func TestAccountSignIn(t *testing.T) {
 		b := setup(t, engine)
 		ref, payPage := b.buy(t, "ada@example.com")
 		b.pay(t, payPage)
-		b.do(t, "GET", "/checkout/"+ref+"?checkout=x", nil, nil)
+		b.do(t, "GET", b.returnPath(t, payPage), nil, nil)
 		emails := b.count(t, "emails")
 
 		unknown := b.do(t, "POST", "/account/link", url.Values{"email": {"eve@example.com"}}, nil)
