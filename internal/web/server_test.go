@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -639,4 +640,129 @@ func TestRefusedWebhooksAlertOnCall(t *testing.T) {
 	require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM emails WHERE kind = 'alert' AND to_address = 'oncall@example.com'`).Scan(&alerts))
 	require.Equal(t, 1, alerts)
 	require.Equal(t, 0, b.count(t, "webhook_events"))
+}
+
+// counting is the processor, counting the calls paidup makes to it.
+type counting struct {
+	paidup.Processor
+	n atomic.Int64
+}
+
+func (c *counting) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
+	c.n.Add(1)
+	return c.Processor.Checkout(ctx, id)
+}
+
+func (c *counting) CheckoutForPayment(ctx context.Context, id string) (paidup.Checkout, error) {
+	c.n.Add(1)
+	return c.Processor.CheckoutForPayment(ctx, id)
+}
+
+func (c *counting) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (paidup.Checkout, error) {
+	c.n.Add(1)
+	return c.Processor.CreateCheckout(ctx, r)
+}
+
+// What a status link reveals: the short reference, which people read out
+// and which can be guessed, shows the state and a masked email, nothing
+// personal, and costs no call to the processor; the status token in the
+// address the processor sends the buyer back to shows everything.
+func TestStatusLinkReveals(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ref, payPage := b.buy(t, "ada@example.com")
+		back := b.returnPath(t, payPage)
+		_, otherPage := b.buy(t, "bob@example.com")
+		other := b.returnPath(t, otherPage)
+		token := regexp.MustCompile(`token=([^&]+)`).FindStringSubmatch(back)[1]
+		id := payPage[strings.LastIndex(payPage, "/")+1:]
+		calls := &counting{Processor: b.processor.Processor}
+		b.processor.Processor = calls
+
+		guesses := []string{
+			"/checkout/" + ref,
+			"/checkout/" + strings.ToLower(ref),
+			"/checkout/" + ref + "?checkout=" + id, // the checkout id opens only attempts from before tokens
+			"/checkout/" + ref + "?token=" + token[:42] + "A",
+			"/checkout/" + ref + "?token=" + regexp.MustCompile(`token=([^&]+)`).FindStringSubmatch(other)[1], // another purchase's
+			"/checkout/" + ref + "?token=" + paidup.HashStatusToken(token),
+		}
+		seesNothingPersonal := func(want string) {
+			t.Helper()
+			for _, path := range guesses {
+				r := b.do(t, "GET", path, nil, nil)
+				require.Equal(t, http.StatusOK, r.status, path)
+				require.Contains(t, r.body, ref, path)
+				require.Contains(t, r.body, want, path)
+				require.Contains(t, r.body, "a•••@example.com", path)
+				for _, secret := range []string{"ada@example.com", "$249.00", "249", "Pro, one year", "pro-annual", "cs_test_", b.sandboxURL} {
+					require.NotContains(t, r.body, secret, path)
+				}
+				require.NotContains(t, r.body, `http-equiv="refresh"`, path)
+			}
+			require.Zero(t, calls.n.Load(), "no processor call for a visitor without the token")
+		}
+		seesNothingPersonal("We haven't confirmed a payment for this purchase yet")
+
+		r := b.do(t, "GET", strings.Split(back, "&")[0], nil, nil)
+		require.Contains(t, r.body, "Your payment is not finished")
+		require.Contains(t, r.body, payPage, "the token holder may go back to the payment page")
+		require.Contains(t, r.body, "ada@example.com")
+		require.Contains(t, r.body, "$249.00")
+		require.Contains(t, r.body, "Pro, one year")
+
+		b.pay(t, payPage)
+		r = b.do(t, "GET", back, nil, nil)
+		require.Contains(t, r.body, "<h1>You're in</h1>")
+		require.Contains(t, r.body, "Your payment of $249.00 went through. You now have Pro, until ")
+		require.Contains(t, r.body, "ada@example.com")
+		calls.n.Store(0)
+		seesNothingPersonal("Your payment went through, and your access is granted.")
+	})
+}
+
+// Attempts from before status tokens have return addresses that carry the
+// processor's checkout id alone; for them, and only them, that id opens
+// the whole page.
+func TestStatusPageOfAttemptWithoutToken(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ref, payPage := b.buy(t, "ada@example.com")
+		back := b.returnPath(t, payPage)
+		id := payPage[strings.LastIndex(payPage, "/")+1:]
+		_, err := b.db.Write.Exec(`UPDATE checkout_attempts SET status_token = NULL, status_token_hash = NULL WHERE reference = $1`, ref)
+		require.NoError(t, err)
+		b.pay(t, payPage)
+
+		r := b.do(t, "GET", "/checkout/"+ref+"?checkout="+id, nil, nil)
+		require.Contains(t, r.body, "Your payment of $249.00 went through", "the old-style return address works")
+		require.Contains(t, r.body, "ada@example.com")
+		for _, path := range []string{"/checkout/" + ref + "?checkout=cs_test_wrong", "/checkout/" + ref, strings.Split(back, "&")[0]} {
+			r = b.do(t, "GET", path, nil, nil)
+			require.Contains(t, r.body, "Your payment went through, and your access is granted.", path)
+			require.NotContains(t, r.body, "ada@example.com", path)
+		}
+	})
+}
+
+// Coming back from the payment page by its cancel link fills in the email
+// again only in the browser that started the checkout.
+func TestCancelLinkPrefillsOnlyItsBrowser(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	ref, _ := b.buy(t, "ada@example.com")
+	ada := b.cookie
+	b.buy(t, "bob@example.com")
+	bob := b.cookie
+	for name, headers := range map[string]map[string]string{
+		"another browser":                    nil,
+		"a browser that started another one": {"Cookie": bob},
+		"a forged cookie":                    {"Cookie": "paidup_checkout=" + strings.Repeat("A", 43)},
+	} {
+		r := b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, headers)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Contains(t, r.body, `id="email" name="email" type="email" autocomplete="email" value=""`, name)
+		require.NotContains(t, r.body, "ada@example.com", name)
+	}
+	r := b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, map[string]string{"Cookie": ada})
+	require.Contains(t, r.body, `value="ada@example.com"`)
 }
