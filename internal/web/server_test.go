@@ -766,3 +766,51 @@ func TestCancelLinkPrefillsOnlyItsBrowser(t *testing.T) {
 	r := b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, map[string]string{"Cookie": ada})
 	require.Contains(t, r.body, `value="ada@example.com"`)
 }
+
+// A second submit of the same email and plan, from a fresh form (another
+// tab, another device), goes to the payment page already open for them:
+// one processor checkout however often the form is sent.
+func TestSecondSubmitReusesOpenCheckout(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		_, first := b.buy(t, "ada@example.com")
+		for range 5 {
+			ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
+			r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"Ada@example.com"}, "reference": {ref}}, nil)
+			require.Equal(t, http.StatusSeeOther, r.status)
+			require.Equal(t, first, r.header.Get("Location"))
+			require.Empty(t, r.header.Values("Set-Cookie"), "the first browser's token stays with it")
+		}
+		require.Equal(t, 1, b.sessions(t))
+		require.Equal(t, 1, b.count(t, "checkout_attempts"))
+		_, other := b.buy(t, "bob@example.com")
+		require.NotEqual(t, first, other)
+		require.Equal(t, 2, b.sessions(t))
+	})
+}
+
+// "You're in" rests on the grant of the purchase's own payment, while it
+// stands: a grant revoked, or a payment refunded, says so instead.
+func TestStatusPageFollowsTheGrant(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	_, payPage := b.buy(t, "ada@example.com")
+	back := b.returnPath(t, payPage)
+	b.pay(t, payPage)
+	require.Contains(t, b.do(t, "GET", back, nil, nil).body, "<h1>You're in</h1>")
+
+	_, err := b.db.Write.Exec(`UPDATE grants SET revoked_at = $1, revoke_reason = 'chargeback'`, time.Now())
+	require.NoError(t, err)
+	r := b.do(t, "GET", back, nil, nil)
+	require.NotContains(t, r.body, "You're in")
+	require.Contains(t, r.body, "This purchase no longer gives access")
+
+	_, err = b.db.Write.Exec(`UPDATE payments SET status = 'refunded', amount_refunded = amount`)
+	require.NoError(t, err)
+	require.Contains(t, b.do(t, "GET", back, nil, nil).body, "This payment was refunded")
+
+	_, err = b.db.Write.Exec(`UPDATE payments SET checkout_id = 'cs_test_someone_elses'`)
+	require.NoError(t, err)
+	r = b.do(t, "GET", back, nil, nil)
+	require.NotContains(t, r.body, "You're in")
+	require.Contains(t, r.body, "We couldn't confirm this purchase", "a payment that is not the purchase's own grants it nothing")
+}
