@@ -447,6 +447,9 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		grantSource = paidup.SourceSubscription
 	}
 	ref := a.Reference
+	if err := tx.LinkPaymentCheckout(ctx, processor, co.PaymentID, ref, co.ID); err != nil {
+		return Outcome{}, err
+	}
 
 	if g, found, err := tx.GrantBySource(ctx, grantSource, sourceRef); err != nil {
 		return Outcome{}, err

@@ -30,19 +30,28 @@ type Payment struct {
 	PaidAt            time.Time
 }
 
-// RecordPayment mirrors a succeeded payment, once. A payment recorded
-// without its checkout (a subscription's first payment, synced before its
-// checkout was fulfilled) gets it from the second record.
+// RecordPayment mirrors a succeeded payment, once.
 func (tx *Tx) RecordPayment(ctx context.Context, p Payment) error {
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO payments
 		(processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id, amount, currency, status, paid_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (processor, payment_id) DO UPDATE SET
-		checkout_id = excluded.checkout_id, checkout_reference = excluded.checkout_reference
-		WHERE payments.checkout_id IS NULL AND excluded.checkout_id IS NOT NULL`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (processor, payment_id) DO NOTHING`,
 		p.Processor, p.ID, p.CustomerID, nullString(p.CheckoutReference), nullString(p.CheckoutID), p.PlanID,
 		p.Amount.Amount, p.Amount.Currency, PaymentSucceeded, ts(p.PaidAt), tx.now)
 	if err != nil {
 		return fmt.Errorf("recording payment %s: %w", p.ID, err)
+	}
+	return nil
+}
+
+// LinkPaymentCheckout records the checkout a payment was made through, and
+// the attempt it settles, on a payment recorded without them: a
+// subscription's first payment, recorded by its sync before its checkout
+// was fulfilled.
+func (tx *Tx) LinkPaymentCheckout(ctx context.Context, processor, id, ref, checkoutID string) error {
+	_, err := tx.tx.ExecContext(ctx, `UPDATE payments SET checkout_id = $3, checkout_reference = $4, updated_at = $5
+		WHERE processor = $1 AND payment_id = $2 AND checkout_id IS NULL`, processor, id, checkoutID, ref, tx.now)
+	if err != nil {
+		return fmt.Errorf("recording the checkout of payment %s: %w", id, err)
 	}
 	return nil
 }
