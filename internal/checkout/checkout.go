@@ -250,6 +250,20 @@ func (s *Service) Fulfil(ctx context.Context, checkoutID, source string) (Outcom
 	return s.FulfilCheckout(ctx, co, source)
 }
 
+// FulfilAttempt is Fulfil for a's own checkout: checkoutID, when paidup
+// has not recorded it (the return address names it), is fulfilled only if
+// the processor's checkout carries a's proof; another is left alone.
+func (s *Service) FulfilAttempt(ctx context.Context, a paidup.CheckoutAttempt, checkoutID, source string) (Outcome, error) {
+	co, err := s.Processor.Checkout(ctx, checkoutID)
+	if err != nil {
+		return Outcome{State: Pending}, err
+	}
+	if !a.OwnCheckout(co) {
+		return Outcome{State: Pending}, nil
+	}
+	return s.FulfilCheckout(ctx, co, source)
+}
+
 // FulfilCheckout fulfils a checkout as the processor reported it.
 func (s *Service) FulfilCheckout(ctx context.Context, co paidup.Checkout, source string) (Outcome, error) {
 	return s.FulfilCheckoutWith(ctx, co, source, nil)

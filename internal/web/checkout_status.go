@@ -1,6 +1,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"net/http"
@@ -79,11 +80,13 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 			s.render(w, r, http.StatusOK, "status.html", "Your purchase "+a.Reference, v)
 			return
 		}
-		returning := r.URL.Query().Get("checkout") != ""
+		back := r.URL.Query().Get("checkout") // coming back from paying
 		state := stateConfirming
-		if a.Unresolved() && a.CheckoutID != "" {
+		if id := cmp.Or(a.CheckoutID, back); a.Unresolved() && id != "" {
+			// A checkout paidup did not record (it stopped first) is named
+			// by the address the processor sent the customer back to.
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-			out, ferr := s.Checkout.Fulfil(ctx, a.CheckoutID, store.ByReturnPage)
+			out, ferr := s.Checkout.FulfilAttempt(ctx, a, id, store.ByReturnPage)
 			cancel()
 			if ferr != nil {
 				s.Logger.Warn("fulfilling from the return page failed; the reconciler will retry", "ref", requestRef(r), "checkout", a.Reference, "err", ferr)
@@ -93,12 +96,12 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			if ferr == nil && out.State == checkout.Pending && !returning {
+			if ferr == nil && out.State == checkout.Pending && back == "" {
 				state = stateUnpaid
 			}
 		}
 		v := statusView{Attempt: a, State: state, Email: a.Email, SupportEmail: s.Business.SupportEmail, LinkTTL: notify.HumanDuration(s.LinkTTL)}
-		if a.Status == paidup.AttemptCreated {
+		if a.Status == paidup.AttemptCreated && back == "" {
 			v.State = stateUnpaid
 		}
 		s.settledState(r.Context(), &v)

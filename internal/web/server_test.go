@@ -814,3 +814,47 @@ func TestStatusPageFollowsTheGrant(t *testing.T) {
 	require.NotContains(t, r.body, "You're in")
 	require.Contains(t, r.body, "We couldn't confirm this purchase", "a payment that is not the purchase's own grants it nothing")
 }
+
+// lostAnswer is the processor with its answer to checkout creation lost
+// on the way back: the checkout exists, and paidup never learns its id.
+type lostAnswer struct{ paidup.Processor }
+
+func (p lostAnswer) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (paidup.Checkout, error) {
+	if _, err := p.Processor.CreateCheckout(ctx, r); err != nil {
+		return paidup.Checkout{}, err
+	}
+	return paidup.Checkout{}, paidup.Errorf(paidup.EUNAVAILABLE, "connection reset after the request was sent")
+}
+
+// A customer who paid through a checkout paidup never recorded comes back
+// to "You're in": the return address names the checkout, whose proof shows
+// it is theirs. Another checkout named there is not taken for theirs.
+func TestReturnPageFulfilsUnrecordedCheckout(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	good := b.processor.Processor
+	b.processor.Processor = lostAnswer{good}
+	ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
+	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	b.processor.Processor = good
+	var id string
+	require.NoError(t, b.sandboxDB.Read.QueryRow(`SELECT id FROM sandbox_objects WHERE object = 'checkout.session'`).Scan(&id))
+	payPage := b.sandboxURL + "/c/pay/" + id
+	back := b.returnPath(t, payPage)
+
+	_, otherPage := b.buy(t, "bob@example.com")
+	b.pay(t, otherPage)
+	other := otherPage[strings.LastIndex(otherPage, "/")+1:]
+	r = b.do(t, "GET", strings.Replace(back, id, other, 1), nil, nil)
+	require.NotContains(t, r.body, "You're in", "another customer's checkout is not this one's")
+	require.Contains(t, r.body, "We're confirming your payment")
+
+	b.pay(t, payPage)
+	r = b.do(t, "GET", back, nil, nil)
+	require.Contains(t, r.body, "<h1>You're in</h1>")
+	require.Contains(t, r.body, "ada@example.com")
+	a, err := b.store.CheckoutAttempt(context.Background(), ref)
+	require.NoError(t, err)
+	require.Equal(t, paidup.AttemptFulfilled, a.Status)
+	require.Equal(t, id, a.CheckoutID)
+}
