@@ -168,9 +168,9 @@ func (s *Service) open(ctx context.Context, a paidup.CheckoutAttempt, plan paidu
 		CancelURL:  s.PublicURL + "/buy/" + url.PathEscape(plan.ID) + "?cancelled=" + a.Reference,
 		ExpiresAt:  expiry(a),
 	}
+	// An attempt from before status tokens has none, and keeps the request
+	// it was first made with.
 	if a.StatusToken != "" {
-		// An attempt from before status tokens keeps the request it was
-		// first made with.
 		req.SuccessURL = s.PublicURL + StatusPath(a.Reference, a.StatusToken) + "&checkout={CHECKOUT_ID}"
 		req.Proof = paidup.CheckoutProof(a.StatusToken)
 	}
