@@ -17,9 +17,11 @@ const (
 type Checkout struct {
 	ID        string // the processor's id, e.g. cs_test_…
 	URL       string // where the customer pays; empty once closed
-	Reference string // paidup's checkout reference it carries
+	Reference string // the checkout reference it carries, paidup's or not
 	Status    string // CheckoutOpen, CheckoutComplete or CheckoutExpired
 	Paid      bool
+	// Proof is the checkout proof it carries (see CheckoutProof), if any.
+	Proof string
 	// CustomerID is the processor's customer, when there is one.
 	CustomerID string
 	Email      string
@@ -46,7 +48,11 @@ type CheckoutRequest struct {
 	// Reference is paidup's checkout reference. It travels with the
 	// payment (client reference and metadata) and is the idempotency key,
 	// so that asking twice gives the same checkout.
-	Reference  string
+	Reference string
+	// Proof travels in the checkout's metadata, so that paidup can tell
+	// the checkout is its own before it has recorded its id (see
+	// CheckoutProof); empty for attempts without a status token.
+	Proof      string
 	Plan       Plan
 	Email      string
 	CustomerID string // an existing processor customer, if known

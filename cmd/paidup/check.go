@@ -58,7 +58,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if bad > 0 {
 		return fmt.Errorf("%d invariant violations", bad)
 	}
-	fmt.Fprintln(stdout, "OK: every succeeded payment has exactly one grant or a refund, every grant has a source, and every grant's confirmation is sent or queued.")
+	fmt.Fprintln(stdout, "OK: every succeeded payment has exactly one grant or a refund, every grant has a source, every grant's confirmation is sent or queued, and every checkout was settled by a payment through its own checkout.")
 	return nil
 }
 

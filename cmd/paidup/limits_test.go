@@ -46,7 +46,9 @@ func floodFromOneAddress(t *testing.T, bin string) {
 	var passed, limited int
 	start := time.Now()
 	for i := range 40 {
-		resp := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {"flood@example.com"}}, map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i)})
+		// A new email each time: the same one would go back to the
+		// checkout already open for it.
+		resp := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {fmt.Sprintf("flood%d@example.com", i)}}, map[string]string{"X-Forwarded-For": fmt.Sprintf("203.0.113.%d", i)})
 		switch resp.status {
 		case http.StatusSeeOther:
 			passed++
@@ -122,8 +124,9 @@ func manyAddresses(t *testing.T, bin string) {
 	passed := map[string]int{}
 	for i := range 8 {
 		client := fmt.Sprintf("198.51.100.%d", i+1)
-		for range 8 {
-			resp := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {"buyer@example.com"}}, map[string]string{"X-Forwarded-For": "6.6.6.6, " + client})
+		for j := range 8 {
+			email := fmt.Sprintf("buyer%d-%d@example.com", i, j) // a new checkout each time
+			resp := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {email}}, map[string]string{"X-Forwarded-For": "6.6.6.6, " + client})
 			if resp.status == http.StatusSeeOther {
 				passed[client]++
 			} else if resp.status != http.StatusTooManyRequests {
@@ -172,7 +175,8 @@ func budgetHolds(t *testing.T, bin string) {
 			for j := 0; time.Since(start) < 4*time.Second; j++ {
 				// A new customer each time: no one address's own limit.
 				client := fmt.Sprintf("198.51.%d.%d", i, j)
-				resp := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {"buyer@example.com"}}, map[string]string{"X-Forwarded-For": client})
+				email := fmt.Sprintf("buyer%d-%d@example.com", i, j)
+				resp := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {email}}, map[string]string{"X-Forwarded-For": client})
 				mu.Lock()
 				statuses[resp.status]++
 				mu.Unlock()
@@ -213,8 +217,8 @@ func budgetHolds(t *testing.T, bin string) {
 // With the limits turned off, a flood goes through.
 func limitsOff(t *testing.T, bin string) {
 	w := startLimitsWorld(t, bin, "", "limits:\n  enabled: false\n")
-	for range 20 {
-		if s := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {"flood@example.com"}}, nil).status; s != http.StatusSeeOther {
+	for i := range 20 {
+		if s := w.send(t, http.MethodPost, "/buy/pro-annual", url.Values{"email": {fmt.Sprintf("flood%d@example.com", i)}}, nil).status; s != http.StatusSeeOther {
 			t.Fatalf("status %d with limits off", s)
 		}
 	}

@@ -59,12 +59,32 @@ type Confirmation struct {
 // the attempt stays, without a checkout, and trying again with the same
 // reference reuses it: the reference is the processor's idempotency key, so
 // a crash between the processor creating the checkout and paidup recording
-// it yields the same checkout, not a second one.
+// it yields the same checkout, not a second one. A submit of the same email
+// and plan from another form (another tab, another device) goes to the
+// checkout already open for them, while it can still be paid.
+//
+// The attempt returned carries its status token only if this call created
+// it: the token opens the status page, and it is for the browser that
+// started the purchase, not for whoever submits the same form again.
 func (s *Service) Start(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, error) {
+	if a, ok, err := s.reuse(ctx, plan, ref, email); err != nil || ok {
+		a.StatusToken = ""
+		return a, err
+	}
+	a, created, err := s.start(ctx, plan, ref, email)
+	if !created {
+		a.StatusToken = ""
+	}
+	return a, err
+}
+
+// start is Start without the reuse of another form's checkout; it reports
+// whether it created the attempt it returns.
+func (s *Service) start(ctx context.Context, plan paidup.Plan, ref, email string) (a paidup.CheckoutAttempt, created bool, err error) {
 	for range 3 {
-		a, err := s.attempt(ctx, plan, ref, email)
+		a, created, err = s.attempt(ctx, plan, ref, email)
 		if err != nil {
-			return a, err
+			return a, created, err
 		}
 		failpoint.Inject("buy.after_attempt")
 		switch {
@@ -74,44 +94,94 @@ func (s *Service) Start(ctx context.Context, plan paidup.Plan, ref, email string
 			open, paid, err := s.checkoutState(ctx, a)
 			switch {
 			case err != nil:
-				return a, err
+				return a, created, err
 			case open:
-				return a, nil
+				return a, created, nil
 			case paid:
-				return s.Store.CheckoutAttempt(ctx, a.Reference) // settled now
+				a, err = s.Store.CheckoutAttempt(ctx, a.Reference) // settled now
+				return a, created, err
 			}
 		case a.Status != paidup.AttemptCreated:
-			return a, nil // settled: the caller shows how it stands
-		default:
-			// The checkout's expiry is part of the idempotent request, so it
-			// is fixed by the attempt, not by when the request is made.
-			expires := a.CreatedAt.Add(Lifetime - time.Minute).Truncate(time.Second)
-			if expires.Sub(s.Store.Now()) >= 31*time.Minute {
-				return s.open(ctx, a, plan, email, expires)
-			}
+			return a, created, nil // settled: the caller shows how it stands
+		case s.payable(a):
+			a, err = s.open(ctx, a, plan, email)
+			return a, created, err
 		}
 		ref = paidup.NewReference() // too old to pay now: start afresh
 	}
-	return paidup.CheckoutAttempt{}, errors.New("could not start a checkout")
+	return paidup.CheckoutAttempt{}, false, errors.New("could not start a checkout")
 }
 
-// open asks the processor for the attempt's checkout and records it.
-func (s *Service) open(ctx context.Context, a paidup.CheckoutAttempt, plan paidup.Plan, email string, expires time.Time) (paidup.CheckoutAttempt, error) {
-	co, err := s.Processor.CreateCheckout(ctx, paidup.CheckoutRequest{
+// minPayable is the least time a customer sent to a checkout has to pay.
+const minPayable = 31 * time.Minute
+
+// expiry is when an attempt's processor checkout closes. It is part of the
+// idempotent request, so it is fixed by the attempt, not by when the
+// request is made.
+func expiry(a paidup.CheckoutAttempt) time.Time {
+	return a.CreatedAt.Add(Lifetime - time.Minute).Truncate(time.Second)
+}
+
+// payable reports whether an attempt's checkout leaves the customer enough
+// time to pay.
+func (s *Service) payable(a paidup.CheckoutAttempt) bool {
+	return expiry(a).Sub(s.Store.Now()) >= minPayable
+}
+
+// reuse finds the checkout open for the same email and plan that another
+// form (not ref's) started, and returns it while it can be paid, or its
+// attempt if it has been paid meanwhile; ok is false when there is none.
+func (s *Service) reuse(ctx context.Context, plan paidup.Plan, ref, email string) (a paidup.CheckoutAttempt, ok bool, err error) {
+	since := s.Store.Now().Add(-(Lifetime - time.Minute - minPayable))
+	a, found, err := s.Store.OpenAttemptFor(ctx, plan.ID, email, since)
+	if err != nil || !found || a.Reference == ref || !s.payable(a) {
+		return paidup.CheckoutAttempt{}, false, err
+	}
+	open, paid, err := s.checkoutState(ctx, a)
+	switch {
+	case err != nil:
+		return paidup.CheckoutAttempt{}, false, err
+	case open:
+		return a, true, nil
+	case paid:
+		a, err = s.Store.CheckoutAttempt(ctx, a.Reference)
+		return a, err == nil, err
+	}
+	return paidup.CheckoutAttempt{}, false, nil // closed unpaid: start afresh
+}
+
+// StatusPath is the address of an attempt's status page, with the token
+// that opens it.
+func StatusPath(ref, token string) string {
+	return "/checkout/" + ref + "?token=" + url.QueryEscape(token)
+}
+
+// open asks the processor for the attempt's checkout and records it. The
+// request is the same each time it is made for the attempt: the processor
+// answers a repeat with the checkout it made the first time.
+func (s *Service) open(ctx context.Context, a paidup.CheckoutAttempt, plan paidup.Plan, email string) (paidup.CheckoutAttempt, error) {
+	req := paidup.CheckoutRequest{
 		Reference:  a.Reference,
 		Plan:       plan,
 		Email:      email,
 		SuccessURL: s.PublicURL + "/checkout/" + a.Reference + "?checkout={CHECKOUT_ID}",
 		CancelURL:  s.PublicURL + "/buy/" + url.PathEscape(plan.ID) + "?cancelled=" + a.Reference,
-		ExpiresAt:  expires,
-	})
+		ExpiresAt:  expiry(a),
+	}
+	// An attempt from before status tokens has none, and keeps the request
+	// it was first made with.
+	if a.StatusToken != "" {
+		req.SuccessURL = s.PublicURL + StatusPath(a.Reference, a.StatusToken) + "&checkout={CHECKOUT_ID}"
+		req.Proof = paidup.CheckoutProof(a.StatusToken)
+	}
+	co, err := s.Processor.CreateCheckout(ctx, req)
 	if err != nil {
 		return a, err
 	}
 	failpoint.Inject("buy.after_checkout")
 	if err := s.Store.OpenCheckoutAttempt(ctx, a.Reference, co.ID, co.URL); err != nil {
-		// The checkout carries the reference, so the payment can still be
-		// traced; send the customer on rather than stop them.
+		// The checkout carries the reference and the proof, so the payment
+		// can still be traced; send the customer on rather than stop them.
 		s.Logger.Error("recording processor checkout failed", "checkout", a.Reference, "err", err)
 	}
 	failpoint.Inject("buy.after_record")
@@ -134,21 +204,23 @@ func (s *Service) checkoutState(ctx context.Context, a paidup.CheckoutAttempt) (
 	return false, co.Paid, err
 }
 
-func (s *Service) attempt(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, error) {
+// attempt records a new attempt under ref, or finds the one an earlier
+// submit of the same form recorded; it reports whether it created it.
+func (s *Service) attempt(ctx context.Context, plan paidup.Plan, ref, email string) (paidup.CheckoutAttempt, bool, error) {
 	for range 3 {
 		a, created, err := s.Store.CreateCheckoutAttempt(ctx, paidup.CheckoutAttempt{
 			Reference: ref, PlanID: plan.ID, Email: email, Amount: plan.Amount, Processor: s.Processor.Name(),
-			NextCheckAt: s.Store.Now().Add(s.FirstCheck),
+			StatusToken: paidup.NewStatusToken(), NextCheckAt: s.Store.Now().Add(s.FirstCheck),
 		})
 		if err != nil {
-			return a, err
+			return a, false, err
 		}
 		if created || (a.PlanID == plan.ID && a.Email == email) {
-			return a, nil
+			return a, created, nil
 		}
 		ref = paidup.NewReference()
 	}
-	return paidup.CheckoutAttempt{}, errors.New("could not find an unused checkout reference")
+	return paidup.CheckoutAttempt{}, false, errors.New("could not find an unused checkout reference")
 }
 
 // Outcome is where a checkout stands after Fulfil.
@@ -158,6 +230,8 @@ type Outcome struct {
 	State      string
 	CustomerID string
 	Grant      paidup.Grant
+	// Reference is the attempt the checkout settled, when it settled one.
+	Reference string
 }
 
 // Pending: paid or maybe paid, not yet confirmed.
@@ -172,6 +246,20 @@ func (s *Service) Fulfil(ctx context.Context, checkoutID, source string) (Outcom
 	co, err := s.Processor.Checkout(ctx, checkoutID)
 	if err != nil {
 		return Outcome{State: Pending}, err
+	}
+	return s.FulfilCheckout(ctx, co, source)
+}
+
+// FulfilAttempt is Fulfil for a's own checkout: checkoutID, when paidup
+// has not recorded it (the return address names it), is fulfilled only if
+// the processor's checkout carries a's proof; another is left alone.
+func (s *Service) FulfilAttempt(ctx context.Context, a paidup.CheckoutAttempt, checkoutID, source string) (Outcome, error) {
+	co, err := s.Processor.Checkout(ctx, checkoutID)
+	if err != nil {
+		return Outcome{State: Pending}, err
+	}
+	if !a.OwnCheckout(co) {
+		return Outcome{State: Pending}, nil
 	}
 	return s.FulfilCheckout(ctx, co, source)
 }
@@ -208,11 +296,14 @@ func (s *Service) FulfilCheckoutWith(ctx context.Context, co paidup.Checkout, so
 	}
 	var out Outcome
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		out, err = s.fulfilTx(ctx, tx, co, plan, planKnown, source, first)
+		a, named, err := s.attemptFor(ctx, tx, co, plan, source)
 		if err != nil {
 			return err
 		}
+		if out, err = s.fulfilTx(ctx, tx, co, a, named, plan, planKnown, source, first); err != nil {
+			return err
+		}
+		out.Reference = a.Reference
 		if also != nil {
 			if err := also(tx, out); err != nil {
 				return err
@@ -260,11 +351,12 @@ func (s *Service) CheckoutPaidThrough(ctx context.Context, checkoutID, paymentID
 }
 
 // Ours reports whether a checkout is paidup's to fulfil: it carries a
-// paidup reference, or it sells a price one of the plans sells (a payment
-// link for a plan, say). Other checkouts on the same processor account are
-// none of paidup's business.
+// reference in paidup's format, or it sells a price one of the plans sells
+// (a payment link for a plan, say). Other checkouts on the same processor
+// account are none of paidup's business, whatever client reference they
+// carry.
 func (s *Service) Ours(co paidup.Checkout) bool {
-	if co.Reference != "" {
+	if paidup.IsReference(co.Reference) {
 		return true
 	}
 	_, ok := s.planFor(co)
@@ -279,51 +371,110 @@ func (s *Service) planFor(co paidup.Checkout) (paidup.Plan, bool) {
 	return s.Policy.PlanByPrice(co.PriceIDs[0])
 }
 
-func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, plan paidup.Plan, planKnown bool, source string,
-	first paidup.Invoice) (Outcome, error) {
+// attemptFor finds, and locks, the attempt co settles: the attempt co
+// names by its reference, if co is that attempt's own checkout (see
+// paidup.CheckoutAttempt.OwnCheckout). Otherwise co is settled as a
+// purchase of its own, with an attempt rebuilt from the processor's data:
+// under the reference co carries, when that is in paidup's format and no
+// attempt has it (a lost row, a restored backup), else under
+// PROCESSOR-<checkout id>. named is the reference of another attempt that
+// co named, if it did: anyone can make a checkout name a reference (a
+// payment link's client_reference_id), and a reference is a hint, never
+// an authority.
+func (s *Service) attemptFor(ctx context.Context, tx *store.Tx, co paidup.Checkout, plan paidup.Plan, source string) (
+	a paidup.CheckoutAttempt, named string, err error) {
+	ref := co.Reference
+	if !paidup.IsReference(ref) {
+		ref = ""
+	}
+	if ref != "" {
+		a, err := tx.AttemptForUpdate(ctx, ref)
+		switch {
+		case err == nil && a.OwnCheckout(co):
+			if a.CheckoutID == "" {
+				// paidup stopped before recording it; its proof says whose
+				// it is.
+				if err := tx.RecordAttemptCheckout(ctx, ref, co.ID); err != nil {
+					return a, "", err
+				}
+				a.CheckoutID, a.StatusToken = co.ID, ""
+			}
+			return a, "", nil
+		case err == nil:
+			named, ref = ref, ""
+		case paidup.ErrorCode(err) != paidup.ENOTFOUND:
+			return a, "", err
+		}
+	}
+	summary := "Rebuilt a checkout paidup had no record of, from the processor's data"
+	if named != "" {
+		summary = fmt.Sprintf("Recorded checkout %s as a purchase of its own: it named reference %s, which is another checkout's", co.ID, named)
+	}
+	if ref == "" {
+		ref = "PROCESSOR-" + co.ID
+	}
+	a, err = s.restore(ctx, tx, co, plan, ref, source, summary)
+	return a, named, err
+}
+
+// restore recreates the attempt for co under ref, unless it exists, and
+// locks it as the normal path does, so that a concurrent restore of the
+// same checkout waits for this one to finish.
+func (s *Service) restore(ctx context.Context, tx *store.Tx, co paidup.Checkout, plan paidup.Plan, ref, source, summary string) (paidup.CheckoutAttempt, error) {
+	a := paidup.CheckoutAttempt{Reference: ref, PlanID: plan.ID, Email: co.Email, Amount: co.Amount,
+		Processor: s.Processor.Name(), CheckoutID: co.ID, CreatedAt: co.Created}
+	restored, err := tx.RestoreCheckoutAttempt(ctx, a)
+	if err != nil {
+		return a, err
+	}
+	if a, err = tx.AttemptForUpdate(ctx, ref); err != nil {
+		return a, err
+	}
+	if restored {
+		err = tx.Append(ctx, store.TimelineEntry{Reference: ref, Kind: store.EventReconciler, Source: source,
+			Summary: summary, Data: map[string]string{"checkout": co.ID, "payment": co.PaymentID}})
+	}
+	return a, err
+}
+
+// clash opens a support case, once per checkout, saying that co, settled
+// as ref, named the reference of another attempt.
+func (s *Service) clash(ctx context.Context, tx *store.Tx, co paidup.Checkout, ref, named, customerID string) error {
+	return s.Notify.OpenCase(ctx, tx, store.SupportCase{
+		DedupeKey: "foreign_reference:" + s.Processor.Name() + ":" + co.ID, CustomerID: customerID, Reference: ref,
+		PaymentID: co.PaymentID, Kind: store.CaseForeignReference,
+		Summary: fmt.Sprintf("Checkout %s named reference %s, which belongs to another checkout; it was paid and settled on its own as %s, and %s was left as it was",
+			co.ID, named, ref, named),
+	})
+}
+
+// fulfilTx settles a, the attempt co's payment is for (see attemptFor),
+// in tx: the customer, the payment and its grant, or the support case a
+// person must settle. named is the reference of another attempt co named,
+// if any.
+func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, a paidup.CheckoutAttempt, named string,
+	plan paidup.Plan, planKnown bool, source string, first paidup.Invoice) (Outcome, error) {
 	processor := s.Processor.Name()
 	sourceRef := processor + ":" + co.PaymentID
 	grantSource := paidup.SourcePurchase
 	if co.SubscriptionID != "" {
 		grantSource = paidup.SourceSubscription
 	}
-	ref := co.Reference
-
-	a, err := tx.AttemptForUpdate(ctx, ref)
-	switch {
-	case paidup.ErrorCode(err) == paidup.ENOTFOUND || ref == "":
-		// No record of this checkout: paid through a checkout paidup's
-		// database has lost, or a checkout made outside paidup that carries
-		// a reference. Rebuild the attempt from the processor's data.
-		if ref == "" {
-			ref = "PROCESSOR-" + co.ID
-		}
-		a = paidup.CheckoutAttempt{Reference: ref, PlanID: plan.ID, Email: co.Email, Amount: co.Amount,
-			Processor: processor, CheckoutID: co.ID, CreatedAt: co.Created}
-		restored, err := tx.RestoreCheckoutAttempt(ctx, a)
-		if err != nil {
-			return Outcome{}, err
-		}
-		// Lock it as the normal path does, so that a concurrent restore
-		// of the same checkout waits for this one to finish.
-		if a, err = tx.AttemptForUpdate(ctx, ref); err != nil {
-			return Outcome{}, err
-		}
-		if restored {
-			if err := tx.Append(ctx, store.TimelineEntry{Reference: ref, Kind: store.EventReconciler, Source: source,
-				Summary: "Rebuilt a checkout paidup had no record of, from the processor's data",
-				Data:    map[string]string{"checkout": co.ID, "payment": co.PaymentID}}); err != nil {
-				return Outcome{}, err
-			}
-		}
-	case err != nil:
+	ref := a.Reference
+	if err := tx.LinkPaymentCheckout(ctx, processor, co.PaymentID, ref, co.ID); err != nil {
 		return Outcome{}, err
 	}
 
 	if g, found, err := tx.GrantBySource(ctx, grantSource, sourceRef); err != nil {
 		return Outcome{}, err
 	} else if found {
-		// Already fulfilled, by this path or another: nothing to do.
+		// Already fulfilled, by this path or another (a subscription's
+		// sync): nothing more to do.
+		if named != "" {
+			if err := s.clash(ctx, tx, co, ref, named, g.CustomerID); err != nil {
+				return Outcome{}, err
+			}
+		}
 		if a.Status != paidup.AttemptFulfilled {
 			if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptFulfilled, g.CustomerID, co.PaymentID); err != nil {
 				return Outcome{}, err
@@ -342,6 +493,11 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 	customerID, created, err := tx.MatchCustomer(ctx, processor, co.CustomerID, email)
 	if err != nil {
 		return Outcome{}, err
+	}
+	if named != "" {
+		if err := s.clash(ctx, tx, co, ref, named, customerID); err != nil {
+			return Outcome{}, err
+		}
 	}
 	paidAt := co.PaidAt
 	if paidAt.IsZero() {
@@ -456,16 +612,19 @@ func describeSource(source string) string {
 	return source
 }
 
-// expire records that a checkout closed unpaid.
+// expire records that a checkout closed unpaid, if it is an attempt's own
+// checkout: one that merely names an attempt's reference closes nothing.
 func (s *Service) expire(ctx context.Context, co paidup.Checkout, source string, also func(*store.Tx, Outcome) error) (Outcome, error) {
 	out := Outcome{State: paidup.AttemptExpired}
-	if co.Reference == "" {
+	if !paidup.IsReference(co.Reference) {
 		return out, nil
 	}
 	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.expireTx(ctx, tx, co, source); err != nil {
+		ref, err := s.expireTx(ctx, tx, co, source)
+		if err != nil {
 			return err
 		}
+		out.Reference = ref
 		if also != nil {
 			return also(tx, out)
 		}
@@ -474,18 +633,21 @@ func (s *Service) expire(ctx context.Context, co paidup.Checkout, source string,
 	return out, err
 }
 
-func (s *Service) expireTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, source string) error {
+// expireTx settles the attempt whose own checkout co is as expired, unless
+// it is settled already, and returns its reference; "" if co is no
+// attempt's own.
+func (s *Service) expireTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, source string) (string, error) {
 	a, err := tx.AttemptForUpdate(ctx, co.Reference)
-	if paidup.ErrorCode(err) == paidup.ENOTFOUND {
-		return nil
+	if paidup.ErrorCode(err) == paidup.ENOTFOUND || (err == nil && !a.OwnCheckout(co)) {
+		return "", nil
 	}
 	if err != nil || !a.Unresolved() {
-		return err
+		return a.Reference, err
 	}
 	if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptExpired, "", ""); err != nil {
-		return err
+		return "", err
 	}
-	return tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: source,
+	return a.Reference, tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: source,
 		Summary: "The checkout closed unpaid; nothing was charged", Data: map[string]string{"checkout": co.ID}})
 }
 

@@ -508,6 +508,9 @@ func TestOurs(t *testing.T) {
 	}{
 		{"reference and plan price", paidup.Checkout{Reference: "PU-AAAA-0001", PriceIDs: []string{proAnnual.PriceID}}, true},
 		{"reference only", paidup.Checkout{Reference: "PU-AAAA-0001", PriceIDs: []string{strayPrice.ID}}, true},
+		{"someone else's client reference", paidup.Checkout{Reference: "user_42", PriceIDs: []string{strayPrice.ID}}, false},
+		{"someone else's client reference and a plan price", paidup.Checkout{Reference: "user_42", PriceIDs: []string{proAnnual.PriceID}}, true},
+		{"a reference not as paidup writes it", paidup.Checkout{Reference: "pu-aaaa-0001", PriceIDs: []string{strayPrice.ID}}, false},
 		{"plan price only", paidup.Checkout{PriceIDs: []string{memberForLife.PriceID}}, true},
 		{"neither", paidup.Checkout{PriceIDs: []string{strayPrice.ID}}, false},
 		{"no line items", paidup.Checkout{}, false},

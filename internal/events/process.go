@@ -1,6 +1,7 @@
 package events
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -202,17 +203,17 @@ func record(ctx context.Context, tx *store.Tx, evs []processed) error {
 // transaction the events processed so far, this one, and, once the
 // payment is settled, the job's later events about the same checkout or
 // payment: processing them would only find it settled and note them.
-func (w *ProcessWorker) fulfil(ctx context.Context, j *jobProgress, co paidup.Checkout, ref string) (checkout.Outcome, error) {
+func (w *ProcessWorker) fulfil(ctx context.Context, j *jobProgress, co paidup.Checkout) (checkout.Outcome, error) {
 	ev := j.events[j.current]
 	var staged []processed
 	out, err := w.Checkout.FulfilCheckoutWith(ctx, co, store.ByWebhook, func(tx *store.Tx, out checkout.Outcome) error {
 		// On SQLite a transaction may run twice (see sqldb.InGroupTx):
 		// start afresh each time.
-		staged = append(slices.Clip(j.pending), processed{ev, note(ev, out.CustomerID, ref)})
+		staged = append(slices.Clip(j.pending), processed{ev, note(ev, out.CustomerID, out.Reference)})
 		if settled(out.State) {
 			for _, later := range j.events[j.current+1:] {
 				if !j.recorded[later.ID] && about(later, co) {
-					staged = append(staged, processed{later, note(later, out.CustomerID, ref)})
+					staged = append(staged, processed{later, note(later, out.CustomerID, out.Reference)})
 				}
 			}
 		}
@@ -296,8 +297,10 @@ func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent, j *j
 // checkoutEvent fulfils (or expires) the checkout the event is about.
 func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
 	defer w.busy.lock(ev.ObjectID)()
-	if a, err := w.Store.CheckoutAttemptByCheckout(ctx, ev.ObjectID); err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
-		return note(ev, a.CustomerID, a.Reference), nil // already settled: nothing to ask the processor
+	// The attempt whose own checkout this is, if paidup recorded it.
+	own, err := w.Store.CheckoutAttemptByCheckout(ctx, ev.ObjectID)
+	if err == nil && !own.Unresolved() && own.Status != paidup.AttemptExpired {
+		return note(ev, own.CustomerID, own.Reference), nil // already settled: nothing to ask the processor
 	}
 	co, err := w.Checkout.Processor.Checkout(ctx, ev.ObjectID)
 	if err != nil {
@@ -306,15 +309,17 @@ func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent
 	if !w.Checkout.Ours(co) {
 		return nil, nil
 	}
-	out, err := w.fulfil(ctx, j, co, co.Reference)
+	out, err := w.fulfil(ctx, j, co)
 	if err != nil {
 		return nil, err
 	}
-	return note(ev, out.CustomerID, co.Reference), nil
+	return note(ev, out.CustomerID, cmp.Or(out.Reference, own.Reference)), nil
 }
 
 // paymentEvent fulfils the checkout a succeeded payment was made through,
-// when the payment carries paidup's reference.
+// when the payment carries a reference in paidup's format. The reference
+// only says where to look first: the payment is passed over only if the
+// attempt it names was settled by this very payment.
 func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
 	var pi struct {
 		Metadata map[string]string `json:"metadata"`
@@ -323,7 +328,7 @@ func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent,
 		return nil, fmt.Errorf("reading payment intent: %w", err)
 	}
 	ref := pi.Metadata[stripe.MetadataKey]
-	if ref == "" {
+	if !paidup.IsReference(ref) {
 		return nil, nil
 	}
 	a, err := w.Store.CheckoutAttempt(ctx, ref)
@@ -333,7 +338,7 @@ func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent,
 		defer w.busy.lock(a.CheckoutID)()
 		a, err = w.Store.CheckoutAttempt(ctx, ref)
 	}
-	if err == nil && !a.Unresolved() && a.Status != paidup.AttemptExpired {
+	if err == nil && a.PaymentID == ev.ObjectID {
 		return note(ev, a.CustomerID, ref), nil
 	}
 	var co paidup.Checkout
@@ -345,11 +350,11 @@ func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent,
 	if err != nil {
 		return nil, err
 	}
-	out, err := w.fulfil(ctx, j, co, ref)
+	out, err := w.fulfil(ctx, j, co)
 	if err != nil {
 		return nil, err
 	}
-	return note(ev, out.CustomerID, ref), nil
+	return note(ev, out.CustomerID, out.Reference), nil
 }
 
 // refundEvent records the refunds of the payment a refund event is about,

@@ -285,8 +285,12 @@ func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
 	})
 }
 
+// repairPayment fulfils the checkout of a succeeded payment whose metadata
+// carries a reference in paidup's format (anything else there is not
+// paidup's; a checkout for a plan's price is found by the checkouts
+// sweep), unless paidup knows the payment.
 func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *Report) error {
-	if !p.Succeeded || p.Reference == "" {
+	if !p.Succeeded || !paidup.IsReference(p.Reference) {
 		return nil
 	}
 	known, err := r.Store.PaymentKnown(ctx, r.Checkout.Processor.Name(), p.ID)

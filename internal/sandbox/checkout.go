@@ -22,11 +22,8 @@ type checkoutSessionParams struct {
 	Metadata           map[string]string `form:"metadata"`
 	UIMode             *string           `form:"ui_mode" enum:"hosted|hosted_page"`
 	PaymentMethodTypes []string          `form:"payment_method_types" enum:"card"`
-	LineItems          []struct {
-		Price    string `form:"price,required"`
-		Quantity *int64 `form:"quantity"`
-	} `form:"line_items"`
-	PaymentIntentData *struct {
+	LineItems          []lineItemParams  `form:"line_items"`
+	PaymentIntentData  *struct {
 		Description  *string           `form:"description"`
 		Metadata     map[string]string `form:"metadata"`
 		ReceiptEmail *string           `form:"receipt_email"`
@@ -121,7 +118,38 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		}
 	}
 	mergeMetadata(&cs.Metadata, p.Metadata)
-	for i, li := range p.LineItems {
+	items, err := s.lineItems(p.LineItems, subscription)
+	if err != nil {
+		return nil, err
+	}
+	cs.setLineItems(items)
+	if d := p.SubscriptionData; d != nil {
+		cs.SubscriptionData = &SubscriptionData{Description: d.Description}
+		mergeMetadata(&cs.SubscriptionData.Metadata, d.Metadata)
+	}
+	if p.PaymentIntentData != nil {
+		cs.PaymentIntentData = &PaymentIntentData{
+			Description:  p.PaymentIntentData.Description,
+			ReceiptEmail: p.PaymentIntentData.ReceiptEmail,
+		}
+		mergeMetadata(&cs.PaymentIntentData.Metadata, p.PaymentIntentData.Metadata)
+	}
+	cs.URL = ptr(s.opts.BaseURL + "/c/pay/" + cs.ID)
+	c.t.put(cs)
+	return c.object(cs)
+}
+
+// lineItemParams is one line of a checkout session or a payment link.
+type lineItemParams struct {
+	Price    string `form:"price,required"`
+	Quantity *int64 `form:"quantity"`
+}
+
+// lineItems checks the lines asked for, in payment or subscription mode,
+// and prices them.
+func (s *Sandbox) lineItems(params []lineItemParams, subscription bool) ([]LineItem, error) {
+	var items []LineItem
+	for i, li := range params {
 		pr, err := get[*Price](s, li.Price, "price", "line_items["+itoa(i)+"][price]")
 		if err != nil {
 			return nil, err
@@ -134,10 +162,10 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "You specified `payment` mode but passed a recurring price. Either switch to `subscription` mode or use only one-time prices.")
 		case pr.Recurring == nil && subscription:
 			return nil, invalidRequest("line_items["+itoa(i)+"][price]", "In this sandbox every price in `subscription` mode must be recurring (see docs/sandbox.md).")
-		case subscription && len(cs.LineItems) > 0 && *cs.LineItems[0].Price.Recurring != *pr.Recurring:
+		case subscription && len(items) > 0 && *items[0].Price.Recurring != *pr.Recurring:
 			return nil, invalidRequest("line_items", "All prices on a subscription must have the same `recurring.interval` and `recurring.interval_count`.")
 		}
-		if cs.Currency != "" && pr.Currency != cs.Currency {
+		if len(items) > 0 && pr.Currency != items[0].Currency {
 			return nil, invalidRequest("line_items", "Line items must all be in the same currency.")
 		}
 		qty := int64(1)
@@ -153,28 +181,22 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 			desc = product.Name
 		}
 		amount := deref(pr.UnitAmount) * qty
-		cs.Currency = pr.Currency
-		cs.AmountSubtotal += amount
-		cs.AmountTotal += amount
-		cs.LineItems = append(cs.LineItems, LineItem{
+		items = append(items, LineItem{
 			ID: newID("li"), Object: "item", AmountSubtotal: amount, AmountTotal: amount,
 			Currency: pr.Currency, Description: desc, Price: pr, Quantity: qty,
 		})
 	}
-	if d := p.SubscriptionData; d != nil {
-		cs.SubscriptionData = &SubscriptionData{Description: d.Description}
-		mergeMetadata(&cs.SubscriptionData.Metadata, d.Metadata)
+	return items, nil
+}
+
+// setLineItems gives a session its lines and the totals they add up to.
+func (cs *CheckoutSession) setLineItems(items []LineItem) {
+	cs.LineItems = items
+	for _, li := range items {
+		cs.Currency = li.Currency
+		cs.AmountSubtotal += li.AmountSubtotal
+		cs.AmountTotal += li.AmountTotal
 	}
-	if p.PaymentIntentData != nil {
-		cs.PaymentIntentData = &PaymentIntentData{
-			Description:  p.PaymentIntentData.Description,
-			ReceiptEmail: p.PaymentIntentData.ReceiptEmail,
-		}
-		mergeMetadata(&cs.PaymentIntentData.Metadata, p.PaymentIntentData.Metadata)
-	}
-	cs.URL = ptr(s.opts.BaseURL + "/c/pay/" + cs.ID)
-	c.t.put(cs)
-	return c.object(cs)
 }
 
 func validURL(u string) bool {
@@ -210,27 +232,40 @@ func (s *Sandbox) listCheckoutSessions(c *call) (any, error) {
 }
 
 func (s *Sandbox) listLineItems(c *call) (any, error) {
-	var p listParams
-	if err := c.decode(&p); err != nil {
+	page, err := decodeItemPage(c)
+	if err != nil {
 		return nil, err
 	}
 	cs, err := get[*CheckoutSession](s, c.r.PathValue("id"), "checkout.session", "session")
 	if err != nil {
 		return nil, err
 	}
+	return s.lineItemList(cs.LineItems, "/v1/checkout/sessions/"+cs.ID+"/line_items", page.limit, page.after, page.before), nil
+}
+
+// itemPage is which page of line items a request asks for.
+type itemPage struct {
+	limit         int64
+	after, before string
+}
+
+func decodeItemPage(c *call) (itemPage, error) {
+	var p listParams
+	if err := c.decode(&p); err != nil {
+		return itemPage{}, err
+	}
 	limit := int64(10)
 	if p.Limit != nil {
 		limit = *p.Limit
 	}
 	if limit < 1 || limit > 100 {
-		return nil, invalidRequest("limit", "Invalid limit: must be between 1 and 100.")
+		return itemPage{}, invalidRequest("limit", "Invalid limit: must be between 1 and 100.")
 	}
-	return s.lineItemList(cs, limit, p.StartingAfter, p.EndingBefore), nil
+	return itemPage{limit, p.StartingAfter, p.EndingBefore}, nil
 }
 
-// lineItemList is a page of a session's line items, in the order given.
-func (s *Sandbox) lineItemList(cs *CheckoutSession, limit int64, after, before string) map[string]any {
-	items := cs.LineItems
+// lineItemList is a page of line items, in the order given.
+func (s *Sandbox) lineItemList(items []LineItem, url string, limit int64, after, before string) map[string]any {
 	for i, li := range items {
 		if li.ID == after {
 			items = items[i+1:]
@@ -249,7 +284,7 @@ func (s *Sandbox) lineItemList(cs *CheckoutSession, limit int64, after, before s
 	for _, li := range items {
 		data = append(data, s.render(li))
 	}
-	return map[string]any{"object": "list", "data": data, "has_more": more, "url": "/v1/checkout/sessions/" + cs.ID + "/line_items"}
+	return map[string]any{"object": "list", "data": data, "has_more": more, "url": url}
 }
 
 func (s *Sandbox) expireCheckoutSession(c *call) (any, error) {

@@ -185,6 +185,9 @@ type CheckoutSession struct {
 	PaymentIntentData *PaymentIntentData `json:"_payment_intent_data,omitempty"`
 	// SubscriptionData is passed on to the subscription.
 	SubscriptionData *SubscriptionData `json:"_subscription_data,omitempty"`
+	// PrefilledEmail is the email a payment link's URL offered: shown on
+	// the payment page, where the customer may change it.
+	PrefilledEmail string `json:"_prefilled_email,omitempty"`
 }
 
 // SubscriptionData is what a session passes on to its subscription.

@@ -90,11 +90,33 @@ func (s *Sandbox) checkoutPageLocked(id string) (*checkoutPage, *pageMessage) {
 		}
 	}
 	p.EmailFixed = p.Email != ""
+	if !p.EmailFixed {
+		p.Email = cs.PrefilledEmail
+	}
 	return p, nil
 }
 
 func successURL(cs *CheckoutSession) string {
 	return strings.ReplaceAll(deref(cs.SuccessURL), "{CHECKOUT_SESSION_ID}", cs.ID)
+}
+
+// completion is where a paid session sends its customer: to its success
+// URL or, for a payment link that has none, to the link's confirmation.
+type completion struct {
+	url, text string
+}
+
+func (s *Sandbox) completionLocked(cs *CheckoutSession) *completion {
+	if u := successURL(cs); u != "" {
+		return &completion{url: u}
+	}
+	text := "Your payment went through. You will not be charged again."
+	if pl, ok := s.objects[deref(cs.PaymentLink)].(*PaymentLink); ok && pl.AfterCompletion.HostedConfirmation != nil {
+		if m := deref(pl.AfterCompletion.HostedConfirmation.CustomMessage); m != "" {
+			text = m
+		}
+	}
+	return &completion{text: text}
 }
 
 // submitCheckoutPage pays a session with the card typed on its page.
@@ -121,13 +143,13 @@ func (s *Sandbox) submitCheckoutPage(w http.ResponseWriter, r *http.Request) {
 	exp := strings.TrimSpace(r.PostForm.Get("exp"))
 	cvc := strings.TrimSpace(r.PostForm.Get("cvc"))
 
-	var redirect string
+	var done *completion
 	var page *checkoutPage
 	var msg *pageMessage
 	status := http.StatusOK
 	err := s.update(r.Context(), nil, func(t *txn) error {
 		if cs, ok := s.objects[id].(*CheckoutSession); ok && cs.Status == "complete" {
-			redirect = successURL(cs) // a second click on Pay: already paid
+			done = s.completionLocked(cs) // a second click on Pay: already paid
 			return nil
 		}
 		page, msg = s.checkoutPageLocked(id)
@@ -159,12 +181,14 @@ func (s *Sandbox) submitCheckoutPage(w http.ResponseWriter, r *http.Request) {
 			}
 			return err
 		}
-		redirect = successURL(cs)
+		done = s.completionLocked(cs)
 		return nil
 	})
 	switch {
-	case redirect != "":
-		http.Redirect(w, r, redirect, http.StatusSeeOther)
+	case done != nil && done.url != "":
+		http.Redirect(w, r, done.url, http.StatusSeeOther)
+	case done != nil:
+		render(w, http.StatusOK, "message.html", messagePage{Title: "Thanks for your payment", Text: done.text})
 	case msg != nil:
 		render(w, msg.status, "message.html", msg.page)
 	case page != nil && page.Error != "":

@@ -51,6 +51,7 @@ var expandable = map[string][]string{
 	"subscription":     {"customer", "default_payment_method", "latest_invoice", "test_clock"},
 	"invoice":          {"customer", "default_payment_method", "test_clock", "payments"},
 	"dispute":          {"charge", "payment_intent"},
+	"payment_link":     {"line_items"},
 }
 
 // object renders o with the expansions the request asked for (expand[]).
@@ -103,7 +104,12 @@ func (s *Sandbox) expand(m map[string]any, paths []string, depth int) error {
 		}
 		if typ == "checkout.session" && field == "line_items" {
 			cs := s.objects[m["id"].(string)].(*CheckoutSession)
-			m[field] = s.lineItemList(cs, 10, "", "")
+			m[field] = s.lineItemList(cs.LineItems, "/v1/checkout/sessions/"+cs.ID+"/line_items", 10, "", "")
+			continue
+		}
+		if typ == "payment_link" && field == "line_items" {
+			pl := s.objects[m["id"].(string)].(*PaymentLink)
+			m[field] = s.lineItemList(pl.LineItems, "/v1/payment_links/"+pl.ID+"/line_items", 10, "", "")
 			continue
 		}
 		if typ == "charge" && field == "refunds" {

@@ -5,8 +5,8 @@ import (
 )
 
 // Handler serves the Stripe API under /v1, the hosted checkout page under
-// /c/pay, the customer portal under /p, the sandbox's own controls under
-// /_sandbox and its console at /.
+// /c/pay, payment links under /b, the customer portal under /p, the
+// sandbox's own controls under /_sandbox and its console at /.
 func (s *Sandbox) Handler() http.Handler {
 	mux := http.NewServeMux()
 	api := func(pattern string, h apiFunc) { mux.Handle(pattern, s.api(h)) }
@@ -30,6 +30,11 @@ func (s *Sandbox) Handler() http.Handler {
 	api("GET /v1/checkout/sessions/{id}/line_items", s.listLineItems)
 	api("POST /v1/checkout/sessions/{id}/expire", s.expireCheckoutSession)
 	api("POST /v1/test_helpers/checkout/sessions/{id}/pay", s.payCheckoutSession)
+
+	api("POST /v1/payment_links", s.createPaymentLink)
+	api("GET /v1/payment_links", s.listPaymentLinks)
+	api("GET /v1/payment_links/{id}", retrieve[*PaymentLink](s, "payment_link", "payment_link"))
+	api("GET /v1/payment_links/{id}/line_items", s.listPaymentLinkItems)
 
 	api("GET /v1/payment_intents", s.listPaymentIntents)
 	api("GET /v1/payment_intents/{id}", s.getPaymentIntent)
@@ -82,6 +87,7 @@ func (s *Sandbox) Handler() http.Handler {
 	api("GET /_sandbox/deliveries", s.listDeliveries)
 	api("POST /_sandbox/deliveries/{id}/retry", s.retryDelivery)
 
+	mux.HandleFunc("GET /b/{code}", s.visitPaymentLink)
 	mux.HandleFunc("GET /c/pay/{id}", s.showCheckoutPage)
 	mux.HandleFunc("POST /c/pay/{id}", s.submitCheckoutPage)
 	mux.HandleFunc("GET /p/{id}", s.showPortal)

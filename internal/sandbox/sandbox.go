@@ -412,6 +412,8 @@ func decodeObject(typ string, data []byte) (Object, error) {
 		o = new(Dispute)
 	case "billing_portal.session":
 		o = new(PortalSession)
+	case "payment_link":
+		o = new(PaymentLink)
 	default:
 		return nil, fmt.Errorf("unknown object type %q", typ)
 	}

@@ -12,33 +12,39 @@ import (
 )
 
 const attemptColumns = `reference, plan_id, email, amount, currency, processor, processor_checkout_id, checkout_url,
-	status, customer_id, payment_id, checks, next_check_at, created_at, updated_at, resolved_at`
+	status, customer_id, payment_id, checks, next_check_at, created_at, updated_at, resolved_at, status_token, status_token_hash`
 
 func scanAttempt(row interface{ Scan(...any) error }) (paidup.CheckoutAttempt, error) {
 	var a paidup.CheckoutAttempt
-	var checkoutID, customerID, paymentID sql.NullString
+	var checkoutID, customerID, paymentID, token, tokenHash sql.NullString
 	var next, resolved sql.NullTime
 	err := row.Scan(&a.Reference, &a.PlanID, &a.Email, &a.Amount.Amount, &a.Amount.Currency, &a.Processor,
 		&checkoutID, &a.CheckoutURL, &a.Status, &customerID, &paymentID, &a.Checks, &next,
-		&a.CreatedAt, &a.UpdatedAt, &resolved)
+		&a.CreatedAt, &a.UpdatedAt, &resolved, &token, &tokenHash)
 	a.CheckoutID, a.CustomerID, a.PaymentID = checkoutID.String, customerID.String, paymentID.String
+	a.StatusToken, a.StatusTokenHash = token.String, tokenHash.String
 	a.NextCheckAt, a.ResolvedAt = timeOf(next), timeOf(resolved)
 	a.CreatedAt, a.UpdatedAt = a.CreatedAt.UTC(), a.UpdatedAt.UTC()
 	return a, err
 }
 
 // CreateCheckoutAttempt records a new attempt, to be first checked at
-// a.NextCheckAt. If one with the same reference exists (a double click, a
-// retried form), it is returned unchanged with created false.
+// a.NextCheckAt, with its status token a.StatusToken. If one with the same
+// reference exists (a double click, a retried form), it is returned
+// unchanged with created false.
 func (s *Store) CreateCheckoutAttempt(ctx context.Context, a paidup.CheckoutAttempt) (paidup.CheckoutAttempt, bool, error) {
 	var created bool
 	err := s.InTx(ctx, func(tx *Tx) error {
 		a.CreatedAt, a.UpdatedAt, a.Status = tx.now, tx.now, paidup.AttemptCreated
 		a.NextCheckAt = ts(a.NextCheckAt)
+		if a.StatusToken != "" {
+			a.StatusTokenHash = paidup.HashStatusToken(a.StatusToken)
+		}
 		res, err := tx.tx.ExecContext(ctx, `INSERT INTO checkout_attempts
-			(reference, plan_id, email, amount, currency, processor, status, next_check_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (reference) DO NOTHING`,
-			a.Reference, a.PlanID, a.Email, a.Amount.Amount, a.Amount.Currency, a.Processor, a.Status, nullTime(a.NextCheckAt), tx.now, tx.now)
+			(reference, plan_id, email, amount, currency, processor, status, next_check_at, created_at, updated_at, status_token, status_token_hash)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (reference) DO NOTHING`,
+			a.Reference, a.PlanID, a.Email, a.Amount.Amount, a.Amount.Currency, a.Processor, a.Status, nullTime(a.NextCheckAt), tx.now, tx.now,
+			nullString(a.StatusToken), nullString(a.StatusTokenHash))
 		if err != nil {
 			return fmt.Errorf("recording checkout attempt %s: %w", a.Reference, err)
 		}
@@ -86,13 +92,14 @@ func (s *Store) CheckoutAttemptByCheckout(ctx context.Context, checkoutID string
 }
 
 // OpenCheckoutAttempt records the processor checkout created for an
-// attempt. Recording the same checkout again is harmless; an attempt never
+// attempt, and forgets its status token, of which the hash is enough from
+// now on. Recording the same checkout again is harmless; an attempt never
 // gets a second checkout.
 func (s *Store) OpenCheckoutAttempt(ctx context.Context, ref, checkoutID, url string) error {
 	var opened bool
 	err := s.InTx(ctx, func(tx *Tx) error {
 		res, err := tx.tx.ExecContext(ctx, `UPDATE checkout_attempts
-			SET processor_checkout_id = $2, checkout_url = $3, status = $4, updated_at = $5
+			SET processor_checkout_id = $2, checkout_url = $3, status = $4, updated_at = $5, status_token = NULL
 			WHERE reference = $1 AND status = $6 AND (processor_checkout_id IS NULL OR processor_checkout_id = $2)`,
 			ref, checkoutID, url, paidup.AttemptOpen, tx.now, paidup.AttemptCreated)
 		if err != nil {
@@ -118,6 +125,31 @@ func (s *Store) OpenCheckoutAttempt(ctx context.Context, ref, checkoutID, url st
 	return nil
 }
 
+// AttemptGrant reads the grant that rests on an attempt's own payment —
+// the payment the attempt records, made through the attempt's own
+// processor checkout — and that payment's status. found is false when
+// there is none: the attempt is not fulfilled, or what it records is not
+// its own checkout's payment.
+func (s *Store) AttemptGrant(ctx context.Context, ref string) (g paidup.Grant, paymentStatus string, found bool, err error) {
+	row := s.db.Read.QueryRowContext(ctx, `SELECT g.id, g.customer_id, g.tier, g.plan_id, g.source, g.source_ref, g.starts_at, g.ends_at,
+			g.revoked_at, g.revoke_reason, g.created_at, p.status
+		FROM checkout_attempts a
+		JOIN payments p ON p.processor = a.processor AND p.payment_id = a.payment_id AND p.checkout_id = a.processor_checkout_id
+		JOIN grants g ON g.source_ref = p.processor || ':' || p.payment_id AND g.source IN ($2, $3)
+		WHERE a.reference = $1`, ref, paidup.SourcePurchase, paidup.SourceSubscription)
+	var end, revoked sql.NullTime
+	err = row.Scan(&g.ID, &g.CustomerID, &g.Tier, &g.PlanID, &g.Source, &g.SourceRef, &g.Start, &end, &revoked, &g.RevokeReason, &g.CreatedAt, &paymentStatus)
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, "", false, nil
+	}
+	if err != nil {
+		return g, "", false, fmt.Errorf("reading the grant of checkout %s: %w", ref, err)
+	}
+	g.Start, g.CreatedAt = g.Start.UTC(), g.CreatedAt.UTC()
+	g.End, g.Revoked = timeOf(end), timeOf(revoked)
+	return g, paymentStatus, true, nil
+}
+
 // AttemptForUpdate reads an attempt and, on PostgreSQL, locks it until the
 // transaction ends, so that two fulfilments of one checkout take turns. (A
 // SQLite transaction already holds the only write lock.)
@@ -134,6 +166,35 @@ func (tx *Tx) AttemptForUpdate(ctx context.Context, ref string) (paidup.Checkout
 		return a, fmt.Errorf("reading checkout attempt %s: %w", ref, err)
 	}
 	return a, nil
+}
+
+// RecordAttemptCheckout records an attempt's own processor checkout,
+// proven by its checkout proof, when paidup had not recorded it (it
+// stopped between the processor creating the checkout and writing it
+// down), and forgets the attempt's status token.
+func (tx *Tx) RecordAttemptCheckout(ctx context.Context, ref, checkoutID string) error {
+	_, err := tx.tx.ExecContext(ctx, `UPDATE checkout_attempts SET processor_checkout_id = $2, status_token = NULL, updated_at = $3
+		WHERE reference = $1 AND processor_checkout_id IS NULL`, ref, checkoutID, tx.now)
+	if err != nil {
+		return fmt.Errorf("recording checkout %s for %s: %w", checkoutID, ref, err)
+	}
+	return nil
+}
+
+// OpenAttemptFor returns the newest attempt by email for plan, created at
+// or after since, whose processor checkout is open as far as paidup knows:
+// a second submit of the same purchase, from another form, goes to it.
+func (s *Store) OpenAttemptFor(ctx context.Context, planID, email string, since time.Time) (paidup.CheckoutAttempt, bool, error) {
+	a, err := scanAttempt(s.db.Read.QueryRowContext(ctx, `SELECT `+attemptColumns+` FROM checkout_attempts
+		WHERE email = $1 AND plan_id = $2 AND created_at >= $3 AND status = $4 AND checkout_url <> ''
+		ORDER BY created_at DESC LIMIT 1`, email, planID, ts(since), paidup.AttemptOpen))
+	if errors.Is(err, sql.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("finding an open checkout for %s: %w", planID, err)
+	}
+	return a, true, nil
 }
 
 // RestoreCheckoutAttempt recreates an attempt paidup has no row for (a

@@ -18,6 +18,10 @@ const (
 	CaseRequestsLimit  = "requests_limited" // many requests refused by the limits
 	CaseRefundFailed   = "refund_failed"    // a refund failed at the processor: the customer was not refunded
 	CaseMissingObject  = "missing_object"   // an event that matters names an object the processor does not have
+	// CaseForeignReference: a paid processor checkout named the
+	// reference of a checkout attempt it does not belong to (a payment
+	// link's client_reference_id, another integration's session).
+	CaseForeignReference = "foreign_reference"
 )
 
 // Case statuses.

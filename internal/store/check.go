@@ -23,7 +23,8 @@ type CheckReport struct {
 
 // Check verifies paidup's invariants on the database: every succeeded
 // payment maps to exactly one grant or one refund; no grant lacks a source;
-// every grant has its confirmation email sent or queued.
+// every grant has its confirmation email sent or queued; a checkout
+// attempt is settled only by a payment made through its own checkout.
 func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	var r CheckReport
 	q := s.db.Read
@@ -69,6 +70,12 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
 			WHERE g.source = $1 AND NOT EXISTS (SELECT 1 FROM subscriptions s WHERE s.customer_id = g.customer_id)`,
 			[]any{"grace"}, false},
+		{"a checkout attempt's payment was not made through its own checkout", `
+			SELECT a.reference || ' records payment ' || a.payment_id || ' of checkout ' || COALESCE(p.checkout_id, '(unknown)') ||
+				', not of its own checkout ' || COALESCE(a.processor_checkout_id, '(none recorded)')
+			FROM checkout_attempts a JOIN payments p ON p.processor = a.processor AND p.payment_id = a.payment_id
+			WHERE a.processor_checkout_id IS NULL OR p.checkout_id IS NULL OR p.checkout_id <> a.processor_checkout_id`,
+			nil, false},
 		{"a grant has no source", `
 			SELECT g.id FROM grants g WHERE g.source NOT IN ($1, $2, $3, $4) OR g.source_ref = ''`,
 			[]any{"purchase", "subscription", "manual", "grace"}, false},

@@ -43,6 +43,19 @@ func (tx *Tx) RecordPayment(ctx context.Context, p Payment) error {
 	return nil
 }
 
+// LinkPaymentCheckout records the checkout a payment was made through, and
+// the attempt it settles, on a payment recorded without them: a
+// subscription's first payment, recorded by its sync before its checkout
+// was fulfilled.
+func (tx *Tx) LinkPaymentCheckout(ctx context.Context, processor, id, ref, checkoutID string) error {
+	_, err := tx.tx.ExecContext(ctx, `UPDATE payments SET checkout_id = $3, checkout_reference = $4, updated_at = $5
+		WHERE processor = $1 AND payment_id = $2 AND checkout_id IS NULL`, processor, id, checkoutID, ref, tx.now)
+	if err != nil {
+		return fmt.Errorf("recording the checkout of payment %s: %w", id, err)
+	}
+	return nil
+}
+
 // PaymentForUpdate reads a payment in the transaction.
 func (tx *Tx) PaymentForUpdate(ctx context.Context, processor, id string) (Payment, bool, error) {
 	var p Payment

@@ -21,6 +21,10 @@ import (
 // MetadataKey names paidup's checkout reference in processor metadata.
 const MetadataKey = "paidup_checkout"
 
+// ProofKey names, in a Checkout Session's metadata, the proof that paidup
+// created it (see paidup.CheckoutProof).
+const ProofKey = "paidup_proof"
+
 // Client talks to the Stripe API.
 type Client struct {
 	api *stripego.Client
@@ -109,6 +113,9 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 	}
 	p.AddMetadata(MetadataKey, r.Reference)
 	p.AddMetadata("paidup_plan", r.Plan.ID)
+	if r.Proof != "" {
+		p.AddMetadata(ProofKey, r.Proof)
+	}
 	switch {
 	case r.CustomerID != "":
 		p.Customer = stripego.String(r.CustomerID)
@@ -281,6 +288,7 @@ func checkout(s *stripego.CheckoutSession) paidup.Checkout {
 	if co.Reference == "" {
 		co.Reference = s.Metadata[MetadataKey]
 	}
+	co.Proof = s.Metadata[ProofKey]
 	if s.Customer != nil {
 		co.CustomerID = s.Customer.ID
 	}

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/limit"
 )
 
@@ -34,7 +36,9 @@ func (s *Server) handleBuyForm() http.Handler {
 		if ref, ok := paidup.ParseReference(q.Get("cancelled")); ok {
 			f.Cancelled = true
 			if a, err := s.Store.CheckoutAttempt(r.Context(), ref); err == nil && a.PlanID == plan.ID {
-				f.Email = a.Email
+				if _, ok := startedHere(r, a); ok {
+					f.Email = a.Email // only for the browser that started it
+				}
 				if a.Unresolved() {
 					f.Reference = ref // back to the same checkout if they try again
 				}
@@ -79,6 +83,7 @@ func (s *Server) handleBuy() http.Handler {
 		ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
 		a, err := s.Checkout.Start(ctx, plan, ref, email)
 		cancel()
+		s.rememberCheckout(w, a)
 		switch {
 		case err != nil && a.Reference != "" && errors.Is(err, limit.ErrBusy):
 			// The processor budget is spent: the same form, with the same
@@ -100,13 +105,45 @@ func (s *Server) handleBuy() http.Handler {
 			s.fail(w, r, err)
 			return
 		case a.Status != paidup.AttemptOpen || a.CheckoutURL == "":
-			// Submitted again after it was settled: show how it stands.
-			http.Redirect(w, r, "/checkout/"+a.Reference, http.StatusSeeOther)
+			// Submitted again after it was settled: show how it stands,
+			// in full to the browser that started it.
+			target := "/checkout/" + a.Reference
+			if token, ok := startedHere(r, a); ok {
+				target = checkout.StatusPath(a.Reference, token)
+			}
+			http.Redirect(w, r, target, http.StatusSeeOther)
 			return
 		}
 		s.Metrics.CheckoutsStarted.WithLabelValues("redirected").Inc()
 		http.Redirect(w, r, a.CheckoutURL, http.StatusSeeOther)
 	})
+}
+
+// checkoutCookie holds, in the browser that submitted the buy form, the
+// status token of the checkout it started: proof that a later visit comes
+// from the same browser.
+const checkoutCookie = "paidup_checkout"
+
+// rememberCheckout gives the browser the status token of the attempt its
+// submit created, if it did.
+func (s *Server) rememberCheckout(w http.ResponseWriter, a paidup.CheckoutAttempt) {
+	if a.StatusToken == "" {
+		return
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: checkoutCookie, Value: a.StatusToken, Path: "/", MaxAge: int((checkout.Lifetime + time.Hour).Seconds()),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(s.PublicURL, "https://"),
+	})
+}
+
+// startedHere returns the status token of a that the request's browser
+// holds, if it holds a's: that browser started the checkout.
+func startedHere(r *http.Request, a paidup.CheckoutAttempt) (string, bool) {
+	c, err := r.Cookie(checkoutCookie)
+	if err != nil || !a.OpensWith(c.Value) {
+		return "", false
+	}
+	return c.Value, true
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }

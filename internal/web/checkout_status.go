@@ -1,9 +1,13 @@
 package web
 
 import (
+	"cmp"
 	"context"
+	"crypto/subtle"
 	"net/http"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
@@ -20,14 +24,22 @@ const (
 	stateClosed     = "closed"     // closed unpaid; nothing charged
 	stateAttention  = "attention"  // paid; a person must settle it
 	stateUnknown    = "unknown"    // the reconciler gave up asking
-	stateRefunded   = "refunded"   // paid, then refunded before access
+	stateRefunded   = "refunded"   // paid, then refunded
+	stateEnded      = "ended"      // granted, then the grant was revoked
+	stateUnverified = "unverified" // settled, but not by a payment through its own checkout
+	stateUnsettled  = "unsettled"  // not settled yet, seen without the token: paid or not, unknown
 )
 
 // statusView is what the checkout status page knows.
 type statusView struct {
-	Attempt      paidup.CheckoutAttempt
-	Plan         planView
-	State        string
+	Attempt paidup.CheckoutAttempt
+	Plan    planView
+	State   string
+	// Limited is set for a visitor with only the reference: the page
+	// shows no amount, no plan, no link to the payment page, and Email
+	// masked.
+	Limited      bool
+	Email        string
 	TierName     string
 	Until        string // "until 23 November 2027" or "for good"
 	SupportEmail string
@@ -39,6 +51,12 @@ type statusView struct {
 // from paying it fulfils the checkout itself, without waiting for the
 // webhook; if the processor cannot be asked, the page says it is
 // confirming, never that the payment failed.
+//
+// The whole page is for whoever holds the attempt's status token (in the
+// address the processor sends the buyer back to). A visitor with only the
+// short reference, which people read out and which can be guessed, gets
+// the state from paidup's database and nothing personal, and costs no
+// call to the processor.
 func (s *Server) handleCheckoutStatus() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ref, ok := paidup.ParseReference(r.PathValue("ref"))
@@ -55,11 +73,20 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		returning := r.URL.Query().Get("checkout") != ""
+		if !mayView(r, a) {
+			v := statusView{Attempt: a, State: stateUnsettled, Limited: true, Email: maskEmail(a.Email),
+				SupportEmail: s.Business.SupportEmail, LinkTTL: notify.HumanDuration(s.LinkTTL)}
+			s.settledState(r.Context(), &v)
+			s.render(w, r, http.StatusOK, "status.html", "Your purchase "+a.Reference, v)
+			return
+		}
+		back := r.URL.Query().Get("checkout") // coming back from paying
 		state := stateConfirming
-		if a.Unresolved() && a.CheckoutID != "" {
+		if id := cmp.Or(a.CheckoutID, back); a.Unresolved() && id != "" {
+			// A checkout paidup did not record (it stopped first) is named
+			// by the address the processor sent the customer back to.
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-			out, ferr := s.Checkout.Fulfil(ctx, a.CheckoutID, store.ByReturnPage)
+			out, ferr := s.Checkout.FulfilAttempt(ctx, a, id, store.ByReturnPage)
 			cancel()
 			if ferr != nil {
 				s.Logger.Warn("fulfilling from the return page failed; the reconciler will retry", "ref", requestRef(r), "checkout", a.Reference, "err", ferr)
@@ -69,34 +96,15 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			if ferr == nil && out.State == checkout.Pending && !returning {
+			if ferr == nil && out.State == checkout.Pending && back == "" {
 				state = stateUnpaid
 			}
 		}
-		v := statusView{Attempt: a, State: state, SupportEmail: s.Business.SupportEmail, LinkTTL: notify.HumanDuration(s.LinkTTL)}
-		switch a.Status {
-		case paidup.AttemptFulfilled:
-			v.State = stateDone
-			s.describeAccess(r.Context(), &v)
-		case paidup.AttemptNeedsAttention:
-			v.State = stateAttention
-		case paidup.AttemptUnknown:
-			v.State = stateUnknown
-		case paidup.AttemptRefunded:
-			v.State = stateRefunded
-		case paidup.AttemptExpired, paidup.AttemptAbandoned:
-			v.State = stateClosed
-		case paidup.AttemptCreated:
+		v := statusView{Attempt: a, State: state, Email: a.Email, SupportEmail: s.Business.SupportEmail, LinkTTL: notify.HumanDuration(s.LinkTTL)}
+		if a.Status == paidup.AttemptCreated && back == "" {
 			v.State = stateUnpaid
-			if returning {
-				// The processor sent the customer back from paying, so it
-				// has a checkout for this attempt that paidup could not
-				// record (the database failed in between). Its webhook or
-				// the reconciler's sweep settles it; until then, the
-				// customer may well have paid.
-				v.State = stateConfirming
-			}
 		}
+		s.settledState(r.Context(), &v)
 		if v.State == stateUnpaid && a.CheckoutURL == "" {
 			v.State = stateClosed
 		}
@@ -107,26 +115,70 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 	})
 }
 
-// describeAccess fills in what a fulfilled checkout gave.
+// mayView reports whether the visitor holds the attempt's status token
+// or, for an attempt from before status tokens, its processor checkout's
+// id, which its return address carries.
+func mayView(r *http.Request, a paidup.CheckoutAttempt) bool {
+	q := r.URL.Query()
+	if a.StatusTokenHash != "" {
+		return a.OpensWith(q.Get("token"))
+	}
+	id := q.Get("checkout")
+	return a.CheckoutID != "" && subtle.ConstantTimeCompare([]byte(id), []byte(a.CheckoutID)) == 1
+}
+
+// settledState sets the state of a settled attempt's page; an unsettled
+// one's stays as it is.
+func (s *Server) settledState(ctx context.Context, v *statusView) {
+	switch v.Attempt.Status {
+	case paidup.AttemptFulfilled:
+		s.describeAccess(ctx, v)
+	case paidup.AttemptNeedsAttention:
+		v.State = stateAttention
+	case paidup.AttemptUnknown:
+		v.State = stateUnknown
+	case paidup.AttemptRefunded:
+		v.State = stateRefunded
+	case paidup.AttemptExpired, paidup.AttemptAbandoned:
+		v.State = stateClosed
+	}
+}
+
+// describeAccess says what a fulfilled checkout gave. "You're in" rests
+// on the grant of the attempt's own payment, made through its own
+// checkout, and only while that grant stands.
 func (s *Server) describeAccess(ctx context.Context, v *statusView) {
-	v.Until = "for good"
-	grants, err := s.Store.Grants(ctx, v.Attempt.CustomerID)
-	if err != nil {
-		s.Logger.Warn("reading grants for the status page failed", "err", err)
+	g, paymentStatus, found, err := s.Store.AttemptGrant(ctx, v.Attempt.Reference)
+	switch {
+	case err != nil:
+		s.Logger.Warn("reading the grant for the status page failed", "checkout", v.Attempt.Reference, "err", err)
+		v.State = stateConfirming
+		return
+	case !found:
+		v.State = stateUnverified
+		return
+	case paymentStatus == store.PaymentRefunded:
+		v.State = stateRefunded
+		return
+	case !g.Revoked.IsZero():
+		v.State = stateEnded
 		return
 	}
-	for _, g := range grants {
-		if g.SourceRef != s.Checkout.Processor.Name()+":"+v.Attempt.PaymentID {
-			continue
-		}
-		v.TierName = g.Tier
-		if t, ok := s.Policy.Tier(g.Tier); ok {
-			v.TierName = t.Name
-		}
-		if !g.End.IsZero() {
-			v.Until = "until " + g.End.Format("2 January 2006")
-		}
+	v.State, v.Until, v.TierName = stateDone, "for good", s.Policy.TierName(g.Tier)
+	if !g.End.IsZero() {
+		v.Until = "until " + g.End.Format("2 January 2006")
 	}
+}
+
+// maskEmail shows an address as a•••@example.com: enough for its owner to
+// recognise it, too little for anyone else to use.
+func maskEmail(email string) string {
+	local, domain, ok := strings.Cut(email, "@")
+	if !ok || local == "" {
+		return "•••"
+	}
+	first, _ := utf8.DecodeRuneInString(local)
+	return string(first) + "•••@" + domain
 }
 
 var errNoCheckout = paidup.Errorf(paidup.ENOTFOUND, "We have no purchase with that reference. Check the reference in your email or on your bank statement, or write to us and we will find it.")

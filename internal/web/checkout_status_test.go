@@ -26,7 +26,7 @@ func TestReturnPageWhenTheCheckoutWasNotRecorded(t *testing.T) {
 	require.Empty(t, recorded, "the checkout was not recorded")
 	b.pay(t, payPage)
 
-	r := b.do(t, "GET", "/checkout/"+ref+"?checkout="+payPage[strings.LastIndex(payPage, "/")+1:], nil, nil)
+	r := b.do(t, "GET", b.returnPath(t, payPage), nil, nil)
 	require.Equal(t, http.StatusOK, r.status)
 	require.Contains(t, r.body, "<h1>We're confirming your payment</h1>")
 	require.Contains(t, r.body, `http-equiv="refresh"`, "the page comes back by itself")

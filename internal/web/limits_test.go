@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -59,7 +60,9 @@ func TestBuyFloodIsLimited(t *testing.T) {
 	b := setup(t, sqldb.SQLite, withLimits(web.Limits{Checkout: limit.Rule{PerMinute: 1, Burst: 3}, MaxClients: 1000}))
 	var redirected, limited int
 	for i := range 12 {
-		r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"flood@example.com"}}, nil)
+		// A new address each time: the same one would go back to the
+		// checkout already open for it.
+		r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {fmt.Sprintf("flood%d@example.com", i)}}, nil)
 		switch r.status {
 		case http.StatusSeeOther:
 			redirected++

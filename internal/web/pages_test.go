@@ -30,9 +30,12 @@ func TestEveryPageRenders(t *testing.T) {
 		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}, cardPage{Used: true}},
 		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage},
 	}
-	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded} {
-		fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state,
-			TierName: "Pro", Until: "until 23 November 2027", SupportEmail: "help@example.com", LinkTTL: "24 hours"})
+	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded,
+		stateEnded, stateUnverified, stateUnsettled} {
+		for _, limited := range []bool{false, true} {
+			fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state, Limited: limited,
+				Email: attempt.Email, TierName: "Pro", Until: "until 23 November 2027", SupportEmail: "help@example.com", LinkTTL: "24 hours"})
+		}
 	}
 	for name := range pages {
 		if len(fixtures[name]) == 0 {

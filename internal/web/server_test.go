@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -55,6 +56,8 @@ type testBundle struct {
 	// signIns is not worked until workSignIns: a test sees what a request
 	// for a sign-in link does by itself.
 	signIns *notify.SignInRequests
+	// cookie is the checkout cookie of the browser that last bought.
+	cookie string
 }
 
 // lockedBuffer is a log written by the server's goroutines.
@@ -222,6 +225,7 @@ func TestPagesAndPurchaseStart(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, r.status)
 		loc := r.header.Get("Location")
 		require.True(t, strings.HasPrefix(loc, b.sandboxURL+"/c/pay/cs_test_"), loc)
+		browser := startedCookie(t, r)
 
 		a, err := b.store.CheckoutAttempt(context.Background(), ref)
 		require.NoError(t, err)
@@ -245,14 +249,16 @@ func TestPagesAndPurchaseStart(t *testing.T) {
 
 		r = b.do(t, "GET", "/checkout/"+strings.ToLower(ref), nil, nil)
 		require.Equal(t, http.StatusOK, r.status, "references are read as people type them")
-		require.Contains(t, r.body, "Nothing has been charged yet")
+		require.Contains(t, r.body, "We haven't confirmed a payment for this purchase yet")
 		require.Contains(t, r.body, ref)
+		status := strings.Split(b.returnPath(t, loc), "&")[0] // the status page, without coming back from paying
+		require.Contains(t, b.do(t, "GET", status, nil, nil).body, "Nothing has been charged yet")
 
-		r = b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, nil)
+		r = b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, map[string]string{"Cookie": browser})
 		require.Equal(t, http.StatusOK, r.status)
 		require.Contains(t, r.body, "nothing was charged")
 		require.Equal(t, ref, formReference(t, r.body), "back to the same checkout")
-		require.Contains(t, r.body, `value="ada@example.com"`)
+		require.Contains(t, r.body, `value="ada@example.com"`, "the browser that started the checkout gets its email back")
 	})
 }
 
@@ -444,12 +450,46 @@ func (b *testBundle) pay(t testing.TB, payPage string) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
 
+// returnPath is where the processor sends the customer back to after
+// paying on payPage: the checkout's success URL, as a path on paidup.
+func (b *testBundle) returnPath(t testing.TB, payPage string) string {
+	t.Helper()
+	id := payPage[strings.LastIndex(payPage, "/")+1:]
+	req, err := http.NewRequest("GET", b.sandboxURL+"/v1/checkout/sessions/"+id, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer sk_test_web")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var cs struct {
+		SuccessURL string `json:"success_url"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&cs))
+	require.True(t, strings.HasPrefix(cs.SuccessURL, b.srv.URL+"/checkout/"), cs.SuccessURL)
+	return strings.ReplaceAll(strings.TrimPrefix(cs.SuccessURL, b.srv.URL), "{CHECKOUT_SESSION_ID}", id)
+}
+
+// startedCookie is the cookie a buy form's submit gave its browser.
+func startedCookie(t testing.TB, r response) string {
+	t.Helper()
+	for _, c := range (&http.Response{Header: r.header}).Cookies() {
+		if c.Name == "paidup_checkout" {
+			require.True(t, c.HttpOnly)
+			require.Equal(t, http.SameSiteLaxMode, c.SameSite)
+			return c.Name + "=" + c.Value
+		}
+	}
+	t.Fatalf("the buy form's answer sets no paidup_checkout cookie: %v", r.header.Values("Set-Cookie"))
+	return ""
+}
+
 // buy starts a purchase and returns its reference and payment page.
 func (b *testBundle) buy(t testing.TB, email string) (string, string) {
 	t.Helper()
 	ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
 	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {email}, "reference": {ref}}, nil)
 	require.Equal(t, http.StatusSeeOther, r.status, r.body)
+	b.cookie = startedCookie(t, r)
 	return ref, r.header.Get("Location")
 }
 
@@ -459,13 +499,15 @@ func TestReturnPageFulfils(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		b := setup(t, engine)
 		ref, payPage := b.buy(t, "ada@example.com")
-		r := b.do(t, "GET", "/checkout/"+ref, nil, nil)
+		back := b.returnPath(t, payPage)
+		status := strings.Split(back, "&")[0] // the status page, without coming back from paying
+		r := b.do(t, "GET", status, nil, nil)
 		require.Contains(t, r.body, "Your payment is not finished", "before paying, nothing is charged")
 		require.Contains(t, r.body, payPage)
 
 		b.pay(t, payPage)
 		for range 3 {
-			r = b.do(t, "GET", "/checkout/"+ref+"?checkout=cs_x", nil, nil)
+			r = b.do(t, "GET", back, nil, nil)
 			require.Equal(t, http.StatusOK, r.status)
 			require.Contains(t, r.body, "You're in")
 			require.Contains(t, r.body, "You now have Pro, until ")
@@ -476,6 +518,11 @@ func TestReturnPageFulfils(t *testing.T) {
 
 		// The form submitted again after paying shows the outcome, not a
 		// second payment page.
+		// The browser that started it is sent to the whole page; another,
+		// with only the form, to the page its reference opens.
+		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, map[string]string{"Cookie": b.cookie})
+		require.Equal(t, http.StatusSeeOther, r.status)
+		require.Equal(t, status, r.header.Get("Location"))
 		r = b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
 		require.Equal(t, http.StatusSeeOther, r.status)
 		require.Equal(t, "/checkout/"+ref, r.header.Get("Location"))
@@ -487,18 +534,19 @@ func TestReturnPageFulfils(t *testing.T) {
 // confirming — never that the payment failed — and refreshes itself.
 func TestReturnPageWhileProcessorIsDown(t *testing.T) {
 	b := setup(t, sqldb.SQLite)
-	ref, payPage := b.buy(t, "ada@example.com")
+	_, payPage := b.buy(t, "ada@example.com")
 	b.pay(t, payPage)
+	back := b.returnPath(t, payPage)
 	good := b.processor.Processor
 	b.processor.Processor = stripe.New(stripe.Config{SecretKey: "sk_test_web", URL: "http://127.0.0.1:1", Retries: -1, Timeout: time.Second})
-	r := b.do(t, "GET", "/checkout/"+ref+"?checkout=cs_x", nil, nil)
+	r := b.do(t, "GET", back, nil, nil)
 	require.Equal(t, http.StatusOK, r.status)
 	require.Contains(t, r.body, "We're confirming your payment")
 	require.Contains(t, r.body, "Please don't pay again")
 	require.Contains(t, r.body, `http-equiv="refresh"`)
 	require.NotContains(t, strings.ToLower(r.body), "failed")
 	b.processor.Processor = good
-	require.Contains(t, b.do(t, "GET", "/checkout/"+ref, nil, nil).body, "You're in")
+	require.Contains(t, b.do(t, "GET", back, nil, nil).body, "You're in")
 }
 
 func TestAccessAPI(t *testing.T) {
@@ -516,9 +564,9 @@ func TestAccessAPI(t *testing.T) {
 		r = b.do(t, "GET", "/api/v1/access?email=nope", nil, auth)
 		require.Equal(t, http.StatusBadRequest, r.status)
 
-		ref, payPage := b.buy(t, "ada@example.com")
+		_, payPage := b.buy(t, "ada@example.com")
 		b.pay(t, payPage)
-		b.do(t, "GET", "/checkout/"+ref+"?checkout=x", nil, nil)
+		b.do(t, "GET", b.returnPath(t, payPage), nil, nil)
 		r = b.do(t, "GET", "/api/v1/access?email=ADA@example.com", nil, auth)
 		require.Equal(t, http.StatusOK, r.status)
 		var a struct {
@@ -565,7 +613,7 @@ func TestAccountSignIn(t *testing.T) {
 		b := setup(t, engine)
 		ref, payPage := b.buy(t, "ada@example.com")
 		b.pay(t, payPage)
-		b.do(t, "GET", "/checkout/"+ref+"?checkout=x", nil, nil)
+		b.do(t, "GET", b.returnPath(t, payPage), nil, nil)
 
 		c, err := b.store.CustomerByEmail(context.Background(), "ada@example.com")
 		require.NoError(t, err)
@@ -630,4 +678,221 @@ func TestRefusedWebhooksAlertOnCall(t *testing.T) {
 	require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM emails WHERE kind = 'alert' AND to_address = 'oncall@example.com'`).Scan(&alerts))
 	require.Equal(t, 1, alerts)
 	require.Equal(t, 0, b.count(t, "webhook_events"))
+}
+
+// counting is the processor, counting the calls paidup makes to it.
+type counting struct {
+	paidup.Processor
+	n atomic.Int64
+}
+
+func (c *counting) Checkout(ctx context.Context, id string) (paidup.Checkout, error) {
+	c.n.Add(1)
+	return c.Processor.Checkout(ctx, id)
+}
+
+func (c *counting) CheckoutForPayment(ctx context.Context, id string) (paidup.Checkout, error) {
+	c.n.Add(1)
+	return c.Processor.CheckoutForPayment(ctx, id)
+}
+
+func (c *counting) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (paidup.Checkout, error) {
+	c.n.Add(1)
+	return c.Processor.CreateCheckout(ctx, r)
+}
+
+// What a status link reveals: the short reference, which people read out
+// and which can be guessed, shows the state and a masked email, nothing
+// personal, and costs no call to the processor; the status token in the
+// address the processor sends the buyer back to shows everything.
+func TestStatusLinkReveals(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ref, payPage := b.buy(t, "ada@example.com")
+		back := b.returnPath(t, payPage)
+		_, otherPage := b.buy(t, "bob@example.com")
+		other := b.returnPath(t, otherPage)
+		token := regexp.MustCompile(`token=([^&]+)`).FindStringSubmatch(back)[1]
+		id := payPage[strings.LastIndex(payPage, "/")+1:]
+		calls := &counting{Processor: b.processor.Processor}
+		b.processor.Processor = calls
+
+		guesses := []string{
+			"/checkout/" + ref,
+			"/checkout/" + strings.ToLower(ref),
+			"/checkout/" + ref + "?checkout=" + id, // the checkout id opens only attempts from before tokens
+			"/checkout/" + ref + "?token=" + token[:42] + "A",
+			"/checkout/" + ref + "?token=" + regexp.MustCompile(`token=([^&]+)`).FindStringSubmatch(other)[1], // another purchase's
+			"/checkout/" + ref + "?token=" + paidup.HashStatusToken(token),
+		}
+		seesNothingPersonal := func(want string) {
+			t.Helper()
+			for _, path := range guesses {
+				r := b.do(t, "GET", path, nil, nil)
+				require.Equal(t, http.StatusOK, r.status, path)
+				require.Contains(t, r.body, ref, path)
+				require.Contains(t, r.body, want, path)
+				require.Contains(t, r.body, "a•••@example.com", path)
+				for _, secret := range []string{"ada@example.com", "$249.00", "249", "Pro, one year", "pro-annual", "cs_test_", b.sandboxURL} {
+					require.NotContains(t, r.body, secret, path)
+				}
+				require.NotContains(t, r.body, `http-equiv="refresh"`, path)
+			}
+			require.Zero(t, calls.n.Load(), "no processor call for a visitor without the token")
+		}
+		seesNothingPersonal("We haven't confirmed a payment for this purchase yet")
+
+		r := b.do(t, "GET", strings.Split(back, "&")[0], nil, nil)
+		require.Contains(t, r.body, "Your payment is not finished")
+		require.Contains(t, r.body, payPage, "the token holder may go back to the payment page")
+		require.Contains(t, r.body, "ada@example.com")
+		require.Contains(t, r.body, "$249.00")
+		require.Contains(t, r.body, "Pro, one year")
+
+		b.pay(t, payPage)
+		r = b.do(t, "GET", back, nil, nil)
+		require.Contains(t, r.body, "<h1>You're in</h1>")
+		require.Contains(t, r.body, "Your payment of $249.00 went through. You now have Pro, until ")
+		require.Contains(t, r.body, "ada@example.com")
+		calls.n.Store(0)
+		seesNothingPersonal("Your payment went through, and your access is granted.")
+	})
+}
+
+// Attempts from before status tokens have return addresses that carry the
+// processor's checkout id alone; for them, and only them, that id opens
+// the whole page.
+func TestStatusPageOfAttemptWithoutToken(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ref, payPage := b.buy(t, "ada@example.com")
+		back := b.returnPath(t, payPage)
+		id := payPage[strings.LastIndex(payPage, "/")+1:]
+		_, err := b.db.Write.Exec(`UPDATE checkout_attempts SET status_token = NULL, status_token_hash = NULL WHERE reference = $1`, ref)
+		require.NoError(t, err)
+		b.pay(t, payPage)
+
+		r := b.do(t, "GET", "/checkout/"+ref+"?checkout="+id, nil, nil)
+		require.Contains(t, r.body, "Your payment of $249.00 went through", "the old-style return address works")
+		require.Contains(t, r.body, "ada@example.com")
+		for _, path := range []string{"/checkout/" + ref + "?checkout=cs_test_wrong", "/checkout/" + ref, strings.Split(back, "&")[0]} {
+			r = b.do(t, "GET", path, nil, nil)
+			require.Contains(t, r.body, "Your payment went through, and your access is granted.", path)
+			require.NotContains(t, r.body, "ada@example.com", path)
+		}
+	})
+}
+
+// Coming back from the payment page by its cancel link fills in the email
+// again only in the browser that started the checkout.
+func TestCancelLinkPrefillsOnlyItsBrowser(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	ref, _ := b.buy(t, "ada@example.com")
+	ada := b.cookie
+	b.buy(t, "bob@example.com")
+	bob := b.cookie
+	for name, headers := range map[string]map[string]string{
+		"another browser":                    nil,
+		"a browser that started another one": {"Cookie": bob},
+		"a forged cookie":                    {"Cookie": "paidup_checkout=" + strings.Repeat("A", 43)},
+	} {
+		r := b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, headers)
+		require.Equal(t, http.StatusOK, r.status)
+		require.Contains(t, r.body, `id="email" name="email" type="email" autocomplete="email" value=""`, name)
+		require.NotContains(t, r.body, "ada@example.com", name)
+	}
+	r := b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, map[string]string{"Cookie": ada})
+	require.Contains(t, r.body, `value="ada@example.com"`)
+}
+
+// A second submit of the same email and plan, from a fresh form (another
+// tab, another device), goes to the payment page already open for them:
+// one processor checkout however often the form is sent.
+func TestSecondSubmitReusesOpenCheckout(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		_, first := b.buy(t, "ada@example.com")
+		for range 5 {
+			ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
+			r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"Ada@example.com"}, "reference": {ref}}, nil)
+			require.Equal(t, http.StatusSeeOther, r.status)
+			require.Equal(t, first, r.header.Get("Location"))
+			require.Empty(t, r.header.Values("Set-Cookie"), "the first browser's token stays with it")
+		}
+		require.Equal(t, 1, b.sessions(t))
+		require.Equal(t, 1, b.count(t, "checkout_attempts"))
+		_, other := b.buy(t, "bob@example.com")
+		require.NotEqual(t, first, other)
+		require.Equal(t, 2, b.sessions(t))
+	})
+}
+
+// "You're in" rests on the grant of the purchase's own payment, while it
+// stands: a grant revoked, or a payment refunded, says so instead.
+func TestStatusPageFollowsTheGrant(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	_, payPage := b.buy(t, "ada@example.com")
+	back := b.returnPath(t, payPage)
+	b.pay(t, payPage)
+	require.Contains(t, b.do(t, "GET", back, nil, nil).body, "<h1>You're in</h1>")
+
+	_, err := b.db.Write.Exec(`UPDATE grants SET revoked_at = $1, revoke_reason = 'chargeback'`, time.Now())
+	require.NoError(t, err)
+	r := b.do(t, "GET", back, nil, nil)
+	require.NotContains(t, r.body, "You're in")
+	require.Contains(t, r.body, "This purchase no longer gives access")
+
+	_, err = b.db.Write.Exec(`UPDATE payments SET status = 'refunded', amount_refunded = amount`)
+	require.NoError(t, err)
+	require.Contains(t, b.do(t, "GET", back, nil, nil).body, "This payment was refunded")
+
+	_, err = b.db.Write.Exec(`UPDATE payments SET checkout_id = 'cs_test_someone_elses'`)
+	require.NoError(t, err)
+	r = b.do(t, "GET", back, nil, nil)
+	require.NotContains(t, r.body, "You're in")
+	require.Contains(t, r.body, "We couldn't confirm this purchase", "a payment that is not the purchase's own grants it nothing")
+}
+
+// lostAnswer is the processor with its answer to checkout creation lost
+// on the way back: the checkout exists, and paidup never learns its id.
+type lostAnswer struct{ paidup.Processor }
+
+func (p lostAnswer) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (paidup.Checkout, error) {
+	if _, err := p.Processor.CreateCheckout(ctx, r); err != nil {
+		return paidup.Checkout{}, err
+	}
+	return paidup.Checkout{}, paidup.Errorf(paidup.EUNAVAILABLE, "connection reset after the request was sent")
+}
+
+// A customer who paid through a checkout paidup never recorded comes back
+// to "You're in": the return address names the checkout, whose proof shows
+// it is theirs. Another checkout named there is not taken for theirs.
+func TestReturnPageFulfilsUnrecordedCheckout(t *testing.T) {
+	b := setup(t, sqldb.SQLite)
+	good := b.processor.Processor
+	b.processor.Processor = lostAnswer{good}
+	ref := formReference(t, b.do(t, "GET", "/buy/pro-annual", nil, nil).body)
+	r := b.do(t, "POST", "/buy/pro-annual", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+	require.Equal(t, http.StatusServiceUnavailable, r.status)
+	b.processor.Processor = good
+	var id string
+	require.NoError(t, b.sandboxDB.Read.QueryRow(`SELECT id FROM sandbox_objects WHERE object = 'checkout.session'`).Scan(&id))
+	payPage := b.sandboxURL + "/c/pay/" + id
+	back := b.returnPath(t, payPage)
+
+	_, otherPage := b.buy(t, "bob@example.com")
+	b.pay(t, otherPage)
+	other := otherPage[strings.LastIndex(otherPage, "/")+1:]
+	r = b.do(t, "GET", strings.Replace(back, id, other, 1), nil, nil)
+	require.NotContains(t, r.body, "You're in", "another customer's checkout is not this one's")
+	require.Contains(t, r.body, "We're confirming your payment")
+
+	b.pay(t, payPage)
+	r = b.do(t, "GET", back, nil, nil)
+	require.Contains(t, r.body, "<h1>You're in</h1>")
+	require.Contains(t, r.body, "ada@example.com")
+	a, err := b.store.CheckoutAttempt(context.Background(), ref)
+	require.NoError(t, err)
+	require.Equal(t, paidup.AttemptFulfilled, a.Status)
+	require.Equal(t, id, a.CheckoutID)
 }
