@@ -171,7 +171,7 @@ func TestEventsAboutMissingObjects(t *testing.T) {
 		evs := []sandboxtest.Event{
 			madeUp("evt_missing_checkout", "checkout.session.completed", `{"id":"cs_test_missing","object":"checkout.session"}`),
 			madeUp("evt_missing_payment", "payment_intent.succeeded",
-				`{"id":"pi_missing","object":"payment_intent","metadata":{"paidup_checkout":"PU-MISS-ING0"}}`),
+				`{"id":"pi_missing","object":"payment_intent","metadata":{"paidup_checkout":"PU-M1SS-1NG0"}}`),
 			madeUp("evt_missing_subscription", "customer.subscription.updated", `{"id":"sub_missing","object":"subscription"}`),
 			madeUp("evt_missing_invoice", "invoice.paid",
 				`{"id":"in_missing","object":"invoice","parent":{"subscription_details":{"subscription":"sub_missing"}}}`),

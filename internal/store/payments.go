@@ -30,11 +30,17 @@ type Payment struct {
 	PaidAt            time.Time
 }
 
-// RecordPayment mirrors a succeeded payment, once.
+// RecordPayment mirrors a succeeded payment, once. A payment recorded
+// before without its checkout (a subscription's first payment, recorded
+// by its sync while its checkout was being fulfilled in another
+// transaction) gets the checkout p names, as LinkPaymentCheckout would;
+// nothing else of it changes.
 func (tx *Tx) RecordPayment(ctx context.Context, p Payment) error {
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO payments
 		(processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id, amount, currency, status, paid_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (processor, payment_id) DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (processor, payment_id) DO UPDATE
+		SET checkout_id = excluded.checkout_id, checkout_reference = excluded.checkout_reference, updated_at = excluded.updated_at
+		WHERE payments.checkout_id IS NULL AND excluded.checkout_id IS NOT NULL`,
 		p.Processor, p.ID, p.CustomerID, nullString(p.CheckoutReference), nullString(p.CheckoutID), p.PlanID,
 		p.Amount.Amount, p.Amount.Currency, PaymentSucceeded, ts(p.PaidAt), tx.now)
 	if err != nil {

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -433,5 +434,84 @@ func TestMatchCustomerConcurrently(t *testing.T) {
 			require.False(t, created)
 			return err
 		}))
+	})
+}
+
+// A subscription's first payment may be recorded twice at once: by its
+// sync, which does not know the checkout, and by the checkout's
+// fulfilment, which does. Whichever commits first, the payment ends up
+// with its checkout (paidup check requires it), and a later record
+// changes nothing else.
+func TestRecordPaymentKeepsItsCheckout(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		var customer string
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			customer, _, err = tx.MatchCustomer(ctx, "stripe", "cus_a", "ada@example.com")
+			return err
+		}))
+		bySync := store.Payment{Processor: "stripe", ID: "pi_first", CustomerID: customer, PlanID: "pro-monthly",
+			Amount: paidup.Money{Amount: 1900, Currency: "usd"}, PaidAt: b.now}
+		byCheckout := bySync
+		byCheckout.CheckoutID, byCheckout.CheckoutReference = "cs_own", "PU-0000-0001"
+		checkoutOf := func(id string) (string, string) {
+			var checkout, ref sql.NullString
+			require.NoError(t, b.db.Read.QueryRow(`SELECT checkout_id, checkout_reference FROM payments WHERE payment_id = $1`, id).Scan(&checkout, &ref))
+			return checkout.String, ref.String
+		}
+		record := func(p store.Payment) {
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { return tx.RecordPayment(ctx, p) }))
+		}
+
+		// The sync first: the fulfilment's record fills in the checkout.
+		record(bySync)
+		record(byCheckout)
+		checkout, ref := checkoutOf("pi_first")
+		require.Equal(t, "cs_own", checkout)
+		require.Equal(t, "PU-0000-0001", ref)
+
+		// The fulfilment first: the sync's record takes nothing away, and
+		// another checkout naming the payment changes nothing.
+		p2, q2 := byCheckout, bySync
+		p2.ID, q2.ID = "pi_second", "pi_second"
+		record(p2)
+		record(q2)
+		other := p2
+		other.CheckoutID, other.CheckoutReference = "cs_other", "PU-0000-0002"
+		record(other)
+		checkout, ref = checkoutOf("pi_second")
+		require.Equal(t, "cs_own", checkout)
+		require.Equal(t, "PU-0000-0001", ref)
+
+		if engine != sqldb.Postgres {
+			return // SQLite's transactions take turns: the orders above are all there is
+		}
+		// On PostgreSQL the two commit concurrently: the sync's insert is
+		// not yet committed when the fulfilment's reaches the same row.
+		p3, q3 := byCheckout, bySync
+		p3.ID, q3.ID = "pi_third", "pi_third"
+		inserted, release := make(chan struct{}), make(chan struct{})
+		done := make(chan error, 1)
+		go func() {
+			done <- b.store.InTx(ctx, func(tx *store.Tx) error {
+				if err := tx.RecordPayment(ctx, q3); err != nil {
+					return err
+				}
+				close(inserted)
+				<-release
+				return nil
+			})
+		}()
+		<-inserted
+		fulfilled := make(chan error, 1)
+		go func() { fulfilled <- b.store.InTx(ctx, func(tx *store.Tx) error { return tx.RecordPayment(ctx, p3) }) }()
+		time.Sleep(100 * time.Millisecond) // the fulfilment waits on the sync's row
+		close(release)
+		require.NoError(t, <-done)
+		require.NoError(t, <-fulfilled)
+		checkout, _ = checkoutOf("pi_third")
+		require.Equal(t, "cs_own", checkout)
 	})
 }
