@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"net/http"
@@ -23,7 +24,7 @@ func TestGracefulStopFinishesRunningJobs(t *testing.T) {
 	mp := startMailpitWith(t, false) // every copy counts
 	bin := buildPaidup(t)
 	c := newCrashSetup(t, bin, mp, sqldb.SQLite)
-	slow, connected := slowSMTP(t, mp.smtpAddr, 2*time.Second)
+	slow, sending := slowSMTP(t, mp.smtpAddr, 2*time.Second)
 	p := c.startPaidup(t, bin, &mailpit{smtpAddr: slow, api: mp.api}, "", crashConfig{})
 	customer := "patient-" + c.id + "@example.com"
 
@@ -36,9 +37,9 @@ func TestGracefulStopFinishesRunningJobs(t *testing.T) {
 	payOnSandboxPage(t, resp.Header.Get("Location"))
 
 	select {
-	case <-connected:
+	case <-sending:
 	case <-time.After(30 * time.Second):
-		t.Fatalf("paidup never connected to the mail server:\n%s", logTail(p.lastLog))
+		t.Fatalf("paidup never sent to the mail server:\n%s", logTail(p.lastLog))
 	}
 	// The confirmation is being sent: stop paidup now.
 	p.stopGracefully()
@@ -61,10 +62,13 @@ func TestGracefulStopFinishesRunningJobs(t *testing.T) {
 	}
 }
 
-// slowSMTP is a mail server that is slow to answer: a proxy in front of
-// target that holds each connection for delay before passing it on. It
-// tells connected of each connection, as it arrives.
-func slowSMTP(t *testing.T, target string, delay time.Duration) (addr string, connected <-chan struct{}) {
+// slowSMTP is a mail server that is slow to take a message: a proxy in
+// front of target that holds the end of each message's data for delay
+// before passing it on, so that the message is being sent all that time.
+// It tells sending of each message, as its end arrives. (Holding the
+// connection instead would not do: paidup opens one at start, to learn
+// the server's extensions, and sends on it later.)
+func slowSMTP(t *testing.T, target string, delay time.Duration) (addr string, sending <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,24 +82,51 @@ func slowSMTP(t *testing.T, target string, delay time.Duration) (addr string, co
 			if err != nil {
 				return
 			}
-			select {
-			case ch <- struct{}{}:
-			default:
-			}
 			go func() {
 				defer conn.Close()
-				time.Sleep(delay)
 				server, err := net.Dial("tcp", target)
 				if err != nil {
 					return
 				}
 				defer server.Close()
-				go func() { io.Copy(server, conn); server.(*net.TCPConn).CloseWrite() }()
+				go func() {
+					holdMessageEnds(server, conn, delay, ch)
+					server.(*net.TCPConn).CloseWrite()
+				}()
 				io.Copy(conn, server)
 			}()
 		}
 	}()
 	return strings.TrimPrefix(ln.Addr().String(), "tcp://"), ch
+}
+
+// holdMessageEnds copies what the client sends to the server, holding each
+// chunk that ends a message's data ("\r\n.\r\n") for delay, and telling
+// sending first.
+func holdMessageEnds(server io.Writer, client io.Reader, delay time.Duration, sending chan<- struct{}) {
+	end := []byte("\r\n.\r\n")
+	var tail []byte // the last bytes seen, for an end split across reads
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := client.Read(buf)
+		if n > 0 {
+			seen := append(tail, buf[:n]...)
+			if bytes.Contains(seen, end) {
+				select {
+				case sending <- struct{}{}:
+				default:
+				}
+				time.Sleep(delay)
+			}
+			tail = append([]byte(nil), seen[max(0, len(seen)-len(end)+1):]...)
+			if _, werr := server.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
 
 // stopGracefully stops paidup as an operator does, with SIGTERM, and fails
