@@ -73,7 +73,6 @@ func TestOldEventPayloadsArePruned(t *testing.T) {
 	}
 
 	// The processor sends the checkout's event again, signed afresh.
-	jobs := count(`SELECT count(*) FROM river_job WHERE kind = 'process_event'`)
 	var eventID string
 	if err := c.db.Read.QueryRow(`SELECT event_id FROM webhook_events WHERE type = 'checkout.session.completed'`).Scan(&eventID); err != nil {
 		t.Fatal(err)
@@ -91,13 +90,14 @@ func TestOldEventPayloadsArePruned(t *testing.T) {
 	if redelivery.StatusCode != http.StatusOK {
 		t.Fatalf("the redelivered event got %s", redelivery.Status)
 	}
-	events = count(`SELECT count(*) FROM webhook_events`)
 	p.waitSettled(customer, c.oncall, c.sandboxURL, c.db) // fails on a second grant or email
-	if n := count(`SELECT count(*) FROM river_job WHERE kind = 'process_event'`); n != jobs {
-		t.Errorf("the redelivered event was processed again: %d processing jobs, were %d", n, jobs)
+	// Other events may arrive meanwhile (the test clock's, redelivered
+	// after the restart): only this one's jobs and rows count.
+	if n := count(`SELECT count(*) FROM river_job WHERE kind = 'process_event' AND json(args) LIKE '%"` + eventID + `"%'`); n != 1 {
+		t.Errorf("the redelivered event was processed again: %d processing jobs name it", n)
 	}
-	if n := count(`SELECT count(*) FROM webhook_events`); n != events {
-		t.Errorf("%d events stored, were %d", n, events)
+	if n := count(`SELECT count(*) FROM webhook_events WHERE event_id = '` + eventID + `'`); n != 1 {
+		t.Errorf("the event is stored %d times", n)
 	}
 	if n := count(`SELECT count(*) FROM webhook_events WHERE event_id = '` + eventID + `' AND length(payload) = 0`); n != 1 {
 		t.Errorf("the redelivered event's payload is stored again")

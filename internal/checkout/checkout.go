@@ -461,15 +461,18 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		grantSource = paidup.SourceSubscription
 	}
 	ref := a.Reference
-	if err := tx.LinkPaymentCheckout(ctx, processor, co.PaymentID, ref, co.ID); err != nil {
-		return Outcome{}, err
-	}
 
 	if g, found, err := tx.GrantBySource(ctx, grantSource, sourceRef); err != nil {
 		return Outcome{}, err
 	} else if found {
 		// Already fulfilled, by this path or another (a subscription's
-		// sync): nothing more to do.
+		// sync, which recorded the payment without its checkout): nothing
+		// more to do but say which checkout the payment was made through.
+		// (Read after the grant: on PostgreSQL a sync committing meanwhile
+		// commits the grant and the payment together.)
+		if err := tx.LinkPaymentCheckout(ctx, processor, co.PaymentID, ref, co.ID); err != nil {
+			return Outcome{}, err
+		}
 		if named != "" {
 			if err := s.clash(ctx, tx, co, ref, named, g.CustomerID); err != nil {
 				return Outcome{}, err
