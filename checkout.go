@@ -66,6 +66,10 @@ const (
 	// AttemptRefunded: paid, but refunded in full before paidup granted
 	// access; no access was granted.
 	AttemptRefunded = "refunded"
+	// AttemptDuplicate: paid for a tier the customer already held, for a
+	// plan that does not extend it; no access was granted, and the
+	// payment is refunded (see Lifecycle.DuplicatePurchase).
+	AttemptDuplicate = "duplicate"
 )
 
 // Unresolved reports whether the reconciler still has to find out how the

@@ -51,6 +51,10 @@ type Plan struct {
 	// fails, while the processor retries the card; zero means the policy's
 	// default.
 	Grace time.Duration
+	// Extends: buying the plan while holding its tier for a term adds the
+	// plan's term after the current one ends, rather than counting as a
+	// duplicate purchase. Only one-time plans with a term extend.
+	Extends bool
 }
 
 // Policy is the operator's human-edited rule set: tiers, the plans that
@@ -72,6 +76,11 @@ type Lifecycle struct {
 	// customer buys another instead of fixing their card: DoubleBuyCancel
 	// cancels it at the processor; DoubleBuyFlag opens a support case.
 	DoubleBuy string
+	// DuplicatePurchase says what happens to a one-time purchase of a tier
+	// the customer already holds, for a plan that does not extend it:
+	// DuplicateRefund refunds it at the processor; DuplicateCase opens a
+	// support case.
+	DuplicatePurchase string
 }
 
 // Reminder is an email sent a while after a renewal fails.
@@ -84,6 +93,12 @@ type Reminder struct {
 const (
 	DoubleBuyCancel = "cancel"
 	DoubleBuyFlag   = "flag"
+)
+
+// What to do about a duplicate purchase.
+const (
+	DuplicateRefund = "refund"
+	DuplicateCase   = "case"
 )
 
 // GraceFor is the grace a plan's subscriptions get after a failed renewal.

@@ -81,6 +81,10 @@ const (
 	RefundCanceled  = "canceled"
 )
 
+// RefundDuplicate is the reason paidup gives the processor for refunding
+// a duplicate purchase.
+const RefundDuplicate = "duplicate"
+
 // Refund is a processor's refund of (part of) a payment.
 type Refund struct {
 	ID        string
@@ -162,6 +166,11 @@ type Processor interface {
 	ListPayments(ctx context.Context, created Created, fn func(Payment) error) error
 	// Refunds reads a payment's refunds, each with its status.
 	Refunds(ctx context.Context, paymentID string) (PaymentRefunds, error)
+	// RefundPayment refunds what is left of a payment, once per key: asking
+	// again with the same key (a retry after a crash) gives the same
+	// refund, never a second. reason says why, in the processor's words
+	// (RefundDuplicate).
+	RefundPayment(ctx context.Context, paymentID, reason, key string) (Refund, error)
 	// ListRefunds calls fn for each refund created in the range, with all
 	// the refunds of its payment as they stand.
 	ListRefunds(ctx context.Context, created Created, fn func(Refund, PaymentRefunds) error) error

@@ -135,6 +135,7 @@ type Plan struct {
 	Interval    string   `yaml:"interval"`
 	Term        string   `yaml:"term"`
 	Grace       Duration `yaml:"grace"`
+	Extends     bool     `yaml:"extends"`
 }
 
 // Lifecycle is the subscription policy as written in the file.
@@ -143,6 +144,8 @@ type Lifecycle struct {
 	Reminders []Reminder `yaml:"reminders"`
 	DoubleBuy string     `yaml:"double_buy"`
 	Templates string     `yaml:"templates"`
+	// DuplicatePurchase: refund or case (see paidup.Lifecycle).
+	DuplicatePurchase string `yaml:"duplicate_purchase"`
 }
 
 // Reminder is a reminder email as written in the file.
@@ -321,6 +324,9 @@ func (c *Config) applyDefaults() {
 	if l.DoubleBuy == "" {
 		l.DoubleBuy = paidup.DoubleBuyCancel
 	}
+	if l.DuplicatePurchase == "" {
+		l.DuplicatePurchase = paidup.DuplicateRefund
+	}
 	c.applyLimitDefaults()
 	c.Retention.applyDefaults()
 }
@@ -424,12 +430,15 @@ func (c *Config) validateLifecycle(v *validator) {
 	if l.DoubleBuy != paidup.DoubleBuyCancel && l.DoubleBuy != paidup.DoubleBuyFlag {
 		v.errorf(v.line("lifecycle", "double_buy"), "lifecycle.double_buy: %q is not one of cancel, flag", l.DoubleBuy)
 	}
+	if l.DuplicatePurchase != paidup.DuplicateRefund && l.DuplicatePurchase != paidup.DuplicateCase {
+		v.errorf(v.line("lifecycle", "duplicate_purchase"), "lifecycle.duplicate_purchase: %q is not one of refund, case", l.DuplicatePurchase)
+	}
 	if l.Templates != "" {
 		if fi, err := os.Stat(l.Templates); err != nil || !fi.IsDir() {
 			v.errorf(v.line("lifecycle", "templates"), "lifecycle.templates: %q is not a directory", l.Templates)
 		}
 	}
-	c.Policy.Lifecycle = paidup.Lifecycle{Grace: l.Grace.D(), DoubleBuy: l.DoubleBuy}
+	c.Policy.Lifecycle = paidup.Lifecycle{Grace: l.Grace.D(), DoubleBuy: l.DoubleBuy, DuplicatePurchase: l.DuplicatePurchase}
 	for _, r := range l.Reminders {
 		c.Policy.Lifecycle.Reminders = append(c.Policy.Lifecycle.Reminders, paidup.Reminder{After: r.After.D(), Template: r.Template})
 	}
@@ -600,10 +609,13 @@ func (c *Config) validatePolicy(v *validator) {
 		} else if p.Grace > 0 && !interval.Recurring() {
 			fail("grace", "only subscriptions (month or year) have a grace period")
 		}
+		if p.Extends && (interval != paidup.Once || term.IsZero()) {
+			fail("extends", "only one-time plans with a term extend access; a subscription renews, and a permanent plan has nothing to add")
+		}
 		if !bad {
 			c.Policy.Plans = append(c.Policy.Plans, paidup.Plan{
 				ID: p.ID, Name: p.Name, Description: p.Description, Tier: p.Tier,
-				PriceID: p.Price, Amount: amount, Interval: interval, Term: term, Grace: p.Grace.D(),
+				PriceID: p.Price, Amount: amount, Interval: interval, Term: term, Grace: p.Grace.D(), Extends: p.Extends,
 			})
 		}
 	}

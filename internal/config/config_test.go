@@ -239,12 +239,24 @@ lifecycle:
     - {after: 6d, template: shouting}
   double_buy: ignore
   templates: /nonexistent/templates
+  duplicate_purchase: ignore
 `, []string{
 			"4: plans[0].grace: only subscriptions (month or year) have a grace period",
 			"10: lifecycle.reminders[1].after: reminders must be in order",
 			`11: lifecycle.reminders[2].template: "shouting" is not one of payment_failed, payment_reminder, payment_final_reminder`,
 			`12: lifecycle.double_buy: "ignore" is not one of cancel, flag`,
 			`13: lifecycle.templates: "/nonexistent/templates" is not a directory`,
+			`14: lifecycle.duplicate_purchase: "ignore" is not one of refund, case`,
+		}},
+		{"extends", `tiers:
+  - {id: member, rank: 1}
+plans:
+  - {id: year, name: Year, tier: member, price: price_y, amount: "5", currency: usd, interval: once, term: 1y, extends: true}
+  - {id: forever, name: Forever, tier: member, price: price_f, amount: "5", currency: usd, interval: once, extends: true}
+  - {id: monthly, name: Monthly, tier: member, price: price_m, amount: "5", currency: usd, interval: month, extends: true}
+`, []string{
+			"5: plans[1].extends: only one-time plans with a term extend access",
+			"6: plans[2].extends: only one-time plans with a term extend access",
 		}},
 	}
 	for _, tt := range tests {
@@ -295,6 +307,26 @@ func TestParseMoneyAndTerm(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, "$249.00", paidup.Money{Amount: 24900, Currency: "usd"}.String())
 	require.Equal(t, "$0.05", paidup.Money{Amount: 5, Currency: "usd"}.String())
+}
+
+// A plan extends only when it says so, and a duplicate purchase is
+// refunded unless the policy says to open a case.
+func TestExtendsAndDuplicatePurchase(t *testing.T) {
+	doc := `tiers:
+  - {id: member, rank: 1}
+plans:
+  - {id: year, name: Year, tier: member, price: price_y, amount: "5", currency: usd, interval: once, term: 1y, extends: true}
+  - {id: month, name: Month, tier: member, price: price_m, amount: "5", currency: usd, interval: once, term: 1m}
+`
+	c, err := config.Parse("paidup.yaml", []byte(doc), config.Overrides{})
+	require.NoError(t, err)
+	require.True(t, c.Policy.Plans[0].Extends)
+	require.False(t, c.Policy.Plans[1].Extends)
+	require.Equal(t, paidup.DuplicateRefund, c.Policy.Lifecycle.DuplicatePurchase)
+
+	c, err = config.Parse("paidup.yaml", []byte(doc+"lifecycle:\n  duplicate_purchase: case\n"), config.Overrides{})
+	require.NoError(t, err)
+	require.Equal(t, paidup.DuplicateCase, c.Policy.Lifecycle.DuplicatePurchase)
 }
 
 // A reminder may name a template of the override directory; one that is

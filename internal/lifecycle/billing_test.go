@@ -169,6 +169,9 @@ func (b *billing) Refunds(ctx context.Context, paymentID string) (paidup.Payment
 	defer b.mu.Unlock()
 	return paidup.PaymentRefunds{PaymentID: paymentID, Refunds: slices.Clone(b.refunds[paymentID])}, nil
 }
+func (b *billing) RefundPayment(context.Context, string, string, string) (paidup.Refund, error) {
+	return paidup.Refund{}, errors.ErrUnsupported
+}
 func (b *billing) ListRefunds(context.Context, paidup.Created, func(paidup.Refund, paidup.PaymentRefunds) error) error {
 	return errors.ErrUnsupported
 }

@@ -201,6 +201,13 @@ func (p *Processor) ListRefunds(ctx context.Context, created paidup.Created, fn 
 		func(l refundListed) error { return fn(l.refund, l.payments) })
 }
 
+func (p *Processor) RefundPayment(ctx context.Context, paymentID, reason, key string) (paidup.Refund, error) {
+	if err := p.write.turn(ctx); err != nil {
+		return paidup.Refund{}, err
+	}
+	return p.next.RefundPayment(ctx, paymentID, reason, key)
+}
+
 func (p *Processor) ListUndeliveredEvents(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorEvent) error) error {
 	return listed(ctx, p.read, func(f func(paidup.ProcessorEvent) error) error { return p.next.ListUndeliveredEvents(ctx, created, f) }, fn)
 }

@@ -25,6 +25,24 @@ func (c *Client) Refunds(ctx context.Context, paymentID string) (paidup.PaymentR
 	return c.chargeRefunds(ctx, pi.LatestCharge)
 }
 
+// RefundPayment refunds what is left of a payment intent, once per key:
+// the key is the idempotency key, so a retry gets the same refund. The
+// refund carries paidup's key in its metadata, for whoever reads it in
+// the dashboard.
+func (c *Client) RefundPayment(ctx context.Context, paymentID, reason, key string) (paidup.Refund, error) {
+	p := &stripego.RefundCreateParams{PaymentIntent: stripego.String(paymentID)}
+	if reason != "" {
+		p.Reason = stripego.String(reason)
+	}
+	p.AddMetadata("paidup_refund", key)
+	p.SetIdempotencyKey("paidup-refund-" + key)
+	re, err := c.api.V1Refunds.Create(ctx, p)
+	if err != nil {
+		return paidup.Refund{}, wrap(err, "refunding %s", paymentID)
+	}
+	return refund(re, paymentID), nil
+}
+
 // ListRefunds lists refunds created in the range, each with the refunds of
 // its charge as they stand.
 func (c *Client) ListRefunds(ctx context.Context, created paidup.Created, fn func(paidup.Refund, paidup.PaymentRefunds) error) error {
