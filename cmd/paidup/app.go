@@ -169,6 +169,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	river.AddWorker(workers, &events.ProcessWorker{Store: a.store, Checkout: co, Lifecycle: life, Logger: log, Metrics: metrics})
 	river.AddWorker(workers, &lifecycle.SyncWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.CancelWorker{Service: life})
+	river.AddWorker(workers, &checkout.RefundWorker{Service: co})
 	river.AddWorker(workers, &lifecycle.DeadlineWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.SweepWorker{Service: life})
 	sender := newSender(cfg, publicURL, templates)

@@ -42,6 +42,8 @@ type Service struct {
 type Notifier interface {
 	QueueConfirmation(ctx context.Context, tx *store.Tx, c Confirmation) error
 	OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase) error
+	// QueueRefundIssued tells the customer of a refund, once per refund.
+	QueueRefundIssued(ctx context.Context, tx *store.Tx, n RefundNotice) error
 }
 
 // Confirmation is what a confirmation email says.
@@ -482,10 +484,17 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 			if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptFulfilled, g.CustomerID, co.PaymentID); err != nil {
 				return Outcome{}, err
 			}
+			if co.SubscriptionID != "" && planKnown {
+				// The sync granted its first period: it may be beside a
+				// tier the customer held already.
+				if err := s.flagHeldBeside(ctx, tx, g, plan, ref, co); err != nil {
+					return Outcome{}, err
+				}
+			}
 		}
 		return Outcome{State: paidup.AttemptFulfilled, CustomerID: g.CustomerID, Grant: g}, nil
 	}
-	if a.Status == paidup.AttemptNeedsAttention || a.Status == paidup.AttemptRefunded {
+	if a.Status == paidup.AttemptNeedsAttention || a.Status == paidup.AttemptRefunded || a.Status == paidup.AttemptDuplicate {
 		return Outcome{State: a.Status, CustomerID: a.CustomerID}, nil
 	}
 
@@ -569,6 +578,14 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		return Outcome{State: paidup.AttemptNeedsAttention, CustomerID: customerID}, nil
 	}
 
+	dup, isDup, err := s.duplicateOf(ctx, tx, customerID, plan, paidAt, sourceRef)
+	if err != nil {
+		return Outcome{}, err
+	}
+	if isDup && !plan.Interval.Recurring() && dup.extendFrom.IsZero() {
+		return s.settleDuplicate(ctx, tx, dup, plan, customerID, ref, co, entry)
+	}
+
 	g := paidup.Grant{CustomerID: customerID, Tier: plan.Tier, PlanID: plan.ID, Source: grantSource, SourceRef: sourceRef, Start: paidAt}
 	switch {
 	case co.SubscriptionID != "":
@@ -578,6 +595,9 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		if err := tx.Enqueue(ctx, SubscriptionArgs{Processor: processor, SubscriptionID: co.SubscriptionID}, nil); err != nil {
 			return Outcome{}, err
 		}
+	case !dup.extendFrom.IsZero():
+		// The plan extends what they hold: its term follows the current one.
+		g.Start, g.End = dup.extendFrom, plan.Term.AddTo(dup.extendFrom)
 	case !plan.Term.IsZero():
 		g.End = plan.Term.AddTo(paidAt)
 	}
@@ -590,8 +610,17 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		if !g.End.IsZero() {
 			until = "until " + g.End.Format("2 January 2006")
 		}
-		if err := entry(store.EventGrant, fmt.Sprintf("Access granted: %s, %s", s.Policy.TierName(plan.Tier), until)); err != nil {
+		summary := fmt.Sprintf("Access granted: %s, %s", s.Policy.TierName(plan.Tier), until)
+		if !dup.extendFrom.IsZero() {
+			summary = fmt.Sprintf("Access extended: %s, %s (held %s; the new term starts then)", s.Policy.TierName(plan.Tier), until, Until(dup.held))
+		}
+		if err := entry(store.EventGrant, summary); err != nil {
 			return Outcome{}, err
+		}
+		if isDup && plan.Interval.Recurring() {
+			if err := s.flagDuplicate(ctx, tx, dup, plan, customerID, ref, co.PaymentID, co.Amount); err != nil {
+				return Outcome{}, err
+			}
 		}
 		if err := s.Notify.QueueConfirmation(ctx, tx, Confirmation{Grant: g, Email: email, Reference: ref, Amount: co.Amount}); err != nil {
 			return Outcome{}, err

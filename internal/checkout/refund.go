@@ -31,9 +31,10 @@ func (s *Service) SyncRefunds(ctx context.Context, paymentID, source, prompt str
 // amount refunded goes down — a refund failed at the processor, or
 // paidup's record was wrong — access ended by the refund is given back,
 // and a failed refund opens a support case, since the customer has not
-// had their money back. paidup sends the customer no email about a refund,
-// so none about its failure either. Applying the same refunds again
-// changes nothing. It reports whether paidup's record of a known payment
+// had their money back. Each refund that succeeded is told to the
+// customer by email, once, with what it means for their access (see
+// RefundNotice); a failed one is not, as the case asks a person to speak
+// to them. Applying the same refunds again changes nothing. It reports whether paidup's record of a known payment
 // changed.
 func (s *Service) ApplyRefunds(ctx context.Context, pr paidup.PaymentRefunds, source, prompt string) (changed bool, err error) {
 	processor := s.Processor.Name()
@@ -49,7 +50,7 @@ func (s *Service) ApplyRefunds(ctx context.Context, pr paidup.PaymentRefunds, so
 			// if it is ever recorded, grants nothing it should not.
 			return tx.SetEarlyRefund(ctx, processor, pr.PaymentID, pr.Refunded())
 		}
-		r := refundChange{s: s, ctx: ctx, tx: tx, p: p, source: source, ids: map[string]string{"payment": p.ID}}
+		r := refundChange{s: s, ctx: ctx, tx: tx, p: p, source: source, ids: map[string]string{"payment": p.ID}, refunds: pr.Refunds}
 		if prompt != "" {
 			r.ids["prompted_by"] = prompt
 		}
@@ -72,6 +73,8 @@ type refundChange struct {
 	p      store.Payment // as paidup had it
 	source string
 	ids    map[string]string
+	// refunds are the payment's refunds as the processor has them now.
+	refunds []paidup.Refund
 }
 
 func (r *refundChange) entry(kind, summary string) error {
@@ -108,6 +111,9 @@ func (r *refundChange) apply(refunded int64) (bool, error) {
 		err = r.endAccess()
 	case wasFull && !full:
 		err = r.restoreAccess()
+	}
+	if err == nil && refunded > r.p.AmountRefunded {
+		err = r.tell(full)
 	}
 	return true, err
 }
@@ -172,7 +178,7 @@ func (r *refundChange) failed(re paidup.Refund) error {
 	return r.s.Notify.OpenCase(r.ctx, r.tx, store.SupportCase{
 		DedupeKey: "refund_failed:" + r.p.Processor + ":" + re.ID, CustomerID: r.p.CustomerID, Reference: r.p.CheckoutReference,
 		PaymentID: r.p.ID, Kind: store.CaseRefundFailed,
-		Summary: fmt.Sprintf("Refund %s of %s (payment %s) failed at the processor%s: the customer has not had the money back. paidup gave back any access the refund had ended. Refund them another way, or end their access by hand.",
-			re.ID, re.Amount, r.p.ID, why),
+		Summary: fmt.Sprintf("Refund %s of %s (payment %s) failed at the processor%s: the customer has not had the money back (if they were emailed that it was refunded, under reference %s, tell them it was not). paidup gave back any access the refund had ended. Refund them another way, or end their access by hand.",
+			re.ID, re.Amount, r.p.ID, why, paidup.RefundReference(r.p.Processor, re.ID)),
 	})
 }

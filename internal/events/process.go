@@ -235,7 +235,8 @@ func (w *ProcessWorker) fulfil(ctx context.Context, j *jobProgress, co paidup.Ch
 // settled reports whether an attempt in state is settled for good by a
 // payment: events about it change nothing more.
 func settled(state string) bool {
-	return state == paidup.AttemptFulfilled || state == paidup.AttemptNeedsAttention || state == paidup.AttemptRefunded
+	return state == paidup.AttemptFulfilled || state == paidup.AttemptNeedsAttention || state == paidup.AttemptRefunded ||
+		state == paidup.AttemptDuplicate
 }
 
 // about reports whether ev is a checkout or payment event about co and its

@@ -418,7 +418,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		} else {
 			w.billing.refund(w.lastPayment)
 		}
-		refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify}
+		refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify, Policy: w.svc.Policy}
 		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, store.ByWebhook, "evt_refund")
 		require.NoError(t, err, at)
 	case "lift":

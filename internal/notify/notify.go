@@ -135,6 +135,8 @@ func describeKind(kind string) string {
 		return "Welcome back"
 	case KindDisputeAlert:
 		return "Dispute alert"
+	case KindRefundIssued:
+		return "Refund issued"
 	}
 	return kind
 }
@@ -333,6 +335,8 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	case e.Kind == KindDisputeAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
 		data = s.dispute(ctx, e)
+	case e.Kind == KindRefundIssued:
+		data = s.refund(e)
 	case isLifecycle(e.Kind):
 		if t := e.Data["template"]; t != "" {
 			name = t

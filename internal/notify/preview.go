@@ -92,6 +92,14 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 			"processor": "stripe", "dispute": "dp_1QpreviewD4e5F6", "charge": "ch_3QpreviewA1b2C3", "reason": "fraudulent",
 			"status": "needs_response", "revoked": "2"}
 		money(p.Amount)
+	case KindRefundIssued:
+		p := s.samplePlan(false)
+		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"
+		money(p.Amount)
+		e.Data["paid"], e.Data["full"], e.Data["duplicate"], e.Data["keeps"] = e.Data["amount"], "1", "1", p.Tier
+		if !p.Term.IsZero() {
+			e.Data["keeps_until"] = p.Term.AddTo(now.AddDate(0, -1, 0)).Format(time.RFC3339)
+		}
 	default: // the lifecycle kinds, and templates of the override directory
 		p := s.samplePlan(true)
 		e.Data["plan"], e.Data["tier"], e.Data["reference"] = p.ID, p.Tier, "in_1QpreviewR7s8T9"

@@ -86,3 +86,7 @@ func (s *Store) OpenCaseForReference(ctx context.Context, ref string) (bool, err
 	err := s.db.Read.QueryRowContext(ctx, `SELECT count(*) FROM support_cases WHERE reference = $1 AND status = $2`, ref, CaseOpen).Scan(&n)
 	return n > 0, err
 }
+
+// CaseDuplicatePurchase: a customer paid for a tier they already held,
+// and the policy (or the plan being a subscription) leaves it to a person.
+const CaseDuplicatePurchase = "duplicate_purchase"
