@@ -44,6 +44,9 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	for _, v := range r.AwaitingPerson {
 		fmt.Fprintf(stdout, "waiting for a person: %s\n", v.Detail)
 	}
+	for _, v := range r.Refunding {
+		fmt.Fprintf(stdout, "being refunded (a duplicate purchase): %s\n", v.Detail)
+	}
 	bad := len(r.Violations)
 	if *strict {
 		bad += len(r.AwaitingPerson)
@@ -58,7 +61,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if bad > 0 {
 		return fmt.Errorf("%d invariant violations", bad)
 	}
-	fmt.Fprintln(stdout, "OK: every succeeded payment has exactly one grant or a refund, every grant has a source, every grant's confirmation is sent or queued, and every checkout was settled by a payment through its own checkout.")
+	fmt.Fprintln(stdout, "OK: every succeeded payment has exactly one grant or a refund, every grant has a source, every grant's confirmation is sent or queued, every checkout was settled by a payment through its own checkout, and no customer pays twice for the same access without a case or refund.")
 	return nil
 }
 

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/paidup/paidup"
 )
 
 // Violation is a broken invariant found by Check.
@@ -19,12 +21,17 @@ type CheckReport struct {
 	// AwaitingPerson lists paid payments without a grant or refund that
 	// have an open support case: not broken, but waiting for someone.
 	AwaitingPerson []Violation
+	// Refunding lists duplicate purchases paidup is refunding: not
+	// broken, but a refund still to be made at the processor (a job
+	// retries it, and asks a person if it cannot).
+	Refunding []Violation
 }
 
 // Check verifies paidup's invariants on the database: every succeeded
 // payment maps to exactly one grant or one refund; no grant lacks a source;
 // every grant has its confirmation email sent or queued; a checkout
-// attempt is settled only by a payment made through its own checkout.
+// attempt is settled only by a payment made through its own checkout; no
+// customer pays twice for overlapping access without a case or refund.
 func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 	var r CheckReport
 	q := s.db.Read
@@ -44,8 +51,9 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			FROM payments p
 			WHERE p.status = $1
 			  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.source_ref = p.processor || ':' || p.payment_id)
-			  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)`,
-			[]any{PaymentSucceeded, CaseOpen}, false},
+			  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)
+			  AND NOT EXISTS (SELECT 1 FROM checkout_attempts a WHERE a.reference = p.checkout_reference AND a.payment_id = p.payment_id AND a.status = $3)`,
+			[]any{PaymentSucceeded, CaseOpen, paidup.AttemptDuplicate}, false},
 		{"a succeeded payment awaits a person (open support case)", `
 			SELECT p.processor || ':' || p.payment_id || ' (' || COALESCE(p.checkout_reference, 'no reference') || ')'
 			FROM payments p
@@ -84,6 +92,30 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			WHERE g.source = $1 AND NOT EXISTS (
 				SELECT 1 FROM emails e WHERE e.dedupe_key = 'confirmation:' || g.id AND e.status IN ($2, $3, $4))`,
 			[]any{"purchase", EmailQueued, EmailSending, EmailSent}, false},
+	}
+	refunding, err := q.QueryContext(ctx, `SELECT p.processor || ':' || p.payment_id || ' (' || a.reference || ')'
+		FROM payments p JOIN checkout_attempts a ON a.reference = p.checkout_reference AND a.payment_id = p.payment_id
+		WHERE p.status = $1 AND a.status = $2
+		  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $3)`,
+		PaymentSucceeded, paidup.AttemptDuplicate, CaseOpen)
+	if err != nil {
+		return r, fmt.Errorf("checking duplicate purchases: %w", err)
+	}
+	for refunding.Next() {
+		var detail string
+		if err := refunding.Scan(&detail); err != nil {
+			refunding.Close()
+			return r, fmt.Errorf("checking duplicate purchases: %w", err)
+		}
+		r.Refunding = append(r.Refunding, Violation{Rule: "a duplicate purchase is being refunded", Detail: detail})
+	}
+	refunding.Close()
+	overlaps, err := overlappingPayments(ctx, q)
+	if err != nil {
+		return r, fmt.Errorf("checking overlapping payments: %w", err)
+	}
+	for _, d := range overlaps {
+		r.Violations = append(r.Violations, Violation{Rule: "a customer pays twice for the same access, without a case or refund", Detail: d})
 	}
 	for _, c := range checks {
 		rows, err := q.QueryContext(ctx, c.query, c.args...)
