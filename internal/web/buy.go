@@ -19,6 +19,10 @@ type buyForm struct {
 	Email     string
 	Error     string
 	Cancelled bool
+	// Held is what the signed-in customer already holds of the plan's
+	// tier, if anything; DuplicateNote what every visitor is told.
+	Held          *heldView
+	DuplicateNote string
 }
 
 // handleBuyForm shows a plan and asks for the email to send access to. The
@@ -46,6 +50,10 @@ func (s *Server) handleBuyForm() http.Handler {
 		}
 		if e, err := paidup.NormaliseEmail(q.Get("email")); err == nil && f.Email == "" {
 			f.Email = e
+		}
+		if err := s.addHeld(r, &f, ""); err != nil {
+			s.fail(w, r, err)
+			return
 		}
 		s.render(w, r, http.StatusOK, "buy.html", "Buy "+plan.Name, f)
 	})
@@ -80,6 +88,17 @@ func (s *Server) handleBuy() http.Handler {
 			return
 		}
 		f.Email = email
+		if r.PostForm.Get("confirm") != "yes" {
+			// A signed-in customer buying what they hold is asked first.
+			if err := s.addHeld(r, &f, email); err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if f.Held != nil {
+				s.render(w, r, http.StatusOK, "buy.html", "Buy "+plan.Name, f)
+				return
+			}
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 25*time.Second)
 		a, err := s.Checkout.Start(ctx, plan, ref, email)
 		cancel()

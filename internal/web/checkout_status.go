@@ -28,6 +28,7 @@ const (
 	stateEnded      = "ended"      // granted, then the grant was revoked
 	stateUnverified = "unverified" // settled, but not by a payment through its own checkout
 	stateUnsettled  = "unsettled"  // not settled yet, seen without the token: paid or not, unknown
+	stateDuplicate  = "duplicate"  // paid for access already held; refunded, or being refunded
 )
 
 // statusView is what the checkout status page knows.
@@ -44,6 +45,9 @@ type statusView struct {
 	Until        string // "until 23 November 2027" or "for good"
 	SupportEmail string
 	LinkTTL      string
+	// Refunded: a duplicate purchase's refund is made (see
+	// stateDuplicate); until then it is being made.
+	Refunded bool
 }
 
 // handleCheckoutStatus is where the processor returns the customer, and the
@@ -139,6 +143,8 @@ func (s *Server) settledState(ctx context.Context, v *statusView) {
 		v.State = stateUnknown
 	case paidup.AttemptRefunded:
 		v.State = stateRefunded
+	case paidup.AttemptDuplicate:
+		s.describeDuplicate(ctx, v)
 	case paidup.AttemptExpired, paidup.AttemptAbandoned:
 		v.State = stateClosed
 	}
