@@ -107,6 +107,12 @@ func (s *Server) addHeld(r *http.Request, f *buyForm, email string) error {
 		f.DuplicateNote = s.duplicateNote(plan)
 		return nil
 	}
+	if f.Email == "" {
+		// Their own address, for their own purchase.
+		if cu, err := s.Store.Customer(r.Context(), id); err == nil {
+			f.Email = cu.Email
+		}
+	}
 	held, err := s.heldBy(r.Context(), id, plan, email)
 	f.Held = held
 	return err

@@ -79,6 +79,7 @@ func TestBuyingWhatYouHave(t *testing.T) {
 		require.Equal(t, http.StatusOK, r.status, "a confirm step, not the payment page")
 		require.Contains(t, r.body, "You already have Pro "+until+".")
 		require.Contains(t, r.body, `name="confirm" value="yes"`)
+		require.Contains(t, page, `value="ada@example.com"`, "a signed-in customer's address is filled in")
 		require.Contains(t, r.body, "Buy again anyway")
 		require.Equal(t, attempts, b.count(t, "checkout_attempts"), "nothing started yet")
 		r = b.submit(t, "pro-annual", "ada@example.com", ada, url.Values{"confirm": {"yes"}})
@@ -94,7 +95,7 @@ func TestBuyingWhatYouHave(t *testing.T) {
 		// overlaps.
 		page = b.do(t, "GET", "/buy/pro-monthly", nil, map[string]string{"Cookie": ada}).body
 		require.Contains(t, page, "You already have Pro "+until+".")
-		require.Contains(t, page, "This subscription charges $19.00 today and per month after that, while you already have Pro "+until+": until "+strings.TrimPrefix(until, "until ")+" you would be paying twice for the same access")
+		require.Contains(t, page, "This subscription charges $19.00 today and per month after that. Until "+strings.TrimPrefix(until, "until ")+" you would be paying twice for Pro, and our team is told of it")
 		require.Contains(t, page, "Subscribe anyway")
 
 		// Supporter is another tier: nothing to warn of.

@@ -38,7 +38,7 @@ func TestHeldAndDuplicateTexts(t *testing.T) {
 		{"held for good, a subscription", "buy.html", buyForm{Plan: plan, Reference: attempt.Reference, Held: with(func(h *heldView) {
 			h.Until, h.EndsOn, h.Subscribes, h.Price, h.Period, h.Button = "for good", "", true, "$19.00", "per month", "Subscribe anyway"
 		})},
-			[]string{"You already have Pro for good.", "charges $19.00 today and per month after that", "you would be paying for access you already have"},
+			[]string{"You already have Pro for good.", "This subscription charges $19.00 today and per month after that. You would be paying for Pro, which you have for good, and our team is told of it"},
 			[]string{"until ", "refunded automatically"}},
 		{"not signed in", "buy.html", buyForm{Plan: plan, Reference: attempt.Reference, DuplicateNote: "Already have Pro? Sign in first."},
 			[]string{"Already have Pro? Sign in first.", "Continue to payment"},
