@@ -16,12 +16,18 @@ import (
 // Held is what a customer already holds of a plan's tier at a moment: the
 // paid grant of that tier (a one-time purchase or a subscription period),
 // active then or starting later, that lasts longest, a permanent one
-// first. Manual grants and graces are
+// first; a subscription period's ends with the period. Manual grants and graces are
 // not paid for, so buying the tier beside one is no duplicate.
 func Held(grants []paidup.Grant, plan paidup.Plan, at time.Time, except string) (paidup.Grant, bool) {
 	var best paidup.Grant
 	found := false
 	for _, g := range grants {
+		if g.Source == paidup.SourceSubscription && !g.End.IsZero() {
+			// What was paid for: the period, not the leeway while its
+			// renewal is charged (a renewal that fails is the lifecycle's
+			// double buy, not this).
+			g.End = g.End.Add(-SubscriptionLeeway)
+		}
 		later := g.Start.After(at) && g.Revoked.IsZero() // an extension not begun yet
 		if g.Tier != plan.Tier || g.SourceRef == except || !(g.ActiveAt(at) || later) ||
 			(g.Source != paidup.SourcePurchase && g.Source != paidup.SourceSubscription) {

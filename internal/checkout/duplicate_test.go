@@ -249,3 +249,34 @@ func TestCheckFindsPayingTwice(t *testing.T) {
 		}
 	})
 }
+
+// What a customer holds of a tier: paid grants only, an extension not
+// begun yet counts, and a subscription period ends with the period, not
+// with the leeway while its renewal is charged.
+func TestHeld(t *testing.T) {
+	now := time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+	year := paidup.Grant{ID: "year", Tier: "pro", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_1", Start: now.AddDate(-1, 0, 1), End: now.AddDate(0, 0, 1)}
+	next := paidup.Grant{ID: "next", Tier: "pro", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_2", Start: year.End, End: year.End.AddDate(1, 0, 0)}
+	period := paidup.Grant{ID: "period", Tier: "pro", Source: paidup.SourceSubscription, SourceRef: "stripe:pi_3",
+		Start: now.AddDate(0, -1, 0), End: now.Add(-time.Minute).Add(checkout.SubscriptionLeeway)}
+	manual := paidup.Grant{ID: "manual", Tier: "pro", Source: paidup.SourceManual, SourceRef: "comp", Start: now.AddDate(-1, 0, 0)}
+	member := paidup.Grant{ID: "member", Tier: "member", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_4", Start: now.AddDate(-1, 0, 0)}
+	for _, tt := range []struct {
+		name   string
+		grants []paidup.Grant
+		want   string
+	}{
+		{"a term", []paidup.Grant{year}, "year"},
+		{"a term and its extension", []paidup.Grant{year, next}, "next"},
+		{"a period within its leeway", []paidup.Grant{period}, ""},
+		{"a manual grant", []paidup.Grant{manual}, ""},
+		{"another tier", []paidup.Grant{member}, ""},
+		{"the payment itself", []paidup.Grant{{ID: "self", Tier: "pro", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_new", Start: now}}, ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			g, ok := checkout.Held(tt.grants, proAnnual, now, "stripe:pi_new")
+			require.Equal(t, tt.want != "", ok)
+			require.Equal(t, tt.want, g.ID)
+		})
+	}
+}
