@@ -120,6 +120,8 @@ func TestAdapterRequestsAreValidStripeAPI(t *testing.T) {
 	_, err = c.Refunds(ctx, "pi_123")
 	require.NoError(t, err, "reading a payment's refunds")
 	require.NoError(t, c.ListRefunds(ctx, since, func(paidup.Refund, paidup.PaymentRefunds) error { return nil }), "listing refunds")
+	_, err = c.RefundPayment(ctx, "pi_123", paidup.RefundDuplicate, "duplicate-pi_123")
+	require.NoError(t, err, "refunding a duplicate purchase")
 	_, err = c.CheckoutForPayment(ctx, "pi_123")
 	require.NoError(t, err, "finding a payment's checkout session")
 	_, err = c.PortalURL(ctx, "cus_123", "http://127.0.0.1:8080/account")
