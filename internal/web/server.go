@@ -78,6 +78,11 @@ type Deps struct {
 type Business struct {
 	Name         string
 	SupportEmail string
+	// ReplyWithin is how soon a person answers: "one business day".
+	ReplyWithin string
+	// StatementShowsReference: a one-time payment's line on the bank
+	// statement carries its reference.
+	StatementShowsReference bool
 }
 
 // Server is paidup's HTTP handler.
