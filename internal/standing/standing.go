@@ -244,3 +244,19 @@ func (s Standing) replyWithin() string {
 	}
 	return s.ReplyWithin
 }
+
+// Brief is Next for a visitor with only the reference: no amount, no
+// dates.
+func (s Standing) Brief() string {
+	switch s.State {
+	case In:
+		return "This was a one-time payment: you will not be charged again for this purchase."
+	case Renewing:
+		return "This plan renews until it is cancelled; the email has when, and how to cancel."
+	case CancelledUntil:
+		return "This plan is cancelled: you will not be charged again, and the access lasts to the end of the period paid for."
+	case InGrace:
+		return "The last renewal did not go through; the email says what to do to keep the access."
+	}
+	return s.Next()
+}

@@ -110,6 +110,9 @@ func NewServer(d Deps) *Server {
 	if d.Metrics == nil {
 		d.Metrics = obs.NewMetrics()
 	}
+	if d.Business.ReplyWithin == "" {
+		d.Business.ReplyWithin = "one business day"
+	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), refusals: newRateLimitedLog(d.Logger, 10*time.Second),
 		limits: newRouteLimits(d.Limits), csp: contentSecurityPolicy(d.PageOrigins), hsts: strings.HasPrefix(d.PublicURL, "https://")}
 	s.routes()
