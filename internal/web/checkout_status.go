@@ -40,8 +40,8 @@ type statusView struct {
 	// Limited is set for a visitor with only the reference: the page
 	// shows no amount, no plan, no link to the payment page, and Email
 	// masked.
-	Limited      bool
-	Email string
+	Limited bool
+	Email   string
 	// Standing is how the purchase stands now, once it was granted: the
 	// page's sentences about access and what happens next.
 	Standing     standing.Standing
