@@ -187,7 +187,7 @@ func (s Standing) Access() string {
 		return s.Tier + ", renewing " + s.every()
 	case !s.Until.IsZero():
 		return s.Tier + ", until " + Day(s.Until)
-	case s.Kind == ForGood && (s.State == In || s.State == Confirming):
+	case s.Kind == ForGood && s.State == In:
 		return s.Tier + ", for good"
 	}
 	return s.Tier
