@@ -94,7 +94,10 @@ func TestCaseEmails(t *testing.T) {
 		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { _, err := b.outbox.ResolveCase(ctx, tx, caseID, "sam", answer); return err }))
 		err = b.store.InTx(ctx, func(tx *store.Tx) error { _, err := b.outbox.ResolveCase(ctx, tx, caseID, "sam", answer); return err })
 		require.Equal(t, paidup.ECONFLICT, paidup.ErrorCode(err), "a case is resolved once")
-		err = b.store.InTx(ctx, func(tx *store.Tx) error { _, err := b.outbox.ResolveCase(ctx, tx, "sc_nope", "sam", answer); return err })
+		err = b.store.InTx(ctx, func(tx *store.Tx) error {
+			_, err := b.outbox.ResolveCase(ctx, tx, "sc_nope", "sam", answer)
+			return err
+		})
 		require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err))
 
 		require.Len(t, b.sendKind(t, customerID, notify.KindCaseAnswered), 1)
