@@ -5,6 +5,7 @@
 //	paidup sandbox    run only the Stripe-compatible sandbox processor
 //	paidup migrate    create or upgrade the database tables
 //	paidup check      verify paidup's invariants on a live database
+//	paidup case       list the open support cases, or resolve one
 //	paidup demo       replay a crash after a charge, and the recovery
 //	paidup preview-email  print an email with sample data, or list them
 //	paidup failpoints list the crash points for tests
