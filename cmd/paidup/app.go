@@ -172,7 +172,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	river.AddWorker(workers, &lifecycle.DeadlineWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.SweepWorker{Service: life})
 	sender := newSender(cfg, publicURL, templates)
-	sender.Store, sender.Mailer, sender.Outbox, sender.Logger = a.store, mailer, outbox, log
+	sender.Store, sender.Mailer, sender.Outbox, sender.Logger, sender.Now = a.store, mailer, outbox, log, now
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
 	periodic := []*river.PeriodicJob{

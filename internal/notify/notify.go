@@ -192,7 +192,8 @@ type Sender struct {
 	CardLinkAfter time.Duration
 	// Templates are the email templates; nil means the built-in ones.
 	Templates *Templates
-	// Now is the clock previews are dated by; nil means time.Now.
+	// Now is the business clock, by which an email says what is true of
+	// a purchase and previews are dated; nil means time.Now.
 	Now func() time.Time
 }
 
