@@ -124,3 +124,21 @@ func TestEveryCustomerEmailIsInTheTable(t *testing.T) {
 		require.True(t, inTable || slices.Contains(onCallEmails, kind), "email %s is in neither customerEmails nor onCallEmails", kind)
 	}
 }
+
+// Every built-in email's replies go to support, whoever it is from.
+func TestEveryEmailRepliesToSupport(t *testing.T) {
+	s := &notify.Sender{Policy: standingtest.Policy(), From: "Test Community <hello@paidup.test>", Business: "Test Community",
+		SupportEmail: "Support <help@paidup.test>", PublicURL: publicURL, LinkTTL: 24 * time.Hour,
+		FromByKind: map[string]string{notify.KindAlert: "paidup <oncall@paidup.test>"}}
+	for _, kind := range notify.BuiltinTemplates() {
+		m, err := s.Preview(kind)
+		require.NoError(t, err, kind)
+		require.Equal(t, `"Support" <help@paidup.test>`, m.ReplyTo, kind)
+		want := "<hello@paidup.test>"
+		if kind == notify.KindAlert {
+			want = "<oncall@paidup.test>"
+		}
+		require.Contains(t, m.From, want, kind)
+		require.Contains(t, string(m.Bytes()), "Reply-To: \"Support\" <help@paidup.test>\r\n", kind)
+	}
+}
