@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +107,52 @@ func TestStatusPageFollowsThePurchase(t *testing.T) {
 			require.NotContains(t, r.body, "You're in", path)
 			require.NotContains(t, r.body, "for good", path)
 		}
+	})
+}
+
+// A monthly purchase's status page follows its subscription: when it
+// renews and how to cancel, then cancelled with the day access ends, then a
+// failed renewal with the grace's end; never that nothing more is charged
+// while it renews.
+func TestStatusPageFollowsTheSubscription(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		ref := formReference(t, b.do(t, "GET", "/buy/pro-monthly", nil, nil).body)
+		r := b.do(t, "POST", "/buy/pro-monthly", url.Values{"email": {"ada@example.com"}, "reference": {ref}}, nil)
+		require.Equal(t, http.StatusSeeOther, r.status, r.body)
+		payPage := r.header.Get("Location")
+		back := b.returnPath(t, payPage)
+		b.pay(t, payPage)
+		r = b.do(t, "GET", back, nil, nil)
+		require.Contains(t, r.body, "<h1>You're in</h1>")
+		require.Regexp(t, `Your plan renews on \d{1,2} [A-Z][a-z]+ \d{4}: \$\d+\.\d\d is charged`, r.body)
+		require.Contains(t, r.body, "cancel any time")
+		require.NotContains(t, r.body, "not be charged again")
+
+		a, err := b.store.CheckoutAttempt(ctx, ref)
+		require.NoError(t, err)
+		end := time.Now().AddDate(0, 1, 0).UTC().Truncate(time.Second)
+		sub := store.Subscription{Processor: "stripe", ID: "sub_test", CustomerID: a.CustomerID, PlanID: "pro-monthly",
+			Status: paidup.SubscriptionActive, PeriodStart: time.Now().UTC().Truncate(time.Second), PeriodEnd: end, CancelAtPeriodEnd: true}
+		put := func() {
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { return tx.PutSubscription(ctx, sub) }))
+		}
+		put()
+		r = b.do(t, "GET", back, nil, nil)
+		require.Contains(t, r.body, "Your plan is cancelled: you will not be charged again, and you keep your access until "+end.Format("2 January 2006"))
+
+		sub.CancelAtPeriodEnd, sub.Status, sub.FailingInvoice, sub.FailingSince = false, paidup.SubscriptionPastDue, "in_test", time.Now()
+		put()
+		r = b.do(t, "GET", back, nil, nil)
+		require.Contains(t, r.body, "Your last renewal did not go through")
+		require.NotContains(t, r.body, "not be charged again")
+		require.NotContains(t, r.body, "in_test", "no processor ids")
+
+		sub.Status, sub.EndedAt, sub.FailingInvoice = paidup.SubscriptionCanceled, time.Now(), ""
+		put()
+		r = b.do(t, "GET", back, nil, nil)
+		require.Contains(t, r.body, "This purchase no longer gives access")
+		require.NotContains(t, r.body, "You're in")
 	})
 }
