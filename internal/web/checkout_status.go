@@ -261,8 +261,8 @@ type unknownPage struct {
 // unknownReference answers a reference paidup has no purchase for: where
 // the customer's purchases are, and how to reach a person.
 func (s *Server) unknownReference(w http.ResponseWriter, r *http.Request, asked string) {
-	if len(asked) > 40 {
-		asked = asked[:40]
+	if r := []rune(asked); len(r) > 40 {
+		asked = string(r[:40])
 	}
 	s.render(w, r, http.StatusNotFound, "unknown.html", "Purchase not found", unknownPage{Reference: asked, Ref: requestRef(r)})
 }
