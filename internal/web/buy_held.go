@@ -125,7 +125,7 @@ func (s *Server) addHeld(r *http.Request, f *buyForm, email string) error {
 func (s *Server) describeDuplicate(ctx context.Context, v *statusView) {
 	v.State = stateDuplicate
 	if p, ok := s.Policy.Plan(v.Attempt.PlanID); ok {
-		v.TierName = s.Policy.TierName(p.Tier)
+		v.HeldTier = s.Policy.TierName(p.Tier)
 	}
 	p, found, err := s.Store.Payment(ctx, v.Attempt.Processor, v.Attempt.PaymentID)
 	if err != nil {
