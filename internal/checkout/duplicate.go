@@ -101,13 +101,13 @@ func (s *Service) duplicateOf(ctx context.Context, tx *store.Tx, customerID stri
 // flagDuplicate opens the support case for a duplicate purchase a person
 // must settle.
 func (s *Service) flagDuplicate(ctx context.Context, tx *store.Tx, d duplicate, plan paidup.Plan, customerID, ref, paymentID string, amount paidup.Money) error {
-	what := "refund it, or leave it"
+	what, kind := "refund it, or grant it by hand", store.CaseDuplicatePurchase
 	if plan.Interval.Recurring() {
-		what = "cancel and refund the subscription, or leave both"
+		what, kind = "cancel and refund the subscription, or leave both", store.CaseOverlappingSubscription
 	}
 	return s.Notify.OpenCase(ctx, tx, store.SupportCase{
 		DedupeKey: "duplicate_purchase:" + s.Processor.Name() + ":" + paymentID, CustomerID: customerID, Reference: ref,
-		PaymentID: paymentID, Kind: store.CaseDuplicatePurchase,
+		PaymentID: paymentID, Kind: kind,
 		Summary: fmt.Sprintf("Paid %s for %s while already holding %s %s (grant %s): %s",
 			amount, plan.Name, s.Policy.TierName(plan.Tier), Until(d.held), d.held.ID, what),
 	})

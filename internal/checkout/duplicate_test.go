@@ -132,6 +132,8 @@ func TestDuplicatePurchaseCase(t *testing.T) {
 		a, out := b.paidFor(t, memberForLife, "ada@example.com")
 		require.Equal(t, paidup.AttemptNeedsAttention, out.State)
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, store.CaseDuplicatePurchase, a.PaymentID))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'case_opened' AND to_address = 'ada@example.com'`),
+			"the customer is told a person is looking at it, as the status page says")
 		require.Zero(t, b.jobs(t, "refund_payment"))
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM grants`))
 		report, err := b.store.Check(ctx)

@@ -19,11 +19,12 @@ const (
 // customerCases are the support cases that leave a customer's purchase
 // waiting on a person: its status page promises a reply, and the customer
 // is told when a person starts and what they found.
-var customerCases = []string{store.CaseUnknownPlan, store.CaseAmountMismatch, store.CaseBlockedPayer, store.CaseUnconfirmed}
+var customerCases = []string{store.CaseUnknownPlan, store.CaseAmountMismatch, store.CaseBlockedPayer, store.CaseUnconfirmed,
+	store.CaseDuplicatePurchase}
 
 // paidCases are those among them where the payment is known to have
 // succeeded.
-var paidCases = []string{store.CaseUnknownPlan, store.CaseAmountMismatch, store.CaseBlockedPayer}
+var paidCases = []string{store.CaseUnknownPlan, store.CaseAmountMismatch, store.CaseBlockedPayer, store.CaseDuplicatePurchase}
 
 // tellCustomer queues, for a case a customer waits on, the email that says
 // a person is looking at their purchase, once per case.

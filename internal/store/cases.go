@@ -87,6 +87,13 @@ func (s *Store) OpenCaseForReference(ctx context.Context, ref string) (bool, err
 	return n > 0, err
 }
 
-// CaseDuplicatePurchase: a customer paid for a tier they already held,
-// and the policy (or the plan being a subscription) leaves it to a person.
-const CaseDuplicatePurchase = "duplicate_purchase"
+// Duplicate purchases a person settles.
+const (
+	// CaseDuplicatePurchase: a customer paid for a one-time plan whose
+	// tier they already held, and the policy leaves it to a person; the
+	// purchase waits on them, with no access granted.
+	CaseDuplicatePurchase = "duplicate_purchase"
+	// CaseOverlappingSubscription: a customer subscribed while holding the
+	// subscription's tier; granted, and a person decides which to keep.
+	CaseOverlappingSubscription = "overlapping_subscription"
+)

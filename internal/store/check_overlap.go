@@ -16,7 +16,7 @@ const overlapSlack = 24 * time.Hour
 
 // Duplicate-purchase cases: a person looks at a customer who holds one
 // tier twice.
-var duplicateCases = []string{CaseDuplicatePurchase, CaseDuplicateSub, CaseDoubleBuy}
+var duplicateCases = []string{CaseDuplicatePurchase, CaseOverlappingSubscription, CaseDuplicateSub, CaseDoubleBuy}
 
 // overlappingPayments finds customers paying twice for the same access:
 // two paid grants of one tier, resting on different payments that are not
@@ -27,11 +27,11 @@ var duplicateCases = []string{CaseDuplicatePurchase, CaseDuplicateSub, CaseDoubl
 func overlappingPayments(ctx context.Context, q sqldb.Queryer) ([]string, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+grantColumns+` FROM grants g
 		WHERE g.source IN ($1, $2) AND g.revoked_at IS NULL
-		  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.customer_id = g.customer_id AND c.kind IN ($3, $4, $5))
+		  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.customer_id = g.customer_id AND c.kind IN ($3, $4, $5, $6))
 		  AND NOT EXISTS (SELECT 1 FROM support_cases c JOIN payments p ON c.payment_id = p.payment_id
 			WHERE g.source_ref = p.processor || ':' || p.payment_id)
 		ORDER BY g.customer_id, g.tier, g.starts_at, g.id`,
-		paidup.SourcePurchase, paidup.SourceSubscription, duplicateCases[0], duplicateCases[1], duplicateCases[2])
+		paidup.SourcePurchase, paidup.SourceSubscription, duplicateCases[0], duplicateCases[1], duplicateCases[2], duplicateCases[3])
 	if err != nil {
 		return nil, err
 	}

@@ -32,15 +32,6 @@ type heldView struct {
 	Button string
 }
 
-// Who is told what they hold. Only a customer signed in (by the session
-// cookie) hears what their own address holds: the buy page is public, and
-// an address typed into it proves nothing about who typed it. A visitor
-// who types an address that holds the plan's tier sees exactly what one
-// who types any other address sees, and is sent to pay; the purchase is
-// then refunded or flagged (see paidup.Lifecycle.DuplicatePurchase), and
-// the address's owner is told by email. The buy form says so to every
-// visitor, and offers signing in first.
-
 // heldBy is what the signed-in customer id holds of plan's tier, if they
 // hold it; with email set, only if email is that customer's (a purchase
 // for another address is someone else's).
@@ -97,9 +88,18 @@ func (s *Server) duplicateNote(plan paidup.Plan) string {
 	return "Already have " + tier + "? Buying it again adds nothing, and a second payment is refunded automatically. Sign in first to see what you have."
 }
 
-// addHeld sets what f says about the plan's tier: to every visitor, the
-// note; to a signed-in customer who holds it (with email set, only if it
-// is theirs), what they hold.
+// addHeld sets what f says about the plan's tier: to a visitor not signed
+// in, the note; to a signed-in customer who holds it (with email set,
+// only if it is theirs), what they hold.
+//
+// Only a customer signed in (by the session
+// cookie) hears what their own address holds: the buy page is public, and
+// an address typed into it proves nothing about who typed it. A visitor
+// who types an address that holds the plan's tier sees exactly what one
+// who types any other address sees, and is sent to pay; the purchase is
+// then refunded or flagged (see paidup.Lifecycle.DuplicatePurchase), and
+// the address's owner is told by email. The buy form says so to every
+// visitor, and offers signing in first.
 func (s *Server) addHeld(r *http.Request, f *buyForm, email string) error {
 	plan, _ := s.Policy.Plan(f.Plan.ID)
 	id, ok := s.signedIn(r)

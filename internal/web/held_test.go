@@ -14,6 +14,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
+	"github.com/paidup/paidup/internal/store"
 )
 
 // signIn signs the customer of email in, as their link would, and
@@ -97,6 +98,15 @@ func TestBuyingWhatYouHave(t *testing.T) {
 		require.Contains(t, page, "You already have Pro "+until+".")
 		require.Contains(t, page, "This subscription charges $19.00 today and per month after that. Until "+strings.TrimPrefix(until, "until ")+" you would be paying twice for Pro, and our team is told of it")
 		require.Contains(t, page, "Subscribe anyway")
+		// She subscribes anyway: granted (the processor bills it from now
+		// on), and a person is asked which to keep.
+		r = b.submit(t, "pro-monthly", "ada@example.com", ada, url.Values{"confirm": {"yes"}})
+		require.Equal(t, http.StatusSeeOther, r.status)
+		b.pay(t, r.header.Get("Location"))
+		require.Contains(t, b.do(t, "GET", b.returnPath(t, r.header.Get("Location")), nil, nil).body, "You're in")
+		var cases int
+		require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM support_cases WHERE kind = $1`, store.CaseOverlappingSubscription).Scan(&cases))
+		require.Equal(t, 1, cases)
 
 		// Supporter is another tier: nothing to warn of.
 		page = b.do(t, "GET", "/buy/supporter-lifetime", nil, map[string]string{"Cookie": ada}).body
