@@ -92,14 +92,14 @@ func (s *Server) duplicateNote(plan paidup.Plan) string {
 // in, the note; to a signed-in customer who holds it (with email set,
 // only if it is theirs), what they hold.
 //
-// Only a customer signed in (by the session
-// cookie) hears what their own address holds: the buy page is public, and
-// an address typed into it proves nothing about who typed it. A visitor
-// who types an address that holds the plan's tier sees exactly what one
-// who types any other address sees, and is sent to pay; the purchase is
-// then refunded or flagged (see paidup.Lifecycle.DuplicatePurchase), and
-// the address's owner is told by email. The buy form says so to every
-// visitor, and offers signing in first.
+// Only a customer signed in (by the session cookie) hears what their own
+// address holds: the buy page is public, and an address typed into it
+// proves nothing about who typed it. A visitor who types an address that
+// holds the plan's tier sees exactly what one who types any other address
+// sees, and is sent to pay; the purchase is then refunded or flagged (see
+// paidup.Lifecycle.DuplicatePurchase), and the address's owner is emailed
+// what became of it. The buy form says so to every visitor, and offers
+// signing in first.
 func (s *Server) addHeld(r *http.Request, f *buyForm, email string) error {
 	plan, _ := s.Policy.Plan(f.Plan.ID)
 	id, ok := s.signedIn(r)
