@@ -135,6 +135,12 @@ func describeKind(kind string) string {
 		return "Welcome back"
 	case KindDisputeAlert:
 		return "Dispute alert"
+	case KindCancellation:
+		return "Cancellation confirmed"
+	case KindResumed:
+		return "Subscription resumed"
+	case KindRenewalReceipt:
+		return "Renewal receipt"
 	}
 	return kind
 }

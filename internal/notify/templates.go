@@ -48,6 +48,7 @@ type TemplateInfo struct {
 var builtinKinds = []string{
 	KindConfirmation, KindSignIn, KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder,
 	KindGraceEnded, KindWelcomeBack, KindAlert, KindDisputeAlert,
+	KindCancellation, KindResumed, KindRenewalReceipt,
 }
 
 // BuiltinTemplates names the built-in templates.
