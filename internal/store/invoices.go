@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -126,4 +127,27 @@ func (s *Store) InvoiceByReference(ctx context.Context, reference string) (Invoi
 		return in, false, fmt.Errorf("reading invoice %s: %w", reference, err)
 	}
 	return in, true, nil
+}
+
+// DisputedPayments are the ids of a customer's payments that a chargeback
+// has taken back or is taking back, by processor: what the customer's
+// timeline says of their disputes.
+func (s *Store) DisputedPayments(ctx context.Context, customerID string) (map[string]bool, error) {
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT data FROM timeline WHERE customer_id = $1 AND kind = $2`, customerID, EventDispute)
+	if err != nil {
+		return nil, fmt.Errorf("listing disputed payments: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]bool{}
+	for rows.Next() {
+		var data string
+		if err := rows.Scan(&data); err != nil {
+			return nil, fmt.Errorf("listing disputed payments: %w", err)
+		}
+		var d map[string]string
+		if json.Unmarshal([]byte(data), &d) == nil && d["payment"] != "" {
+			out[d["payment"]] = true
+		}
+	}
+	return out, rows.Err()
 }
