@@ -169,7 +169,7 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 	prev := m
 	m.CustomerID, m.ProcessorCustomerID, m.PlanID, m.Status = customerID, sub.CustomerID, plan.ID, sub.Status
 	m.PeriodStart, m.PeriodEnd = sub.CurrentPeriodStart, sub.CurrentPeriodEnd
-	m.CancelAtPeriodEnd, m.EndedAt, m.CanceledAt = sub.CancelAtPeriodEnd, sub.EndedAt, sub.CanceledAt
+	m.CancelAtPeriodEnd, m.EndedAt = sub.CancelAtPeriodEnd, sub.EndedAt
 	c.m = &m
 	if c.blocks, err = tx.ActiveBlocks(ctx, customerID); err != nil {
 		return err
@@ -464,6 +464,7 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 			c.sub.CurrentPeriodEnd.Format("2 January 2006 15:04 MST")), nil); err != nil {
 			return err
 		}
+		c.m.Cancellations++
 		return c.cancellationConfirmed()
 	case !c.sub.CancelAtPeriodEnd && prev.CancelAtPeriodEnd && found:
 		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlinePeriodEnd); err != nil {
@@ -506,7 +507,7 @@ func (c *change) cancellationConfirmed() error {
 		keeps = after.Tier
 	}
 	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindCancellation,
-		Key: "cancelled:" + c.subject() + ":" + cancellationStamp(c.sub.CanceledAt, c.sub.CurrentPeriodEnd), CustomerID: c.customerID,
+		Key: "cancelled:" + c.subject() + ":" + strconv.Itoa(c.m.Cancellations), CustomerID: c.customerID,
 		To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Until: until, Keeps: keeps, KeepsUntil: after.Until, Reference: c.sub.Reference})
 }
 
@@ -517,18 +518,9 @@ func (c *change) resumed(prev store.Subscription) error {
 		return nil
 	}
 	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindResumed,
-		Key: "resumed:" + c.subject() + ":" + cancellationStamp(prev.CanceledAt, prev.PeriodEnd), CustomerID: c.customerID,
+		Key: "resumed:" + c.subject() + ":" + strconv.Itoa(prev.Cancellations), CustomerID: c.customerID,
 		To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Amount: c.plan.Amount, Until: c.sub.CurrentPeriodEnd,
 		Reference: c.sub.Reference})
-}
-
-// cancellationStamp names one cancellation of a subscription: when the
-// processor says it was made, or, if it does not say, the period it ends.
-func cancellationStamp(canceledAt, periodEnd time.Time) string {
-	if !canceledAt.IsZero() {
-		return strconv.FormatInt(canceledAt.Unix(), 10)
-	}
-	return "period-" + strconv.FormatInt(periodEnd.Unix(), 10)
 }
 
 // doubleBuy keeps one entitlement when a customer subscribes while another

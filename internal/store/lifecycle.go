@@ -39,10 +39,10 @@ type Subscription struct {
 	PeriodStart         time.Time
 	PeriodEnd           time.Time
 	CancelAtPeriodEnd   bool
-	// CanceledAt is when the processor says the subscription was
-	// cancelled, at its period's end or at once; zero if it was not.
-	CanceledAt time.Time
-	EndedAt    time.Time
+	// Cancellations counts the times it was set to end with its period,
+	// so that each is told once.
+	Cancellations int
+	EndedAt       time.Time
 	// FailingInvoice is the renewal whose payment failed and is not yet
 	// paid, and FailingSince when it first failed; empty when none.
 	FailingInvoice string
@@ -56,16 +56,16 @@ type Subscription struct {
 func (s Subscription) Failing() bool { return s.FailingInvoice != "" }
 
 const subscriptionColumns = `processor, subscription_id, customer_id, processor_customer_id, plan_id, status, period_start,
-	period_end, cancel_at_period_end, ended_at, failing_invoice, failing_since, created_at, updated_at, canceled_at`
+	period_end, cancel_at_period_end, ended_at, failing_invoice, failing_since, created_at, updated_at, cancellations`
 
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
 	var s Subscription
-	var ended, failing, canceled sql.NullTime
+	var ended, failing sql.NullTime
 	err := row.Scan(&s.Processor, &s.ID, &s.CustomerID, &s.ProcessorCustomerID, &s.PlanID, &s.Status, &s.PeriodStart, &s.PeriodEnd,
-		&s.CancelAtPeriodEnd, &ended, &s.FailingInvoice, &failing, &s.CreatedAt, &s.UpdatedAt, &canceled)
+		&s.CancelAtPeriodEnd, &ended, &s.FailingInvoice, &failing, &s.CreatedAt, &s.UpdatedAt, &s.Cancellations)
 	s.PeriodStart, s.PeriodEnd = s.PeriodStart.UTC(), s.PeriodEnd.UTC()
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
-	s.EndedAt, s.FailingSince, s.CanceledAt = timeOf(ended), timeOf(failing), timeOf(canceled)
+	s.EndedAt, s.FailingSince = timeOf(ended), timeOf(failing)
 	return s, err
 }
 
@@ -97,9 +97,9 @@ func (tx *Tx) PutSubscription(ctx context.Context, s Subscription) error {
 			period_start = excluded.period_start, period_end = excluded.period_end,
 			cancel_at_period_end = excluded.cancel_at_period_end, ended_at = excluded.ended_at,
 			failing_invoice = excluded.failing_invoice, failing_since = excluded.failing_since,
-			updated_at = excluded.updated_at, canceled_at = excluded.canceled_at`,
+			updated_at = excluded.updated_at, cancellations = excluded.cancellations`,
 		s.Processor, s.ID, s.CustomerID, s.ProcessorCustomerID, s.PlanID, s.Status, ts(s.PeriodStart), ts(s.PeriodEnd),
-		s.CancelAtPeriodEnd, nullTime(s.EndedAt), s.FailingInvoice, nullTime(s.FailingSince), tx.now, nullTime(s.CanceledAt))
+		s.CancelAtPeriodEnd, nullTime(s.EndedAt), s.FailingInvoice, nullTime(s.FailingSince), tx.now, s.Cancellations)
 	if err != nil {
 		return fmt.Errorf("recording subscription %s: %w", s.ID, err)
 	}

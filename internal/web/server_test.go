@@ -111,7 +111,11 @@ func setup(t testing.TB, engine sqldb.Engine, options ...func(*web.Deps)) *testB
 	sbURL := "http://" + l.Addr().String()
 	var prices []sandbox.SeedPrice
 	for _, p := range cfg.Policy.Plans {
-		prices = append(prices, sandbox.SeedPrice{ID: p.PriceID, ProductName: p.Name, Amount: p.Amount.Amount, Currency: p.Amount.Currency})
+		interval := ""
+		if p.Interval.Recurring() {
+			interval = string(p.Interval)
+		}
+		prices = append(prices, sandbox.SeedPrice{ID: p.PriceID, ProductName: p.Name, Amount: p.Amount.Amount, Currency: p.Amount.Currency, Interval: interval})
 	}
 	sb, err := sandbox.New(ctx, sandbox.Options{DB: sdb, BaseURL: sbURL, Prices: prices})
 	require.NoError(t, err)

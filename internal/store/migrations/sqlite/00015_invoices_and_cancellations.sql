@@ -23,11 +23,11 @@ CREATE TABLE invoices (
 CREATE INDEX invoices_customer ON invoices (customer_id);
 CREATE INDEX invoices_payment ON invoices (processor, payment_id);
 
--- When the processor says the subscription was cancelled (at its period's
--- end, or at once): each cancellation, and each undoing of one, is told
--- to the customer once.
-ALTER TABLE subscriptions ADD COLUMN canceled_at TIMESTAMP;
+-- How many times the subscription has been set to end with its period:
+-- each cancellation, and each undoing of one, is told to the customer
+-- once, by its number.
+ALTER TABLE subscriptions ADD COLUMN cancellations INTEGER NOT NULL DEFAULT 0;
 
 -- +goose Down
-ALTER TABLE subscriptions DROP COLUMN canceled_at;
+ALTER TABLE subscriptions DROP COLUMN cancellations;
 DROP TABLE invoices;
