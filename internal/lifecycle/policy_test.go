@@ -467,7 +467,7 @@ func list(s string) []string {
 // lets paidup learn of it.
 func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	now := w.clock.Now()
-	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive,
+	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive, Reference: paidup.NewReference(),
 		PriceIDs: []string{plan.PriceID}, CurrentPeriodStart: now, CurrentPeriodEnd: month(now, 1), Created: now}
 	in := w.paidInvoice(sub, paidup.InvoiceForSubscriptionCreate, plan.Amount, now, sub.CurrentPeriodEnd)
 	sub.LatestInvoiceID = in.ID

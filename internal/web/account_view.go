@@ -78,7 +78,7 @@ func (s *Server) accountState(ctx context.Context, customerID string) (accountPa
 		if v.State == subEnded && !sub.EndedAt.IsZero() && now.Sub(sub.EndedAt) > 90*24*time.Hour {
 			continue // long over: the payments below say what it was
 		}
-		running = running || v.State != subEnded
+		running = running || (v.State != subEnded && v.State != subOnHold)
 		p.Subscriptions = append(p.Subscriptions, v)
 	}
 	// Only a subscriber has a card to change: a one-time buyer is told

@@ -235,3 +235,52 @@ func timeSignInLinkRequest(b *testing.B, tb *testBundle, email string) time.Dura
 	}
 	return d
 }
+
+// Asking again resends: a new link each time, up to three in ten
+// minutes; then the page says that is all for now and when to ask again,
+// and sends nothing. A stranger's address gets the very same answers. A
+// customer who spent a link and asks for a new one gets it.
+func TestSignInLinkRequestsRepeated(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		b.customer(t, "ada@example.com")
+		b.workSignIns(t)
+		ask := func(email string) response {
+			t.Helper()
+			r := b.do(t, "POST", "/account/link", url.Values{"email": {email}}, nil)
+			require.Equal(t, http.StatusSeeOther, r.status)
+			return r
+		}
+		for i := range 3 {
+			customer, stranger := ask("ada@example.com"), ask("eve@example.com")
+			sameAnswer(t, customer, stranger)
+			require.NotContains(t, customer.header.Get("Location"), "next=")
+			require.Eventually(t, func() bool { return b.signInEmails(t, "ada@example.com") == i+1 }, 10*time.Second, 10*time.Millisecond)
+			text := visibleText(b.do(t, "GET", customer.header.Get("Location"), nil, nil).body)
+			require.Contains(t, text, "If we know that address, we sent it a sign-in link at ")
+			require.Contains(t, text, "UTC")
+			require.Contains(t, text, "Check your spam folder")
+		}
+		customer, stranger := ask("ada@example.com"), ask("eve@example.com")
+		sameAnswer(t, customer, stranger)
+		require.Contains(t, customer.header.Get("Location"), "next=")
+		text := visibleText(b.do(t, "GET", customer.header.Get("Location"), nil, nil).body)
+		require.Contains(t, text, "If we know that address, we have sent it all the sign-in links we send at once, the last at ")
+		require.Contains(t, text, "check your spam folder")
+		require.Contains(t, text, "You can ask for another after ")
+		require.NotContains(t, text, "we sent it a sign-in link at")
+		ask("grace@example.com") // worked after Ada's fourth, if that were handed over
+		require.Never(t, func() bool { return b.signInEmails(t, "ada@example.com") != 3 }, 300*time.Millisecond, 10*time.Millisecond)
+		require.Zero(t, b.signInEmails(t, "eve@example.com"))
+
+		// Another customer, whose link is spent, asks again: a link comes.
+		bob := b.customer(t, "bob@example.com")
+		token, err := b.store.CreateSignInLink(context.Background(), bob, time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil).status)
+		r := b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil)
+		require.Contains(t, visibleText(r.body), "Ask for a new one below")
+		ask("bob@example.com")
+		require.Eventually(t, func() bool { return b.signInEmails(t, "bob@example.com") == 1 }, 10*time.Second, 10*time.Millisecond)
+	})
+}
