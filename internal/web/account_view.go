@@ -78,11 +78,12 @@ func (s *Server) accountState(ctx context.Context, customerID string) (accountPa
 		if v.State == subEnded && !sub.EndedAt.IsZero() && now.Sub(sub.EndedAt) > 90*24*time.Hour {
 			continue // long over: the payments below say what it was
 		}
-		running = running || (v.State != subEnded && v.State != subOnHold)
+		running = running || v.State == subRenews || v.State == subFailing || v.State == subStarting
 		p.Subscriptions = append(p.Subscriptions, v)
 	}
-	// Only a subscriber has a card to change: a one-time buyer is told
-	// nothing about one.
+	// Only a subscription still to be charged has a card to change: a
+	// one-time buyer, or one whose subscription is cancelled, ended or on
+	// hold, is told nothing about one.
 	if running {
 		_, card := s.cardCustomer(ctx, c)
 		p.CardUpdate = card != ""
