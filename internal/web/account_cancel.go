@@ -10,6 +10,7 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
+	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -78,6 +79,7 @@ func (s *Server) setCancelAtPeriodEnd(ctx context.Context, sub store.Subscriptio
 	if _, err := billing.SetCancelAtPeriodEnd(pctx, sub.ID, cancel); err != nil {
 		return err
 	}
+	failpoint.Inject("account.after_cancel")
 	if err := syncer.SyncSubscription(ctx, sub.ID, "", store.ByCustomer); err != nil {
 		s.Logger.Warn("syncing a subscription after the customer changed it failed; a job syncs it", "subscription", sub.ID, "err", err)
 		qctx := context.WithoutCancel(ctx)
