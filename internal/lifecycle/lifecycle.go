@@ -506,7 +506,11 @@ func (c *change) cancellationConfirmed() error {
 	if after.Active {
 		keeps = after.Tier
 	}
-	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindCancellation,
+	var graceEnds time.Time // a renewal unpaid: access lasts the grace, not a paid period
+	if c.m.Failing() {
+		graceEnds = until
+	}
+	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindCancellation, GraceEnds: graceEnds,
 		Key: "cancelled:" + c.subject() + ":" + strconv.Itoa(c.m.Cancellations), CustomerID: c.customerID,
 		To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Until: until, Keeps: keeps, KeepsUntil: after.Until, Reference: c.sub.Reference})
 }

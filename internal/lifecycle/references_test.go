@@ -102,5 +102,21 @@ func TestCancellationAndReceiptData(t *testing.T) {
 		require.Len(t, receipts, 1, "one renewal, one receipt, however often synced")
 		require.True(t, paidup.IsReference(receipts[0]["reference"]))
 		require.Equal(t, "true", receipts[0]["renews"])
+
+		// Cancelled while a renewal is unpaid: access lasts the grace,
+		// and the email says so.
+		w = newWorld(t, engine, "")
+		w.run(t, `
+			subscribe pro-monthly
+			renew fail
+			advance 1d
+			cancel end`)
+		data = w.emailData(t, notify.KindCancellation)
+		require.Len(t, data, 1)
+		failed := w.emailData(t, notify.KindPaymentFailed)
+		require.Len(t, failed, 1)
+		require.Equal(t, failed[0]["grace_ends"], data[0]["until"], "until the grace's end, not the unpaid period's")
+		require.Equal(t, data[0]["until"], data[0]["grace_ends"])
+		require.Empty(t, data[0]["keeps"])
 	})
 }
