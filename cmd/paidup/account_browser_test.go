@@ -120,7 +120,7 @@ func TestBrowserSignInLinkAskedTwice(t *testing.T) {
 // A subscriber cancels from the account page in a real browser: the page
 // then says it is cancelled and until when they keep their tier, the
 // processor has it ending with the period, and the confirmation email
-// arrives, once, saying the same.
+// arrives, once, saying the same. Resuming turns it all back.
 func TestBrowserCancelFromAccount(t *testing.T) {
 	ctx := browser(t)
 	l := startLife(t, sqldb.SQLite, "bea@example.com")
@@ -152,8 +152,23 @@ func TestBrowserCancelFromAccount(t *testing.T) {
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(l.in.sandbox+"/mailbox/"+strconv.FormatInt(mail.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="text"]`))))
 	accountShot(t, ctx, "3-email")
 
+	// Resumed: the page reads as before, and one more email says so.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(l.in.shop+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="resume"]`)),
+		chromedp.Click(chromedp.CSS(`[data-testid="resume"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid="notice"]`)),
+	))
+	require.Contains(t, pageText(t, ctx, `[data-testid="notice"]`), "no longer cancelled")
+	require.Contains(t, pageText(t, ctx, `[data-testid="subscription-state"]`), "Renews on "+until[1])
+	accountShot(t, ctx, "4-resumed")
+	require.False(t, l.subscription().CancelAtPeriodEnd)
+	resumed := mailWith(t, l.in.sandbox, l.email, "renews again", 1)
+	require.Contains(t, resumed.Text, "renews on "+until[1])
+
 	l.settle()
 	require.Len(t, mailsWith(t, l.in.sandbox, l.email, "is cancelled"), 1, "one cancellation email")
+	require.Len(t, mailsWith(t, l.in.sandbox, l.email, "renews again"), 1, "one resumed email")
 }
 
 func mailsWith(t *testing.T, sandboxURL, addr, subject string) []mailboxMessage {

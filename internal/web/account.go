@@ -73,9 +73,13 @@ func (s *Server) handleAccountLink() http.Handler {
 		// answer says when the link was asked for, or that the address
 		// has had its links for now: the same for any address, customer
 		// or not.
-		sent, until, ok := s.signInPace.ask(email, s.Now())
+		// The windows are the business clock's, as the emails' are; the
+		// times the page names are the wall clock's, as the customer's
+		// are (the two differ in sandbox mode after the clock is moved).
+		now, wall := s.Now(), time.Now()
+		sent, next, ok := s.signInPace.ask(email, now)
 		w.Header().Set("Content-Length", "0")
-		http.Redirect(w, r, signInAnswer(sent, until, ok), http.StatusSeeOther)
+		http.Redirect(w, r, signInAnswer(wall.Add(sent.Sub(now)), wall.Add(next.Sub(now)), ok), http.StatusSeeOther)
 		http.NewResponseController(w).Flush()
 		if !ok {
 			return
