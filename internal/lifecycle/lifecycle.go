@@ -277,9 +277,10 @@ func (c *change) paid(in paidup.Invoice) error {
 	}
 	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID, "grant": g.ID}
 	// A renewal gets a reference of its own; the first payment has its
-	// checkout's.
+	// checkout's, or, bought some other way than paidup's checkout, one
+	// of its own too.
 	reference := c.sub.Reference
-	if in.BillingReason != paidup.InvoiceForSubscriptionCreate {
+	if in.BillingReason != paidup.InvoiceForSubscriptionCreate || !paidup.IsReference(reference) {
 		rec, err := c.invoice(in, store.InvoicePaid)
 		if err != nil {
 			return err
@@ -316,7 +317,7 @@ func (c *change) paid(in paidup.Invoice) error {
 		}
 		if in.BillingReason == paidup.InvoiceForSubscriptionCreate && c.email != "" {
 			if err := c.s.Notify.QueueConfirmation(c.ctx, c.tx, checkout.Confirmation{Grant: g, Email: c.email,
-				Reference: firstNonEmpty(c.sub.Reference, in.ID), Amount: in.Amount}); err != nil {
+				Reference: reference, Amount: in.Amount}); err != nil {
 				return err
 			}
 		}
@@ -603,13 +604,6 @@ func orNow(t, now time.Time) time.Time {
 		return now
 	}
 	return t
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // CancelArgs is the job that cancels a subscription at the processor.

@@ -187,6 +187,12 @@ func (s *Sender) lifecycle(e store.Email, cardURL string, cardExpires time.Time)
 		Keeps: s.Policy.TierName(e.Data["keeps"]), CardURL: cardURL, AccountURL: s.PublicURL + "/account", ShopURL: s.PublicURL + "/",
 		Reference: e.Data["reference"], Renews: e.Data["renews"] == "true",
 	}
+	if !paidup.IsReference(d.Reference) {
+		// An email queued before invoices had references of paidup's
+		// named the processor's invoice: no processor id reaches a
+		// customer.
+		d.Reference = ""
+	}
 	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
 		d.PlanName = p.Name
 	}

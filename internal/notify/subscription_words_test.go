@@ -51,6 +51,8 @@ func TestSubscriptionEmailWords(t *testing.T) {
 			[]string{"$9.00 was paid", "Pro until 3 January 2027", "renews then"}, []string{"not be charged again", "will not renew"}},
 		{"receipt, cancelled", email(KindRenewalReceipt, "pro-yearly", nil),
 			[]string{"$9.00 was paid", "will not renew"}, []string{"renews then"}},
+		{"a failure queued with the processor's invoice id", email(KindPaymentFailed, "pro-monthly", map[string]string{"reference": "in_1QoldR7s8T9"}),
+			[]string{"did not go through"}, []string{"in_1Q", "reference"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			m, err := s.compose(context.Background(), c.e, links{})
