@@ -72,6 +72,9 @@ type Lifecycle struct {
 	// customer buys another instead of fixing their card: DoubleBuyCancel
 	// cancels it at the processor; DoubleBuyFlag opens a support case.
 	DoubleBuy string
+	// RenewalReceipts: paidup emails a receipt for each paid renewal. Off
+	// by default, since processors send their own.
+	RenewalReceipts bool
 }
 
 // Reminder is an email sent a while after a renewal fails.
