@@ -173,7 +173,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 
 	proc.Process.Signal(syscall.SIGTERM)
 	proc.Wait()
-	db, s, err := openStore(ctx, dbURL)
+	db, s, err := openStore(ctx, dbURL, time.Now)
 	if err != nil {
 		return err
 	}
