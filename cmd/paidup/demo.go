@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -95,9 +96,9 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	sbCtx, stopSandbox := context.WithCancel(ctx)
 	defer stopSandbox()
 	go sb.Run(sbCtx)
-	sbSrv := &http.Server{Handler: sb.Handler()}
-	go sbSrv.Serve(sbLn)
-	defer sbSrv.Close()
+	processor := &demoProcessor{handler: sb.Handler(), ln: sbLn}
+	processor.up()
+	defer processor.down()
 
 	cfgPath := filepath.Join(dir, "paidup.yaml")
 	dbURL := "sqlite:" + filepath.Join(dir, "paidup.db")
@@ -152,24 +153,47 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	say("3. paidup crashes (a kill -9 at failpoint fulfil.before_commit) before the order is")
 	say("   written, and the processor's webhooks are lost on the way too. Ada's bank shows")
-	say("   $249.00; paidup has no grant for her. Today she would see a blank page.")
+	say("   $249.00; paidup has no grant for her. Her browser shows an error page.")
+	say("   A hand-rolled integration: the same error page, and after its restart no trace")
+	say("   of her order, since it writes one only when the webhook comes.")
 
+	// The trouble that lost the webhooks is not over: for a moment
+	// paidup cannot reach the processor either.
+	processor.down()
 	if proc, err = start(""); err != nil {
 		return err
 	}
-	say("4. paidup restarts. No webhook will ever come. Its reconciler re-checks unfinished")
-	say("   checkouts with the processor on a schedule (a minute after they start, in")
-	say("   production; a second here)...")
+	heading, err := customerSees(returnURL)
+	if err != nil {
+		return err
+	}
+	say("4. paidup restarts, but cannot reach the processor for a moment. Ada reloads the")
+	say("   page. It says: %q,", heading)
+	say("   asks her not to pay again, and gives her reference, %s.", ref)
+	say("   A hand-rolled integration: \"Order not found\", or \"Payment failed\", and she")
+	say("   pays a second time, or asks her bank for the money back.")
+
+	if err := processor.up(); err != nil {
+		return err
+	}
+	say("5. The processor answers again. No webhook will ever come. paidup's reconciler")
+	say("   re-checks unfinished checkouts with the processor on a schedule (a minute after")
+	say("   they start, in production; a second here)...")
 	began := time.Now()
 	if err := waitAccess(ctx, shop, email); err != nil {
 		return err
 	}
-	say("   ...and finds the payment %s later: access granted.", time.Since(began).Round(100*time.Millisecond))
+	if heading, err = customerSees(returnURL); err != nil {
+		return err
+	}
+	say("   ...and finds the payment %s later: access granted. Ada's page, which", time.Since(began).Round(100*time.Millisecond))
+	say("   refreshes itself, now says: %q.", heading)
+	say("   A hand-rolled integration: still nothing, until she writes to support.")
 	msgs, err := waitMail(ctx, mb, email)
 	if err != nil {
 		return err
 	}
-	say("5. Ada's mailbox has %d email: %q.", len(msgs), msgs[0].Subject)
+	say("6. Ada's mailbox has %d email: %q.", len(msgs), msgs[0].Subject)
 
 	proc.Process.Signal(syscall.SIGTERM)
 	proc.Wait()
@@ -186,7 +210,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	say("6. Her timeline, as support would read it:")
+	say("7. Her timeline, as support would read it:")
 	for _, e := range entries {
 		say("   %s  %-12s %-11s %s", e.At.Local().Format("15:04:05.000"), e.Kind, e.Source, e.Summary)
 	}
@@ -197,7 +221,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if len(r.Violations) > 0 {
 		return fmt.Errorf("paidup check found %d violations", len(r.Violations))
 	}
-	say("7. paidup check: every succeeded payment has exactly one grant, and every grant its confirmation.")
+	say("8. paidup check: every succeeded payment has exactly one grant, and every grant its confirmation.")
 	return nil
 }
 
@@ -334,4 +358,55 @@ func waitMail(ctx context.Context, mb *mailbox.Mailbox, to string) ([]mailbox.Me
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, errors.New("no confirmation email arrived")
+}
+
+// demoProcessor serves the sandbox on its address, and can stop and
+// start again, as a processor behind a network that fails for a moment.
+type demoProcessor struct {
+	handler http.Handler
+	ln      net.Listener
+	addr    string
+	srv     *http.Server
+}
+
+func (p *demoProcessor) up() error {
+	if p.ln == nil {
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("the processor's address: %w", err)
+		}
+		p.ln = ln
+	}
+	p.addr = p.ln.Addr().String()
+	p.srv = &http.Server{Handler: p.handler}
+	go p.srv.Serve(p.ln)
+	return nil
+}
+
+func (p *demoProcessor) down() {
+	if p.srv != nil {
+		p.srv.Close()
+		p.srv, p.ln = nil, nil
+	}
+}
+
+var heading = regexp.MustCompile(`<h1>([^<]*)</h1>`)
+
+// customerSees is the heading of the page at address, as the customer
+// reads it.
+func customerSees(address string) (string, error) {
+	resp, err := http.Get(address)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	m := heading.FindSubmatch(body)
+	if m == nil {
+		return "", fmt.Errorf("the page at %s has no heading (status %s)", address, resp.Status)
+	}
+	return html.UnescapeString(string(m[1])), nil
 }
