@@ -39,29 +39,28 @@ type commonFlags struct {
 }
 
 // register adds the common flags named to fs, or all of them if none
-// are named: a command lists only the flags it reads.
+// are named: a command lists only the flags it reads. The environment
+// sets the others still, since a command checks the whole configuration
+// (a stripe configuration needs an SMTP URL even for paidup check).
 func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string, names ...string) {
-	want := func(name string) bool { return len(names) == 0 || slices.Contains(names, name) }
-	if want("config") {
-		fs.StringVar(&f.config, "config", getenv("PAIDUP_CONFIG"), "configuration `file` (default: ./paidup.yaml if it exists, else the built-in example) [PAIDUP_CONFIG]")
-	}
-	if want("listen") {
-		fs.StringVar(&f.listen, "listen", getenv("PAIDUP_LISTEN"), "`address` to serve paidup on (default 127.0.0.1:8080) [PAIDUP_LISTEN]")
-	}
-	if want("sandbox-listen") {
-		fs.StringVar(&f.sandboxListen, "sandbox-listen", getenv("PAIDUP_SANDBOX_LISTEN"), "`address` to serve the sandbox processor on (default 127.0.0.1:8081) [PAIDUP_SANDBOX_LISTEN]")
-	}
-	if want("database-url") {
-		fs.StringVar(&f.databaseURL, "database-url", getenv("PAIDUP_DATABASE_URL"), "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db) [PAIDUP_DATABASE_URL]")
-	}
-	if want("sandbox-database-url") {
-		fs.StringVar(&f.sandboxDatabaseURL, "sandbox-database-url", getenv("PAIDUP_SANDBOX_DATABASE_URL"), "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db) [PAIDUP_SANDBOX_DATABASE_URL]")
-	}
-	if want("smtp-url") {
-		fs.StringVar(&f.smtpURL, "smtp-url", getenv("PAIDUP_SMTP_URL"), "mail server `URL`: smtp://USER:PASS@HOST:PORT or smtps://… (default: smtp.url; in sandbox mode, the local mailbox) [PAIDUP_SMTP_URL]")
-	}
-	if want("log-level") {
-		fs.StringVar(&f.logLevel, "log-level", or(getenv("PAIDUP_LOG_LEVEL"), "info"), "log `level`: debug, info, warn or error [PAIDUP_LOG_LEVEL]")
+	for _, c := range []struct {
+		name, env, def, usage string
+		v                     *string
+	}{
+		{"config", "PAIDUP_CONFIG", "", "configuration `file` (default: ./paidup.yaml if it exists, else the built-in example)", &f.config},
+		{"listen", "PAIDUP_LISTEN", "", "`address` to serve paidup on (default 127.0.0.1:8080)", &f.listen},
+		{"sandbox-listen", "PAIDUP_SANDBOX_LISTEN", "", "`address` to serve the sandbox processor on (default 127.0.0.1:8081)", &f.sandboxListen},
+		{"database-url", "PAIDUP_DATABASE_URL", "", "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db)", &f.databaseURL},
+		{"sandbox-database-url", "PAIDUP_SANDBOX_DATABASE_URL", "", "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db)", &f.sandboxDatabaseURL},
+		{"smtp-url", "PAIDUP_SMTP_URL", "", "mail server `URL`: smtp://USER:PASS@HOST:PORT or smtps://… (default: smtp.url; in sandbox mode, the local mailbox)", &f.smtpURL},
+		{"log-level", "PAIDUP_LOG_LEVEL", "info", "log `level`: debug, info, warn or error", &f.logLevel},
+	} {
+		value := or(getenv(c.env), c.def)
+		if len(names) > 0 && !slices.Contains(names, c.name) {
+			*c.v = value
+			continue
+		}
+		fs.StringVar(c.v, c.name, value, c.usage+" ["+c.env+"]")
 	}
 }
 
