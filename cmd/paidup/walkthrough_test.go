@@ -65,12 +65,16 @@ func TestWalkthroughWithTheBinary(t *testing.T) {
 	w.buy("pro-monthly", "4242 4242 4242 4242")
 	w.waitMail("You're in: Pro, monthly")
 	w.signIn()
-	require.Contains(t, w.account(), "Pro")
+	require.Contains(t, accessCard(t, w.account()), "Pro")
 
 	// 2. Renewals: two months on, still signed in, still Pro.
 	w.press("month")
 	w.press("month")
-	page := w.waitAccount("a third paid month", func(p string) bool { return strings.Count(p, "Pro, monthly") >= 3 })
+	require.Eventually(t, func() bool {
+		_, _, console := w.do(http.MethodGet, w.sandbox+"/", nil)
+		return strings.Count(section(t, console, "invoices"), ">paid<") == 3
+	}, 30*time.Second, 100*time.Millisecond, "the console lists three paid invoices")
+	page := w.waitAccount("Pro, renewed", func(p string) bool { return strings.Contains(accessCard(t, p), "Pro") })
 	require.Contains(t, page, "Signed in as ana@example.com", "the session lasts through the clock's month jumps")
 
 	// 3. The card fails; the grace and its reminders; back to Supporter.
@@ -87,7 +91,7 @@ func TestWalkthroughWithTheBinary(t *testing.T) {
 	w.waitMail("Your Pro access ends on")
 	w.press("day")
 	w.waitMail("Your Pro access has ended")
-	w.waitAccount("Supporter", func(p string) bool { return strings.Contains(p, "Supporter") && !strings.Contains(p, ">Pro<") })
+	w.waitAccount("Supporter", func(p string) bool { return strings.Contains(accessCard(t, p), "Supporter") })
 
 	// 4. A late payment, through the latest email's card link.
 	link := regexp.MustCompile(`http://\S+/card/[\w-]+`).FindString(w.latestMail().Text)
@@ -98,9 +102,11 @@ func TestWalkthroughWithTheBinary(t *testing.T) {
 	// 5. A chargeback, from the account page's card button again.
 	w.saveCard(w.portalFromAccount(), "4000 0000 0000 0259")
 	w.press("month")
-	w.waitAccount("the hold", func(p string) bool { return strings.Contains(p, "on hold") })
+	w.waitAccount("the hold", func(p string) bool { return strings.Contains(accessCard(t, p), "on hold") })
 	w.saveCard(w.portalFromAccount(), "4242 4242 4242 4242")
+	paid := strings.Count(w.account(), "Pro, monthly")
 	w.press("month")
+	w.waitAccount("the renewal paid", func(p string) bool { return strings.Count(p, "Pro, monthly") > paid })
 
 	// 6. A person lifts the block, with the CLI, on the sandbox's clock.
 	show := w.cli("block", "show", "--customer", "ana@example.com")
@@ -116,7 +122,10 @@ func TestWalkthroughWithTheBinary(t *testing.T) {
 	require.WithinDuration(t, clock, lifted, time.Minute, "the lift is dated on the sandbox's clock (%s), not this machine's", clock)
 	require.Greater(t, lifted.Sub(time.Now()), 150*24*time.Hour)
 	require.Contains(t, lift, "has access: Pro.", "block show names the tier")
-	w.waitAccount("Pro again", func(p string) bool { return !strings.Contains(p, "on hold") })
+	w.waitAccount("Pro again", func(p string) bool {
+		a := accessCard(t, p)
+		return strings.Contains(a, "Pro") && !strings.Contains(a, "on hold")
+	})
 
 	for _, line := range strings.Split(readLog(w.log), "\n") {
 		require.NotContains(t, line, `"level":"WARN"`, "the newcomer's terminal has no warnings")
@@ -276,4 +285,24 @@ func (w *walk) sandboxClock() time.Time {
 	}
 	require.NoError(w.t, json.NewDecoder(resp.Body).Decode(&tc))
 	return time.Unix(tc.FrozenTime, 0)
+}
+
+// accessCard is the account page's box that says what the customer has.
+func accessCard(t *testing.T, page string) string {
+	t.Helper()
+	i := strings.Index(page, `data-testid="access"`)
+	require.Positive(t, i, "the account page has no access box:\n%s", page)
+	end := strings.Index(page[i:], "</div>")
+	require.Positive(t, end)
+	return page[i : i+end]
+}
+
+// section is the table with data-testid name on a page.
+func section(t *testing.T, page, name string) string {
+	t.Helper()
+	i := strings.Index(page, `data-testid="`+name+`"`)
+	require.Positive(t, i, "no %s table", name)
+	end := strings.Index(page[i:], "</table>")
+	require.Positive(t, end)
+	return page[i : i+end]
 }
