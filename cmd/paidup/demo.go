@@ -53,57 +53,23 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		defer os.RemoveAll(dir)
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
-	log := slog.New(slog.DiscardHandler)
 
-	// The outside world: the processor and the customer's mailbox, which
-	// stay up while paidup crashes, as Stripe and Gmail would.
 	paidupPort, err := freePort()
 	if err != nil {
 		return err
 	}
 	shop := "http://127.0.0.1:" + paidupPort
-	const secret = "whsec_demo_not_secret"
-	sbDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "processor.db"))
+	world, err := openDemoWorld(ctx, dir, shop)
 	if err != nil {
 		return err
 	}
-	defer sbDB.Close()
-	mb, err := mailbox.Open(ctx, sbDB, log)
-	if err != nil {
-		return err
-	}
-	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go mb.Serve(smtpLn)
-	defer mb.Close()
-	sbLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	sbURL := "http://" + sbLn.Addr().String()
-	sb, err := sandbox.New(ctx, sandbox.Options{
-		DB: sbDB, BaseURL: sbURL, Business: "Example Community", Logger: log,
-		Prices:    []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
-		Endpoints: []sandbox.EndpointConfig{{URL: shop + "/webhooks/stripe", Secret: secret}},
-		// The processor's webhooks never arrive.
-		Faults: []sandbox.Fault{{Action: sandbox.FaultDrop}},
-	})
-	if err != nil {
-		return err
-	}
-	sbCtx, stopSandbox := context.WithCancel(ctx)
-	defer stopSandbox()
-	go sb.Run(sbCtx)
-	processor := &demoProcessor{handler: sb.Handler(), ln: sbLn}
-	processor.up()
-	defer processor.down()
+	defer world.close()
+	processor, mb := world.processor, world.mailbox
 
 	cfgPath := filepath.Join(dir, "paidup.yaml")
 	dbURL := "sqlite:" + filepath.Join(dir, "paidup.db")
-	cfg := strings.NewReplacer("{{PORT}}", paidupPort, "{{SANDBOX}}", sbURL, "{{SECRET}}", secret,
-		"{{SMTP}}", "smtp://"+smtpLn.Addr().String(), "{{KEY}}", demoAPIKey).Replace(demoConfig)
+	cfg := strings.NewReplacer("{{PORT}}", paidupPort, "{{SANDBOX}}", world.processorURL, "{{SECRET}}", demoSecret,
+		"{{SMTP}}", world.smtpURL, "{{KEY}}", demoAPIKey).Replace(demoConfig)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -197,6 +163,12 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 
 	proc.Process.Signal(syscall.SIGTERM)
 	proc.Wait()
+	return printTimeline(ctx, dbURL, email, say)
+}
+
+// printTimeline prints the customer's timeline from the database, as
+// support reads it, and checks paidup's invariants on it.
+func printTimeline(ctx context.Context, dbURL, email string, say func(string, ...any)) error {
 	db, s, err := openStore(ctx, dbURL, time.Now)
 	if err != nil {
 		return err
@@ -223,6 +195,75 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	say("8. paidup check: every succeeded payment has exactly one grant, and every grant its confirmation.")
 	return nil
+}
+
+// demoSecret signs the demo processor's webhooks (which never arrive).
+const demoSecret = "whsec_demo_not_secret"
+
+// demoWorld is the world outside paidup: the processor and the customer's
+// mailbox, which stay up while paidup crashes, as Stripe and Gmail would.
+type demoWorld struct {
+	processor             *demoProcessor
+	mailbox               *mailbox.Mailbox
+	processorURL, smtpURL string
+	closers               []func()
+}
+
+// openDemoWorld starts the demo's processor, which delivers no webhook to
+// shop, and the mailbox, with their records in dir.
+func openDemoWorld(ctx context.Context, dir, shop string) (w *demoWorld, err error) {
+	w = &demoWorld{}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	log := slog.New(slog.DiscardHandler)
+	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "processor.db"))
+	if err != nil {
+		return nil, err
+	}
+	w.closers = append(w.closers, func() { db.Close() })
+	if w.mailbox, err = mailbox.Open(ctx, db, log); err != nil {
+		return nil, err
+	}
+	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go w.mailbox.Serve(smtpLn)
+	w.closers = append(w.closers, func() { w.mailbox.Close() })
+	w.smtpURL = "smtp://" + smtpLn.Addr().String()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	w.processorURL = "http://" + ln.Addr().String()
+	sb, err := sandbox.New(ctx, sandbox.Options{
+		DB: db, BaseURL: w.processorURL, Business: "Example Community", Logger: log,
+		Prices:    []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
+		Endpoints: []sandbox.EndpointConfig{{URL: shop + "/webhooks/stripe", Secret: demoSecret}},
+		// The processor's webhooks never arrive.
+		Faults: []sandbox.Fault{{Action: sandbox.FaultDrop}},
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	go sb.Run(runCtx)
+	w.closers = append(w.closers, stop)
+	w.processor = &demoProcessor{handler: sb.Handler(), ln: ln}
+	w.processor.up()
+	w.closers = append(w.closers, w.processor.down)
+	return w, nil
+}
+
+func (w *demoWorld) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+	w.closers = nil
 }
 
 const demoConfig = `server:
