@@ -29,9 +29,12 @@ const demoAPIKey = "demo-api-key-not-secret-0123456789"
 
 // demo replays the $249 story on a throwaway database: a customer pays, the
 // processor charges the card, paidup crashes before writing the order, and
-// the webhooks are lost too; paidup restarts, and the reconciler finds the
-// payment and grants access, with one confirmation email. It prints the
-// customer's timeline.
+// the webhooks are lost too; paidup restarts while the processor is out of
+// reach for a moment, and her status page says it is confirming; then the
+// reconciler finds the payment and grants access, her page says she is in,
+// and one confirmation email arrives. At each step it says what she sees,
+// read from the page paidup serves, and what a hand-rolled integration
+// would have shown; then it prints her timeline.
 func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("paidup demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
