@@ -14,27 +14,35 @@ import (
 )
 
 // In a terminal, where standard output and standard error are one, serve
-// shows its banner first and whole: the log lines written while it starts
-// wait for it.
+// and sandbox show their banner first and whole: the log lines written
+// while they start wait for it.
 func TestBannerFirst(t *testing.T) {
 	dir := t.TempDir()
-	terminal := &syncBuffer{}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
+	for _, c := range []struct {
+		args    []string
+		started string
+	}{
+		{[]string{"serve", "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
 			"--database-url", "sqlite:" + filepath.Join(dir, "paidup.db"), "--sandbox-database-url", "sqlite:" + filepath.Join(dir, "sandbox.db")},
-			func(string) string { return "" }, terminal, terminal)
-	}()
-	require.Eventually(t, func() bool { return strings.Contains(terminal.String(), "Stop with Ctrl-C.") }, 20*time.Second, 10*time.Millisecond)
-	cancel()
-	require.NoError(t, <-done)
-	out := terminal.String()
-	end := strings.Index(out, "Stop with Ctrl-C.\n")
-	require.Positive(t, end, out)
-	require.True(t, strings.HasPrefix(out, "\npaidup "), "the banner comes first:\n%s", out)
-	require.NotContains(t, out[:end], `{"time"`, "no log line before or within the banner:\n%s", out)
-	require.Contains(t, out[end:], `"msg":"paidup started"`, "the log follows the banner")
+			"paidup started"},
+		{[]string{"sandbox", "--sandbox-listen", "127.0.0.1:0", "--sandbox-database-url", "sqlite:" + filepath.Join(dir, "alone.db"),
+			"--smtp-listen", "off", "--webhook-url", "http://127.0.0.1:1/unused"},
+			"sandbox started"},
+	} {
+		terminal := &syncBuffer{}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- run(ctx, c.args, func(string) string { return "" }, terminal, terminal) }()
+		require.Eventually(t, func() bool { return strings.Contains(terminal.String(), "Stop with Ctrl-C.") }, 20*time.Second, 10*time.Millisecond)
+		cancel()
+		require.NoError(t, <-done)
+		out := terminal.String()
+		end := strings.Index(out, "Stop with Ctrl-C.\n")
+		require.Positive(t, end, out)
+		require.True(t, strings.HasPrefix(out, "\npaidup "), "the banner comes first:\n%s", out)
+		require.NotContains(t, out[:end], `{"time"`, "no log line before or within the banner:\n%s", out)
+		require.Contains(t, out[end:], `"msg":"`+c.started+`"`, "the log follows the banner")
+	}
 }
 
 // A command that changes paidup's records after the sandbox's clock moved
