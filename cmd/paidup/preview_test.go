@@ -42,6 +42,8 @@ func TestPreviewEmail(t *testing.T) {
 		"welcome_back":           "Subject: Welcome back: Pro is yours again",
 		"alert":                  "Subject: [paidup] Needs a person: ",
 		"dispute_alert":          `paidup block lift --customer cu_preview --reason "…" --actor NAME`,
+		"case_opened":            "We'll write to you within one business day",
+		"case_answered":          "Subject: About your purchase PU-7K3M-Q9XD",
 	}
 	for name, want := range wants {
 		out, err := runPaidup(t, "preview-email", name)
