@@ -22,6 +22,8 @@ func TestHelpListsACommandsOwnFlags(t *testing.T) {
 		{[]string{"check", "-h"}, []string{"config", "database-url", "processor", "sandbox-database-url", "strict"}},
 		{[]string{"block", "show", "-h"}, []string{"config", "customer", "database-url", "sandbox-database-url"}},
 		{[]string{"block", "lift", "-h"}, []string{"actor", "config", "customer", "database-url", "reason", "sandbox-database-url"}},
+		{[]string{"case", "list", "-h"}, []string{"config", "database-url", "sandbox-database-url"}},
+		{[]string{"case", "resolve", "-h"}, []string{"actor", "answer", "case", "config", "database-url", "sandbox-database-url"}},
 		{[]string{"serve", "-h"}, []string{"config", "database-url", "listen", "log-level", "sandbox-database-url", "sandbox-listen", "smtp-url"}},
 	} {
 		var stdout, stderr bytes.Buffer
