@@ -24,6 +24,8 @@ func TestHelpListsACommandsOwnFlags(t *testing.T) {
 		{[]string{"block", "lift", "-h"}, []string{"actor", "config", "customer", "database-url", "reason", "sandbox-database-url"}},
 		{[]string{"case", "list", "-h"}, []string{"config", "database-url", "sandbox-database-url"}},
 		{[]string{"case", "resolve", "-h"}, []string{"actor", "answer", "case", "config", "database-url", "sandbox-database-url"}},
+		{[]string{"migrate", "-h"}, []string{"config", "database-url", "log-level"}},
+		{[]string{"preview-email", "-h"}, []string{"config", "html", "listen"}},
 		{[]string{"serve", "-h"}, []string{"config", "database-url", "listen", "log-level", "sandbox-database-url", "sandbox-listen", "smtp-url"}},
 	} {
 		var stdout, stderr bytes.Buffer
