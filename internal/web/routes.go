@@ -31,6 +31,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /webhooks/stripe", s.observe("webhook_stripe", s.handleStripeWebhook()))
 	s.mux.Handle("GET /healthz", s.observe("healthz", s.handleHealth()))
 	s.mux.Handle("GET /metrics", s.Metrics.Handler())
+	s.mux.Handle("GET /favicon.ico", handleFavicon())
 
 	page("/", "not_found", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotFound)
