@@ -76,6 +76,9 @@ type Lifecycle struct {
 	// customer buys another instead of fixing their card: DoubleBuyCancel
 	// cancels it at the processor; DoubleBuyFlag opens a support case.
 	DoubleBuy string
+	// RenewalReceipts: paidup emails a receipt for each paid renewal. Off
+	// by default, since processors send their own.
+	RenewalReceipts bool
 	// DuplicatePurchase says what happens to a one-time purchase of a tier
 	// the customer already holds, for a plan that does not extend it:
 	// DuplicateRefund refunds it at the processor; DuplicateCase opens a

@@ -22,7 +22,7 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("paidup block "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv)
+	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
 	who := fs.String("customer", "", "the customer: paidup's id (cu_…) or their email address")
 	actor, reason := new(string), new(string)
 	if sub == "lift" {
@@ -42,7 +42,11 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, st, err := openStore(ctx, cfg.Database.URL.Reveal())
+	now, err := businessClock(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	db, st, err := openStore(ctx, cfg.Database.URL.Reveal(), now)
 	if err != nil {
 		return err
 	}
@@ -88,25 +92,12 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		fmt.Fprintf(stdout, "block %s (%s, %s): %s — %s\n", b.ID, b.Source, b.CreatedAt.Format(time.RFC3339), b.Reason, state)
 	}
-	// Now, or later if a processor's test clock dated a block or a grant
-	// ahead of this machine's clock.
-	at := time.Now()
-	for _, b := range blocks {
-		if b.CreatedAt.After(at) {
-			at = b.CreatedAt
-		}
-	}
-	for _, g := range grants {
-		if g.Start.After(at) {
-			at = g.Start
-		}
-	}
-	a := cfg.Policy.AccessAt(grants, blocks, at)
+	a := cfg.Policy.AccessAt(grants, blocks, st.Now())
 	switch {
 	case a.Blocked:
 		fmt.Fprintf(stdout, "%s (%s) is blocked: no access.\n", c.Email, c.ID)
 	case a.Active:
-		fmt.Fprintf(stdout, "%s (%s) has access: %s.\n", c.Email, c.ID, a.Tier)
+		fmt.Fprintf(stdout, "%s (%s) has access: %s.\n", c.Email, c.ID, cfg.Policy.TierName(a.Tier))
 	default:
 		fmt.Fprintf(stdout, "%s (%s) has no active grant.\n", c.Email, c.ID)
 	}

@@ -40,6 +40,7 @@ var Points = []Point{
 	{"deadline.before_commit", "a deadline's effect (a reminder, a grace's end) is written in a transaction not yet committed"},
 	{"deadline.after_commit", "a deadline fired and its effect is committed"},
 	{"dispute.before_commit", "a chargeback's block and revoked grants are written in a transaction not yet committed"},
+	{"account.after_cancel", "the processor cancelled or resumed a subscription as its customer asked; paidup has not read it back"},
 	{"refund.after_refund", "the processor refunded a duplicate purchase; paidup has not recorded the refund"},
 	{"refund.after_record", "a duplicate purchase's refund and its email are recorded"},
 }

@@ -49,6 +49,7 @@ var builtinKinds = []string{
 	KindConfirmation, KindSignIn, KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder,
 	KindGraceEnded, KindWelcomeBack, KindAlert, KindDisputeAlert,
 	KindCaseOpened, KindCaseAnswered,
+	KindCancellation, KindResumed, KindRenewalReceipt,
 	KindRefundIssued,
 }
 
