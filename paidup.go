@@ -72,6 +72,9 @@ type Lifecycle struct {
 	// customer buys another instead of fixing their card: DoubleBuyCancel
 	// cancels it at the processor; DoubleBuyFlag opens a support case.
 	DoubleBuy string
+	// Chargeback says which grants a chargeback ends; it suspends the
+	// rest until a person lifts its block.
+	Chargeback Chargeback
 }
 
 // Reminder is an email sent a while after a renewal fails.

@@ -135,6 +135,10 @@ func describeKind(kind string) string {
 		return "Welcome back"
 	case KindDisputeAlert:
 		return "Dispute alert"
+	case KindAccessOnHold:
+		return "Access on hold"
+	case KindAccessRestored:
+		return "Hold lifted"
 	}
 	return kind
 }
@@ -333,6 +337,8 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	case e.Kind == KindDisputeAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
 		data = s.dispute(ctx, e)
+	case e.Kind == KindAccessOnHold || e.Kind == KindAccessRestored:
+		data = s.hold(e)
 	case isLifecycle(e.Kind):
 		if t := e.Data["template"]; t != "" {
 			name = t

@@ -48,6 +48,7 @@ type TemplateInfo struct {
 var builtinKinds = []string{
 	KindConfirmation, KindSignIn, KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder,
 	KindGraceEnded, KindWelcomeBack, KindAlert, KindDisputeAlert,
+	KindAccessOnHold, KindAccessRestored,
 }
 
 // BuiltinTemplates names the built-in templates.
