@@ -70,8 +70,11 @@ func (s *Server) handleAccount() http.Handler {
 			if pl, ok := s.Policy.Plan(pay.PlanID); ok {
 				pv.Plan = pl.Name
 			}
-			if pay.Status == store.PaymentRefunded {
+			switch pay.State() {
+			case store.PaymentRefunded:
 				pv.Status = "Refunded"
+			case store.PaymentDisputed:
+				pv.Status = "Disputed"
 			}
 			p.Purchases = append(p.Purchases, pv)
 		}

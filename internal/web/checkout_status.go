@@ -26,6 +26,7 @@ const (
 	stateUnknown    = "unknown"    // the reconciler gave up asking
 	stateRefunded   = "refunded"   // paid, then refunded
 	stateEnded      = "ended"      // granted, then the grant was revoked
+	stateOnHold     = "on_hold"    // granted, and a block holds: no access until a person lifts it
 	stateUnverified = "unverified" // settled, but not by a payment through its own checkout
 	stateUnsettled  = "unsettled"  // not settled yet, seen without the token: paid or not, unknown
 )
@@ -160,8 +161,16 @@ func (s *Server) describeAccess(ctx context.Context, v *statusView) {
 	case paymentStatus == store.PaymentRefunded:
 		v.State = stateRefunded
 		return
-	case !g.Revoked.IsZero():
+	case paymentStatus == store.PaymentDisputed || !g.Revoked.IsZero():
 		v.State = stateEnded
+		return
+	}
+	if blocks, err := s.Store.Blocks(ctx, g.CustomerID); err != nil {
+		s.Logger.Warn("reading the blocks for the status page failed", "checkout", v.Attempt.Reference, "err", err)
+		v.State = stateConfirming
+		return
+	} else if s.Policy.AccessAt(nil, blocks, s.Now()).Blocked {
+		v.State = stateOnHold
 		return
 	}
 	v.State, v.Until, v.TierName = stateDone, "for good", s.Policy.TierName(g.Tier)

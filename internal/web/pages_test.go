@@ -31,7 +31,7 @@ func TestEveryPageRenders(t *testing.T) {
 		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage},
 	}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded,
-		stateEnded, stateUnverified, stateUnsettled} {
+		stateEnded, stateOnHold, stateUnverified, stateUnsettled} {
 		for _, limited := range []bool{false, true} {
 			fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state, Limited: limited,
 				Email: attempt.Email, TierName: "Pro", Until: "until 23 November 2027", SupportEmail: "help@example.com", LinkTTL: "24 hours"})
