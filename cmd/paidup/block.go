@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
@@ -50,6 +51,11 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	points, err := failpoint.Enabled(getenv)
+	if err != nil {
+		return err
+	}
+	failpoint.Arm(points)
 	db, st, err := openStore(ctx, cfg.Database.URL.Reveal())
 	if err != nil {
 		return err
@@ -137,22 +143,7 @@ func showBlocks(ctx context.Context, st *store.Store, policy *paidup.Policy, c p
 			fmt.Fprintf(stdout, "chargeback %s of payment %s (%s, %s)\n", p.DisputeReference, p.ID, p.Amount, cmp.Or(p.CheckoutReference, "no checkout reference"))
 		}
 	}
-	// Now, or later if a processor's test clock dated a block or a grant
-	// ahead of this machine's clock.
-	at := st.Now()
-	for _, b := range blocks {
-		if b.CreatedAt.After(at) {
-			at = b.CreatedAt
-		}
-		if b.Lifted.After(at) {
-			at = b.Lifted
-		}
-	}
-	for _, g := range grants {
-		if g.Start.After(at) {
-			at = g.Start
-		}
-	}
+	at := lifecycle.Moment(st.Now(), grants, blocks)
 	a := policy.AccessAt(grants, blocks, at)
 	for _, g := range grants {
 		fmt.Fprintf(stdout, "grant %s: %s (%s, %s) — %s\n", g.ID, policy.TierName(g.Tier), g.Source, g.SourceRef, grantState(g, a, at))

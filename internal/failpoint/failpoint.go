@@ -39,7 +39,8 @@ var Points = []Point{
 	{"lifecycle.after_commit", "a subscription's change is committed"},
 	{"deadline.before_commit", "a deadline's effect (a reminder, a grace's end) is written in a transaction not yet committed"},
 	{"deadline.after_commit", "a deadline fired and its effect is committed"},
-	{"dispute.before_commit", "a chargeback's block and revoked grants are written in a transaction not yet committed"},
+	{"dispute.before_commit", "a chargeback's block, ended grants and emails are written in a transaction not yet committed"},
+	{"block.before_commit", "paidup block lift: the lift, its timeline entries and the hold-lifted email are written in a transaction not yet committed"},
 }
 
 var (

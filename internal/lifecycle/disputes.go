@@ -224,6 +224,7 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 		if lifted, err = tx.LiftBlocks(ctx, customerID, actor, reason); err != nil || len(lifted) == 0 {
 			return err
 		}
+		failpoint.Inject("block.before_commit")
 		grants, err := tx.Grants(ctx, customerID)
 		if err != nil {
 			return err
@@ -232,12 +233,7 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 		if err != nil {
 			return err
 		}
-		at := tx.Now()
-		for _, b := range lifted {
-			if b.Lifted.After(at) {
-				at = b.Lifted
-			}
-		}
+		at := Moment(tx.Now(), grants, blocks)
 		a := s.Policy.AccessAt(grants, blocks, at)
 		var hold *store.Dispute
 		for _, b := range lifted {
@@ -271,6 +267,29 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 			Reference: hold.Reference, Lifted: at, Tier: a.Tier, Until: a.Until, Ended: endedForGood(grants, a, at)})
 	})
 	return lifted, err
+}
+
+// Moment is now, or later when paidup wrote a grant or a block dated
+// ahead of now: a command run with the wall clock beside a paidup whose
+// business clock follows a processor's test clock reads access at the
+// latest moment paidup has recorded, not in its past.
+func Moment(now time.Time, grants []paidup.Grant, blocks []paidup.Block) time.Time {
+	at := now
+	later := func(t time.Time) {
+		if t.After(at) {
+			at = t
+		}
+	}
+	for _, g := range grants {
+		later(g.Start)
+		later(g.CreatedAt)
+		later(g.Revoked)
+	}
+	for _, b := range blocks {
+		later(b.CreatedAt)
+		later(b.Lifted)
+	}
+	return at
 }
 
 // endedForGood are the tiers a chargeback ended that no grant gives at t.
