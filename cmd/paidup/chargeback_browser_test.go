@@ -20,7 +20,8 @@ import (
 // disputes (the sandbox's 4000 0000 0000 0259). The hold email arrives in
 // the mailbox, over SMTP; the account page says their access is on hold
 // and lists the disputed payment as disputed, not paid; the lifetime
-// purchase's status page says it is on hold. A person lifts the block with
+// purchase's status page says it is on hold; support finds the customer by
+// the email's reference with paidup block show. A person lifts the block with
 // paidup block lift: the hold-lifted email says Supporter is back for
 // good, and the account page shows it. Screenshots of each step are saved
 // (under $PAIDUP_TEST_ARTIFACTS when set).
@@ -95,6 +96,20 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 		require.NotContains(t, hold, never)
 	}
 
+	// Support finds the customer by the reference the email quotes.
+	ref := regexp.MustCompile(`PU-[0-9A-Z]{4}-[0-9A-Z]{4}`)
+	var stdout, stderr strings.Builder
+	require.NoError(t, run(t.Context(), []string{"block", "show", "--config", l.cfgPath, "--database-url", l.dbURL,
+		"--customer", strings.ToLower(ref.FindString(hold))}, func(string) string { return "" }, &stdout, &stderr), stderr.String())
+	show := stdout.String()
+	for _, want := range []string{"ana@example.com", "is blocked: no access", "chargeback " + ref.FindString(hold),
+		"Supporter (purchase,", "suspended by the block, for good", "Pro (subscription,", "ended "} {
+		require.Contains(t, show, want)
+	}
+	err := run(t.Context(), []string{"block", "show", "--config", l.cfgPath, "--database-url", l.dbURL, "--customer", "PU-ZZZZ-ZZZZ"},
+		func(string) string { return "" }, &stdout, &stderr)
+	require.ErrorContains(t, err, "no customer with reference PU-ZZZZ-ZZZZ")
+
 	// Signed in, the account page says the access is on hold, and the
 	// disputed payment is not "Paid".
 	openMail("You're in: Supporter")
@@ -115,7 +130,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	require.Equal(t, "Your access is on hold", text(`h1`))
 
 	// A person lifts the block from the command line.
-	var stdout, stderr strings.Builder
+	stdout.Reset()
 	require.NoError(t, run(t.Context(), []string{"block", "lift", "--config", l.cfgPath, "--database-url", l.dbURL,
 		"--customer", l.email, "--actor", "sam", "--reason", "the bank withdrew the chargeback"},
 		func(string) string { return "" }, &stdout, &stderr), stderr.String())
@@ -128,7 +143,6 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 		"Pro, which ended with the chargeback, stays ended.", "Your reference: PU-"} {
 		require.Contains(t, restored, want)
 	}
-	ref := regexp.MustCompile(`PU-[0-9A-Z]{4}-[0-9A-Z]{4}`)
 	require.Equal(t, ref.FindString(hold), ref.FindString(restored), "one reference for the chargeback")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(l.in.shop+"/account"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="access"]`))))
