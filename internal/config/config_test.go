@@ -32,6 +32,7 @@ func TestExampleLoadsAsDefault(t *testing.T) {
 	require.Equal(t, []paidup.Reminder{{After: 0, Template: "payment_failed"}, {After: 72 * time.Hour, Template: "payment_reminder"},
 		{After: 144 * time.Hour, Template: "payment_final_reminder"}}, c.Policy.Lifecycle.Reminders)
 	require.Equal(t, paidup.DoubleBuyCancel, c.Policy.Lifecycle.DoubleBuy)
+	require.Equal(t, paidup.DefaultChargebackEnds, c.Policy.Lifecycle.Chargeback.Ends, "the default chargeback policy")
 }
 
 // Every key the loader accepts appears in the shipped example, so the example
@@ -245,6 +246,17 @@ lifecycle:
 			`11: lifecycle.reminders[2].template: "shouting" is not one of payment_failed, payment_reminder, payment_final_reminder`,
 			`12: lifecycle.double_buy: "ignore" is not one of cancel, flag`,
 			`13: lifecycle.templates: "/nonexistent/templates" is not a directory`,
+		}},
+		{"chargeback policy", `tiers:
+  - {id: member, rank: 1}
+plans:
+  - {id: once, name: Once, tier: member, price: price_o, amount: "5", currency: usd, interval: once}
+lifecycle:
+  chargeback:
+    ends: [recurring, everything]
+`, []string{
+			`7: lifecycle.chargeback.ends[1]: "everything" is not one of disputed, recurring, one_time, manual`,
+			"7: lifecycle.chargeback.ends: must include disputed: the grant the disputed payment bought always ends, as its money was taken back",
 		}},
 	}
 	for _, tt := range tests {
