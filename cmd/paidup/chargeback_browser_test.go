@@ -102,6 +102,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"block", "show", "--config", l.cfgPath, "--database-url", l.dbURL,
 		"--customer", strings.ToLower(ref.FindString(hold))}, func(string) string { return "" }, &stdout, &stderr), stderr.String())
 	show := stdout.String()
+	t.Logf("paidup block show --customer %s:\n%s", ref.FindString(hold), show)
 	for _, want := range []string{"ana@example.com", "is blocked: no access", "chargeback " + ref.FindString(hold),
 		"Supporter (purchase,", "suspended by the block, for good", "Pro (subscription,", "ended "} {
 		require.Contains(t, show, want)

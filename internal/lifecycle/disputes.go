@@ -155,8 +155,8 @@ func (c *chargeback) hold(b paidup.Block) error {
 		Ended: endedTiers, Kept: kept})
 }
 
-// heldTiers are the tiers suspended grants give, each once with its
-// latest end, highest-ranked first… in the order the grants came.
+// heldTiers are the tiers suspended grants give, each once, with its
+// latest end (zero: for good), in the order of the grants.
 func heldTiers(grants []paidup.Grant) []notify.HeldTier {
 	var out []notify.HeldTier
 	for _, g := range grants {
@@ -190,6 +190,7 @@ func orUnknown(s string) string {
 // Block blocks a customer: a person's decision, with their name and reason
 // on the timeline. It ends no grant: the block suspends them all until a
 // person lifts it. The customer is not emailed; the person tells them.
+// Block and LiftBlocks use only the Store, Policy and Notify.
 func (s *Service) Block(ctx context.Context, customerID, actor, reason string) (paidup.Block, error) {
 	actor, reason = strings.TrimSpace(actor), strings.TrimSpace(reason)
 	if actor == "" || reason == "" {

@@ -73,18 +73,6 @@ func (tx *Tx) Dispute(ctx context.Context, processor, id string) (Dispute, bool,
 	return d, true, nil
 }
 
-// DisputeByReference reads the dispute with paidup's reference ref.
-func (s *Store) DisputeByReference(ctx context.Context, ref string) (Dispute, error) {
-	d, err := scanDispute(s.db.Read.QueryRowContext(ctx, `SELECT `+disputeColumns+` FROM disputes WHERE reference = $1`, ref))
-	if errors.Is(err, sql.ErrNoRows) {
-		return d, paidup.Errorf(paidup.ENOTFOUND, "No dispute with reference %s.", ref)
-	}
-	if err != nil {
-		return d, fmt.Errorf("reading dispute %s: %w", ref, err)
-	}
-	return d, nil
-}
-
 // CustomerByReference finds the customer a reference of paidup's names: a
 // dispute's, or a checkout's.
 func (s *Store) CustomerByReference(ctx context.Context, ref string) (paidup.Customer, error) {
