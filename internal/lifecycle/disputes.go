@@ -226,6 +226,11 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 			return err
 		}
 		failpoint.Inject("block.before_commit")
+		for _, b := range lifted {
+			if err := s.reapplyPolicy(ctx, tx, b); err != nil {
+				return err
+			}
+		}
 		grants, err := tx.Grants(ctx, customerID)
 		if err != nil {
 			return err
@@ -268,6 +273,41 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 			Reference: hold.Reference, Lifted: at, Tier: a.Tier, Until: a.Until, Ended: endedForGood(grants, a, at)})
 	})
 	return lifted, err
+}
+
+// reapplyPolicy gives back, as the block b is lifted, the grants its
+// chargeback ended that the chargeback policy suspends instead: those of a
+// chargeback acted on before the policy said so (when every grant ended),
+// or under a policy since changed.
+func (s *Service) reapplyPolicy(ctx context.Context, tx *store.Tx, b paidup.Block) error {
+	processor, disputeID, ok := strings.Cut(b.SourceRef, ":")
+	if b.Source != paidup.BlockDispute || !ok {
+		return nil
+	}
+	paymentID, found, err := tx.DisputedPayment(ctx, processor, disputeID)
+	if err != nil || !found {
+		return err
+	}
+	grants, err := tx.Grants(ctx, b.CustomerID)
+	if err != nil {
+		return err
+	}
+	why := "chargeback " + disputeID
+	for _, g := range grants {
+		if g.RevokeReason != why || s.Policy.ChargebackEnds(g, processor+":"+paymentID) {
+			continue
+		}
+		if ok, err := tx.RestoreGrant(ctx, g.ID, why); err != nil {
+			return err
+		} else if ok {
+			if err := tx.Append(ctx, store.TimelineEntry{CustomerID: b.CustomerID, Kind: store.EventBlock, Source: store.ByStaff,
+				Summary: fmt.Sprintf("%s is back: the chargeback policy suspends it rather than ending it", s.Policy.TierName(g.Tier)),
+				Data:    map[string]string{"grant": g.ID, "block": b.ID}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // Moment is now, or later when paidup wrote a grant or a block dated

@@ -74,6 +74,7 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	lift                    a person lifts the block
 //	lift again              a person lifts it again: nothing is lifted
 //	block                   a person blocks the customer
+//	as before               every grant ended, as paidup did before its chargeback policy
 //	told KIND,…             the emails about a hold queued so far, in order
 //	ended PLAN,…|-          the plans of the grants a chargeback ended
 //	disputed N              the customer's payments shown as disputed
@@ -279,6 +280,15 @@ func TestPolicy(t *testing.T) {
 			ended pro-monthly,supporter-lifetime
 			lift
 			want none`},
+		{name: "a chargeback acted on before the policy: lifting gives back what the policy suspends", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			dispute
+			as before
+			ended pro-monthly,supporter-lifetime
+			lift
+			want supporter
+			ended pro-monthly`},
 		{name: "a person's block suspends every grant, ends none, and tells the customer nothing", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -492,6 +502,14 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		lifted, err := w.svc.LiftBlocks(w.ctx, w.customerID(t), "sam", "the bank reversed the dispute")
 		require.NoError(t, err, at)
 		require.Equal(t, len(f) == 1, len(lifted) > 0, "%s: lifted %v", at, lifted)
+	case "as":
+		// "as before": the chargeback as paidup acted on it before its
+		// policy, when every grant ended and disputes were not recorded.
+		db := w.st.DB().Write
+		_, err := db.Exec(`UPDATE grants SET revoked_at = $1, revoke_reason = 'chargeback dp_1' WHERE revoked_at IS NULL`, w.clock.Now().UTC())
+		require.NoError(t, err, at)
+		_, err = db.Exec(`DELETE FROM disputes`)
+		require.NoError(t, err, at)
 	case "block":
 		_, err := w.svc.Block(w.ctx, w.customerID(t), "sam", "abusive messages to other members")
 		require.NoError(t, err, at)

@@ -73,6 +73,23 @@ func (tx *Tx) Dispute(ctx context.Context, processor, id string) (Dispute, bool,
 	return d, true, nil
 }
 
+// DisputedPayment is the payment a dispute took back: from the dispute's
+// record or, for a chargeback paidup acted on before it recorded
+// disputes, from its support case.
+func (tx *Tx) DisputedPayment(ctx context.Context, processor, disputeID string) (string, bool, error) {
+	var id string
+	err := tx.tx.QueryRowContext(ctx, `SELECT payment_id FROM disputes WHERE processor = $1 AND dispute_id = $2
+		UNION ALL SELECT payment_id FROM support_cases WHERE dedupe_key = $3 AND payment_id <> ''`,
+		processor, disputeID, "dispute:"+processor+":"+disputeID).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading the payment of dispute %s: %w", disputeID, err)
+	}
+	return id, true, nil
+}
+
 // CustomerByReference finds the customer a reference of paidup's names: a
 // dispute's, or a checkout's.
 func (s *Store) CustomerByReference(ctx context.Context, ref string) (paidup.Customer, error) {
