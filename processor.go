@@ -59,6 +59,10 @@ type CheckoutRequest struct {
 	SuccessURL string // may contain {CHECKOUT_ID}, replaced by the processor's id
 	CancelURL  string
 	ExpiresAt  time.Time
+	// StatementSuffix is what the customer's bank statement shows of a
+	// one-time payment after the business's own descriptor, so that they
+	// can find the purchase (e.g. its reference); empty for none.
+	StatementSuffix string
 }
 
 // Payment is a processor's payment (a Stripe PaymentIntent).

@@ -154,7 +154,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	schedule := durations(cfg.Reconciler.Recheck)
 	co := &checkout.Service{
 		Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox, Logger: log,
-		PublicURL: publicURL, FirstCheck: schedule[0],
+		PublicURL: publicURL, FirstCheck: schedule[0], StatementSuffix: cfg.Processor.StatementSuffix(),
 	}
 	life := &lifecycle.Service{Store: a.store, Processor: processor, Policy: &cfg.Policy, Notify: outbox,
 		Logger: log.With("component", "lifecycle")}
@@ -172,7 +172,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	river.AddWorker(workers, &lifecycle.DeadlineWorker{Service: life})
 	river.AddWorker(workers, &lifecycle.SweepWorker{Service: life})
 	sender := newSender(cfg, publicURL, templates)
-	sender.Store, sender.Mailer, sender.Outbox, sender.Logger = a.store, mailer, outbox, log
+	sender.Store, sender.Mailer, sender.Outbox, sender.Logger, sender.Now = a.store, mailer, outbox, log, now
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
 	periodic := []*river.PeriodicJob{
@@ -235,7 +235,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
 		SignIns: a.signIns, Mail: mailer,
 		Webhooks: verifier, Policy: &cfg.Policy, Billing: map[string]paidup.Billing{processor.Name(): processor},
-		Business:  web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail},
+		Business: web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail, ReplyWithin: cfg.Support.ReplyWithin,
+			StatementShowsReference: strings.Contains(cfg.Processor.StatementSuffix(), "{reference}")},
 		PublicURL: publicURL, APIKeys: apiKeys,
 		SessionTTL: cfg.Accounts.SessionTTL.D(), LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
 		Now: now, Logger: log, Metrics: metrics,
@@ -458,8 +459,8 @@ func hostOf(rawURL string) (string, error) {
 // its store and mailer: enough to preview emails.
 func newSender(cfg *config.Config, publicURL string, templates *notify.Templates) *notify.Sender {
 	return &notify.Sender{
-		Policy: &cfg.Policy, From: cfg.SMTP.From, Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail,
-		PublicURL: publicURL, LinkTTL: cfg.Accounts.SignInLinkTTL.D(), Templates: templates,
+		Policy: &cfg.Policy, From: cfg.SMTP.From, FromByKind: cfg.SMTP.FromByKind, Business: cfg.Business.Name,
+		SupportEmail: cfg.Business.SupportEmail, ReplyWithin: cfg.Support.ReplyWithin, PublicURL: publicURL, LinkTTL: cfg.Accounts.SignInLinkTTL.D(), Templates: templates,
 	}
 }
 

@@ -88,7 +88,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	shots.save(ctx, "1-hold-email")
 	for _, want := range []string{"Your bank has told us that the payment of $19.00", "for Pro, monthly is being disputed (a chargeback)",
 		"your access is on hold, from", "Pro ended on",
-		"Supporter is not taken away: you have it for good, and it is back as soon as the hold is lifted.",
+		"Supporter is not taken away: it is back as soon as the hold is lifted, with no end date.",
 		"a person on our team will look at it", "When the hold is lifted, we will email you.", "Your reference: PU-"} {
 		require.Contains(t, hold, want)
 	}

@@ -5,6 +5,7 @@
 //	paidup sandbox    run only the Stripe-compatible sandbox processor
 //	paidup migrate    create or upgrade the database tables
 //	paidup check      verify paidup's invariants on a live database
+//	paidup case       list the open support cases, or resolve one
 //	paidup demo       replay a crash after a charge, and the recovery
 //	paidup preview-email  print an email with sample data, or list them
 //	paidup failpoints list the crash points for tests
@@ -62,6 +63,9 @@ Usage:
                            show a customer's blocks and grants, lift them,
                            or block them (a person's decision, with --actor
                            and --reason)
+  paidup case list|resolve list the open support cases, or resolve one
+                           (--case, --actor; --answer is emailed to the
+                           customer whose purchase waited on it)
   paidup demo              replay the $249 story: a crash after the charge,
                            and the recovery, on a throwaway database
   paidup preview-email [NAME] [--html]
@@ -91,6 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return check(ctx, rest, getenv, stdout, stderr)
 	case "block":
 		return block(ctx, rest, getenv, stdout, stderr)
+	case "case":
+		return supportCase(ctx, rest, getenv, stdout, stderr)
 	case "failpoints":
 		for _, p := range failpoint.Points {
 			fmt.Fprintf(stdout, "%s\t%s\n", p.Name, p.Desc)

@@ -42,7 +42,9 @@ func TestPreviewEmail(t *testing.T) {
 		"welcome_back":           "Subject: Welcome back: Pro is yours again",
 		"alert":                  "Subject: [paidup] Needs a person: ",
 		"dispute_alert":          `paidup block lift --customer cu_preview --reason "…" --actor NAME`,
-		"access_on_hold":         "Supporter is not taken away: you have it for good, and it is back as soon as the hold is lifted.",
+		"case_opened":            "We'll write to you within one business day",
+		"case_answered":          "Subject: About your purchase PU-7K3M-Q9XD",
+		"access_on_hold":         "Supporter is not taken away: it is back as soon as the hold is lifted, with no end date.",
 		"access_restored":        "Subject: The hold is lifted: Supporter is back (PU-4D7N-8WQE)",
 	}
 	for name, want := range wants {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -35,6 +36,10 @@ type Service struct {
 	// FirstCheck is how soon after an attempt starts the reconciler first
 	// asks the processor about it.
 	FirstCheck time.Duration
+	// StatementSuffix is the bank statement's suffix for one-time
+	// payments, in which {reference} stands for the checkout's reference;
+	// empty for none.
+	StatementSuffix string
 }
 
 // Notifier queues what follows a fulfilment, in its transaction: the
@@ -112,6 +117,11 @@ func (s *Service) start(ctx context.Context, plan paidup.Plan, ref, email string
 	return paidup.CheckoutAttempt{}, false, errors.New("could not start a checkout")
 }
 
+// StatementSuffix fills a statement descriptor suffix's {reference}.
+func StatementSuffix(template, ref string) string {
+	return strings.ReplaceAll(template, "{reference}", ref)
+}
+
 // minPayable is the least time a customer sent to a checkout has to pay.
 const minPayable = 31 * time.Minute
 
@@ -167,6 +177,9 @@ func (s *Service) open(ctx context.Context, a paidup.CheckoutAttempt, plan paidu
 		SuccessURL: s.PublicURL + "/checkout/" + a.Reference + "?checkout={CHECKOUT_ID}",
 		CancelURL:  s.PublicURL + "/buy/" + url.PathEscape(plan.ID) + "?cancelled=" + a.Reference,
 		ExpiresAt:  expiry(a),
+	}
+	if !plan.Interval.Recurring() {
+		req.StatementSuffix = StatementSuffix(s.StatementSuffix, a.Reference)
 	}
 	// An attempt from before status tokens has none, and keeps the request
 	// it was first made with.

@@ -609,8 +609,10 @@ func TestFulfilNeedsAttention(t *testing.T) {
 					require.Zero(t, b.count(t, `SELECT count(*) FROM grants`), "no grant")
 					require.Equal(t, 1, b.count(t, `SELECT count(*) FROM payments`), "the payment is on record")
 					require.Equal(t, onCall, b.strings(t, `SELECT to_address FROM emails WHERE kind = 'alert' ORDER BY to_address`))
-					require.Zero(t, b.count(t, `SELECT count(*) FROM emails WHERE kind <> 'alert'`), "no confirmation")
-					require.Equal(t, 2, b.jobs(t, "send_email"))
+					require.Zero(t, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'confirmation'`), "no confirmation")
+					require.Equal(t, []string{a.Email}, b.strings(t, `SELECT to_address FROM emails WHERE kind = 'case_opened'`),
+						"the customer is told a person is looking at it, once")
+					require.Equal(t, 3, b.jobs(t, "send_email"))
 					timeline := b.summaries(t, "", a.Reference)
 					require.Equal(t, 1, countPrefix(timeline, "Support case opened: "+tt.summary), "%q", timeline)
 					require.Equal(t, 1, countPrefix(timeline, "Payment of"), "%q", timeline)

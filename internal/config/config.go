@@ -46,6 +46,7 @@ type Config struct {
 	Lifecycle  Lifecycle  `yaml:"lifecycle"`
 	Limits     Limits     `yaml:"limits"`
 	Retention  Retention  `yaml:"retention"`
+	Support    Support    `yaml:"support"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -74,6 +75,13 @@ type Business struct {
 	SupportEmail string `yaml:"support_email"`
 }
 
+// Support is what customers are promised about reaching a person.
+type Support struct {
+	// ReplyWithin is how soon a person answers, in the words pages and
+	// emails use after "within": "one business day".
+	ReplyWithin string `yaml:"reply_within"`
+}
+
 // Processor kinds.
 const (
 	KindSandbox = "sandbox"
@@ -84,6 +92,19 @@ const (
 type Processor struct {
 	Kind   string `yaml:"kind"`
 	Stripe Stripe `yaml:"stripe"`
+	// StatementDescriptorSuffix is what a one-time payment's line on the
+	// customer's bank statement carries after the business's descriptor;
+	// {reference} stands for the purchase's reference. Unset: the
+	// reference; empty: nothing.
+	StatementDescriptorSuffix *string `yaml:"statement_descriptor_suffix"`
+}
+
+// StatementSuffix is the statement descriptor suffix to use.
+func (p Processor) StatementSuffix() string {
+	if p.StatementDescriptorSuffix == nil {
+		return "{reference}"
+	}
+	return *p.StatementDescriptorSuffix
 }
 
 // Stripe holds the Stripe API credentials.
@@ -164,6 +185,9 @@ type Reminder struct {
 type SMTP struct {
 	URL  Secret `yaml:"url"`
 	From string `yaml:"from"`
+	// FromByKind is the From: of the emails of a kind (e.g. alert),
+	// where it is not From.
+	FromByKind map[string]string `yaml:"from_by_kind"`
 }
 
 // OnCall is who hears about what paidup cannot repair by itself.
@@ -294,6 +318,9 @@ func (c *Config) applyDefaults() {
 	if c.SMTP.From == "" {
 		c.SMTP.From = c.Business.Name + " <billing@example.com>"
 	}
+	if c.Support.ReplyWithin == "" {
+		c.Support.ReplyWithin = "one business day"
+	}
 	r := &c.Reconciler
 	if r.Interval == 0 {
 		r.Interval = Duration(15 * time.Second)
@@ -365,6 +392,14 @@ func (c *Config) validate(v *validator) {
 	}
 	if _, err := mail.ParseAddress(c.SMTP.From); err != nil {
 		v.errorf(v.line("smtp", "from"), "smtp.from: %q is not an email address", c.SMTP.From)
+	}
+	for _, kind := range slices.Sorted(maps.Keys(c.SMTP.FromByKind)) {
+		if _, err := mail.ParseAddress(c.SMTP.FromByKind[kind]); err != nil {
+			v.errorf(v.line("smtp", "from_by_kind", kind), "smtp.from_by_kind.%s: %q is not an email address", kind, c.SMTP.FromByKind[kind])
+		}
+	}
+	if len(c.Support.ReplyWithin) > 60 || strings.ContainsAny(c.Support.ReplyWithin, "\r\n") {
+		v.errorf(v.line("support", "reply_within"), "support.reply_within: want a few words on one line, like \"one business day\"")
 	}
 	if c.Processor.Kind == KindStripe && c.SMTP.URL == "" {
 		v.errorf(v.line("smtp", "url"), "smtp.url is required when processor.kind is stripe: paidup must be able to email customers (set it, or PAIDUP_SMTP_URL)")
@@ -457,6 +492,9 @@ func (c *Config) validateLifecycle(v *validator) {
 
 func (c *Config) validateProcessor(v *validator) {
 	p := c.Processor
+	if msg := statementSuffixProblem(p.StatementSuffix()); msg != "" {
+		v.errorf(v.line("processor", "statement_descriptor_suffix"), "processor.statement_descriptor_suffix: %s", msg)
+	}
 	switch p.Kind {
 	case KindSandbox:
 	case KindStripe:

@@ -226,6 +226,18 @@ accounts:
 			"7: reconciler.recheck: at least one delay is required",
 			"8: accounts: sign_in_link_ttl and session_ttl must be at least 1m",
 		}},
+		{"customer words", `processor:
+  statement_descriptor_suffix: "Example {reference} x"
+smtp:
+  from_by_kind:
+    alert: not an address
+support:
+  reply_within: "one\nbusiness day"
+`, []string{
+			`2: processor.statement_descriptor_suffix: "Example {reference} x" is 22 characters with a reference in it`,
+			`5: smtp.from_by_kind.alert: "not an address" is not an email address`,
+			"7: support.reply_within: want a few words on one line",
+		}},
 		{"no policy", "server:\n  listen: 127.0.0.1:1\n", []string{"1: tiers: at least one tier is required", "1: plans: at least one plan is required"}},
 		{"lifecycle", `tiers:
   - {id: member, rank: 1}
@@ -323,4 +335,21 @@ func TestReminderTemplateFromOverrideDirectory(t *testing.T) {
 	require.ErrorContains(t, err, `paidup.yaml:4: lifecycle.reminders[1].template: "payment_shove" is not one of payment_failed, payment_reminder, payment_final_reminder, nor a template in lifecycle.templates (there is no `+filepath.Join(dir, "payment_shove.txt")+")")
 	_, err = config.Parse("paidup.yaml", []byte(strings.Replace(doc, "payment_nudge", "../payment_nudge", 1)), config.Overrides{})
 	require.ErrorContains(t, err, `"../payment_nudge" is not one of`)
+}
+
+// The statement descriptor suffix is the reference unless set; "" is none.
+func TestStatementSuffix(t *testing.T) {
+	c, err := config.Load("", config.Overrides{})
+	require.NoError(t, err)
+	require.Equal(t, "{reference}", c.Processor.StatementSuffix())
+	require.Equal(t, "one business day", c.Support.ReplyWithin)
+	for doc, want := range map[string]string{"": "{reference}", `statement_descriptor_suffix: ""`: "", `statement_descriptor_suffix: "EX {reference}"`: "EX {reference}"} {
+		c, err := config.Parse("paidup.yaml", []byte(replacePlanBlock("processor:\n  kind: sandbox\n  "+doc+"\n")), config.Overrides{})
+		require.NoError(t, err, doc)
+		require.Equal(t, want, c.Processor.StatementSuffix(), doc)
+	}
+	for _, bad := range []string{`"{ref}"`, `"0000"`, `"A*B"`} {
+		_, err := config.Parse("paidup.yaml", []byte(replacePlanBlock("processor:\n  statement_descriptor_suffix: "+bad+"\n")), config.Overrides{})
+		require.ErrorContains(t, err, "processor.statement_descriptor_suffix", bad)
+	}
 }

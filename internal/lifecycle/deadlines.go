@@ -313,13 +313,21 @@ type SweepWorker struct {
 	Service *Service
 }
 
-// Work sweeps.
+// Work sweeps. A sweep that fails (the database is unreachable) is logged
+// at WARN and completes its job: the next sweep, 30 s later, fires
+// what this one could not; returning the error would only leave a
+// discarded job behind for every failed sweep.
 func (w *SweepWorker) Work(ctx context.Context, job *river.Job[SweepArgs]) error {
 	n, err := w.Service.Sweep(ctx)
-	if n > 0 && w.Service.Logger != nil {
-		w.Service.Logger.Info("fired overdue deadlines", "count", n)
+	if w.Service.Logger != nil {
+		switch {
+		case err != nil && ctx.Err() == nil:
+			w.Service.Logger.Warn("deadline sweep failed; the next sweep tries again", "fired", n, "err", err)
+		case n > 0:
+			w.Service.Logger.Info("fired overdue deadlines", "count", n)
+		}
 	}
-	return err
+	return ctx.Err()
 }
 
 // SyncWorker brings subscriptions up to date (checkout.SubscriptionArgs).

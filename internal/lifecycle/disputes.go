@@ -269,8 +269,12 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 		if err != nil {
 			return err
 		}
+		renews, err := renewal(ctx, tx, customerID, grants, a, at)
+		if err != nil {
+			return err
+		}
 		return s.Notify.QueueRestored(ctx, tx, notify.Restored{CustomerID: customerID, To: cu.Email, BlockID: lifted[0].ID,
-			Reference: hold.Reference, Lifted: at, Tier: a.Tier, Until: a.Until, Ended: endedForGood(grants, a, at)})
+			Reference: hold.Reference, Lifted: at, Tier: a.Tier, Until: a.Until, Renews: renews, Ended: endedForGood(grants, a, at)})
 	})
 	return lifted, err
 }
@@ -331,6 +335,30 @@ func Moment(now time.Time, grants []paidup.Grant, blocks []paidup.Block) time.Ti
 		later(b.Lifted)
 	}
 	return at
+}
+
+// renewal is when the subscription behind the access a renews, if a rests
+// on a paid period of one that is to renew; zero otherwise.
+func renewal(ctx context.Context, tx *store.Tx, customerID string, grants []paidup.Grant, a paidup.Access, at time.Time) (time.Time, error) {
+	if !a.Active || a.Until.IsZero() {
+		return time.Time{}, nil
+	}
+	subs, err := tx.CustomerSubscriptions(ctx, customerID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	for _, g := range grants {
+		if g.Tier != a.Tier || g.Source != paidup.SourceSubscription || !g.ActiveAt(at) {
+			continue
+		}
+		for _, sub := range subs {
+			if sub.PlanID == g.PlanID && !sub.CancelAtPeriodEnd && sub.EndedAt.IsZero() && sub.Status != paidup.SubscriptionCanceled &&
+				sub.PeriodEnd.After(at) {
+				return sub.PeriodEnd, nil
+			}
+		}
+	}
+	return time.Time{}, nil
 }
 
 // endedForGood are the tiers a chargeback ended that no grant gives at t.

@@ -71,6 +71,8 @@ type Restored struct {
 	// (zero: for good).
 	Tier  string
 	Until time.Time
+	// Renews is when the subscription that gives Tier renews, if it does.
+	Renews time.Time
 	// Ended are the tiers the chargeback ended that do not come back.
 	Ended []string
 }
@@ -85,6 +87,9 @@ func (o *Outbox) QueueRestored(ctx context.Context, tx *store.Tx, r Restored) er
 		"ended": strings.Join(r.Ended, ",")}
 	if !r.Until.IsZero() {
 		data["until"] = r.Until.UTC().Format(time.RFC3339)
+	}
+	if !r.Renews.IsZero() {
+		data["renews"] = r.Renews.UTC().Format(time.RFC3339)
 	}
 	return queue(ctx, tx, store.Email{DedupeKey: "restored:" + r.BlockID, CustomerID: r.CustomerID,
 		Kind: KindAccessRestored, To: r.To, Data: data}, r.Reference)
@@ -103,12 +108,13 @@ type holdData struct {
 	Kept  []heldView // access_on_hold: what comes back with the lift
 	// Lifted is the day the hold was lifted; TierName and Until the
 	// access the customer has now ("for good", "paid until 1 August
-	// 2026"), TierName empty for none (access_restored).
-	Lifted, TierName, Until string
+	// 2026"), TierName empty for none; Renews the day its subscription
+	// renews, if it does (access_restored).
+	Lifted, TierName, Until, Renews string
 }
 
-// heldView is a suspended tier: its name and "for good" or "until 3
-// December 2027".
+// heldView is a suspended tier: its name and the day it ends ("3
+// December 2027"), empty for none.
 type heldView struct{ TierName, Until string }
 
 func (s *Sender) hold(e store.Email) holdData {
@@ -131,9 +137,9 @@ func (s *Sender) hold(e store.Email) holdData {
 	var kept []HeldTier
 	json.Unmarshal([]byte(e.Data["kept"]), &kept)
 	for _, k := range kept {
-		v := heldView{TierName: s.Policy.TierName(k.Tier), Until: "for good"}
+		v := heldView{TierName: s.Policy.TierName(k.Tier)}
 		if !k.Until.IsZero() {
-			v.Until = "until " + k.Until.UTC().Format("2 January 2006")
+			v.Until = k.Until.UTC().Format("2 January 2006")
 		}
 		d.Kept = append(d.Kept, v)
 	}
@@ -142,6 +148,7 @@ func (s *Sender) hold(e store.Email) holdData {
 		if u := day(e.Data["until"]); u != "" {
 			d.Until = "paid until " + u
 		}
+		d.Renews = day(e.Data["renews"])
 	}
 	return d
 }

@@ -51,15 +51,16 @@ func TestHoldEmails(t *testing.T) {
 		}), subject: "Your access is on hold while your bank looks into a payment (PU-4D7N-8WQE)",
 			want: []string{"the payment of $9.00 you made on 1 November 2026 for Pro, monthly is being disputed",
 				"your access is on hold, from 21 November 2026", "Pro ended on 21 November 2026.",
-				"Supporter is not taken away: you have it for good, and it is back as soon as the hold is lifted.",
+				"Supporter is not taken away: it is back as soon as the hold is lifted, with no end date.",
 				"a person on our team will look at it", "write to help@paidup.test", "mention PU-4D7N-8WQE",
-				"When the hold is lifted, we will email you.", "Your reference: PU-4D7N-8WQE"}},
+				"When the hold is lifted, we will email you.", "Your reference: PU-4D7N-8WQE"},
+			notWant: []string{"for good", "you have it"}},
 		{name: "on hold, nothing else held", hold: with(hold, func(h *notify.Hold) { h.Ended = []string{"pro"} }),
 			want:    []string{"Pro ended on 21 November 2026.", "your access is on hold, from 21 November 2026"},
 			notWant: []string{"not taken away", "for good"}},
 		{name: "on hold, a tier for a term suspended", hold: with(hold, func(h *notify.Hold) {
 			h.Ended, h.Kept = []string{"pro"}, []notify.HeldTier{{Tier: "supporter", Until: time.Date(2027, 12, 3, 0, 0, 0, 0, time.UTC)}}
-		}), want: []string{"Supporter is not taken away: you have it until 3 December 2027"}, notWant: []string{"for good"}},
+		}), want: []string{"Supporter is not taken away: it is back as soon as the hold is lifted, until 3 December 2027."}, notWant: []string{"for good"}},
 		{name: "on hold, without a support address", hold: with(hold, func(h *notify.Hold) { h.Ended = []string{"pro"} }), noSupport: true,
 			want: []string{"reply to this email and mention PU-4D7N-8WQE"}, notWant: []string{"help@paidup.test"}},
 		{name: "lifted, a lifetime tier back", restored: withR(restored, func(r *notify.Restored) {
@@ -70,7 +71,11 @@ func TestHoldEmails(t *testing.T) {
 				"Your reference: PU-4D7N-8WQE"}},
 		{name: "lifted, a paid period back", restored: withR(restored, func(r *notify.Restored) {
 			r.Tier, r.Until = "pro", time.Date(2026, 12, 23, 14, 0, 0, 0, time.UTC)
-		}), want: []string{"You have Pro again, paid until 23 December 2026."}, notWant: []string{"for good", "stays ended"}},
+		}), want: []string{"You have Pro again, paid until 23 December 2026."}, notWant: []string{"for good", "stays ended", "renews"}},
+		{name: "lifted, a subscription back that renews", restored: withR(restored, func(r *notify.Restored) {
+			r.Tier, r.Until, r.Renews = "pro", time.Date(2026, 12, 23, 14, 0, 0, 0, time.UTC), time.Date(2026, 12, 23, 12, 0, 0, 0, time.UTC)
+		}), want: []string{"You have Pro again, paid until 23 December 2026. Your plan renews on 23 December 2026, until you cancel; " +
+			"you can cancel any time from your account"}, notWant: []string{"for good"}},
 		{name: "lifted, nothing back", restored: withR(restored, func(r *notify.Restored) { r.Ended = []string{"supporter"} }),
 			subject: "The hold on your account is lifted (PU-4D7N-8WQE)",
 			want:    []string{"No access comes back with it: you have no plan with us at the moment.", "Supporter, which ended with the chargeback, stays ended."},

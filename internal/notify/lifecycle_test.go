@@ -339,6 +339,7 @@ func TestTemplateOverrides(t *testing.T) {
 		"payment_failed " + filepath.Join(dir, "payment_failed.txt") + " built in", "payment_reminder built in built in",
 		"payment_final_reminder built in built in", "grace_ended built in built in", "welcome_back built in built in",
 		"alert built in built in", "dispute_alert built in built in",
+		"case_opened built in built in", "case_answered built in built in",
 		"access_on_hold built in built in", "access_restored built in built in",
 		"payment_nudge " + filepath.Join(dir, "payment_nudge.txt") + " " + filepath.Join(dir, "payment_nudge.html"),
 	}, list)

@@ -17,11 +17,13 @@ type Message struct {
 	From, To    string // full addresses, "Name <addr>" or "addr"
 	FromAddress string // bare address for the envelope
 	ToAddress   string
-	Subject     string
-	MessageID   string // without angle brackets
-	Date        time.Time
-	Text        string
-	HTML        string
+	// ReplyTo is where replies go: support, not the From address.
+	ReplyTo   string
+	Subject   string
+	MessageID string // without angle brackets
+	Date      time.Time
+	Text      string
+	HTML      string
 	// Headers are extra headers, e.g. Auto-Submitted.
 	Headers map[string]string
 }
@@ -63,6 +65,9 @@ func (m *Message) Bytes() []byte {
 	h := func(k, v string) { fmt.Fprintf(&out, "%s: %s\r\n", k, oneLine.Replace(v)) }
 	h("From", m.From)
 	h("To", m.To)
+	if m.ReplyTo != "" {
+		h("Reply-To", m.ReplyTo)
+	}
 	h("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
 	h("Date", m.Date.Format(time.RFC1123Z))
 	h("Message-ID", "<"+m.MessageID+">")

@@ -6,12 +6,14 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/failpoint"
+	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -53,6 +56,11 @@ func (o *Outbox) QueueConfirmation(ctx context.Context, tx *store.Tx, c checkout
 	}
 	if !c.Grant.End.IsZero() {
 		data["until"] = c.Grant.End.Format(time.RFC3339)
+	}
+	if c.Grant.Source == paidup.SourceSubscription && !c.Grant.End.IsZero() {
+		// A subscription's grant outlasts its period by a leeway; the
+		// renewal is at the period's end.
+		data["period_end"] = c.Grant.End.Add(-checkout.SubscriptionLeeway).Format(time.RFC3339)
 	}
 	return queue(ctx, tx, store.Email{
 		DedupeKey: "confirmation:" + c.Grant.ID, CustomerID: c.Grant.CustomerID, Kind: KindConfirmation, To: c.Email, Data: data,
@@ -98,7 +106,7 @@ func (o *Outbox) openCase(ctx context.Context, tx *store.Tx, c store.SupportCase
 			return err
 		}
 	}
-	return nil
+	return o.tellCustomer(ctx, tx, sc)
 }
 
 // queue records an email and enqueues its sending job, unless an email
@@ -135,6 +143,10 @@ func describeKind(kind string) string {
 		return "Welcome back"
 	case KindDisputeAlert:
 		return "Dispute alert"
+	case KindCaseOpened:
+		return "Case opened"
+	case KindCaseAnswered:
+		return "Case answered"
 	case KindAccessOnHold:
 		return "Access on hold"
 	case KindAccessRestored:
@@ -166,11 +178,16 @@ type Sender struct {
 	Policy *paidup.Policy
 	Outbox *Outbox
 	Logger *slog.Logger
-	// From is the From: of every email.
-	From         string
-	Business     string
+	// From is the From: of every email but the kinds FromByKind names.
+	From       string
+	FromByKind map[string]string
+	Business   string
+	// SupportEmail is where customers write, and the Reply-To: of every
+	// email.
 	SupportEmail string
-	PublicURL    string
+	// ReplyWithin is how soon a person answers: "one business day".
+	ReplyWithin string
+	PublicURL   string
 	// LinkTTL is how long a sign-in link works.
 	LinkTTL time.Duration
 	// CardLinkAfter is how long the card link in a lifecycle email works
@@ -179,7 +196,8 @@ type Sender struct {
 	CardLinkAfter time.Duration
 	// Templates are the email templates; nil means the built-in ones.
 	Templates *Templates
-	// Now is the clock previews are dated by; nil means time.Now.
+	// Now is the business clock, by which an email says what is true of
+	// a purchase and previews are dated; nil means time.Now.
 	Now func() time.Time
 }
 
@@ -315,9 +333,14 @@ func (s *Sender) templates() *Templates {
 
 // compose renders an email with the links it carries.
 func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message, error) {
-	m, err := NewMessage(s.From, e.To)
+	m, err := NewMessage(cmp.Or(s.FromByKind[e.Kind], s.From), e.To)
 	if err != nil {
 		return nil, err
+	}
+	if s.SupportEmail != "" {
+		if rt, err := mail.ParseAddress(s.SupportEmail); err == nil {
+			m.ReplyTo = rt.String()
+		}
 	}
 	m.MessageID = e.ID + "@" + s.messageIDHost(m.FromAddress)
 	m.Date = time.Now()
@@ -337,6 +360,8 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	case e.Kind == KindDisputeAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
 		data = s.dispute(ctx, e)
+	case e.Kind == KindCaseOpened || e.Kind == KindCaseAnswered:
+		data = s.caseData(e)
 	case e.Kind == KindAccessOnHold || e.Kind == KindAccessRestored:
 		data = s.hold(e)
 	case isLifecycle(e.Kind):
@@ -370,8 +395,15 @@ func (s *Sender) messageIDHost(from string) string {
 }
 
 type confirmationData struct {
-	Business, SupportEmail, Reference, Amount, PlanName, TierName, Until string
-	SignInURL, AccountURL, LinkTTL                                       string
+	Business, SupportEmail, Reference, Amount, PlanName, TierName string
+	// Until is "for good" or "until 3 December 2027": the grant's end,
+	// kept for templates written before Access.
+	Until string
+	// Access is what the purchase gives ("Pro, renewing on 3 January
+	// 2027"), Next what happens next (when it renews and how to cancel,
+	// or that nothing more is charged), from the purchase's standing.
+	Access, Next                   string
+	SignInURL, AccountURL, LinkTTL string
 }
 
 type alertData struct {
@@ -386,15 +418,36 @@ func (s *Sender) confirmation(e store.Email, signIn string) confirmationData {
 		PlanName: e.Data["plan"], TierName: e.Data["tier"], Until: "for good",
 		AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL), SignInURL: signIn,
 	}
-	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
+	p, ok := s.Policy.Plan(e.Data["plan"])
+	if ok {
 		d.PlanName = p.Name
 	}
 	if t, ok := s.Policy.Tier(e.Data["tier"]); ok {
 		d.TierName = t.Name
 	}
+	f := standing.Facts{Plan: p, TierName: d.TierName, Granted: true, ReplyWithin: s.ReplyWithin, Now: s.now()}
 	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
 		d.Until = "until " + u.Format("2 January 2006")
+		f.Grant.End = u
 	}
+	if pe, err := time.Parse(time.RFC3339, e.Data["period_end"]); err == nil {
+		f.PeriodEnd = pe
+	}
+	if !ok {
+		// A plan no longer configured: its kind from what it granted.
+		f.Plan = paidup.Plan{Name: d.PlanName, Interval: paidup.Once, Amount: paidup.Money{Amount: amount, Currency: e.Data["currency"]}}
+		if !f.PeriodEnd.IsZero() {
+			f.Plan.Interval = paidup.Monthly
+		} else if !f.Grant.End.IsZero() {
+			f.Plan.Term = paidup.Term{N: 1, Unit: 'd'}
+		}
+	}
+	st := standing.Of(f)
+	if st.State == standing.Ended {
+		// Sent late, after a term that already ended: say what was bought.
+		st.State, st.Until = standing.In, f.Grant.End
+	}
+	d.Access, d.Next = st.Access(), st.Next()
 	return d
 }
 

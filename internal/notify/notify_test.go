@@ -320,7 +320,7 @@ func TestSendResistsHeaderInjection(t *testing.T) {
 			keys = append(keys, k)
 		}
 		sort.Strings(keys)
-		require.Equal(t, []string{"Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Subject", "To", "X-Paidup-Email"}, keys)
+		require.Equal(t, []string{"Content-Type", "Date", "From", "Message-Id", "Mime-Version", "Reply-To", "Subject", "To", "X-Paidup-Email"}, keys)
 		require.Contains(t, m.subject, "Bcc: victim@example.com", "the name is kept, as text")
 		require.NotContains(t, m.html, "<script>")
 		require.Contains(t, m.html, "&lt;script&gt;")

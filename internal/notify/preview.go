@@ -39,7 +39,7 @@ func (s *Sender) Preview(name string) (*Message, error) {
 // template that cannot render is refused at start, not when a customer
 // is waiting for it.
 func (s *Sender) CheckTemplates() error {
-	var errs []error
+	errs := []error{s.checkFromByKind()}
 	for _, t := range s.templates().List() {
 		if _, err := s.Preview(t.Name); err != nil {
 			errs = append(errs, err)
@@ -83,6 +83,12 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		e.Data = map[string]string{"case": "sc_preview", "kind": store.CaseUnconfirmed, "reference": "PU-7K3M-Q9XD",
 			"summary": "Checkout PU-7K3M-Q9XD by ada@example.com: the processor never said how it ended",
 			"payment": "pi_3QpreviewA1b2C3", "opened": now.Format(time.RFC3339), "customer_email": "ada@example.com"}
+	case KindCaseOpened, KindCaseAnswered:
+		p := s.samplePlan(false)
+		e.Data = map[string]string{"case": "sc_preview", "kind": store.CaseAmountMismatch, "reference": "PU-7K3M-Q9XD", "plan": p.ID, "paid": "yes"}
+		if kind == KindCaseAnswered {
+			e.Data["answer"] = "Your payment was for last year's price. We have granted your access as bought, and refunded the difference; it shows on your statement in a few days."
+		}
 	case KindDisputeAlert:
 		p := s.samplePlan(true)
 		e.To = "oncall@example.com"

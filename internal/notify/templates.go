@@ -48,7 +48,7 @@ type TemplateInfo struct {
 var builtinKinds = []string{
 	KindConfirmation, KindSignIn, KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder,
 	KindGraceEnded, KindWelcomeBack, KindAlert, KindDisputeAlert,
-	KindAccessOnHold, KindAccessRestored,
+	KindCaseOpened, KindCaseAnswered, KindAccessOnHold, KindAccessRestored,
 }
 
 // BuiltinTemplates names the built-in templates.

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 type checkoutSessionParams struct {
@@ -24,9 +25,10 @@ type checkoutSessionParams struct {
 	PaymentMethodTypes []string          `form:"payment_method_types" enum:"card"`
 	LineItems          []lineItemParams  `form:"line_items"`
 	PaymentIntentData  *struct {
-		Description  *string           `form:"description"`
-		Metadata     map[string]string `form:"metadata"`
-		ReceiptEmail *string           `form:"receipt_email"`
+		Description               *string           `form:"description"`
+		Metadata                  map[string]string `form:"metadata"`
+		ReceiptEmail              *string           `form:"receipt_email"`
+		StatementDescriptorSuffix *string           `form:"statement_descriptor_suffix"`
 	} `form:"payment_intent_data"`
 	SubscriptionData *struct {
 		Description *string           `form:"description"`
@@ -51,6 +53,11 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 		return nil, invalidRequest("customer_creation", "`customer_creation` can only be used in `payment` mode.")
 	case !subscription && p.SubscriptionData != nil:
 		return nil, invalidRequest("subscription_data", "You can only pass `subscription_data` in `subscription` mode.")
+	}
+	if d := p.PaymentIntentData; d != nil && d.StatementDescriptorSuffix != nil {
+		if msg := statementSuffixProblem(*d.StatementDescriptorSuffix); msg != "" {
+			return nil, invalidRequest("payment_intent_data[statement_descriptor_suffix]", "%s", msg)
+		}
 	}
 	if p.SuccessURL == nil || *p.SuccessURL == "" {
 		return nil, invalidRequest("success_url", "Missing required param: success_url.")
@@ -129,8 +136,9 @@ func (s *Sandbox) createCheckoutSession(c *call) (any, error) {
 	}
 	if p.PaymentIntentData != nil {
 		cs.PaymentIntentData = &PaymentIntentData{
-			Description:  p.PaymentIntentData.Description,
-			ReceiptEmail: p.PaymentIntentData.ReceiptEmail,
+			Description:               p.PaymentIntentData.Description,
+			ReceiptEmail:              p.PaymentIntentData.ReceiptEmail,
+			StatementDescriptorSuffix: p.PaymentIntentData.StatementDescriptorSuffix,
 		}
 		mergeMetadata(&cs.PaymentIntentData.Metadata, p.PaymentIntentData.Metadata)
 	}
@@ -364,3 +372,18 @@ func (s *Sandbox) payCheckoutSession(c *call) (any, error) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// statementSuffixProblem is why Stripe refuses a statement descriptor
+// suffix, or "": at most 22 characters (the spec's maxLength), at least
+// one letter, none of < > \ ' " *.
+func statementSuffixProblem(v string) string {
+	switch {
+	case len(v) > 22:
+		return "Invalid string: statement_descriptor_suffix must be at most 22 characters"
+	case strings.ContainsAny(v, `<>\'"*`):
+		return `The statement descriptor suffix cannot contain any of the special characters < > \ ' " *.`
+	case !strings.ContainsFunc(v, unicode.IsLetter):
+		return "The statement descriptor suffix must contain at least one letter."
+	}
+	return ""
+}

@@ -23,7 +23,7 @@ func TestParallelDeliveries(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		b := setup(t, engine, setupOpts{deliveries: 8})
 		b.settle(t)
-		b.hooks.stallNext(2 * time.Second)
+		release := b.hooks.holdNext(t)
 		_, slow := b.newCustomer(t, "slow@example.com")
 		b.hooks.failNext(500, 503)
 
@@ -40,6 +40,7 @@ func TestParallelDeliveries(t *testing.T) {
 		// The others arrive while the first is still stalled.
 		require.Eventually(t, func() bool { return len(b.hooks.received("customer.created")) >= n }, 5*time.Second, 10*time.Millisecond)
 		require.Empty(t, b.hooks.hitsFor(slow), "the stalled request has not been answered yet")
+		release()
 
 		b.settle(t)
 		got := map[string]int{}

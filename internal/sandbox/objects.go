@@ -201,6 +201,9 @@ type PaymentIntentData struct {
 	Description  *string  `json:"description,omitempty"`
 	Metadata     Metadata `json:"metadata,omitempty"`
 	ReceiptEmail *string  `json:"receipt_email,omitempty"`
+	// StatementDescriptorSuffix is what the customer's bank statement
+	// shows after the account's prefix.
+	StatementDescriptorSuffix *string `json:"statement_descriptor_suffix,omitempty"`
 }
 
 type automaticTax struct {

@@ -75,7 +75,7 @@ func (s *Sandbox) checkoutPageLocked(id string) (*checkoutPage, *pageMessage) {
 	}
 	switch {
 	case cs.Status == "complete":
-		return nil, &pageMessage{http.StatusOK, messagePage{Title: "Payment complete", Text: "This checkout has been paid. You will not be charged again.", Link: successURL(cs), LinkText: "Continue"}}
+		return nil, &pageMessage{http.StatusOK, messagePage{Title: "Payment complete", Text: "This checkout has been paid." + notAgain(cs), Link: successURL(cs), LinkText: "Continue"}}
 	case cs.Status == "expired" || cs.ExpiresAt <= s.now().Unix():
 		return nil, &pageMessage{http.StatusGone, messagePage{Title: "This checkout has expired", Text: "Nothing was charged. Go back to the shop to start again.", Link: deref(cs.CancelURL), LinkText: "Back to the shop"}}
 	}
@@ -102,6 +102,15 @@ func successURL(cs *CheckoutSession) string {
 
 // completion is where a paid session sends its customer: to its success
 // URL or, for a payment link that has none, to the link's confirmation.
+// notAgain is what a paid checkout's page says of later charges: none for
+// a payment, nothing for a subscription, which is charged again.
+func notAgain(cs *CheckoutSession) string {
+	if cs.Mode == "subscription" {
+		return ""
+	}
+	return " You will not be charged again for it."
+}
+
 type completion struct {
 	url, text string
 }
@@ -110,7 +119,7 @@ func (s *Sandbox) completionLocked(cs *CheckoutSession) *completion {
 	if u := successURL(cs); u != "" {
 		return &completion{url: u}
 	}
-	text := "Your payment went through. You will not be charged again."
+	text := "Your payment went through." + notAgain(cs)
 	if pl, ok := s.objects[deref(cs.PaymentLink)].(*PaymentLink); ok && pl.AfterCompletion.HostedConfirmation != nil {
 		if m := deref(pl.AfterCompletion.HostedConfirmation.CustomMessage); m != "" {
 			text = m

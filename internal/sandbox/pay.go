@@ -55,6 +55,7 @@ func (t *txn) payWith(cs *CheckoutSession, cd card, email, name string) error {
 		if d := cs.PaymentIntentData; d != nil {
 			pi.Description = d.Description
 			pi.ReceiptEmail = d.ReceiptEmail
+			pi.StatementDescSuff = d.StatementDescriptorSuffix
 			mergeMetadata(&pi.Metadata, d.Metadata)
 		}
 		t.emit("payment_intent.created", pi, nil)
@@ -130,6 +131,7 @@ func (t *txn) charge(pi *PaymentIntent, pm *PaymentMethod, tc testCard) (*Charge
 		PaymentMethod:        &pm.ID,
 		PaymentMethodDetails: &PaymentMethodDetails{Card: pm.Card, Type: "card"},
 		ReceiptEmail:         pi.ReceiptEmail,
+		StatementDescSuffix:  pi.StatementDescSuff,
 	}
 	pi.LatestCharge = &ch.ID
 

@@ -56,10 +56,12 @@ type receiver struct {
 }
 
 // reply is how the receiver answers one request: with status, after
-// stalling for stall (or until the sender gives up).
+// stalling for stall, or until release is closed (or until the sender
+// gives up).
 type reply struct {
-	status int
-	stall  time.Duration
+	status  int
+	stall   time.Duration
+	release <-chan struct{}
 }
 
 type delivery struct {
@@ -96,6 +98,12 @@ func newReceiver(t *testing.T) *receiver {
 		if rep.stall > 0 {
 			select {
 			case <-time.After(rep.stall):
+			case <-req.Context().Done():
+			}
+		}
+		if rep.release != nil {
+			select {
+			case <-rep.release:
 			case <-req.Context().Done():
 			}
 		}
@@ -139,6 +147,19 @@ func (r *receiver) stallNext(d time.Duration) {
 	r.mu.Lock()
 	r.replies = append(r.replies, reply{status: http.StatusOK, stall: d})
 	r.mu.Unlock()
+}
+
+// holdNext makes the receiver hold the next request until release is
+// called (at the latest when the test ends) before answering 200, unless
+// the sender hangs up first.
+func (r *receiver) holdNext(t *testing.T) (release func()) {
+	ch := make(chan struct{})
+	release = sync.OnceFunc(func() { close(ch) })
+	t.Cleanup(release)
+	r.mu.Lock()
+	r.replies = append(r.replies, reply{status: http.StatusOK, release: ch})
+	r.mu.Unlock()
+	return release
 }
 
 // received returns the successful deliveries of events of type typ.

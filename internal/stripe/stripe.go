@@ -110,6 +110,9 @@ func (c *Client) CreateCheckout(ctx context.Context, r paidup.CheckoutRequest) (
 		p.PaymentIntentData = &stripego.CheckoutSessionCreatePaymentIntentDataParams{
 			Metadata: map[string]string{MetadataKey: r.Reference},
 		}
+		if r.StatementSuffix != "" {
+			p.PaymentIntentData.StatementDescriptorSuffix = stripego.String(r.StatementSuffix)
+		}
 	}
 	p.AddMetadata(MetadataKey, r.Reference)
 	p.AddMetadata("paidup_plan", r.Plan.ID)

@@ -11,6 +11,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/limit"
+	"github.com/paidup/paidup/internal/store"
 )
 
 type buyForm struct {
@@ -34,13 +35,22 @@ func (s *Server) handleBuyForm() http.Handler {
 		q := r.URL.Query()
 		f := buyForm{Plan: s.planView(plan), Reference: paidup.NewReference()}
 		if ref, ok := paidup.ParseReference(q.Get("cancelled")); ok {
-			f.Cancelled = true
+			// The processor's way back from its payment page, which a
+			// customer can also take after paying (Back, then its link):
+			// the page says nothing was charged only if that is so now.
 			if a, err := s.Store.CheckoutAttempt(r.Context(), ref); err == nil && a.PlanID == plan.ID {
-				if _, ok := startedHere(r, a); ok {
-					f.Email = a.Email // only for the browser that started it
+				token, here := startedHere(r, a)
+				if !s.stillUnpaid(r.Context(), r, a) {
+					target := "/checkout/" + a.Reference
+					if here {
+						target = checkout.StatusPath(a.Reference, token)
+					}
+					http.Redirect(w, r, target, http.StatusSeeOther)
+					return
 				}
-				if a.Unresolved() {
-					f.Reference = ref // back to the same checkout if they try again
+				f.Cancelled, f.Reference = true, ref // back to the same checkout if they try again
+				if here {
+					f.Email = a.Email // only for the browser that started it
 				}
 			}
 		}
@@ -49,6 +59,30 @@ func (s *Server) handleBuyForm() http.Handler {
 		}
 		s.render(w, r, http.StatusOK, "buy.html", "Buy "+plan.Name, f)
 	})
+}
+
+// stillUnpaid reports whether nothing has been paid for a, asking the
+// processor about an open checkout (and fulfilling it if it was paid).
+// When the processor cannot say, it is not known to be unpaid.
+func (s *Server) stillUnpaid(ctx context.Context, r *http.Request, a paidup.CheckoutAttempt) bool {
+	switch {
+	case a.Status == paidup.AttemptCreated:
+		return true // no processor checkout was recorded, so none was paid through paidup's page
+	case a.Status != paidup.AttemptOpen || a.CheckoutID == "":
+		return false
+	}
+	askCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	out, err := s.Checkout.FulfilAttempt(askCtx, a, a.CheckoutID, store.ByReturnPage)
+	cancel()
+	if err != nil {
+		s.Logger.Warn("asking about a checkout left unpaid failed; showing its status", "ref", requestRef(r), "checkout", a.Reference, "err", err)
+		return false
+	}
+	if out.State != checkout.Pending {
+		return false
+	}
+	cur, err := s.Store.CheckoutAttempt(ctx, a.Reference)
+	return err == nil && cur.Unresolved()
 }
 
 var errNoPlan = paidup.Errorf(paidup.ENOTFOUND, "We do not sell that plan. Please choose one from the list of plans.")

@@ -13,6 +13,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -25,8 +26,8 @@ const (
 	stateAttention  = "attention"  // paid; a person must settle it
 	stateUnknown    = "unknown"    // the reconciler gave up asking
 	stateRefunded   = "refunded"   // paid, then refunded
-	stateEnded      = "ended"      // granted, then the grant was revoked
-	stateOnHold     = "on_hold"    // granted, and a block holds: no access until a person lifts it
+	stateEnded      = "ended"      // granted, then the access it gave ended
+	stateOnHold     = "on_hold"    // granted, and a block holds the customer's access
 	stateUnverified = "unverified" // settled, but not by a payment through its own checkout
 	stateUnsettled  = "unsettled"  // not settled yet, seen without the token: paid or not, unknown
 )
@@ -39,12 +40,16 @@ type statusView struct {
 	// Limited is set for a visitor with only the reference: the page
 	// shows no amount, no plan, no link to the payment page, and Email
 	// masked.
-	Limited      bool
-	Email        string
-	TierName     string
-	Until        string // "until 23 November 2027" or "for good"
+	Limited bool
+	Email   string
+	// Standing is how the purchase stands now, once it was granted: the
+	// page's sentences about access and what happens next.
+	Standing     standing.Standing
 	SupportEmail string
 	LinkTTL      string
+	// LinkSent: the confirmation with its sign-in link went out within
+	// the link's lifetime, so the page may speak of it.
+	LinkSent bool
 }
 
 // handleCheckoutStatus is where the processor returns the customer, and the
@@ -62,12 +67,12 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ref, ok := paidup.ParseReference(r.PathValue("ref"))
 		if !ok {
-			s.fail(w, r, errNoCheckout)
+			s.unknownReference(w, r, r.PathValue("ref"))
 			return
 		}
 		a, err := s.Store.CheckoutAttempt(r.Context(), ref)
 		if paidup.ErrorCode(err) == paidup.ENOTFOUND {
-			s.fail(w, r, errNoCheckout)
+			s.unknownReference(w, r, ref)
 			return
 		}
 		if err != nil {
@@ -145,9 +150,9 @@ func (s *Server) settledState(ctx context.Context, v *statusView) {
 	}
 }
 
-// describeAccess says what a fulfilled checkout gave. "You're in" rests
-// on the grant of the attempt's own payment, made through its own
-// checkout, and only while that grant stands.
+// describeAccess says what a fulfilled checkout gave, as it stands now.
+// "You're in" rests on the grant of the attempt's own payment, made
+// through its own checkout, and only while that grant gives access.
 func (s *Server) describeAccess(ctx context.Context, v *statusView) {
 	g, paymentStatus, found, err := s.Store.AttemptGrant(ctx, v.Attempt.Reference)
 	switch {
@@ -158,25 +163,82 @@ func (s *Server) describeAccess(ctx context.Context, v *statusView) {
 	case !found:
 		v.State = stateUnverified
 		return
-	case paymentStatus == store.PaymentRefunded:
-		v.State = stateRefunded
-		return
-	case paymentStatus == store.PaymentDisputed || !g.Revoked.IsZero():
-		v.State = stateEnded
-		return
 	}
-	if blocks, err := s.Store.Blocks(ctx, g.CustomerID); err != nil {
-		s.Logger.Warn("reading the blocks for the status page failed", "checkout", v.Attempt.Reference, "err", err)
+	f, err := s.purchaseFacts(ctx, v.Attempt, g, paymentStatus)
+	if err != nil {
+		s.Logger.Warn("reading the purchase for the status page failed", "checkout", v.Attempt.Reference, "err", err)
 		v.State = stateConfirming
 		return
-	} else if s.Policy.AccessAt(nil, blocks, s.Now()).Blocked {
+	}
+	v.Standing = standing.Of(f)
+	switch v.Standing.State {
+	case standing.Refunded:
+		v.State = stateRefunded
+	case standing.OnHold:
 		v.State = stateOnHold
-		return
+	case standing.Ended:
+		v.State = stateEnded
+	default:
+		v.State = stateDone
 	}
-	v.State, v.Until, v.TierName = stateDone, "for good", s.Policy.TierName(g.Tier)
+	v.LinkSent = s.Now().Before(g.CreatedAt.Add(s.LinkTTL))
+}
+
+// purchaseFacts is what is true now of the purchase a's payment made,
+// whose grant is g.
+func (s *Server) purchaseFacts(ctx context.Context, a paidup.CheckoutAttempt, g paidup.Grant, paymentStatus string) (standing.Facts, error) {
+	plan, ok := s.Policy.Plan(a.PlanID)
+	if !ok {
+		plan = paidup.Plan{ID: a.PlanID, Name: a.PlanID, Amount: a.Amount, Interval: paidup.Once}
+		if g.Source == paidup.SourceSubscription {
+			plan.Interval = paidup.Monthly
+		} else if !g.End.IsZero() {
+			plan.Term = paidup.Term{N: 1, Unit: 'd'}
+		}
+	}
+	now := s.Now()
+	f := standing.Facts{Plan: plan, TierName: s.Policy.TierName(g.Tier), Granted: true, Grant: g,
+		Refunded: paymentStatus == store.PaymentRefunded, ReplyWithin: s.Business.ReplyWithin, Now: now}
+	blocks, err := s.Store.Blocks(ctx, g.CustomerID)
+	if err != nil {
+		return f, err
+	}
+	for _, b := range blocks {
+		f.Blocked = f.Blocked || b.ActiveAt(now)
+	}
+	if g.Source != paidup.SourceSubscription {
+		return f, nil
+	}
 	if !g.End.IsZero() {
-		v.Until = "until " + g.End.Format("2 January 2006")
+		f.PeriodEnd = g.End.Add(-checkout.SubscriptionLeeway)
 	}
+	subs, err := s.Store.Subscriptions(ctx, g.CustomerID)
+	if err != nil {
+		return f, err
+	}
+	var sub *store.Subscription
+	for i := range subs {
+		if subs[i].Processor == a.Processor && subs[i].PlanID == plan.ID && (sub == nil || subs[i].CreatedAt.After(sub.CreatedAt)) {
+			sub = &subs[i]
+		}
+	}
+	if sub == nil {
+		return f, nil
+	}
+	f.Subscription = &standing.Subscription{Ended: !sub.EndedAt.IsZero() || sub.Status == paidup.SubscriptionCanceled,
+		EndedAt: sub.EndedAt, PeriodEnd: sub.PeriodEnd, CancelAtPeriodEnd: sub.CancelAtPeriodEnd, Failing: sub.Failing()}
+	if sub.Failing() {
+		grants, err := s.Store.Grants(ctx, g.CustomerID)
+		if err != nil {
+			return f, err
+		}
+		for _, gg := range grants {
+			if gg.Source == paidup.SourceGrace && gg.SourceRef == sub.Processor+":"+sub.FailingInvoice {
+				f.Subscription.GraceEnds = gg.End
+			}
+		}
+	}
+	return f, nil
 }
 
 // maskEmail shows an address as a•••@example.com: enough for its owner to
@@ -190,4 +252,17 @@ func maskEmail(email string) string {
 	return string(first) + "•••@" + domain
 }
 
-var errNoCheckout = paidup.Errorf(paidup.ENOTFOUND, "We have no purchase with that reference. Check the reference in your email or on your bank statement, or write to us and we will find it.")
+// unknownPage is the page for a reference paidup has no purchase for.
+type unknownPage struct {
+	Reference string // as asked for, for the customer to check
+	Ref       string // the request's, for support
+}
+
+// unknownReference answers a reference paidup has no purchase for: where
+// the customer's purchases are, and how to reach a person.
+func (s *Server) unknownReference(w http.ResponseWriter, r *http.Request, asked string) {
+	if r := []rune(asked); len(r) > 40 {
+		asked = string(r[:40])
+	}
+	s.render(w, r, http.StatusNotFound, "unknown.html", "Purchase not found", unknownPage{Reference: asked, Ref: requestRef(r)})
+}

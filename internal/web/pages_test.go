@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/standing"
 )
 
 // Every page renders with fixture data, in every state, so that a template
@@ -30,11 +31,13 @@ func TestEveryPageRenders(t *testing.T) {
 		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}, cardPage{Used: true}},
 		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage},
 	}
+	fixtures["unknown.html"] = []any{unknownPage{Reference: "PU-7K3M-Q9XD", Ref: "R-ABC"}}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded,
 		stateEnded, stateOnHold, stateUnverified, stateUnsettled} {
 		for _, limited := range []bool{false, true} {
 			fixtures["status.html"] = append(fixtures["status.html"], statusView{Attempt: attempt, Plan: plan, State: state, Limited: limited,
-				Email: attempt.Email, TierName: "Pro", Until: "until 23 November 2027", SupportEmail: "help@example.com", LinkTTL: "24 hours"})
+				Email: attempt.Email, Standing: standing.Standing{Kind: standing.ForTerm, State: standing.In, Tier: "Pro", Until: time.Now()},
+				SupportEmail: "help@example.com", LinkTTL: "24 hours", LinkSent: true})
 		}
 	}
 	for name := range pages {

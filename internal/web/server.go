@@ -78,6 +78,11 @@ type Deps struct {
 type Business struct {
 	Name         string
 	SupportEmail string
+	// ReplyWithin is how soon a person answers: "one business day".
+	ReplyWithin string
+	// StatementShowsReference: a one-time payment's line on the bank
+	// statement carries its reference.
+	StatementShowsReference bool
 }
 
 // Server is paidup's HTTP handler.
@@ -104,6 +109,9 @@ func NewServer(d Deps) *Server {
 	}
 	if d.Metrics == nil {
 		d.Metrics = obs.NewMetrics()
+	}
+	if d.Business.ReplyWithin == "" {
+		d.Business.ReplyWithin = "one business day"
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), refusals: newRateLimitedLog(d.Logger, 10*time.Second),
 		limits: newRouteLimits(d.Limits), csp: contentSecurityPolicy(d.PageOrigins), hsts: strings.HasPrefix(d.PublicURL, "https://")}

@@ -111,7 +111,11 @@ func setup(t testing.TB, engine sqldb.Engine, options ...func(*web.Deps)) *testB
 	sbURL := "http://" + l.Addr().String()
 	var prices []sandbox.SeedPrice
 	for _, p := range cfg.Policy.Plans {
-		prices = append(prices, sandbox.SeedPrice{ID: p.PriceID, ProductName: p.Name, Amount: p.Amount.Amount, Currency: p.Amount.Currency})
+		sp := sandbox.SeedPrice{ID: p.PriceID, ProductName: p.Name, Amount: p.Amount.Amount, Currency: p.Amount.Currency}
+		if p.Interval.Recurring() {
+			sp.Interval = string(p.Interval)
+		}
+		prices = append(prices, sp)
 	}
 	sb, err := sandbox.New(ctx, sandbox.Options{DB: sdb, BaseURL: sbURL, Prices: prices})
 	require.NoError(t, err)
@@ -256,7 +260,7 @@ func TestPagesAndPurchaseStart(t *testing.T) {
 
 		r = b.do(t, "GET", "/buy/pro-annual?cancelled="+ref, nil, map[string]string{"Cookie": browser})
 		require.Equal(t, http.StatusOK, r.status)
-		require.Contains(t, r.body, "nothing was charged")
+		require.Contains(t, r.body, "nothing has been charged")
 		require.Equal(t, ref, formReference(t, r.body), "back to the same checkout")
 		require.Contains(t, r.body, `value="ada@example.com"`, "the browser that started the checkout gets its email back")
 	})
@@ -297,7 +301,9 @@ func TestBuyFormRefusesBadInput(t *testing.T) {
 		require.Equal(t, http.StatusNotFound, r.status)
 		r = b.do(t, "GET", "/checkout/PU-0000-0000", nil, nil)
 		require.Equal(t, http.StatusNotFound, r.status)
-		require.Contains(t, r.body, "We have no purchase with that reference")
+		require.Contains(t, r.body, "We have no purchase with the reference")
+		require.Contains(t, r.body, `href="/account"`, "the account page first, not the shop")
+		require.NotContains(t, r.body, "bank statement", "the test server's statements carry no reference")
 		r = b.do(t, "GET", "/no/such/page", nil, nil)
 		require.Equal(t, http.StatusNotFound, r.status)
 		require.Contains(t, r.body, "R-", "error pages carry a reference for support")

@@ -1,0 +1,16 @@
+package notify
+
+import (
+	"context"
+
+	"github.com/paidup/paidup/internal/store"
+)
+
+// Compose renders e as it would be sent, with sample links.
+func (s *Sender) Compose(e store.Email) (*Message, error) {
+	l := links{signIn: s.PublicURL + "/account/sign-in?token=test"}
+	if carriesCardLink(e.Kind) {
+		l.card, l.cardExpires = s.PublicURL+"/card/test", s.cardLinkExpiry(e, s.now())
+	}
+	return s.compose(context.Background(), e, l)
+}

@@ -1,0 +1,44 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/paidup/paidup"
+)
+
+// CheckoutAttempt reads an attempt in the transaction, without locking it.
+func (tx *Tx) CheckoutAttempt(ctx context.Context, ref string) (paidup.CheckoutAttempt, error) {
+	return tx.s.checkoutAttempt(ctx, tx.tx, ref)
+}
+
+// ResolveCase resolves an open support case, recording who resolved it and
+// how. It returns the case and whether it was open.
+func (tx *Tx) ResolveCase(ctx context.Context, id, actor, resolution string) (SupportCase, bool, error) {
+	var c SupportCase
+	var customer sql.NullString
+	var resolved sql.NullTime
+	err := tx.tx.QueryRowContext(ctx, `SELECT id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at
+		FROM support_cases WHERE id = $1`, id).
+		Scan(&c.ID, &c.DedupeKey, &customer, &c.Reference, &c.PaymentID, &c.Kind, &c.Summary, &c.Status, &c.CreatedAt, &resolved)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, false, paidup.Errorf(paidup.ENOTFOUND, "No support case %s.", id)
+	}
+	if err != nil {
+		return c, false, fmt.Errorf("reading support case %s: %w", id, err)
+	}
+	c.CustomerID, c.CreatedAt, c.ResolvedAt = customer.String, c.CreatedAt.UTC(), timeOf(resolved)
+	if c.Status != CaseOpen {
+		return c, false, nil
+	}
+	res, err := tx.tx.ExecContext(ctx, `UPDATE support_cases SET status = $2, resolved_at = $3, resolved_by = $4, resolution = $5
+		WHERE id = $1 AND status = $6`, id, CaseResolved, tx.now, actor, resolution, CaseOpen)
+	if err != nil {
+		return c, false, fmt.Errorf("resolving support case %s: %w", id, err)
+	}
+	n, _ := res.RowsAffected()
+	c.Status, c.ResolvedAt = CaseResolved, tx.now
+	return c, n == 1, nil
+}
