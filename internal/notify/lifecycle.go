@@ -233,7 +233,9 @@ type disputeData struct {
 	Suspended   string
 	LiftCommand string // how to lift the block
 	ShowCommand string // how to see the customer's blocks and grants
-	Business    string
+	// ResolveCommand is how to resolve the chargeback's support case.
+	ResolveCommand string
+	Business       string
 }
 
 func (s *Sender) dispute(ctx context.Context, e store.Email) disputeData {
@@ -255,6 +257,7 @@ func (s *Sender) dispute(ctx context.Context, e store.Email) disputeData {
 	d.Suspended = andList(suspended)
 	d.LiftCommand = fmt.Sprintf(`paidup block lift --customer %s --reason "…" --actor NAME`, e.CustomerID)
 	d.ShowCommand = "paidup block show --customer " + cmp.Or(d.Reference, e.CustomerID)
+	d.ResolveCommand = fmt.Sprintf(`paidup case resolve --case %s --actor NAME`, d.CaseID)
 	return d
 }
 

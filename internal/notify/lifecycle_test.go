@@ -291,7 +291,8 @@ func TestAlertDispute(t *testing.T) {
 			"Reference: PU-4D7N-8WQE (the customer's for this chargeback)", "Purchase:  PU-7K3M-Q9XD",
 			"Suspended: Supporter, back when the block is lifted", "paidup block show --customer PU-4D7N-8WQE",
 			`paidup block lift --customer ` + customerID + ` --reason "…" --actor NAME`,
-			"Lifting gives back what the block suspended and emails the customer that the hold is lifted"} {
+			"Lifting gives back what the block suspended and emails the customer that the hold is lifted",
+			"paidup case resolve --case " + cases[0].ID + " --actor NAME"} {
 			require.Contains(t, m.text, want)
 		}
 		// Nothing it says is untrue: no command grants by hand, and the
