@@ -75,6 +75,9 @@ type Lifecycle struct {
 	// Chargeback says which grants a chargeback ends; it suspends the
 	// rest until a person lifts its block.
 	Chargeback Chargeback
+	// RenewalReceipts: paidup emails a receipt for each paid renewal. Off
+	// by default, since processors send their own.
+	RenewalReceipts bool
 }
 
 // Reminder is an email sent a while after a renewal fails.

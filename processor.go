@@ -267,6 +267,11 @@ type Billing interface {
 	Subscription(ctx context.Context, id string) (Subscription, error)
 	// CancelSubscription ends a subscription at once, without refund.
 	CancelSubscription(ctx context.Context, id string) (Subscription, error)
+	// SetCancelAtPeriodEnd schedules a subscription to end with its paid
+	// period (cancel true), or undoes that (cancel false): the customer's
+	// own cancellation and resumption. It gives the subscription back as
+	// the processor has it then.
+	SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (Subscription, error)
 	Invoice(ctx context.Context, id string) (Invoice, error)
 	// ListInvoices calls fn for each invoice created in the range.
 	ListInvoices(ctx context.Context, created Created, fn func(Invoice) error) error

@@ -138,6 +138,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	if a.store, err = store.New(a.db, now); err != nil {
 		return nil, err
 	}
+	if cfg.Processor.Kind == config.KindSandbox {
+		// The console moves the clock a month at a click; a newcomer
+		// stays signed in through it.
+		a.store.SessionsOnWallClock()
+	}
 	mailer, err := notify.NewSMTP(smtpURL)
 	if err != nil {
 		return nil, err
@@ -149,7 +154,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	// Idle mail connections end with QUIT, after the jobs that used them.
 	a.closers = append(a.closers, func() { mailer.Close() })
 
-	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails, Templates: templates}
+	outbox := &notify.Outbox{OnCall: cfg.OnCall.Emails, Templates: templates,
+		SignInLimit: cfg.Accounts.SignInLinks, SignInWindow: cfg.Accounts.SignInLinksWindow.D()}
 	a.signIns = notify.NewSignInRequests(a.store, outbox, log.With("component", "sign_in"), signInQueue)
 	schedule := durations(cfg.Reconciler.Recheck)
 	co := &checkout.Service{
@@ -194,6 +200,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		ID:           id,
 		Workers:      workers,
 		Logger:       log.With("component", "jobs"),
+		Expected:     expectedFailure,
 		PollInterval: 50 * time.Millisecond,
 		// Jobs mostly wait on the processor and the mail server, so many
 		// run at once; a job inserted here wakes the fetcher at once (see
@@ -233,12 +240,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	}
 	a.handler = web.NewServer(web.Deps{
 		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
-		SignIns: a.signIns, Mail: mailer,
+		SignIns: a.signIns, Mail: mailer, Subscriptions: map[string]web.SubscriptionSyncer{processor.Name(): life},
 		Webhooks: verifier, Policy: &cfg.Policy, Billing: map[string]paidup.Billing{processor.Name(): processor},
 		Business: web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail, ReplyWithin: cfg.Support.ReplyWithin,
 			StatementShowsReference: strings.Contains(cfg.Processor.StatementSuffix(), "{reference}")},
 		PublicURL: publicURL, APIKeys: apiKeys,
 		SessionTTL: cfg.Accounts.SessionTTL.D(), LinkTTL: cfg.Accounts.SignInLinkTTL.D(),
+		SignInLimit: cfg.Accounts.SignInLinks, SignInWindow: cfg.Accounts.SignInLinksWindow.D(),
 		Now: now, Logger: log, Metrics: metrics,
 		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})

@@ -30,7 +30,7 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("paidup block "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv)
+	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
 	who := fs.String("customer", "", "the customer: paidup's id (cu_…), their email address, or a reference of theirs (PU-…: a purchase's or a chargeback's)")
 	actor, reason := new(string), new(string)
 	if sub != "show" {
@@ -56,7 +56,11 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	failpoint.Arm(points)
-	db, st, err := openStore(ctx, cfg.Database.URL.Reveal())
+	now, err := businessClock(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	db, st, err := openStore(ctx, cfg.Database.URL.Reveal(), now)
 	if err != nil {
 		return err
 	}
@@ -152,7 +156,7 @@ func showBlocks(ctx context.Context, st *store.Store, policy *paidup.Policy, c p
 	case a.Blocked:
 		fmt.Fprintf(stdout, "%s (%s) is blocked: no access.\n", c.Email, c.ID)
 	case a.Active:
-		fmt.Fprintf(stdout, "%s (%s) has access: %s (%s).\n", c.Email, c.ID, policy.TierName(a.Tier), a.Tier)
+		fmt.Fprintf(stdout, "%s (%s) has access: %s.\n", c.Email, c.ID, policy.TierName(a.Tier))
 	default:
 		fmt.Fprintf(stdout, "%s (%s) has no active grant.\n", c.Email, c.ID)
 	}

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
@@ -51,13 +55,26 @@ func browser(t *testing.T) context.Context {
 }
 
 // A person clicks through the sandbox purchase in a real browser: the shop,
-// the plan, their email, the sandbox's card page, and back to paidup.
+// the plan, their email, the sandbox's card page, and back to paidup. No
+// page or icon the browser asks for is an error.
 func TestBrowserPurchase(t *testing.T) {
 	ctx := browser(t)
 	dir := t.TempDir()
 	in := start(t, nil, "serve", "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
 		"--database-url", "sqlite:"+filepath.Join(dir, "paidup.db"),
 		"--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
+
+	// Every answer the browser gets, shop's and sandbox's alike, favicon
+	// included: none is an error.
+	var mu sync.Mutex
+	var answers []string
+	require.NoError(t, chromedp.Listen(ctx, func(ev any) {
+		if e, ok := ev.(*network.EventResponseReceived); ok {
+			mu.Lock()
+			answers = append(answers, fmt.Sprintf("%d %s", e.Response.Status, e.Response.URL))
+			mu.Unlock()
+		}
+	}))
 
 	text := func(sel string) string {
 		t.Helper()
@@ -111,4 +128,11 @@ func TestBrowserPurchase(t *testing.T) {
 	console := text(`[data-testid="payments"]`)
 	require.Contains(t, console, "$249.00")
 	require.Contains(t, console, "succeeded")
+
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, answers, "200 "+in.shop+"/favicon.ico", "the browser asks for the icon:\n%s", strings.Join(answers, "\n"))
+	for _, a := range answers {
+		require.Regexp(t, `^[123]\d\d `, a, "the browser got an error:\n%s", strings.Join(answers, "\n"))
+	}
 }

@@ -24,7 +24,7 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("paidup case "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv)
+	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
 	id, answer, actor := new(string), new(string), new(string)
 	if sub == "resolve" {
 		fs.StringVar(id, "case", "", "the support case (sc_…), as paidup case list shows it")
@@ -41,7 +41,11 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	db, st, err := openStore(ctx, cfg.Database.URL.Reveal())
+	now, err := businessClock(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	db, st, err := openStore(ctx, cfg.Database.URL.Reveal(), now)
 	if err != nil {
 		return err
 	}

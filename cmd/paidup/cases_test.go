@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -26,7 +27,7 @@ func TestCaseCommand(t *testing.T) {
 	}
 	_, err := cmd("migrate")
 	require.NoError(t, err)
-	db, st, err := openStore(ctx, dbURL)
+	db, st, err := openStore(ctx, dbURL, time.Now)
 	require.NoError(t, err)
 	defer db.Close()
 	_, _, err = st.CreateCheckoutAttempt(ctx, paidup.CheckoutAttempt{Reference: "PU-7K3M-Q9XD", PlanID: "pro-annual", Email: "ada@example.com",

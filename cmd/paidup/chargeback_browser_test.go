@@ -135,7 +135,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"block", "lift", "--config", l.cfgPath, "--database-url", l.dbURL,
 		"--customer", l.email, "--actor", "sam", "--reason", "the bank withdrew the chargeback"},
 		func(string) string { return "" }, &stdout, &stderr), stderr.String())
-	require.Contains(t, stdout.String(), "has access: Supporter (supporter).")
+	require.Contains(t, stdout.String(), "has access: Supporter.")
 	l.wantAccess("supporter")
 
 	restored := openMail("The hold is lifted: Supporter is back")

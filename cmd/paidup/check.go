@@ -18,7 +18,7 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	fs := flag.NewFlagSet("paidup check", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv)
+	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
 	strict := fs.Bool("strict", false, "count payments waiting for a person (an open support case) as violations too")
 	withProcessor := fs.Bool("processor", false, "also compare paidup's refunded payments with the configured processor's refunds (asks the processor)")
 	if err := parse(fs, args); err != nil {
@@ -28,7 +28,12 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	db, s, err := openStoreReadOnly(ctx, cfg.Database.URL.Reveal())
+	now, err := businessClock(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "paidup check: %v; checking on this machine's clock\n", err)
+		now = time.Now
+	}
+	db, s, err := openStoreReadOnly(ctx, cfg.Database.URL.Reveal(), now)
 	if err != nil {
 		return err
 	}
@@ -63,10 +68,10 @@ func check(ctx context.Context, args []string, getenv func(string) string, stdou
 }
 
 // openStoreReadOnly opens paidup's database at rawURL for a command that
-// only reads it (check), on the wall clock: it creates nothing and cannot
-// write, and a URL where there is no paidup database says so. The caller
-// closes the database.
-func openStoreReadOnly(ctx context.Context, rawURL string) (*sqldb.DB, *store.Store, error) {
+// only reads it (check), on the business clock now: it creates nothing and
+// cannot write, and a URL where there is no paidup database says so. The
+// caller closes the database.
+func openStoreReadOnly(ctx context.Context, rawURL string, now func() time.Time) (*sqldb.DB, *store.Store, error) {
 	db, err := sqldb.OpenReadOnly(ctx, rawURL)
 	var none *sqldb.NoDatabaseError
 	if errors.As(err, &none) {
@@ -81,7 +86,7 @@ func openStoreReadOnly(ctx context.Context, rawURL string) (*sqldb.DB, *store.St
 	}
 	var s *store.Store
 	if err == nil {
-		s, err = store.New(db, time.Now)
+		s, err = store.New(db, now)
 	}
 	if err != nil {
 		db.Close()
@@ -91,14 +96,14 @@ func openStoreReadOnly(ctx context.Context, rawURL string) (*sqldb.DB, *store.St
 }
 
 // openStore opens the database at rawURL for a command that changes it
-// while paidup runs (block, demo), on the wall clock.
+// while paidup runs (block, demo), on the business clock now.
 // The caller closes the database.
-func openStore(ctx context.Context, rawURL string) (*sqldb.DB, *store.Store, error) {
+func openStore(ctx context.Context, rawURL string, now func() time.Time) (*sqldb.DB, *store.Store, error) {
 	db, err := sqldb.Open(ctx, rawURL)
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := store.New(db, time.Now)
+	s, err := store.New(db, now)
 	if err != nil {
 		db.Close()
 		return nil, nil, err

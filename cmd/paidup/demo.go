@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -28,9 +29,12 @@ const demoAPIKey = "demo-api-key-not-secret-0123456789"
 
 // demo replays the $249 story on a throwaway database: a customer pays, the
 // processor charges the card, paidup crashes before writing the order, and
-// the webhooks are lost too; paidup restarts, and the reconciler finds the
-// payment and grants access, with one confirmation email. It prints the
-// customer's timeline.
+// the webhooks are lost too; paidup restarts while the processor is out of
+// reach for a moment, and her status page says it is confirming; then the
+// reconciler finds the payment and grants access, her page says she is in,
+// and one confirmation email arrives. At each step it says what she sees,
+// read from the page paidup serves, and what a hand-rolled integration
+// would have shown; then it prints her timeline.
 func demo(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("paidup demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -52,57 +56,23 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		defer os.RemoveAll(dir)
 	}
 	say := func(format string, a ...any) { fmt.Fprintf(stdout, format+"\n", a...) }
-	log := slog.New(slog.DiscardHandler)
 
-	// The outside world: the processor and the customer's mailbox, which
-	// stay up while paidup crashes, as Stripe and Gmail would.
 	paidupPort, err := freePort()
 	if err != nil {
 		return err
 	}
 	shop := "http://127.0.0.1:" + paidupPort
-	const secret = "whsec_demo_not_secret"
-	sbDB, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "processor.db"))
+	world, err := openDemoWorld(ctx, dir, shop)
 	if err != nil {
 		return err
 	}
-	defer sbDB.Close()
-	mb, err := mailbox.Open(ctx, sbDB, log)
-	if err != nil {
-		return err
-	}
-	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	go mb.Serve(smtpLn)
-	defer mb.Close()
-	sbLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	sbURL := "http://" + sbLn.Addr().String()
-	sb, err := sandbox.New(ctx, sandbox.Options{
-		DB: sbDB, BaseURL: sbURL, Business: "Example Community", Logger: log,
-		Prices:    []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
-		Endpoints: []sandbox.EndpointConfig{{URL: shop + "/webhooks/stripe", Secret: secret}},
-		// The processor's webhooks never arrive.
-		Faults: []sandbox.Fault{{Action: sandbox.FaultDrop}},
-	})
-	if err != nil {
-		return err
-	}
-	sbCtx, stopSandbox := context.WithCancel(ctx)
-	defer stopSandbox()
-	go sb.Run(sbCtx)
-	sbSrv := &http.Server{Handler: sb.Handler()}
-	go sbSrv.Serve(sbLn)
-	defer sbSrv.Close()
+	defer world.close()
+	processor, mb := world.processor, world.mailbox
 
 	cfgPath := filepath.Join(dir, "paidup.yaml")
 	dbURL := "sqlite:" + filepath.Join(dir, "paidup.db")
-	cfg := strings.NewReplacer("{{PORT}}", paidupPort, "{{SANDBOX}}", sbURL, "{{SECRET}}", secret,
-		"{{SMTP}}", "smtp://"+smtpLn.Addr().String(), "{{KEY}}", demoAPIKey).Replace(demoConfig)
+	cfg := strings.NewReplacer("{{PORT}}", paidupPort, "{{SANDBOX}}", world.processorURL, "{{SECRET}}", demoSecret,
+		"{{SMTP}}", world.smtpURL, "{{KEY}}", demoAPIKey).Replace(demoConfig)
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		return err
 	}
@@ -152,28 +122,57 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	}
 	say("3. paidup crashes (a kill -9 at failpoint fulfil.before_commit) before the order is")
 	say("   written, and the processor's webhooks are lost on the way too. Ada's bank shows")
-	say("   $249.00; paidup has no grant for her. Today she would see a blank page.")
+	say("   $249.00; paidup has no grant for her. Her browser shows an error page.")
+	say("   A hand-rolled integration: the same error page, and after its restart no trace")
+	say("   of her order, since it writes one only when the webhook comes.")
 
+	// The trouble that lost the webhooks is not over: for a moment
+	// paidup cannot reach the processor either.
+	processor.down()
 	if proc, err = start(""); err != nil {
 		return err
 	}
-	say("4. paidup restarts. No webhook will ever come. Its reconciler re-checks unfinished")
-	say("   checkouts with the processor on a schedule (a minute after they start, in")
-	say("   production; a second here)...")
+	heading, err := customerSees(returnURL)
+	if err != nil {
+		return err
+	}
+	say("4. paidup restarts, but cannot reach the processor for a moment. Ada reloads the")
+	say("   page. It says: %q,", heading)
+	say("   asks her not to pay again, and gives her reference, %s.", ref)
+	say("   A hand-rolled integration: \"Order not found\", or \"Payment failed\", and she")
+	say("   pays a second time, or asks her bank for the money back.")
+
+	if err := processor.up(); err != nil {
+		return err
+	}
+	say("5. The processor answers again. No webhook will ever come. paidup's reconciler")
+	say("   re-checks unfinished checkouts with the processor on a schedule (a minute after")
+	say("   they start, in production; a second here)...")
 	began := time.Now()
 	if err := waitAccess(ctx, shop, email); err != nil {
 		return err
 	}
-	say("   ...and finds the payment %s later: access granted.", time.Since(began).Round(100*time.Millisecond))
+	if heading, err = customerSees(returnURL); err != nil {
+		return err
+	}
+	say("   ...and finds the payment %s later: access granted. Ada's page, which", time.Since(began).Round(100*time.Millisecond))
+	say("   refreshes itself, now says: %q.", heading)
+	say("   A hand-rolled integration: still nothing, until she writes to support.")
 	msgs, err := waitMail(ctx, mb, email)
 	if err != nil {
 		return err
 	}
-	say("5. Ada's mailbox has %d email: %q.", len(msgs), msgs[0].Subject)
+	say("6. Ada's mailbox has %d email: %q.", len(msgs), msgs[0].Subject)
 
 	proc.Process.Signal(syscall.SIGTERM)
 	proc.Wait()
-	db, s, err := openStore(ctx, dbURL)
+	return printTimeline(ctx, dbURL, email, say)
+}
+
+// printTimeline prints the customer's timeline from the database, as
+// support reads it, and checks paidup's invariants on it.
+func printTimeline(ctx context.Context, dbURL, email string, say func(string, ...any)) error {
+	db, s, err := openStore(ctx, dbURL, time.Now)
 	if err != nil {
 		return err
 	}
@@ -186,7 +185,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if err != nil {
 		return err
 	}
-	say("6. Her timeline, as support would read it:")
+	say("7. Her timeline, as support would read it:")
 	for _, e := range entries {
 		say("   %s  %-12s %-11s %s", e.At.Local().Format("15:04:05.000"), e.Kind, e.Source, e.Summary)
 	}
@@ -197,8 +196,77 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	if len(r.Violations) > 0 {
 		return fmt.Errorf("paidup check found %d violations", len(r.Violations))
 	}
-	say("7. paidup check: every succeeded payment has exactly one grant, and every grant its confirmation.")
+	say("8. paidup check: every succeeded payment has exactly one grant, and every grant its confirmation.")
 	return nil
+}
+
+// demoSecret signs the demo processor's webhooks (which never arrive).
+const demoSecret = "whsec_demo_not_secret"
+
+// demoWorld is the world outside paidup: the processor and the customer's
+// mailbox, which stay up while paidup crashes, as Stripe and Gmail would.
+type demoWorld struct {
+	processor             *demoProcessor
+	mailbox               *mailbox.Mailbox
+	processorURL, smtpURL string
+	closers               []func()
+}
+
+// openDemoWorld starts the demo's processor, which delivers no webhook to
+// shop, and the mailbox, with their records in dir.
+func openDemoWorld(ctx context.Context, dir, shop string) (w *demoWorld, err error) {
+	w = &demoWorld{}
+	defer func() {
+		if err != nil {
+			w.close()
+		}
+	}()
+	log := slog.New(slog.DiscardHandler)
+	db, err := sqldb.Open(ctx, "sqlite:"+filepath.Join(dir, "processor.db"))
+	if err != nil {
+		return nil, err
+	}
+	w.closers = append(w.closers, func() { db.Close() })
+	if w.mailbox, err = mailbox.Open(ctx, db, log); err != nil {
+		return nil, err
+	}
+	smtpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go w.mailbox.Serve(smtpLn)
+	w.closers = append(w.closers, func() { w.mailbox.Close() })
+	w.smtpURL = "smtp://" + smtpLn.Addr().String()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	w.processorURL = "http://" + ln.Addr().String()
+	sb, err := sandbox.New(ctx, sandbox.Options{
+		DB: db, BaseURL: w.processorURL, Business: "Example Community", Logger: log,
+		Prices:    []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
+		Endpoints: []sandbox.EndpointConfig{{URL: shop + "/webhooks/stripe", Secret: demoSecret}},
+		// The processor's webhooks never arrive.
+		Faults: []sandbox.Fault{{Action: sandbox.FaultDrop}},
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	go sb.Run(runCtx)
+	w.closers = append(w.closers, stop)
+	w.processor = &demoProcessor{handler: sb.Handler(), ln: ln}
+	w.processor.up()
+	w.closers = append(w.closers, w.processor.down)
+	return w, nil
+}
+
+func (w *demoWorld) close() {
+	for i := len(w.closers) - 1; i >= 0; i-- {
+		w.closers[i]()
+	}
+	w.closers = nil
 }
 
 const demoConfig = `server:
@@ -334,4 +402,55 @@ func waitMail(ctx context.Context, mb *mailbox.Mailbox, to string) ([]mailbox.Me
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, errors.New("no confirmation email arrived")
+}
+
+// demoProcessor serves the sandbox on its address, and can stop and
+// start again, as a processor behind a network that fails for a moment.
+type demoProcessor struct {
+	handler http.Handler
+	ln      net.Listener
+	addr    string
+	srv     *http.Server
+}
+
+func (p *demoProcessor) up() error {
+	if p.ln == nil {
+		ln, err := net.Listen("tcp", p.addr)
+		if err != nil {
+			return fmt.Errorf("the processor's address: %w", err)
+		}
+		p.ln = ln
+	}
+	p.addr = p.ln.Addr().String()
+	p.srv = &http.Server{Handler: p.handler}
+	go p.srv.Serve(p.ln)
+	return nil
+}
+
+func (p *demoProcessor) down() {
+	if p.srv != nil {
+		p.srv.Close()
+		p.srv, p.ln = nil, nil
+	}
+}
+
+var heading = regexp.MustCompile(`<h1>([^<]*)</h1>`)
+
+// customerSees is the heading of the page at address, as the customer
+// reads it.
+func customerSees(address string) (string, error) {
+	resp, err := http.Get(address)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	m := heading.FindSubmatch(body)
+	if m == nil {
+		return "", fmt.Errorf("the page at %s has no heading (status %s)", address, resp.Status)
+	}
+	return html.UnescapeString(string(m[1])), nil
 }

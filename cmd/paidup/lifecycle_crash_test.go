@@ -172,6 +172,12 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 		return ok && a.Tier == "pro" && mails(customer, "Welcome back") == 1
 	})
 
+	// The customer cancels on paidup's account page, then resumes.
+	cancelOnAccountPage(t, p, db, customer, subID)
+	until("the cancellation email", func() bool { return mails(customer, "is cancelled") == 1 })
+	resumeOnAccountPage(t, p, db, customer, subID)
+	until("the resumed email", func() bool { return mails(customer, "renews again") == 1 })
+
 	// A chargeback of the next renewal.
 	card("pm_card_createDispute")
 	advanceTo(periodEnd().Add(time.Minute))
@@ -228,13 +234,13 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 
 	// Exactly once, everything.
 	for _, subject := range []string{"You're in", "didn't go through", "A reminder", "access ends on", "access has ended", "Welcome back",
-		"Your access is on hold", "hold on your account is lifted"} {
+		"is cancelled", "renews again", "Your access is on hold", "hold on your account is lifted"} {
 		if n := mails(customer, subject); n != 1 {
 			t.Errorf("%d emails %q, want 1", n, subject)
 		}
 	}
-	if n := len(mp.messagesTo(t, customer)); n != 8 {
-		t.Errorf("%d emails to the customer, want 8: %q", n, mp.messagesTo(t, customer))
+	if n := len(mp.messagesTo(t, customer)); n != 10 {
+		t.Errorf("%d emails to the customer, want 10: %q", n, mp.messagesTo(t, customer))
 	}
 	if n := mails(oncall, "Chargeback"); n != 1 || len(mp.messagesTo(t, oncall)) != 1 {
 		t.Errorf("on-call got %q, want one chargeback alert", mp.messagesTo(t, oncall))

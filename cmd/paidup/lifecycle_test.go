@@ -97,7 +97,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 			"--customer", l.email, "--actor", "sam", "--reason", "the bank reversed the chargeback"},
 			func(string) string { return "" }, &stdout, &stderr), stderr.String())
 		require.Contains(t, stdout.String(), "Lifted dispute block")
-		require.Contains(t, stdout.String(), "has access: Pro (pro).", "tiers by name")
+		require.Contains(t, stdout.String(), "has access: Pro.", "tiers by name")
 		require.Contains(t, stdout.String(), "grant ", "the grants, each with what it gives")
 		l.wantAccess("pro")
 		l.wantMail("The hold is lifted: Pro is back (PU-")

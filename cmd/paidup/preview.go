@@ -16,7 +16,7 @@ func previewEmail(ctx context.Context, args []string, getenv func(string) string
 	fs := flag.NewFlagSet("paidup preview-email", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv)
+	f.register(fs, getenv, "config", "listen")
 	var asHTML bool
 	fs.BoolVar(&asHTML, "html", false, "print the HTML part instead of the subject and text")
 	fs.Usage = func() {

@@ -265,7 +265,8 @@ func TestCheckProcessorUnreachable(t *testing.T) {
 	path := filepath.Join(dir, "paidup.yaml")
 	require.NoError(t, os.WriteFile(path, []byte(cfg), 0o600))
 
-	err = run(t.Context(), []string{"check", "--config", path, "--database-url", dbURL, "--smtp-url", "smtp://127.0.0.1:1", "--processor"}, noenv, &stdout, &stderr)
+	smtpOnly := func(k string) string { return map[string]string{"PAIDUP_SMTP_URL": "smtp://127.0.0.1:1"}[k] }
+	err = run(t.Context(), []string{"check", "--config", path, "--database-url", dbURL, "--processor"}, smtpOnly, &stdout, &stderr)
 	require.ErrorContains(t, err, "reading the refunds of pi_1 from the processor")
 	require.NotContains(t, stdout.String(), "OK")
 }

@@ -20,7 +20,7 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	fs := flag.NewFlagSet("paidup sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv)
+	f.register(fs, getenv, "config", "sandbox-listen", "sandbox-database-url", "log-level")
 	var webhookURL, webhookSecret, smtpListen string
 	fs.StringVar(&webhookURL, "webhook-url", getenv("PAIDUP_SANDBOX_WEBHOOK_URL"), "`URL` to deliver webhooks to (default: server.public_url or http://server.listen, + /webhooks/stripe) [PAIDUP_SANDBOX_WEBHOOK_URL]")
 	fs.StringVar(&webhookSecret, "webhook-secret", getenv("PAIDUP_SANDBOX_WEBHOOK_SECRET"), "`secret` (whsec_…) to sign webhooks with (default: sandbox.webhook_secret, else random and printed) [PAIDUP_SANDBOX_WEBHOOK_SECRET]")
@@ -36,7 +36,10 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
-	log, err := f.logger(stderr)
+	// As serve's, the log waits for the banner.
+	held := &heldWriter{w: stderr}
+	defer held.release()
+	log, err := f.logger(held)
 	if err != nil {
 		return err
 	}
@@ -98,12 +101,13 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	srv := newHTTPServer(handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("sandbox started", "listen", ln.Addr().String(), "database", db.Location, "webhook_url", webhookURL)
 	fmt.Fprintf(stdout, "\npaidup sandbox is running.\n\n  API:      %s/v1   (any sk_test_ key)\n  Console:  %s/\n  Webhooks: %s\n  Signing secret: %s\n", baseURL, baseURL, webhookURL, webhookSecret)
 	if smtpURL != "" {
 		fmt.Fprintf(stdout, "  Mail:     %s   (read at %s/mailbox/)\n", smtpURL, baseURL)
 	}
 	fmt.Fprintf(stdout, "\nStop with Ctrl-C.\n")
+	held.release()
+	log.Info("sandbox started", "listen", ln.Addr().String(), "database", db.Location, "webhook_url", webhookURL)
 
 	select {
 	case <-ctx.Done():

@@ -14,7 +14,9 @@ import (
 	"os"
 	"runtime/debug"
 	"runtime/pprof"
+	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,14 +38,30 @@ type commonFlags struct {
 	config, listen, sandboxListen, databaseURL, sandboxDatabaseURL, smtpURL, logLevel string
 }
 
-func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string) {
-	fs.StringVar(&f.config, "config", getenv("PAIDUP_CONFIG"), "configuration `file` (default: ./paidup.yaml if it exists, else the built-in example) [PAIDUP_CONFIG]")
-	fs.StringVar(&f.listen, "listen", getenv("PAIDUP_LISTEN"), "`address` to serve paidup on (default 127.0.0.1:8080) [PAIDUP_LISTEN]")
-	fs.StringVar(&f.sandboxListen, "sandbox-listen", getenv("PAIDUP_SANDBOX_LISTEN"), "`address` to serve the sandbox processor on (default 127.0.0.1:8081) [PAIDUP_SANDBOX_LISTEN]")
-	fs.StringVar(&f.databaseURL, "database-url", getenv("PAIDUP_DATABASE_URL"), "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db) [PAIDUP_DATABASE_URL]")
-	fs.StringVar(&f.sandboxDatabaseURL, "sandbox-database-url", getenv("PAIDUP_SANDBOX_DATABASE_URL"), "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db) [PAIDUP_SANDBOX_DATABASE_URL]")
-	fs.StringVar(&f.smtpURL, "smtp-url", getenv("PAIDUP_SMTP_URL"), "mail server `URL`: smtp://USER:PASS@HOST:PORT or smtps://… (default: smtp.url; in sandbox mode, the local mailbox) [PAIDUP_SMTP_URL]")
-	fs.StringVar(&f.logLevel, "log-level", or(getenv("PAIDUP_LOG_LEVEL"), "info"), "log `level`: debug, info, warn or error [PAIDUP_LOG_LEVEL]")
+// register adds the common flags named to fs, or all of them if none
+// are named: a command lists only the flags it reads. The environment
+// sets the others still, since a command checks the whole configuration
+// (a stripe configuration needs an SMTP URL even for paidup check).
+func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string, names ...string) {
+	for _, c := range []struct {
+		name, env, def, usage string
+		v                     *string
+	}{
+		{"config", "PAIDUP_CONFIG", "", "configuration `file` (default: ./paidup.yaml if it exists, else the built-in example)", &f.config},
+		{"listen", "PAIDUP_LISTEN", "", "`address` to serve paidup on (default 127.0.0.1:8080)", &f.listen},
+		{"sandbox-listen", "PAIDUP_SANDBOX_LISTEN", "", "`address` to serve the sandbox processor on (default 127.0.0.1:8081)", &f.sandboxListen},
+		{"database-url", "PAIDUP_DATABASE_URL", "", "database `URL`: sqlite:PATH or postgres://… (default sqlite:paidup.db)", &f.databaseURL},
+		{"sandbox-database-url", "PAIDUP_SANDBOX_DATABASE_URL", "", "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db)", &f.sandboxDatabaseURL},
+		{"smtp-url", "PAIDUP_SMTP_URL", "", "mail server `URL`: smtp://USER:PASS@HOST:PORT or smtps://… (default: smtp.url; in sandbox mode, the local mailbox)", &f.smtpURL},
+		{"log-level", "PAIDUP_LOG_LEVEL", "info", "log `level`: debug, info, warn or error", &f.logLevel},
+	} {
+		value := or(getenv(c.env), c.def)
+		if len(names) > 0 && !slices.Contains(names, c.name) {
+			*c.v = value
+			continue
+		}
+		fs.StringVar(c.v, c.name, value, c.usage+" ["+c.env+"]")
+	}
 }
 
 func (f *commonFlags) load(stdout io.Writer) (*config.Config, error) {
@@ -107,7 +125,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	log, err := f.logger(stderr)
+	// The log waits for the banner, so that a terminal shows the banner
+	// first and whole.
+	held := &heldWriter{w: stderr}
+	defer held.release()
+	log, err := f.logger(held)
 	if err != nil {
 		return err
 	}
@@ -146,9 +168,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
+	printWelcome(stdout, cfg, publicURL, a.sandboxURL, a.mailboxURL)
+	held.release()
 	log.Info("paidup started", "version", version(), "config", cfg.Source, "listen", ln.Addr().String(),
 		"database", a.db.Location, "processor", cfg.Processor.Kind)
-	printWelcome(stdout, cfg, publicURL, a.sandboxURL, a.mailboxURL)
 
 	var serveErr error
 	select {
@@ -289,4 +312,34 @@ func or(a, b string) string {
 		return a
 	}
 	return b
+}
+
+// heldWriter keeps what is written to it until release, then writes it
+// and everything after straight through to w.
+type heldWriter struct {
+	mu       sync.Mutex
+	w        io.Writer
+	held     []byte
+	released bool
+}
+
+func (h *heldWriter) Write(p []byte) (int, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.released {
+		return h.w.Write(p)
+	}
+	h.held = append(h.held, p...)
+	return len(p), nil
+}
+
+// release writes what was held; it may be called more than once.
+func (h *heldWriter) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if !h.released {
+		h.released = true
+		h.w.Write(h.held)
+		h.held = nil
+	}
 }

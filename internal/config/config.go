@@ -164,6 +164,8 @@ type Lifecycle struct {
 	Reminders []Reminder `yaml:"reminders"`
 	DoubleBuy string     `yaml:"double_buy"`
 	Templates string     `yaml:"templates"`
+	// RenewalReceipts: paidup emails a receipt for each paid renewal.
+	RenewalReceipts bool `yaml:"renewal_receipts"`
 	// Chargeback says which grants a chargeback ends.
 	Chargeback Chargeback `yaml:"chargeback"`
 }
@@ -212,6 +214,10 @@ type Reconciler struct {
 type Accounts struct {
 	SignInLinkTTL Duration `yaml:"sign_in_link_ttl"`
 	SessionTTL    Duration `yaml:"session_ttl"`
+	// SignInLinks is how many sign-in links an address gets in each
+	// SignInLinksWindow.
+	SignInLinks       int      `yaml:"sign_in_links"`
+	SignInLinksWindow Duration `yaml:"sign_in_links_window"`
 }
 
 // Overrides are settings from flags and environment variables; they win over
@@ -343,6 +349,12 @@ func (c *Config) applyDefaults() {
 	if c.Accounts.SessionTTL == 0 {
 		c.Accounts.SessionTTL = Duration(30 * 24 * time.Hour)
 	}
+	if c.Accounts.SignInLinks == 0 {
+		c.Accounts.SignInLinks = 3
+	}
+	if c.Accounts.SignInLinksWindow == 0 {
+		c.Accounts.SignInLinksWindow = Duration(10 * time.Minute)
+	}
 	l := &c.Lifecycle
 	if l.Grace == 0 {
 		l.Grace = Duration(7 * 24 * time.Hour)
@@ -432,6 +444,12 @@ func (c *Config) validate(v *validator) {
 	if c.Accounts.SignInLinkTTL < Duration(time.Minute) || c.Accounts.SessionTTL < Duration(time.Minute) {
 		v.errorf(v.line("accounts"), "accounts: sign_in_link_ttl and session_ttl must be at least 1m")
 	}
+	if c.Accounts.SignInLinks < 1 || c.Accounts.SignInLinks > 20 {
+		v.errorf(v.line("accounts", "sign_in_links"), "accounts.sign_in_links: %d is not from 1 to 20", c.Accounts.SignInLinks)
+	}
+	if w := c.Accounts.SignInLinksWindow; w < Duration(time.Minute) || w > Duration(24*time.Hour) {
+		v.errorf(v.line("accounts", "sign_in_links_window"), "accounts.sign_in_links_window: %s is not from 1m to 24h", w.D())
+	}
 	c.validateLifecycle(v)
 	c.validateTrustedProxies(v)
 	c.validateLimits(v)
@@ -484,7 +502,8 @@ func (c *Config) validateLifecycle(v *validator) {
 	if !slices.Contains(l.Chargeback.Ends, paidup.EndsDisputed) {
 		v.errorf(v.line("lifecycle", "chargeback", "ends"), "lifecycle.chargeback.ends: must include disputed: the grant the disputed payment bought always ends, as its money was taken back")
 	}
-	c.Policy.Lifecycle = paidup.Lifecycle{Grace: l.Grace.D(), DoubleBuy: l.DoubleBuy, Chargeback: paidup.Chargeback{Ends: slices.Clone(l.Chargeback.Ends)}}
+	c.Policy.Lifecycle = paidup.Lifecycle{Grace: l.Grace.D(), DoubleBuy: l.DoubleBuy, RenewalReceipts: l.RenewalReceipts,
+		Chargeback: paidup.Chargeback{Ends: slices.Clone(l.Chargeback.Ends)}}
 	for _, r := range l.Reminders {
 		c.Policy.Lifecycle.Reminders = append(c.Policy.Lifecycle.Reminders, paidup.Reminder{After: r.After.D(), Template: r.Template})
 	}

@@ -131,10 +131,12 @@ func (w *ProcessWorker) Work(ctx context.Context, job *river.Job[ProcessArgs]) e
 	return errors.Join(errs...)
 }
 
-// failed logs and counts an event whose processing failed; River tries
-// the job again later.
+// failed counts an event whose processing failed; River tries the job
+// again later, and the queue's log says so, as a warning unless the
+// failure is expected (a dispute that came before its payment, the
+// processor not answering for a moment).
 func (w *ProcessWorker) failed(ev store.WebhookEvent, err error) {
-	w.Logger.Warn("processing an event failed; it will be tried again", "event", ev.ID, "type", ev.Type, "err", err)
+	w.Logger.Debug("processing an event failed; it will be tried again", "event", ev.ID, "type", ev.Type, "err", err)
 	if w.Metrics != nil {
 		w.Metrics.EventsFailed.WithLabelValues(ev.Type).Inc()
 	}

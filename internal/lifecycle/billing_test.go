@@ -115,6 +115,21 @@ func (b *billing) CancelSubscription(ctx context.Context, id string) (paidup.Sub
 	return s, nil
 }
 
+func (b *billing) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.Subscription, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.subs[id]
+	if !ok {
+		return s, errNotFound
+	}
+	s.CancelAtPeriodEnd, s.CanceledAt = cancel, time.Time{}
+	if cancel {
+		s.CanceledAt = s.CurrentPeriodStart.Add(time.Hour)
+	}
+	b.subs[id] = s
+	return s, nil
+}
+
 func (b *billing) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

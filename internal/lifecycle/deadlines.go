@@ -107,6 +107,10 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 	processorCustomer := m.ProcessorCustomerID
 	graceEnd := m.FailingSince.Add(s.Policy.GraceFor(plan))
 	invoice := d.Data["invoice"]
+	reference, err := s.invoiceReference(ctx, tx, m, d)
+	if err != nil {
+		return err
+	}
 
 	switch d.Kind {
 	case DeadlineReminder:
@@ -131,7 +135,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		if err := s.Notify.QueueLifecycle(ctx, tx, notify.LifecycleEmail{Kind: kind, Template: reminders[i].Template, Key: d.Key,
 			CustomerID: m.CustomerID, To: customer.Email, PlanID: plan.ID, Tier: plan.Tier,
 			Amount: paidup.Money{Amount: amount, Currency: d.Data["currency"]}, GraceEnds: graceEnd,
-			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: invoice}); err != nil {
+			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: reference}); err != nil {
 			return err
 		}
 		return entry(fmt.Sprintf("Reminder %d of %d (%s) about the unpaid renewal", i+1, len(reminders), reminders[i].Template),
@@ -166,7 +170,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		}
 		return s.Notify.QueueLifecycle(ctx, tx, notify.LifecycleEmail{Kind: notify.KindGraceEnded, Key: d.Key, CustomerID: m.CustomerID, To: customer.Email,
 			PlanID: plan.ID, Tier: plan.Tier, GraceEnds: graceEnd, Keeps: keeps, KeepsUntil: after.Until,
-			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: invoice})
+			Processor: processor, ProcessorCustomerID: processorCustomer, Reference: reference})
 	case DeadlinePeriodEnd:
 		grants, err := tx.Grants(ctx, m.CustomerID)
 		if err != nil {
@@ -185,6 +189,30 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 		return entry(summary, map[string]string{})
 	}
 	return fmt.Errorf("unknown deadline kind %q", d.Kind)
+}
+
+// invoiceReference is paidup's reference for the invoice a deadline is
+// about, for the customer to quote: the one recorded when the renewal
+// failed, or, for a deadline recorded before paidup gave invoices
+// references, one given now. None for a deadline about no invoice.
+func (s *Service) invoiceReference(ctx context.Context, tx *store.Tx, m store.Subscription, d store.Deadline) (string, error) {
+	invoice := d.Data["invoice"]
+	if ref := d.Data["reference"]; ref != "" || invoice == "" {
+		return ref, nil
+	}
+	if rec, found, err := tx.InvoiceForUpdate(ctx, m.Processor, invoice); err != nil || found {
+		return rec.Reference, err
+	}
+	if m.FailingInvoice != invoice {
+		return "", nil // settled since: the deadline does nothing
+	}
+	amount, _ := strconv.ParseInt(d.Data["amount"], 10, 64)
+	in, err := tx.PutInvoice(ctx, store.Invoice{Processor: m.Processor, ID: invoice, CustomerID: m.CustomerID, SubscriptionID: m.ID,
+		PlanID: m.PlanID, Amount: paidup.Money{Amount: amount, Currency: d.Data["currency"]}, Status: store.InvoiceFailed, CreatedAt: m.FailingSince})
+	if err != nil {
+		return "", err
+	}
+	return in.Reference, nil
 }
 
 // notDue is a deadline fired before the business clock reached it.

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -277,6 +278,17 @@ func (c *change) paid(in paidup.Invoice) error {
 		return err
 	}
 	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID, "grant": g.ID}
+	// A renewal gets a reference of its own; the first payment has its
+	// checkout's, or, bought some other way than paidup's checkout, one
+	// of its own too.
+	reference := c.sub.Reference
+	if in.BillingReason != paidup.InvoiceForSubscriptionCreate || !paidup.IsReference(reference) {
+		rec, err := c.invoice(in, store.InvoicePaid)
+		if err != nil {
+			return err
+		}
+		reference, ids["reference"] = rec.Reference, rec.Reference
+	}
 	if created {
 		// A period that began before a chargeback paidup learnt of first
 		// ends with the others the chargeback ended, if the policy ends
@@ -308,7 +320,16 @@ func (c *change) paid(in paidup.Invoice) error {
 		}
 		if in.BillingReason == paidup.InvoiceForSubscriptionCreate && c.email != "" {
 			if err := c.s.Notify.QueueConfirmation(c.ctx, c.tx, checkout.Confirmation{Grant: g, Email: c.email,
-				Reference: firstNonEmpty(c.sub.Reference, in.ID), Amount: in.Amount}); err != nil {
+				Reference: reference, Amount: in.Amount}); err != nil {
+				return err
+			}
+		}
+		if in.BillingReason == paidup.InvoiceForSubscriptionCycle && c.s.Policy.Lifecycle.RenewalReceipts && len(c.blocks) == 0 &&
+			c.m.FailingInvoice != in.ID {
+			if err := c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindRenewalReceipt,
+				Key: "renewal_receipt:" + processor + ":" + in.ID, CustomerID: c.customerID, To: c.customerEmail(), PlanID: c.plan.ID,
+				Tier: c.plan.Tier, Amount: in.Amount, Until: in.PeriodEnd, Renews: !c.sub.CancelAtPeriodEnd && !ended(c.sub),
+				Reference: reference}); err != nil {
 				return err
 			}
 		}
@@ -322,11 +343,18 @@ func (c *change) paid(in paidup.Invoice) error {
 	if c.m.FailingInvoice != in.ID {
 		return nil
 	}
-	return c.settled(in, g)
+	return c.settled(in, g, reference)
+}
+
+// invoice records an invoice paidup tells the customer about, with its
+// reference.
+func (c *change) invoice(in paidup.Invoice, status string) (store.Invoice, error) {
+	return c.tx.PutInvoice(c.ctx, store.Invoice{Processor: c.s.Processor.Name(), ID: in.ID, CustomerID: c.customerID,
+		SubscriptionID: c.sub.ID, PlanID: c.plan.ID, Amount: in.Amount, Status: status, PaymentID: in.PaymentID, CreatedAt: in.Created})
 }
 
 // settled ends a failure: a late payment of the failing invoice.
-func (c *change) settled(in paidup.Invoice, g paidup.Grant) error {
+func (c *change) settled(in paidup.Invoice, g paidup.Grant, reference string) error {
 	failingSince := c.m.FailingSince
 	c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
 	if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder, DeadlineGraceEnd); err != nil {
@@ -353,7 +381,7 @@ func (c *change) settled(in paidup.Invoice, g paidup.Grant) error {
 	}
 	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindWelcomeBack, Key: "welcome_back:" + processor + ":" + in.ID,
 		CustomerID: c.customerID, To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Amount: in.Amount, Until: g.End,
-		Processor: processor, ProcessorCustomerID: c.sub.CustomerID, Reference: in.ID})
+		Processor: processor, ProcessorCustomerID: c.sub.CustomerID, Reference: reference})
 }
 
 // failed starts the grace after a renewal failed, once per invoice.
@@ -367,7 +395,11 @@ func (c *change) failed(in paidup.Invoice) error {
 		since = c.tx.Now()
 	}
 	c.m.FailingInvoice, c.m.FailingSince = in.ID, since
-	ids := map[string]string{"invoice": in.ID}
+	rec, err := c.invoice(in, store.InvoiceFailed)
+	if err != nil {
+		return err
+	}
+	ids := map[string]string{"invoice": in.ID, "reference": rec.Reference}
 	if len(c.blocks) > 0 {
 		return c.entry(store.EventSubscription, fmt.Sprintf("Renewal of %s failed; the customer is blocked, so no grace", in.Amount), ids)
 	}
@@ -393,13 +425,13 @@ func (c *change) failed(in paidup.Invoice) error {
 		}
 		if err := c.s.schedule(c.ctx, c.tx, store.Deadline{Key: fmt.Sprintf("reminder:%s:%s:%d", processor, in.ID, i),
 			Kind: DeadlineReminder, CustomerID: c.customerID, Subject: c.subject(), Due: since.Add(r.After),
-			Data: map[string]string{"invoice": in.ID, "reminder": fmt.Sprint(i),
+			Data: map[string]string{"invoice": in.ID, "reference": rec.Reference, "reminder": fmt.Sprint(i),
 				"amount": fmt.Sprint(in.Amount.Amount), "currency": in.Amount.Currency}}); err != nil {
 			return err
 		}
 	}
 	return c.s.schedule(c.ctx, c.tx, store.Deadline{Key: "grace_end:" + processor + ":" + in.ID, Kind: DeadlineGraceEnd,
-		CustomerID: c.customerID, Subject: c.subject(), Due: graceEnd, Data: map[string]string{"invoice": in.ID}})
+		CustomerID: c.customerID, Subject: c.subject(), Due: graceEnd, Data: map[string]string{"invoice": in.ID, "reference": rec.Reference}})
 }
 
 // ends records cancellations: scheduled, undone, and done.
@@ -432,15 +464,71 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 			Kind: DeadlinePeriodEnd, CustomerID: c.customerID, Subject: c.subject(), Due: c.sub.CurrentPeriodEnd}); err != nil {
 			return err
 		}
-		return c.entry(store.EventSubscription, fmt.Sprintf("Subscription set to end with its period: access until %s",
-			c.sub.CurrentPeriodEnd.Format("2 January 2006 15:04 MST")), nil)
+		if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscription set to end with its period: access until %s",
+			c.sub.CurrentPeriodEnd.Format("2 January 2006 15:04 MST")), nil); err != nil {
+			return err
+		}
+		c.m.Cancellations++
+		return c.cancellationConfirmed()
 	case !c.sub.CancelAtPeriodEnd && prev.CancelAtPeriodEnd && found:
 		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlinePeriodEnd); err != nil {
 			return err
 		}
-		return c.entry(store.EventSubscription, "The subscription's cancellation was undone: it renews", nil)
+		if err := c.entry(store.EventSubscription, "The subscription's cancellation was undone: it renews", nil); err != nil {
+			return err
+		}
+		return c.resumed(prev)
 	}
 	return nil
+}
+
+// cancellationConfirmed tells the customer their subscription ends with
+// its paid period, what they keep and until when: once per cancellation,
+// whoever made it (paidup's account page, the processor's portal).
+func (c *change) cancellationConfirmed() error {
+	if len(c.blocks) > 0 {
+		return nil // on hold: the hold is what they are told about
+	}
+	grants, err := c.tx.Grants(c.ctx, c.customerID)
+	if err != nil {
+		return err
+	}
+	// Access lasts as long as the subscription's grants do: the paid
+	// period, or the grace of a renewal that failed.
+	var until time.Time
+	for _, g := range grants {
+		if g.PlanID == c.plan.ID && (g.Source == paidup.SourceSubscription || g.Source == paidup.SourceGrace) &&
+			g.ActiveAt(c.tx.Now()) && g.End.After(until) {
+			until = g.End
+		}
+	}
+	if until.IsZero() {
+		until = c.sub.CurrentPeriodEnd
+	}
+	after := c.s.Policy.AccessAt(grants, nil, until)
+	keeps := ""
+	if after.Active {
+		keeps = after.Tier
+	}
+	var graceEnds time.Time // a renewal unpaid: access lasts the grace, not a paid period
+	if c.m.Failing() {
+		graceEnds = until
+	}
+	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindCancellation, GraceEnds: graceEnds,
+		Key: "cancelled:" + c.subject() + ":" + strconv.Itoa(c.m.Cancellations), CustomerID: c.customerID,
+		To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Until: until, Keeps: keeps, KeepsUntil: after.Until, Reference: c.sub.Reference})
+}
+
+// resumed tells the customer the cancellation prev recorded is undone:
+// once per cancellation undone.
+func (c *change) resumed(prev store.Subscription) error {
+	if len(c.blocks) > 0 {
+		return nil
+	}
+	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindResumed,
+		Key: "resumed:" + c.subject() + ":" + strconv.Itoa(prev.Cancellations), CustomerID: c.customerID,
+		To: c.customerEmail(), PlanID: c.plan.ID, Tier: c.plan.Tier, Amount: c.plan.Amount, Until: c.sub.CurrentPeriodEnd,
+		Reference: c.sub.Reference})
 }
 
 // doubleBuy keeps one entitlement when a customer subscribes while another
@@ -519,13 +607,6 @@ func orNow(t, now time.Time) time.Time {
 		return now
 	}
 	return t
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // CancelArgs is the job that cancels a subscription at the processor.

@@ -119,7 +119,7 @@ func TestPolicy(t *testing.T) {
 			want pro
 			advance 2h
 			want none
-			emails -`},
+			emails cancellation_confirmed`},
 		{name: "a cancellation undone renews", script: `
 			subscribe pro-monthly
 			cancel end
@@ -127,7 +127,19 @@ func TestPolicy(t *testing.T) {
 			resume
 			renew ok
 			advance 5d
-			want pro`},
+			want pro
+			emails cancellation_confirmed,subscription_resumed`},
+		{name: "each cancellation and each undoing is told once, however often synced", script: `
+			subscribe pro-monthly
+			cancel end
+			resync
+			advance 1d
+			resume
+			resync
+			advance 1d
+			cancel end
+			resync
+			emails cancellation_confirmed,subscription_resumed,cancellation_confirmed`},
 		{name: "failed renewal: grace, three reminders, then the tier ends", script: `
 			subscribe pro-monthly
 			renew fail
@@ -473,9 +485,11 @@ func (w *world) step(t *testing.T, n int, f []string) {
 	case "resume":
 		id := w.subs[name(1)]
 		s := w.billing.sub(id)
-		s.CancelAtPeriodEnd = false
+		s.CancelAtPeriodEnd, s.CanceledAt = false, time.Time{}
 		w.billing.putSub(s)
 		w.hint(t, hint{sub: id})
+	case "resync": // a duplicated event: the same subscription again
+		w.hint(t, hint{sub: w.subs[name(1)]})
 	case "ends":
 		id := w.subs[name(1)]
 		s := w.billing.sub(id)
@@ -555,7 +569,7 @@ func list(s string) []string {
 // lets paidup learn of it.
 func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	now := w.clock.Now()
-	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive,
+	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive, Reference: paidup.NewReference(),
 		PriceIDs: []string{plan.PriceID}, CurrentPeriodStart: now, CurrentPeriodEnd: month(now, 1), Created: now}
 	in := w.paidInvoice(sub, paidup.InvoiceForSubscriptionCreate, plan.Amount, now, sub.CurrentPeriodEnd)
 	sub.LatestInvoiceID = in.ID

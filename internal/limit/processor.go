@@ -219,6 +219,13 @@ func (p *Processor) CancelSubscription(ctx context.Context, id string) (paidup.S
 	return p.next.CancelSubscription(ctx, id)
 }
 
+func (p *Processor) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.Subscription, error) {
+	if err := p.write.turn(ctx); err != nil {
+		return paidup.Subscription{}, err
+	}
+	return p.next.SetCancelAtPeriodEnd(ctx, id, cancel)
+}
+
 func (p *Processor) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
 	if err := p.read.turn(ctx); err != nil {
 		return paidup.Invoice{}, err

@@ -37,6 +37,11 @@ var emailDocs = []emailDoc{
 	{notify.KindPaymentFinalReminder, "the subscriber", "The last reminder of `lifecycle.reminders` before the grace ends (by default on day 6)."},
 	{notify.KindGraceEnded, "the subscriber", "The grace ends unpaid: the subscription's tier ends, and the email says what the customer keeps."},
 	{notify.KindWelcomeBack, "the subscriber", "A late payment goes through after a renewal failed: the tier is back; the email says when it renews and how to cancel."},
+	{notify.KindCancellation, "the subscriber",
+		"A subscription is set to end with its paid period (from the account page or the processor's portal): once per cancellation. " +
+			"It says until when the tier lasts, what the customer keeps after, and that it can be resumed until then."},
+	{notify.KindResumed, "the subscriber", "That cancellation is undone before the period ends: once per resumption. It says when it renews and for how much."},
+	{notify.KindRenewalReceipt, "the subscriber", "A renewal is paid, only with `lifecycle.renewal_receipts: true` (off by default, as the processor sends receipts): once per invoice."},
 	{notify.KindAlert, "everyone in `oncall.emails`", "A support case opens: something paidup could not repair by itself."},
 	{notify.KindDisputeAlert, "everyone in `oncall.emails`", "A chargeback: the case, what was done, and how to lift the block."},
 	{notify.KindCaseOpened, "the customer",

@@ -21,12 +21,16 @@ const (
 	KindGraceEnded           = "grace_ended"            // the grace ended; the tier with it
 	KindWelcomeBack          = "welcome_back"           // a late payment went through
 	KindDisputeAlert         = "dispute_alert"          // to on-call: a chargeback
+	KindCancellation         = "cancellation_confirmed" // a subscription set to end with its paid period
+	KindResumed              = "subscription_resumed"   // that cancellation undone: it renews again
+	KindRenewalReceipt       = "renewal_receipt"        // a renewal was paid (off unless configured)
 )
 
 // CaseDispute is the support case a chargeback opens.
 const CaseDispute = "dispute"
 
-var lifecycleKinds = []string{KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder, KindGraceEnded, KindWelcomeBack}
+var lifecycleKinds = []string{KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder, KindGraceEnded, KindWelcomeBack,
+	KindCancellation, KindResumed, KindRenewalReceipt}
 
 func isLifecycle(kind string) bool {
 	for _, k := range lifecycleKinds {
@@ -45,7 +49,7 @@ func carriesCardLink(kind string) bool {
 
 // LifecycleEmail is an email about a customer's subscription.
 type LifecycleEmail struct {
-	Kind string // KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder, KindGraceEnded, KindWelcomeBack
+	Kind string // one of lifecycleKinds
 	// Template overrides Kind's template (a reminder's configured template
 	// name); empty: Kind.
 	Template   string
@@ -56,9 +60,15 @@ type LifecycleEmail struct {
 	Tier       string       // the subscription's tier
 	Amount     paidup.Money // the renewal that failed or was paid
 	GraceEnds  time.Time    // payment_failed/reminders
-	Until      time.Time    // welcome_back: the paid period's end
-	Keeps      string       // grace_ended: the tier they keep, "" if none
-	KeepsUntil time.Time    // grace_ended: when the kept tier ends; zero: for good
+	// Until is the paid period's end: welcome_back, renewal_receipt,
+	// cancellation_confirmed (access until then), subscription_resumed
+	// (it renews then).
+	Until time.Time
+	// Renews: renewal_receipt, the subscription renews at Until (it was
+	// not cancelled).
+	Renews     bool
+	Keeps      string    // grace_ended, cancellation_confirmed: the tier they keep after, "" if none
+	KeepsUntil time.Time // grace_ended, cancellation_confirmed: when the kept tier ends; zero: for good
 	// Processor and ProcessorCustomerID are whose card the email's link
 	// updates; without them the email links to the account page.
 	Processor, ProcessorCustomerID string
@@ -94,6 +104,9 @@ func (o *Outbox) QueueLifecycle(ctx context.Context, tx *store.Tx, e LifecycleEm
 	}
 	if !e.KeepsUntil.IsZero() && e.Keeps != "" {
 		data["keeps_until"] = e.KeepsUntil.UTC().Format(time.RFC3339)
+	}
+	if e.Renews {
+		data["renews"] = "true"
 	}
 	for k, v := range data {
 		if v == "" {
@@ -170,9 +183,10 @@ type lifecycleData struct {
 	PlanName, TierName     string
 	Amount                 string // "$9.00"
 	GraceEnds              string // "30 November 2026"; empty if none
-	Until                  string // welcome_back: "23 December 2026"; empty if none
-	Keeps                  string // grace_ended: the name of the tier kept; empty if none
-	KeepsUntil             string // grace_ended: when the kept tier ends; empty: for good
+	Until                  string // the paid period's end: "23 December 2026"; empty if none
+	Renews                 bool   // renewal_receipt: the subscription renews at Until
+	Keeps                  string // grace_ended, cancellation_confirmed: the name of the tier kept; empty if none
+	KeepsUntil             string // grace_ended, cancellation_confirmed: when the kept tier ends; empty: for good
 	// CardURL is where the customer updates their card: the emailed card
 	// link, or the account page when there is none.
 	CardURL     string
@@ -186,7 +200,13 @@ func (s *Sender) lifecycle(e store.Email, cardURL string, cardExpires time.Time)
 	d := lifecycleData{
 		Business: s.Business, SupportEmail: s.SupportEmail, PlanName: e.Data["plan"], TierName: s.Policy.TierName(e.Data["tier"]),
 		Keeps: s.Policy.TierName(e.Data["keeps"]), CardURL: cardURL, AccountURL: s.PublicURL + "/account", ShopURL: s.PublicURL + "/",
-		Reference: e.Data["reference"],
+		Reference: e.Data["reference"], Renews: e.Data["renews"] == "true",
+	}
+	if !paidup.IsReference(d.Reference) {
+		// An email queued before invoices had references of paidup's
+		// named the processor's invoice: no processor id reaches a
+		// customer.
+		d.Reference = ""
 	}
 	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
 		d.PlanName = p.Name

@@ -78,7 +78,7 @@ func (b *testBundle) sendAll(t *testing.T) {
 func TestLifecycleEmails(t *testing.T) {
 	graceEnds := t0.Add(7 * 24 * time.Hour) // 30 November 2026
 	base := notify.LifecycleEmail{To: "ada@example.com", PlanID: "pro-monthly", Tier: "pro", Amount: proMonthly.Amount,
-		GraceEnds: graceEnds, Processor: "stripe", ProcessorCustomerID: "cus_ada", Reference: "in_1Renewal"}
+		GraceEnds: graceEnds, Processor: "stripe", ProcessorCustomerID: "cus_ada", Reference: "PU-4RW2-8HNM"}
 	tests := []struct {
 		name    string
 		email   func(e notify.LifecycleEmail) notify.LifecycleEmail
@@ -91,7 +91,7 @@ func TestLifecycleEmails(t *testing.T) {
 			"Your payment for Pro, monthly didn't go through",
 			[]string{"The renewal of Pro, monthly for $9.00 did not go through", "you keep Pro until 30 November 2026",
 				"update your card here:\r\n" + publicURL + "/card/", "We will try the payment again", "not be charged twice",
-				"Test Community", "help@paidup.test", "in_1Renewal"},
+				"Test Community", "help@paidup.test", "PU-4RW2-8HNM"},
 			[]string{"<b>Pro, monthly</b> for <b>$9.00</b>", "until <b>30 November 2026</b>", ">Update your card</a>", "mailto:help@paidup.test"},
 			true},
 		{"reminder", func(e notify.LifecycleEmail) notify.LifecycleEmail { e.Kind = notify.KindPaymentReminder; return e },
@@ -341,6 +341,7 @@ func TestTemplateOverrides(t *testing.T) {
 		"payment_final_reminder built in built in", "grace_ended built in built in", "welcome_back built in built in",
 		"alert built in built in", "dispute_alert built in built in",
 		"case_opened built in built in", "case_answered built in built in",
+		"cancellation_confirmed built in built in", "subscription_resumed built in built in", "renewal_receipt built in built in",
 		"access_on_hold built in built in", "access_restored built in built in",
 		"payment_nudge " + filepath.Join(dir, "payment_nudge.txt") + " " + filepath.Join(dir, "payment_nudge.html"),
 	}, list)

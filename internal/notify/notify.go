@@ -44,6 +44,10 @@ type Outbox struct {
 	// Templates, if set, are checked for a lifecycle email's template
 	// when it is queued.
 	Templates *Templates
+	// SignInLimit sign-in links a customer may ask for in each
+	// SignInWindow; zero: DefaultSignInLimit and DefaultSignInWindow.
+	SignInLimit  int
+	SignInWindow time.Duration
 }
 
 var _ checkout.Notifier = (*Outbox)(nil)
@@ -67,14 +71,39 @@ func (o *Outbox) QueueConfirmation(ctx context.Context, tx *store.Tx, c checkout
 	}, c.Reference)
 }
 
-// QueueSignIn queues a sign-in link for a customer who asked for one: at
-// most one per customer every ten minutes, so the form cannot be used to
-// flood an inbox.
-func (o *Outbox) QueueSignIn(ctx context.Context, tx *store.Tx, customerID, email string) error {
-	window := tx.Now().Truncate(10 * time.Minute).Format(time.RFC3339)
-	return queue(ctx, tx, store.Email{
-		DedupeKey: "sign_in:" + customerID + ":" + window, CustomerID: customerID, Kind: KindSignIn, To: email,
-	}, "")
+// Sign-in links a customer may ask for by default, each window.
+const (
+	DefaultSignInLimit  = 3
+	DefaultSignInWindow = 10 * time.Minute
+)
+
+// QueueSignIn queues a sign-in link for a customer who asked for one: a
+// new link each time, up to SignInLimit in each SignInWindow (of the
+// business clock, from the hour), so the form cannot be used to flood an
+// inbox. It reports whether one was queued.
+func (o *Outbox) QueueSignIn(ctx context.Context, tx *store.Tx, customerID, email string) (bool, error) {
+	limit, window := o.signInLimits()
+	start := tx.Now().Truncate(window).Format(time.RFC3339)
+	for slot := range limit {
+		created, err := queueNew(ctx, tx, store.Email{
+			DedupeKey: fmt.Sprintf("sign_in:%s:%s:%d", customerID, start, slot), CustomerID: customerID, Kind: KindSignIn, To: email,
+		}, "")
+		if err != nil || created {
+			return created, err
+		}
+	}
+	return false, nil
+}
+
+func (o *Outbox) signInLimits() (int, time.Duration) {
+	limit, window := o.SignInLimit, o.SignInWindow
+	if limit <= 0 {
+		limit = DefaultSignInLimit
+	}
+	if window <= 0 {
+		window = DefaultSignInWindow
+	}
+	return limit, window
 }
 
 // OpenCase opens a support case, once, puts it on the customer's timeline
@@ -112,14 +141,20 @@ func (o *Outbox) openCase(ctx context.Context, tx *store.Tx, c store.SupportCase
 // queue records an email and enqueues its sending job, unless an email
 // with the same dedupe key exists.
 func queue(ctx context.Context, tx *store.Tx, e store.Email, ref string) error {
+	_, err := queueNew(ctx, tx, e, ref)
+	return err
+}
+
+// queueNew is queue, reporting whether the email is new.
+func queueNew(ctx context.Context, tx *store.Tx, e store.Email, ref string) (bool, error) {
 	em, created, err := tx.QueueEmail(ctx, e)
 	if err != nil || !created {
-		return err
+		return false, err
 	}
 	if err := tx.Enqueue(ctx, SendArgs{EmailID: em.ID}, nil); err != nil {
-		return err
+		return false, err
 	}
-	return tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: store.EventEmail, Source: store.BySystem,
+	return true, tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: store.EventEmail, Source: store.BySystem,
 		Summary: fmt.Sprintf("%s email queued to %s", describeKind(e.Kind), e.To), Data: map[string]string{"email": em.ID}})
 }
 
@@ -147,6 +182,12 @@ func describeKind(kind string) string {
 		return "Case opened"
 	case KindCaseAnswered:
 		return "Case answered"
+	case KindCancellation:
+		return "Cancellation confirmed"
+	case KindResumed:
+		return "Subscription resumed"
+	case KindRenewalReceipt:
+		return "Renewal receipt"
 	case KindAccessOnHold:
 		return "Access on hold"
 	case KindAccessRestored:

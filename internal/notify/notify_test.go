@@ -408,8 +408,10 @@ func countPrefix(ss []string, prefix string) int {
 	return n
 }
 
-// Asking for sign-in links again and again within ten minutes sends one.
-func TestQueueSignInDedupes(t *testing.T) {
+// Asking for sign-in links again and again sends a new one each time, up
+// to three in each ten minutes (from the hour), then none until the next
+// window: the form cannot flood an inbox, and never sends nothing for long.
+func TestQueueSignInLimits(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := context.Background()
 		b := setup(t, engine)
@@ -419,29 +421,33 @@ func TestQueueSignInDedupes(t *testing.T) {
 			customerID, _, err = tx.MatchCustomer(ctx, "stripe", "", "ada@example.com")
 			return err
 		}))
-		ask := func() {
+		ask := func() bool {
 			t.Helper()
+			var queued bool
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-				return b.outbox.QueueSignIn(ctx, tx, customerID, "ada@example.com")
+				var err error
+				queued, err = b.outbox.QueueSignIn(ctx, tx, customerID, "ada@example.com")
+				return err
 			}))
+			return queued
 		}
 		signIns := func() int {
 			t.Helper()
 			return b.count(t, `SELECT count(*) FROM emails WHERE kind = 'sign_in' AND customer_id = $1`, customerID)
 		}
-		for _, after := range []time.Duration{0, time.Second, 5 * time.Minute, 10*time.Minute - time.Second} {
+		for i, after := range []time.Duration{0, time.Second, 5 * time.Minute, 10*time.Minute - time.Second} {
 			b.clock.Set(t0.Add(after))
-			ask()
-			require.Equal(t, 1, signIns(), "at %s", after)
+			require.Equal(t, i < 3, ask(), "at %s", after)
+			require.Equal(t, min(i+1, 3), signIns(), "at %s", after)
 		}
 		b.clock.Set(t0.Add(10 * time.Minute))
-		ask()
-		require.Equal(t, 2, signIns())
+		require.True(t, ask(), "a new window")
+		require.Equal(t, 4, signIns())
 		res, err := queue.NewInserter(b.db)
 		require.NoError(t, err)
 		jobs, err := res.JobList(ctx, river.NewJobListParams().Kinds(notify.SendArgs{}.Kind()))
 		require.NoError(t, err)
-		require.Len(t, jobs.Jobs, 2, "one sending job per email")
+		require.Len(t, jobs.Jobs, 4, "one sending job per email")
 
 		emails, err := b.store.Emails(ctx, customerID)
 		require.NoError(t, err)

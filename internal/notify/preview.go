@@ -105,7 +105,7 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		s.sampleHold(&e, now)
 	default: // the lifecycle kinds, and templates of the override directory
 		p := s.samplePlan(true)
-		e.Data["plan"], e.Data["tier"], e.Data["reference"] = p.ID, p.Tier, "in_1QpreviewR7s8T9"
+		e.Data["plan"], e.Data["tier"], e.Data["reference"] = p.ID, p.Tier, "PU-4RW2-8HNM"
 		if _, ok := s.Policy.Plan(p.ID); !ok {
 			e.Data["plan"] = p.Name // made up: named as it is
 		}
@@ -134,6 +134,25 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 			e.Data["until"] = paidup.Term{N: 1, Unit: 'm'}.AddTo(now).Format(time.RFC3339)
 			if p.Interval == paidup.Yearly {
 				e.Data["until"] = paidup.Term{N: 1, Unit: 'y'}.AddTo(now).Format(time.RFC3339)
+			}
+		case KindCancellation, KindResumed, KindRenewalReceipt:
+			delete(e.Data, "grace_ends")
+			unit := byte('m')
+			if p.Interval == paidup.Yearly {
+				unit = 'y'
+			}
+			e.Data["until"] = paidup.Term{N: 1, Unit: unit}.AddTo(now).Format(time.RFC3339)
+			if kind == KindCancellation {
+				e.Data["reference"] = "PU-7K3M-Q9XD" // the subscription's checkout
+				if t, ok := s.sampleKept(p); ok {
+					e.Data["keeps"] = t.ID
+				}
+			}
+			if kind == KindResumed {
+				e.Data["reference"] = "PU-7K3M-Q9XD"
+			}
+			if kind == KindRenewalReceipt {
+				e.Data["renews"] = "true"
 			}
 		}
 		if carriesCardLink(kind) {

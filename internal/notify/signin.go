@@ -100,15 +100,18 @@ func (q *SignInRequests) drain(ctx context.Context) {
 	}
 }
 
-// handle queues a sign-in email if the address is a customer's: at most
-// one per customer every ten minutes (QueueSignIn).
+// handle queues a sign-in email if the address is a customer's: a new
+// link each time, up to the Outbox's limit in each window (QueueSignIn).
 func (q *SignInRequests) handle(ctx context.Context, email string) {
 	c, err := q.store.CustomerByEmail(ctx, email)
 	if paidup.ErrorCode(err) == paidup.ENOTFOUND {
 		return
 	}
 	if err == nil {
-		err = q.store.InTx(ctx, func(tx *store.Tx) error { return q.outbox.QueueSignIn(ctx, tx, c.ID, c.Email) })
+		err = q.store.InTx(ctx, func(tx *store.Tx) error {
+			_, err := q.outbox.QueueSignIn(ctx, tx, c.ID, c.Email)
+			return err
+		})
 	}
 	if err != nil {
 		q.log.Warn("queueing a sign-in email failed; the customer can ask again", "err", err)

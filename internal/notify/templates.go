@@ -48,7 +48,9 @@ type TemplateInfo struct {
 var builtinKinds = []string{
 	KindConfirmation, KindSignIn, KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder,
 	KindGraceEnded, KindWelcomeBack, KindAlert, KindDisputeAlert,
-	KindCaseOpened, KindCaseAnswered, KindAccessOnHold, KindAccessRestored,
+	KindCaseOpened, KindCaseAnswered,
+	KindCancellation, KindResumed, KindRenewalReceipt,
+	KindAccessOnHold, KindAccessRestored,
 }
 
 // BuiltinTemplates names the built-in templates.

@@ -70,6 +70,17 @@ var customerEmails = []customerEmail{
 	{kind: notify.KindPaymentFinalReminder, states: []standing.State{standing.InGrace}, data: lifecycleData},
 	{kind: notify.KindGraceEnded, states: []standing.State{standing.Ended}, data: lifecycleData},
 	{kind: notify.KindWelcomeBack, states: []standing.State{standing.Renewing}, data: lifecycleData},
+	{kind: notify.KindCancellation, states: []standing.State{standing.CancelledUntil}, data: func(st standing.Standing) map[string]string {
+		d := lifecycleData(st)
+		d["until"] = st.Until.Format(rfc)
+		return d
+	}},
+	{kind: notify.KindResumed, states: []standing.State{standing.Renewing}, data: lifecycleData},
+	{kind: notify.KindRenewalReceipt, states: []standing.State{standing.Renewing}, data: func(st standing.Standing) map[string]string {
+		d := lifecycleData(st)
+		d["renews"] = "true"
+		return d
+	}},
 	{kind: notify.KindCaseOpened, states: []standing.State{standing.NeedsPerson}, data: func(st standing.Standing) map[string]string {
 		d := planData(st)
 		d["case"], d["kind"], d["paid"] = "sc_test", store.CaseAmountMismatch, "yes"

@@ -56,6 +56,11 @@ type Config struct {
 	// Logger takes River's warnings and errors; its informational lines
 	// only when Logger is at debug level (see quiet).
 	Logger *slog.Logger
+	// Expected tells a failure that is part of normal operation (the
+	// processor not answering for a moment) from one a person should look
+	// at: a job that failed expectedly and will be retried is logged at
+	// debug level for its first few attempts, not as a warning.
+	Expected func(error) bool
 	// PollInterval is how often idle workers look for new jobs; neither
 	// database/sql driver has LISTEN/NOTIFY. Defaults to one second.
 	PollInterval time.Duration
@@ -83,8 +88,10 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 		workers = 10
 	}
 	logger := slog.New(slog.DiscardHandler)
+	retries := retryLog{log: logger, expected: cfg.Expected}
 	if cfg.Logger != nil {
 		logger = slog.New(quiet{cfg.Logger.Handler()})
+		retries.log = cfg.Logger
 	}
 	c, err := river.NewClient(driver(db), &river.Config{
 		ID:                   cfg.ID,
@@ -97,6 +104,7 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 		FetchCooldown:        cooldown,
 		PollOnly:             true,
 		Logger:               logger,
+		ErrorHandler:         retries,
 		MaxAttempts:          25,
 	})
 	if err != nil {
@@ -108,9 +116,10 @@ func New(db *sqldb.DB, cfg Config) (*Client, error) {
 // quiet passes on River's warnings and errors, and its informational
 // lines only to a log at debug level: River says every few seconds how
 // many jobs each producer has run, and more of the same, which would
-// drown paidup's own log. River reports a job that failed ("Job errored",
-// "Job panicked") at info level too; those are what an operator must see,
-// so they pass, as warnings.
+// drown paidup's own log. River reports a job that failed for good ("Job
+// errored", "Job panicked") at info level too; those are what an operator
+// must see, so they pass, as warnings. A job that failed and will be
+// retried is retryLog's to report.
 type quiet struct{ slog.Handler }
 
 func (q quiet) Enabled(ctx context.Context, l slog.Level) bool {
@@ -127,9 +136,10 @@ func (q quiet) Handle(ctx context.Context, r slog.Record) error {
 	return q.Handler.Handle(ctx, r)
 }
 
-// jobFailed reports whether a line of River's says that a job failed.
+// jobFailed reports whether a line of River's says that a job failed
+// for good, or panicked.
 func jobFailed(msg string) bool {
-	return strings.Contains(msg, "Job errored") || strings.Contains(msg, "Job panicked")
+	return strings.HasSuffix(msg, "Job errored") || strings.Contains(msg, "Job panicked")
 }
 
 func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.Handler.WithAttrs(attrs)} }

@@ -3,9 +3,14 @@ package sandbox
 import (
 	"cmp"
 	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/paidup/paidup/internal/sqldb"
 )
 
 // DefaultClock is the id of the sandbox's own test clock. Unlike the test
@@ -315,4 +320,31 @@ func (s *Sandbox) runDueBilling(ctx context.Context) {
 	if err != nil {
 		s.log.Error("sandbox: running due billing failed", "err", err)
 	}
+}
+
+// StoredNow is the time of the default clock, clock_sandbox, as the
+// sandbox's records in db have it: for a command that runs beside the
+// sandbox (or after it) and must live on its clock. A database the
+// sandbox never ran on is on the wall clock.
+func StoredNow(ctx context.Context, db *sqldb.DB) (func() time.Time, error) {
+	ok, err := db.HasTable(ctx, "sandbox_objects")
+	if err != nil {
+		return nil, fmt.Errorf("reading the sandbox's clock: %w", err)
+	}
+	var data []byte
+	if ok {
+		err = db.Read.QueryRowContext(ctx, `SELECT data FROM sandbox_objects WHERE id = $1`, DefaultClock).Scan(&data)
+	}
+	if !ok || errors.Is(err, sql.ErrNoRows) {
+		return time.Now, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the sandbox's clock: %w", err)
+	}
+	var tc TestClock
+	if err := json.Unmarshal(data, &tc); err != nil {
+		return nil, fmt.Errorf("reading the sandbox's clock: %w", err)
+	}
+	offset := time.Duration(tc.Offset)
+	return func() time.Time { return time.Now().Add(offset) }, nil
 }

@@ -3,7 +3,6 @@ package sandbox
 import (
 	"embed"
 	"errors"
-	"fmt"
 	"html/template"
 	"net/http"
 	"net/mail"
@@ -265,12 +264,27 @@ type consolePage struct {
 	Endpoints     []*WebhookEndpoint
 	Faults        []Fault
 	Payments      []consolePayment
+	Invoices      []consoleInvoice
+	Disputes      []consoleDispute
 	Sessions      []consoleSession
 	Events        []consoleEvent
 }
 
 type consolePayment struct {
-	When, ID, Amount, Status, Customer, Metadata, Refunded string
+	When, ID, Amount, Status, Customer, Refunded string
+	Metadata                                     []string
+}
+
+// consoleInvoice is an invoice as the console lists it: a subscription's
+// period, paid or still being tried.
+type consoleInvoice struct {
+	When, ID, Number, Subscription, Customer, Amount, Status, NextAttempt string
+	Attempts                                                              int64
+}
+
+// consoleDispute is a chargeback as the console lists it.
+type consoleDispute struct {
+	When, ID, Payment, Customer, Amount, Reason, Status string
 }
 
 type consoleSubscription struct {
@@ -318,7 +332,7 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, id := range newest(s.byType["payment_intent"], 25) {
 		pi := s.objects[id].(*PaymentIntent)
-		cp := consolePayment{When: when(pi.Created), ID: pi.ID, Amount: money(pi.Amount, pi.Currency), Status: pi.Status, Metadata: fmt.Sprint(map[string]string(pi.Metadata))}
+		cp := consolePayment{When: when(pi.Created), ID: pi.ID, Amount: money(pi.Amount, pi.Currency), Status: pi.Status, Metadata: pairs(pi.Metadata)}
 		if cu, ok := s.objects[deref(pi.Customer)].(*Customer); ok {
 			cp.Customer = deref(cu.Email)
 		}
@@ -326,6 +340,29 @@ func (s *Sandbox) showConsole(w http.ResponseWriter, r *http.Request) {
 			cp.Refunded = money(ch.AmountRefunded, ch.Currency)
 		}
 		p.Payments = append(p.Payments, cp)
+	}
+	for _, id := range newest(s.byType["invoice"], 25) {
+		in := s.objects[id].(*Invoice)
+		ci := consoleInvoice{When: when(in.Created), ID: in.ID, Number: deref(in.Number), Customer: deref(in.CustomerEmail),
+			Amount: money(in.AmountDue, in.Currency), Status: in.Status, Attempts: in.AttemptCount}
+		if in.Parent != nil && in.Parent.SubscriptionDetails != nil {
+			ci.Subscription = in.Parent.SubscriptionDetails.Subscription
+		}
+		if in.NextPaymentAttempt != nil {
+			ci.NextAttempt = when(*in.NextPaymentAttempt)
+		}
+		p.Invoices = append(p.Invoices, ci)
+	}
+	for _, id := range newest(s.byType["dispute"], 25) {
+		dp := s.objects[id].(*Dispute)
+		cd := consoleDispute{When: when(dp.Created), ID: dp.ID, Payment: deref(dp.PaymentIntent), Amount: money(dp.Amount, dp.Currency),
+			Reason: strings.ReplaceAll(dp.Reason, "_", " "), Status: strings.ReplaceAll(dp.Status, "_", " ")}
+		if pi, ok := s.objects[cd.Payment].(*PaymentIntent); ok {
+			if cu, ok := s.objects[deref(pi.Customer)].(*Customer); ok {
+				cd.Customer = deref(cu.Email)
+			}
+		}
+		p.Disputes = append(p.Disputes, cd)
 	}
 	for _, id := range newest(s.byType["checkout.session"], 25) {
 		cs := s.objects[id].(*CheckoutSession)
@@ -406,5 +443,15 @@ func (s *Sandbox) retryFromConsole(w http.ResponseWriter, r *http.Request) {
 func newest(ids []string, n int) []string {
 	out := slices.Clone(ids[max(0, len(ids)-n):])
 	slices.Reverse(out)
+	return out
+}
+
+// pairs is metadata as people read it: "key: value", by key.
+func pairs(m Metadata) []string {
+	out := make([]string, 0, len(m))
+	for k, v := range m {
+		out = append(out, k+": "+v)
+	}
+	slices.Sort(out)
 	return out
 }

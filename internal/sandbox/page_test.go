@@ -275,3 +275,44 @@ func TestConsole(t *testing.T) {
 	}
 	require.Contains(t, body, b.hooks.srv.URL+"/webhooks/stripe")
 }
+
+// The console lists invoices and disputes, and shows metadata as
+// "key: value", one pair a line, rather than Go's map syntax.
+func TestConsoleListsInvoicesAndDisputes(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := billingSetup(t, engine, setupOpts{})
+		cs := b.subscribe(t, "PU-CONSOLE-DP", "ada@example.com", "pm_card_createDispute")
+		_, err := b.pay(b.newSession(t, "PU-CONSOLE-PI").ID, "pm_card_visa")
+		require.NoError(t, err)
+		b.settle(t)
+		status, _, body := b.browse(t, "GET", "/", nil)
+		require.Equal(t, http.StatusOK, status)
+
+		invoices := section(t, body, "invoices")
+		require.Contains(t, invoices, "<code>"+cs.Invoice.ID+"</code>")
+		require.Contains(t, invoices, "<code>"+cs.Subscription.ID+"</code>")
+		require.Contains(t, invoices, "ada@example.com")
+		require.Contains(t, invoices, "$9.00")
+		require.Contains(t, invoices, ">paid<")
+
+		disputes := section(t, body, "disputes")
+		require.Regexp(t, `<code>dp_\w+</code>`, disputes)
+		require.Contains(t, disputes, "ada@example.com")
+		require.Contains(t, disputes, "fraudulent")
+		require.Contains(t, disputes, "needs response")
+
+		payments := section(t, body, "payments")
+		require.Contains(t, payments, "<code>paidup_checkout: PU-CONSOLE-PI</code>")
+		require.NotContains(t, body, "map[", "no Go map syntax on the console")
+	})
+}
+
+// section is the table with data-testid name on a page.
+func section(t *testing.T, body, name string) string {
+	t.Helper()
+	i := strings.Index(body, `data-testid="`+name+`"`)
+	require.Positive(t, i, "no %s table", name)
+	end := strings.Index(body[i:], "</table>")
+	require.Positive(t, end)
+	return body[i : i+end]
+}

@@ -95,6 +95,7 @@ func (s *Sandbox) Handler() http.Handler {
 	mux.HandleFunc("POST /p/{id}/subscriptions/{sub}/cancel", s.setPortalCancel(true))
 	mux.HandleFunc("POST /p/{id}/subscriptions/{sub}/renew", s.setPortalCancel(false))
 	mux.HandleFunc("GET /{$}", s.showConsole)
+	mux.HandleFunc("GET /favicon.ico", showFavicon)
 	mux.HandleFunc("POST /console/clock/advance", s.advanceFromConsole)
 	mux.HandleFunc("POST /console/deliveries/{id}/retry", s.retryFromConsole)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

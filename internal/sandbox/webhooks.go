@@ -378,7 +378,9 @@ func (s *Sandbox) record(ctx context.Context, outs []outcome) {
 		if err != nil {
 			s.log.Error("sandbox: recording webhook delivery failed", "delivery", o.d.ID, "err", err)
 		}
-		level := s.log.Info
+		// A delivery that succeeded is at debug level: the receiver logs
+		// its request, and in sandbox mode that is paidup's own log.
+		level := s.log.Debug
 		if o.a.Status < 200 || o.a.Status >= 300 {
 			level = s.log.Warn
 		}

@@ -39,7 +39,10 @@ type Subscription struct {
 	PeriodStart         time.Time
 	PeriodEnd           time.Time
 	CancelAtPeriodEnd   bool
-	EndedAt             time.Time
+	// Cancellations counts the times it was set to end with its period,
+	// so that each is told once.
+	Cancellations int
+	EndedAt       time.Time
 	// FailingInvoice is the renewal whose payment failed and is not yet
 	// paid, and FailingSince when it first failed; empty when none.
 	FailingInvoice string
@@ -53,13 +56,13 @@ type Subscription struct {
 func (s Subscription) Failing() bool { return s.FailingInvoice != "" }
 
 const subscriptionColumns = `processor, subscription_id, customer_id, processor_customer_id, plan_id, status, period_start,
-	period_end, cancel_at_period_end, ended_at, failing_invoice, failing_since, created_at, updated_at`
+	period_end, cancel_at_period_end, ended_at, failing_invoice, failing_since, created_at, updated_at, cancellations`
 
 func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
 	var s Subscription
 	var ended, failing sql.NullTime
 	err := row.Scan(&s.Processor, &s.ID, &s.CustomerID, &s.ProcessorCustomerID, &s.PlanID, &s.Status, &s.PeriodStart, &s.PeriodEnd,
-		&s.CancelAtPeriodEnd, &ended, &s.FailingInvoice, &failing, &s.CreatedAt, &s.UpdatedAt)
+		&s.CancelAtPeriodEnd, &ended, &s.FailingInvoice, &failing, &s.CreatedAt, &s.UpdatedAt, &s.Cancellations)
 	s.PeriodStart, s.PeriodEnd = s.PeriodStart.UTC(), s.PeriodEnd.UTC()
 	s.CreatedAt, s.UpdatedAt = s.CreatedAt.UTC(), s.UpdatedAt.UTC()
 	s.EndedAt, s.FailingSince = timeOf(ended), timeOf(failing)
@@ -87,16 +90,16 @@ func (tx *Tx) SubscriptionForUpdate(ctx context.Context, processor, id string) (
 // PutSubscription writes a subscription's mirror, new or changed.
 func (tx *Tx) PutSubscription(ctx context.Context, s Subscription) error {
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO subscriptions (`+subscriptionColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
 		ON CONFLICT (processor, subscription_id) DO UPDATE SET
 			customer_id = excluded.customer_id, processor_customer_id = excluded.processor_customer_id,
 			plan_id = excluded.plan_id, status = excluded.status,
 			period_start = excluded.period_start, period_end = excluded.period_end,
 			cancel_at_period_end = excluded.cancel_at_period_end, ended_at = excluded.ended_at,
 			failing_invoice = excluded.failing_invoice, failing_since = excluded.failing_since,
-			updated_at = excluded.updated_at`,
+			updated_at = excluded.updated_at, cancellations = excluded.cancellations`,
 		s.Processor, s.ID, s.CustomerID, s.ProcessorCustomerID, s.PlanID, s.Status, ts(s.PeriodStart), ts(s.PeriodEnd),
-		s.CancelAtPeriodEnd, nullTime(s.EndedAt), s.FailingInvoice, nullTime(s.FailingSince), tx.now)
+		s.CancelAtPeriodEnd, nullTime(s.EndedAt), s.FailingInvoice, nullTime(s.FailingSince), tx.now, s.Cancellations)
 	if err != nil {
 		return fmt.Errorf("recording subscription %s: %w", s.ID, err)
 	}

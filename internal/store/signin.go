@@ -81,7 +81,7 @@ func (tx *Tx) signIn(ctx context.Context, customerID string, sessionTTL time.Dur
 	}
 	session := newToken()
 	if _, err := tx.tx.ExecContext(ctx, `INSERT INTO account_sessions (token_hash, customer_id, created_at, expires_at) VALUES ($1, $2, $3, $4)`,
-		tokenHash(session), customerID, tx.now, tx.now.Add(sessionTTL)); err != nil {
+		tokenHash(session), customerID, tx.now, tx.s.sessionStamp().Add(sessionTTL)); err != nil {
 		return "", fmt.Errorf("opening account session: %w", err)
 	}
 	err := tx.Append(ctx, TimelineEntry{CustomerID: customerID, Kind: EventSignIn, Source: ByCustomer, Summary: summary, Data: data})
@@ -92,7 +92,7 @@ func (tx *Tx) signIn(ctx context.Context, customerID string, sessionTTL time.Dur
 func (s *Store) SessionCustomer(ctx context.Context, session string) (string, error) {
 	var id string
 	err := s.db.Read.QueryRowContext(ctx, `SELECT customer_id FROM account_sessions WHERE token_hash = $1 AND expires_at > $2`,
-		tokenHash(session), s.stamp()).Scan(&id)
+		tokenHash(session), s.sessionStamp()).Scan(&id)
 	if err != nil {
 		return "", paidup.Errorf(paidup.EUNAUTHORIZED, "Please sign in.")
 	}

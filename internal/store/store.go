@@ -39,6 +39,9 @@ type Store struct {
 	db   *sqldb.DB
 	now  func() time.Time
 	jobs *queue.Client
+	// sessionNow, if set, is the clock account sessions live by (see
+	// SessionsOnWallClock).
+	sessionNow func() time.Time
 }
 
 // New returns a store on db; now is the business clock.

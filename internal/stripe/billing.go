@@ -40,6 +40,22 @@ func (c *Client) CancelSubscription(ctx context.Context, id string) (paidup.Subs
 	return paidup.Subscription{}, werr
 }
 
+// SetCancelAtPeriodEnd sets a subscription's cancel_at_period_end: the
+// customer's cancellation at the end of the period they paid for, or its
+// undoing. Asking twice for the same is harmless, so no idempotency key
+// is needed (and one would refuse a cancel, resume, cancel again).
+func (c *Client) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.Subscription, error) {
+	s, err := c.api.V1Subscriptions.Update(ctx, id, &stripego.SubscriptionUpdateParams{CancelAtPeriodEnd: stripego.Bool(cancel)})
+	if err != nil {
+		what := "cancelling subscription %s at its period's end"
+		if !cancel {
+			what = "resuming subscription %s"
+		}
+		return paidup.Subscription{}, wrap(err, what, id)
+	}
+	return subscription(s), nil
+}
+
 // Invoice reads an invoice with its payments.
 func (c *Client) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
 	p := &stripego.InvoiceRetrieveParams{}

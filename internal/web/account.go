@@ -6,78 +6,46 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
-	"github.com/paidup/paidup/internal/store"
 )
 
 const sessionCookie = "paidup_session"
 
 type accountPage struct {
-	Signedin  bool
-	Sent      bool
-	Error     string
-	Email     string
-	Access    paidup.Access
-	TierName  string
-	Purchases []purchaseView
-	Token     string // on the sign-in confirmation page
-	// CardUpdate: the customer has a card on file they can update.
+	Signedin bool
+	Error    string
+	// Notice says what a customer's own action just did, as the
+	// processor's word (re-read) has it.
+	Notice   string
+	Email    string
+	Access   paidup.Access
+	TierName string
+	// Subscriptions are the customer's, latest first, with what they may
+	// do about each.
+	Subscriptions []subscriptionView
+	Purchases     []purchaseView
+	Token         string // on the sign-in confirmation page
+	// CardUpdate: the customer has a subscription, and a card on file
+	// they can update.
 	CardUpdate bool
+	// SignIn is what the sign-in form says of the links asked for.
+	SignIn signInNotice
 }
 
-type purchaseView struct {
-	Reference, Plan, Amount, Paid, Status string
-}
-
-// handleAccount shows a signed-in customer their access and purchases, or
-// asks for their email to send a sign-in link.
+// handleAccount shows a signed-in customer their access, subscriptions
+// and payments, or asks for their email to send a sign-in link.
 func (s *Server) handleAccount() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		customerID, ok := s.signedIn(r)
 		if !ok {
-			s.render(w, r, http.StatusOK, "account.html", "Your account", accountPage{Sent: r.URL.Query().Get("sent") != ""})
+			s.render(w, r, http.StatusOK, "account.html", "Your account", accountPage{SignIn: signInNoticeOf(r.URL.Query())})
 			return
 		}
-		ctx := r.Context()
-		c, err := s.Store.Customer(ctx, customerID)
+		p, err := s.accountState(r.Context(), customerID)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		grants, err := s.Store.Grants(ctx, customerID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		blocks, err := s.Store.Blocks(ctx, customerID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		payments, err := s.Store.Payments(ctx, customerID)
-		if err != nil {
-			s.fail(w, r, err)
-			return
-		}
-		p := accountPage{Signedin: true, Email: c.Email, Access: s.Policy.AccessAt(grants, blocks, s.Now())}
-		_, card := s.cardCustomer(r.Context(), c)
-		p.CardUpdate = card != ""
-		if t, ok := s.Policy.Tier(p.Access.Tier); ok {
-			p.TierName = t.Name
-		}
-		for _, pay := range payments {
-			pv := purchaseView{Reference: pay.CheckoutReference, Plan: pay.PlanID, Amount: pay.Amount.String(),
-				Paid: pay.PaidAt.Format("2 January 2006"), Status: "Paid"}
-			if pl, ok := s.Policy.Plan(pay.PlanID); ok {
-				pv.Plan = pl.Name
-			}
-			switch pay.State() {
-			case store.PaymentRefunded:
-				pv.Status = "Refunded"
-			case store.PaymentDisputed:
-				pv.Status = "Disputed"
-			}
-			p.Purchases = append(p.Purchases, pv)
-		}
+		p.Notice = doneNotice(r.URL.Query().Get("done"), p.Subscriptions)
 		s.render(w, r, http.StatusOK, "account.html", "Your account", p)
 	})
 }
@@ -101,10 +69,21 @@ func (s *Server) handleAccountLink() http.Handler {
 		}
 		// Answer first, whole (an empty body of known length, so the
 		// client has it all once it is flushed), then hand the address
-		// over: the work it causes cannot slow this answer down.
+		// over: the work it causes cannot slow this answer down. The
+		// answer says when the link was asked for, or that the address
+		// has had its links for now: the same for any address, customer
+		// or not.
+		// The windows are the business clock's, as the emails' are; the
+		// times the page names are the wall clock's, as the customer's
+		// are (the two differ in sandbox mode after the clock is moved).
+		now, wall := s.Now(), time.Now()
+		sent, next, ok := s.signInPace.ask(email, now)
 		w.Header().Set("Content-Length", "0")
-		http.Redirect(w, r, "/account?sent=1", http.StatusSeeOther)
+		http.Redirect(w, r, signInAnswer(wall.Add(sent.Sub(now)), wall.Add(next.Sub(now)), ok), http.StatusSeeOther)
 		http.NewResponseController(w).Flush()
+		if !ok {
+			return
+		}
 		if !s.SignIns.Ask(email) {
 			// The same answer: the customer asks again if no link comes.
 			s.Metrics.SignInsDropped.Inc()

@@ -17,6 +17,8 @@ func (s *Server) routes() {
 	page("POST /account/sign-in", "sign_in", s.limited(s.limits.signIn, s.handleSignIn()))
 	page("POST /account/sign-out", "sign_out", s.handleSignOut())
 	page("POST /account/card", "account_card", s.handleAccountCard())
+	page("POST /account/cancel", "account_cancel", s.handleSubscriptionCancel(true))
+	page("POST /account/resume", "account_resume", s.handleSubscriptionCancel(false))
 	page("GET /card/{token}", "card_form", s.handleCardForm())
 	page("POST /card/{token}", "card", s.handleCard())
 
@@ -29,6 +31,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /webhooks/stripe", s.observe("webhook_stripe", s.handleStripeWebhook()))
 	s.mux.Handle("GET /healthz", s.observe("healthz", s.handleHealth()))
 	s.mux.Handle("GET /metrics", s.Metrics.Handler())
+	s.mux.Handle("GET /favicon.ico", handleFavicon())
 
 	page("/", "not_found", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotFound)

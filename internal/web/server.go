@@ -4,6 +4,7 @@
 package web
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"embed"
@@ -47,9 +48,13 @@ type Deps struct {
 	// Webhooks verifies Stripe's signed webhooks.
 	Webhooks stripe.Verifier
 	Policy   *paidup.Policy
-	// Billing opens processors' card pages, by processor name ("stripe").
-	Billing  map[string]paidup.Billing
-	Business Business
+	// Billing opens processors' card pages, and cancels and resumes
+	// subscriptions, by processor name ("stripe").
+	Billing map[string]paidup.Billing
+	// Subscriptions sync a subscription a customer changed, by processor
+	// name.
+	Subscriptions map[string]SubscriptionSyncer
+	Business      Business
 	// PublicURL is how customers reach paidup, for links and cookies.
 	PublicURL string
 	// APIKeys are the bearer keys of the operator's app; none turns the
@@ -59,6 +64,11 @@ type Deps struct {
 	// long an emailed sign-in link works.
 	SessionTTL time.Duration
 	LinkTTL    time.Duration
+	// SignInLimit is how many sign-in links an address may ask for in
+	// each SignInWindow (as notify.Outbox sends them); zero: the
+	// defaults.
+	SignInLimit  int
+	SignInWindow time.Duration
 	// Now is the business clock.
 	Now     func() time.Time
 	Logger  *slog.Logger
@@ -93,6 +103,7 @@ type Server struct {
 	// webhookRefusals and limitRefusals count refusals for on-call.
 	webhookRefusals, limitRefusals burstCount
 	limits                         routeLimits
+	signInPace                     *signInPace
 	// csp is the pages' Content-Security-Policy; hsts, whether responses
 	// tell browsers to come back over https only.
 	csp  string
@@ -115,6 +126,7 @@ func NewServer(d Deps) *Server {
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), refusals: newRateLimitedLog(d.Logger, 10*time.Second),
 		limits: newRouteLimits(d.Limits), csp: contentSecurityPolicy(d.PageOrigins), hsts: strings.HasPrefix(d.PublicURL, "https://")}
+	s.signInPace = newSignInPace(cmp.Or(d.SignInLimit, notify.DefaultSignInLimit), cmp.Or(d.SignInWindow, notify.DefaultSignInWindow), 100_000)
 	s.routes()
 	return s
 }

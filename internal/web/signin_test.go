@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -70,16 +71,21 @@ func (b *testBundle) signInEmails(t testing.TB, to string) int {
 	return n
 }
 
-// sameAnswer requires two answers to be the same, but for the Date.
+// sameAnswer requires two answers to be the same, but for the Date and
+// the moment the answer names (when the link was asked for).
 func sameAnswer(t *testing.T, a, b response) {
 	t.Helper()
 	require.Equal(t, a.status, b.status)
 	require.Equal(t, a.body, b.body)
 	ha, hb := a.header.Clone(), b.header.Clone()
-	ha.Del("Date")
-	hb.Del("Date")
+	for _, h := range []http.Header{ha, hb} {
+		h.Del("Date")
+		h.Set("Location", sentAt.ReplaceAllString(h.Get("Location"), "sent=T"))
+	}
 	require.Equal(t, ha, hb)
 }
+
+var sentAt = regexp.MustCompile(`sent=[0-9]+`)
 
 // Asking for a sign-in link does the same thing whoever asks: the request
 // checks the address and hands it over, and writes nothing — no email, no
@@ -96,7 +102,7 @@ func TestSignInLinkRequestDoesNoWrite(t *testing.T) {
 		stranger := b.do(t, "POST", "/account/link", url.Values{"email": {"eve@example.com"}}, nil)
 		customer := b.do(t, "POST", "/account/link", url.Values{"email": {" Ada@Example.COM "}}, nil)
 		require.Equal(t, http.StatusSeeOther, customer.status)
-		require.Equal(t, "/account?sent=1", customer.header.Get("Location"))
+		require.Regexp(t, `^/account\?sent=[0-9]+$`, customer.header.Get("Location"))
 		sameAnswer(t, stranger, customer)
 		require.Equal(t, before, b.rows(t), "the requests wrote nothing")
 
@@ -107,14 +113,14 @@ func TestSignInLinkRequestDoesNoWrite(t *testing.T) {
 		b.do(t, "POST", "/account/link", url.Values{"email": {"ada@example.com"}}, nil)
 		b.do(t, "POST", "/account/link", url.Values{"email": {"grace@example.com"}}, nil)
 		require.Eventually(t, func() bool { return b.signInEmails(t, "grace@example.com") == 1 }, 10*time.Second, 10*time.Millisecond)
-		require.Equal(t, 1, b.signInEmails(t, "ada@example.com"), "at most one link email per customer every ten minutes")
+		require.Equal(t, 2, b.signInEmails(t, "ada@example.com"), "a second request gets a second link")
 		require.Zero(t, b.signInEmails(t, "eve@example.com"), "nothing for a stranger")
 
 		after := b.rows(t)
 		for table, n := range after {
 			switch table {
 			case "emails", "river_job", "timeline":
-				require.Equal(t, before[table]+2, n, "%s: a sign-in email each for Ada and Grace", table)
+				require.Equal(t, before[table]+3, n, "%s: two sign-in emails for Ada, one for Grace", table)
 			case "river_notification": // the job queue's wake-ups on SQLite
 			default:
 				require.Equal(t, before[table], n, table)
@@ -228,4 +234,53 @@ func timeSignInLinkRequest(b *testing.B, tb *testBundle, email string) time.Dura
 		b.Fatalf("status %d", resp.StatusCode)
 	}
 	return d
+}
+
+// Asking again resends: a new link each time, up to three in ten
+// minutes; then the page says that is all for now and when to ask again,
+// and sends nothing. A stranger's address gets the very same answers. A
+// customer who spent a link and asks for a new one gets it.
+func TestSignInLinkRequestsRepeated(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		b.customer(t, "ada@example.com")
+		b.workSignIns(t)
+		ask := func(email string) response {
+			t.Helper()
+			r := b.do(t, "POST", "/account/link", url.Values{"email": {email}}, nil)
+			require.Equal(t, http.StatusSeeOther, r.status)
+			return r
+		}
+		for i := range 3 {
+			customer, stranger := ask("ada@example.com"), ask("eve@example.com")
+			sameAnswer(t, customer, stranger)
+			require.NotContains(t, customer.header.Get("Location"), "next=")
+			require.Eventually(t, func() bool { return b.signInEmails(t, "ada@example.com") == i+1 }, 10*time.Second, 10*time.Millisecond)
+			text := visibleText(b.do(t, "GET", customer.header.Get("Location"), nil, nil).body)
+			require.Contains(t, text, "If we know that address, we sent it a sign-in link at ")
+			require.Contains(t, text, "UTC")
+			require.Contains(t, text, "Check your spam folder")
+		}
+		customer, stranger := ask("ada@example.com"), ask("eve@example.com")
+		sameAnswer(t, customer, stranger)
+		require.Contains(t, customer.header.Get("Location"), "next=")
+		text := visibleText(b.do(t, "GET", customer.header.Get("Location"), nil, nil).body)
+		require.Contains(t, text, "If we know that address, we have sent it all the sign-in links we send at once, the last at ")
+		require.Contains(t, text, "check your spam folder")
+		require.Contains(t, text, "You can ask for another after ")
+		require.NotContains(t, text, "we sent it a sign-in link at")
+		ask("grace@example.com") // worked after Ada's fourth, if that were handed over
+		require.Never(t, func() bool { return b.signInEmails(t, "ada@example.com") != 3 }, 300*time.Millisecond, 10*time.Millisecond)
+		require.Zero(t, b.signInEmails(t, "eve@example.com"))
+
+		// Another customer, whose link is spent, asks again: a link comes.
+		bob := b.customer(t, "bob@example.com")
+		token, err := b.store.CreateSignInLink(context.Background(), bob, time.Hour)
+		require.NoError(t, err)
+		require.Equal(t, http.StatusSeeOther, b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil).status)
+		r := b.do(t, "POST", "/account/sign-in", url.Values{"token": {token}}, nil)
+		require.Contains(t, visibleText(r.body), "Ask for a new one below")
+		ask("bob@example.com")
+		require.Eventually(t, func() bool { return b.signInEmails(t, "bob@example.com") == 1 }, 10*time.Second, 10*time.Millisecond)
+	})
 }

@@ -1,0 +1,109 @@
+package web
+
+import (
+	"html"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/store"
+)
+
+var (
+	markup    = regexp.MustCompile(`(?s)<(style|head)\b.*?</(style|head)>|<[^>]*>`)
+	spaces    = regexp.MustCompile(`\s+`)
+	rawIDs    = regexp.MustCompile(`\b(in|ch|re|dp|cus|sub|pi|cs)_[A-Za-z0-9]+`)
+	wordsDate = time.Date(2027, 1, 3, 9, 0, 0, 0, time.UTC)
+)
+
+// Every state of a subscription and of a payment reads true on the
+// account page: what must be said, and what must never be, in each; no
+// processor id anywhere a customer reads.
+func TestAccountPageWordsByState(t *testing.T) {
+	cfg, err := config.Load("", config.Overrides{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Deps: Deps{Policy: &cfg.Policy}}
+	monthly := store.Subscription{Processor: "stripe", ID: "sub_1", PlanID: "pro-monthly", Status: paidup.SubscriptionActive,
+		PeriodStart: wordsDate.AddDate(0, -1, 0), PeriodEnd: wordsDate}
+	cancelled, failing, failingCancelled, ended := monthly, monthly, monthly, monthly
+	cancelled.CancelAtPeriodEnd = true
+	failing.Status, failing.FailingInvoice, failing.FailingSince = paidup.SubscriptionPastDue, "in_1", wordsDate
+	failingCancelled = failing
+	failingCancelled.CancelAtPeriodEnd = true
+	ended.Status, ended.EndedAt = paidup.SubscriptionCanceled, wordsDate
+	graceEnd := wordsDate.Add(cfg.Policy.Lifecycle.Grace).Format("2 January 2006")
+
+	pay := func(state, status string) purchaseView {
+		return purchaseView{Reference: "PU-7K3M-Q9XD", Plan: "Pro, monthly", Amount: "$19.00", Paid: "3 December 2026", State: state, Status: status}
+	}
+	for _, c := range []struct {
+		name      string
+		page      accountPage
+		sub       *store.Subscription
+		blocked   bool
+		required  []string
+		forbidden []string
+	}{
+		{name: "renews", sub: &monthly, required: []string{"Renews on 3 January 2027 for $19.00", "Cancel at the end of the period"},
+			forbidden: []string{"not be charged", "Cancelled", "Resume", "Ended", "Payment failed"}},
+		{name: "cancelled at the period's end", sub: &cancelled,
+			required:  []string{"Cancelled: you keep Pro until 3 January 2027", "It will not renew", "Resume the subscription"},
+			forbidden: []string{"Renews on", "Cancel at the end", "Payment failed", "card"}},
+		{name: "payment failed, in grace", sub: &failing,
+			required:  []string{"Payment failed: you keep Pro until " + graceEnd, "Update your card", "Cancel at the end of the period"},
+			forbidden: []string{"Renews on", "not be charged", "Resume", "3 January 2027 for"}},
+		{name: "payment failed, and cancelled", sub: &failingCancelled,
+			required:  []string{"Cancelled, and the last renewal was not paid: you keep Pro until " + graceEnd, "It will not renew", "Resume"},
+			forbidden: []string{"Renews on", "Cancel at the end"}},
+		{name: "on hold", sub: &monthly, blocked: true, required: []string{"On hold", "Your access is on hold"},
+			forbidden: []string{"Renews on", "Cancel at the end", "Resume", "Update your card"}},
+		{name: "ended", sub: &ended, required: []string{"Ended on 3 January 2027", "will not renew"},
+			forbidden: []string{"Renews on", "Cancel at the end", "Resume", "you keep"}},
+		{name: "one-time buyer", page: accountPage{Access: paidup.Access{Active: true, Tier: "pro", Until: wordsDate}, TierName: "Pro",
+			Purchases: []purchaseView{pay(payPaid, "Paid")}},
+			required: []string{"Pro", "Until 3 January 2027", "Paid"}, forbidden: []string{"card", "Card", "Renews", "Subscriptions", "Cancel", "for good"}},
+		{name: "lifetime buyer", page: accountPage{Access: paidup.Access{Active: true, Tier: "supporter"}, TierName: "Supporter"},
+			required: []string{"Supporter", "Yours for good"}, forbidden: []string{"Until", "card", "Renews"}},
+		{name: "a disputed payment", page: accountPage{Purchases: []purchaseView{pay(payDisputed, "Disputed: your bank has taken this payment back")}},
+			required: []string{"Disputed"}, forbidden: []string{"· Paid ·", "Refunded"}},
+		{name: "a refunded payment", page: accountPage{Purchases: []purchaseView{pay(payRefunded, "Refunded")}},
+			required: []string{"· Refunded ·"}, forbidden: []string{"· Paid ·"}},
+		{name: "a failed renewal", page: accountPage{Purchases: []purchaseView{pay(payFailed, "Payment failed: the card will be tried again")}},
+			required: []string{"Payment failed"}, forbidden: []string{"· Paid ·"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := c.page
+			p.Signedin, p.Email = true, "ada@example.com"
+			if c.sub != nil {
+				p.Subscriptions = []subscriptionView{s.subscriptionView(*c.sub, c.blocked)}
+				v := p.Subscriptions[0]
+				p.CardUpdate = v.State == subRenews || v.State == subFailing
+				p.Access = paidup.Access{Active: !c.blocked, Blocked: c.blocked, Tier: "pro", Until: wordsDate}
+				p.TierName = "Pro"
+			}
+			var b strings.Builder
+			if err := executePage(&b, "account.html", page{Title: "Your account", Business: Business{Name: "Example"}, Data: p}); err != nil {
+				t.Fatal(err)
+			}
+			text := spaces.ReplaceAllString(html.UnescapeString(markup.ReplaceAllString(b.String(), " ")), " ")
+			for _, r := range c.required {
+				if !strings.Contains(text, r) {
+					t.Errorf("missing %q in:\n%s", r, text)
+				}
+			}
+			for _, f := range c.forbidden {
+				if strings.Contains(text, f) {
+					t.Errorf("says %q in:\n%s", f, text)
+				}
+			}
+			if id := rawIDs.FindString(text); id != "" {
+				t.Errorf("a processor id %q in:\n%s", id, text)
+			}
+		})
+	}
+}
