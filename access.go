@@ -63,6 +63,9 @@ type Block struct {
 	ID         string
 	CustomerID string
 	Source     string
+	// SourceRef names what caused the block, e.g. "stripe:dp_…" for a
+	// chargeback; empty for a person's block.
+	SourceRef  string
 	Reason     string
 	CreatedAt  time.Time
 	Lifted     time.Time

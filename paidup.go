@@ -76,6 +76,9 @@ type Lifecycle struct {
 	// customer buys another instead of fixing their card: DoubleBuyCancel
 	// cancels it at the processor; DoubleBuyFlag opens a support case.
 	DoubleBuy string
+	// Chargeback says which grants a chargeback ends; it suspends the
+	// rest until a person lifts its block.
+	Chargeback Chargeback
 	// RenewalReceipts: paidup emails a receipt for each paid renewal. Off
 	// by default, since processors send their own.
 	RenewalReceipts bool

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
@@ -9,25 +10,33 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/lifecycle"
+	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/store"
 )
 
-// block shows a customer's blocks or lifts them: a person's decision, on
-// the customer's timeline with who made it and why.
+const blockUsage = "usage: paidup block show --customer WHO, paidup block lift --customer WHO --actor NAME --reason TEXT, " +
+	"or paidup block add --customer WHO --actor NAME --reason TEXT (WHO: paidup's customer id, an email address, or a PU- reference)"
+
+// block shows a customer's blocks and grants, lifts their blocks, or
+// blocks them: a person's decision, on the customer's timeline with who
+// made it and why.
 func block(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "lift" && args[0] != "show") {
-		return usageError{"usage: paidup block show --customer ID|EMAIL, or paidup block lift --customer ID|EMAIL --actor NAME --reason TEXT"}
+	if len(args) == 0 || (args[0] != "lift" && args[0] != "show" && args[0] != "add") {
+		return usageError{blockUsage}
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("paidup block "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
 	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
-	who := fs.String("customer", "", "the customer: paidup's id (cu_…) or their email address")
+	who := fs.String("customer", "", "the customer: paidup's id (cu_…), their email address, or a reference of theirs (PU-…: a purchase's or a chargeback's)")
 	actor, reason := new(string), new(string)
-	if sub == "lift" {
-		fs.StringVar(actor, "actor", getenv("USER"), "who lifts the block, for the audit trail [USER]")
-		fs.StringVar(reason, "reason", "", "why the block is lifted, for the audit trail")
+	if sub != "show" {
+		verb := map[string]string{"lift": "lifts the block", "add": "blocks the customer"}[sub]
+		fs.StringVar(actor, "actor", getenv("USER"), "who "+verb+", for the audit trail [USER]")
+		fs.StringVar(reason, "reason", "", "why, for the audit trail")
 	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -35,13 +44,18 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *who == "" {
 		return usageError{"--customer is required"}
 	}
-	if sub == "lift" && (strings.TrimSpace(*actor) == "" || strings.TrimSpace(*reason) == "") {
-		return usageError{"--actor and --reason are required: lifting a block is on the customer's record"}
+	if sub != "show" && (strings.TrimSpace(*actor) == "" || strings.TrimSpace(*reason) == "") {
+		return usageError{"--actor and --reason are required: a block, and its lifting, are on the customer's record"}
 	}
 	cfg, err := f.load(io.Discard)
 	if err != nil {
 		return err
 	}
+	points, err := failpoint.Enabled(getenv)
+	if err != nil {
+		return err
+	}
+	failpoint.Arm(points)
 	now, err := businessClock(ctx, cfg)
 	if err != nil {
 		return err
@@ -51,21 +65,14 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
-	var c paidup.Customer
-	if strings.Contains(*who, "@") {
-		email, err := paidup.NormaliseEmail(*who)
-		if err != nil {
-			return err
-		}
-		c, err = st.CustomerByEmail(ctx, email)
-		if err != nil {
-			return fmt.Errorf("no customer with email %s: %w", email, err)
-		}
-	} else if c, err = st.Customer(ctx, *who); err != nil {
-		return fmt.Errorf("no customer %s: %w", *who, err)
+	c, err := findCustomer(ctx, st, *who)
+	if err != nil {
+		return err
 	}
-	if sub == "lift" {
-		lifted, err := lifecycle.LiftBlocks(ctx, st, c.ID, *actor, *reason)
+	svc := &lifecycle.Service{Store: st, Policy: &cfg.Policy, Notify: &notify.Outbox{OnCall: cfg.OnCall.Emails}}
+	switch sub {
+	case "lift":
+		lifted, err := svc.LiftBlocks(ctx, c.ID, *actor, *reason)
 		if err != nil {
 			return err
 		}
@@ -76,12 +83,55 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 		for _, b := range lifted {
 			fmt.Fprintf(stdout, "Lifted %s block %s (%s).\n", b.Source, b.ID, b.Reason)
 		}
+	case "add":
+		b, err := svc.Block(ctx, c.ID, *actor, *reason)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "Blocked %s (%s): block %s. Every grant is suspended until the block is lifted.\n", c.Email, c.ID, b.ID)
 	}
+	return showBlocks(ctx, st, &cfg.Policy, c, stdout)
+}
+
+// findCustomer finds a customer by paidup's id, email address, or a
+// reference of theirs.
+func findCustomer(ctx context.Context, st *store.Store, who string) (paidup.Customer, error) {
+	if ref, ok := paidup.ParseReference(who); ok && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(who)), "PU") {
+		c, err := st.CustomerByReference(ctx, ref)
+		if err != nil {
+			return c, fmt.Errorf("no customer with reference %s: %w", ref, err)
+		}
+		return c, nil
+	}
+	if strings.Contains(who, "@") {
+		email, err := paidup.NormaliseEmail(who)
+		if err != nil {
+			return paidup.Customer{}, err
+		}
+		c, err := st.CustomerByEmail(ctx, email)
+		if err != nil {
+			return c, fmt.Errorf("no customer with email %s: %w", email, err)
+		}
+		return c, nil
+	}
+	c, err := st.Customer(ctx, who)
+	if err != nil {
+		return c, fmt.Errorf("no customer %s: %w", who, err)
+	}
+	return c, nil
+}
+
+// showBlocks prints a customer's blocks, grants and access, tiers by name.
+func showBlocks(ctx context.Context, st *store.Store, policy *paidup.Policy, c paidup.Customer, stdout io.Writer) error {
 	blocks, err := st.Blocks(ctx, c.ID)
 	if err != nil {
 		return err
 	}
 	grants, err := st.Grants(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	payments, err := st.Payments(ctx, c.ID)
 	if err != nil {
 		return err
 	}
@@ -92,14 +142,42 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		fmt.Fprintf(stdout, "block %s (%s, %s): %s — %s\n", b.ID, b.Source, b.CreatedAt.Format(time.RFC3339), b.Reason, state)
 	}
-	a := cfg.Policy.AccessAt(grants, blocks, st.Now())
+	for _, p := range payments {
+		if p.DisputeReference != "" {
+			fmt.Fprintf(stdout, "chargeback %s of payment %s (%s, %s)\n", p.DisputeReference, p.ID, p.Amount, cmp.Or(p.CheckoutReference, "no checkout reference"))
+		}
+	}
+	at := lifecycle.Moment(st.Now(), grants, blocks)
+	a := policy.AccessAt(grants, blocks, at)
+	for _, g := range grants {
+		fmt.Fprintf(stdout, "grant %s: %s (%s, %s) — %s\n", g.ID, policy.TierName(g.Tier), g.Source, g.SourceRef, grantState(g, a, at))
+	}
 	switch {
 	case a.Blocked:
 		fmt.Fprintf(stdout, "%s (%s) is blocked: no access.\n", c.Email, c.ID)
 	case a.Active:
-		fmt.Fprintf(stdout, "%s (%s) has access: %s.\n", c.Email, c.ID, cfg.Policy.TierName(a.Tier))
+		fmt.Fprintf(stdout, "%s (%s) has access: %s.\n", c.Email, c.ID, policy.TierName(a.Tier))
 	default:
 		fmt.Fprintf(stdout, "%s (%s) has no active grant.\n", c.Email, c.ID)
 	}
 	return nil
+}
+
+// grantState says what a grant gives at t.
+func grantState(g paidup.Grant, a paidup.Access, t time.Time) string {
+	until := "for good"
+	if !g.End.IsZero() {
+		until = "until " + g.End.Format(time.RFC3339)
+	}
+	switch {
+	case !g.Revoked.IsZero():
+		return fmt.Sprintf("ended %s: %s", g.Revoked.Format(time.RFC3339), g.RevokeReason)
+	case !g.End.IsZero() && !t.Before(g.End):
+		return "ran out " + g.End.Format(time.RFC3339)
+	case t.Before(g.Start):
+		return "from " + g.Start.Format(time.RFC3339) + ", " + until
+	case a.Blocked:
+		return "suspended by the block, " + until
+	}
+	return "active, " + until
 }

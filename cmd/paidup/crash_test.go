@@ -939,7 +939,7 @@ func buildPaidup(t *testing.T) string {
 // lifecyclePoint reports whether a failpoint is on the subscription
 // lifecycle's path rather than the purchase path.
 func lifecyclePoint(name string) bool {
-	for _, prefix := range []string{"lifecycle.", "deadline.", "dispute.", "account."} {
+	for _, prefix := range []string{"lifecycle.", "deadline.", "dispute.", "block.", "account."} {
 		if strings.HasPrefix(name, prefix) {
 			return true
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/url"
 	"os/exec"
@@ -20,13 +21,14 @@ import (
 // TestLifecycleCrashes is the crash matrix for the subscription lifecycle:
 // for each of its failpoints, on both engines, a subscriber's months —
 // a renewal, a failed card with its three reminders, the grace's end, a
-// late payment, a chargeback — run against the real binary, a separate
+// late payment, a chargeback, the block lifted from the command line —
+// run against the real binary, a separate
 // `paidup sandbox` process whose test clock paidup follows, and Mailpit.
 // The failpoint kills paidup the first time it is reached; paidup is
 // restarted on the same database and the story carries on. In the end
-// every email was sent exactly once, every paid renewal granted exactly
-// once, the customer is blocked, on-call was alerted once, and `paidup
-// check` passes.
+// every email was sent exactly once (the hold and hold-lifted emails
+// too), every paid renewal granted exactly once, on-call was alerted
+// once, and `paidup check` passes.
 func TestLifecycleCrashes(t *testing.T) {
 	mp := startMailpit(t)
 	bin := buildPaidup(t)
@@ -183,6 +185,43 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 		a, ok := p.tryAccess(customer)
 		return ok && a.Blocked && mails(oncall, "Chargeback") == 1
 	})
+	until("the hold email", func() bool { return mails(customer, "Your access is on hold") == 1 })
+
+	// A person lifts the block from the command line. Killed by its
+	// failpoint before it commits, the person runs it again; run once
+	// more, it finds nothing to lift and emails nothing.
+	liftCrashed := false
+	lift := func(failpoints string) string {
+		t.Helper()
+		cmd := exec.Command(bin, "block", "lift", "--config", cfgPath, "--database-url", dbURL, "--customer", customer,
+			"--actor", "sam", "--reason", "the bank reversed the chargeback")
+		cmd.Env = childEnv(failpoints)
+		out, err := cmd.CombinedOutput()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) && !exit.Exited() && failpoints != "" {
+			liftCrashed = true
+			return "killed"
+		}
+		if err != nil {
+			t.Fatalf("paidup block lift: %v\n%s", err, out)
+		}
+		return string(out)
+	}
+	armed := ""
+	if point == "block.before_commit" {
+		armed = point
+	}
+	if out := lift(armed); out == "killed" {
+		if out = lift(""); !strings.Contains(out, "Lifted dispute block") {
+			t.Fatalf("paidup block lift, run again after its crash:\n%s", out)
+		}
+	} else if !strings.Contains(out, "Lifted dispute block") {
+		t.Fatalf("paidup block lift:\n%s", out)
+	}
+	if out := lift(""); !strings.Contains(out, "has no active block") {
+		t.Fatalf("paidup block lift, run twice:\n%s", out)
+	}
+	until("the hold lifted email", func() bool { return mails(customer, "hold on your account is lifted") == 1 })
 
 	// At rest: every delivery made, every job done.
 	until("rest", func() bool {
@@ -195,13 +234,13 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 
 	// Exactly once, everything.
 	for _, subject := range []string{"You're in", "didn't go through", "A reminder", "access ends on", "access has ended", "Welcome back",
-		"is cancelled", "renews again"} {
+		"is cancelled", "renews again", "Your access is on hold", "hold on your account is lifted"} {
 		if n := mails(customer, subject); n != 1 {
 			t.Errorf("%d emails %q, want 1", n, subject)
 		}
 	}
-	if n := len(mp.messagesTo(t, customer)); n != 8 {
-		t.Errorf("%d emails to the customer, want 8: %q", n, mp.messagesTo(t, customer))
+	if n := len(mp.messagesTo(t, customer)); n != 10 {
+		t.Errorf("%d emails to the customer, want 10: %q", n, mp.messagesTo(t, customer))
 	}
 	if n := mails(oncall, "Chargeback"); n != 1 || len(mp.messagesTo(t, oncall)) != 1 {
 		t.Errorf("on-call got %q, want one chargeback alert", mp.messagesTo(t, oncall))
@@ -236,7 +275,9 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	if err != nil || !strings.Contains(out, "OK") {
 		t.Errorf("paidup check: %v\n%s", err, out)
 	}
-	if p.crashed {
+	if liftCrashed {
+		t.Logf("failpoint %s killed paidup block lift; run again, it lifted the block; everything happened exactly once", point)
+	} else if p.crashed {
 		t.Logf("failpoint %s fired; paidup restarted %d time(s); everything happened exactly once", point, p.runs-1)
 	} else {
 		t.Errorf("failpoint %s was never reached", point)

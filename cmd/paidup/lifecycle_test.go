@@ -81,6 +81,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		require.Eventually(t, func() bool {
 			return countRows(t, dbURL, `SELECT count(*) FROM support_cases WHERE kind = 'dispute'`) == 1
 		}, 20*time.Second, 50*time.Millisecond)
+		l.wantMail("Your access is on hold while your bank looks into a payment (PU-")
 
 		// A later renewal is paid: still blocked.
 		l.useCard(sub, "pm_card_visa")
@@ -96,10 +97,14 @@ func TestSubscriptionLifecycle(t *testing.T) {
 			"--customer", l.email, "--actor", "sam", "--reason", "the bank reversed the chargeback"},
 			func(string) string { return "" }, &stdout, &stderr), stderr.String())
 		require.Contains(t, stdout.String(), "Lifted dispute block")
+		require.Contains(t, stdout.String(), "has access: Pro.", "tiers by name")
+		require.Contains(t, stdout.String(), "grant ", "the grants, each with what it gives")
 		l.wantAccess("pro")
+		l.wantMail("The hold is lifted: Pro is back (PU-")
 
 		// Nothing happened twice.
-		for _, subject := range []string{"didn't go through", "A reminder", "access ends on", "access has ended", "Welcome back"} {
+		for _, subject := range []string{"didn't go through", "A reminder", "access ends on", "access has ended", "Welcome back",
+			"Your access is on hold", "The hold is lifted"} {
 			require.Equal(t, 1, l.mailCount(subject), subject)
 		}
 		stdout.Reset()

@@ -59,8 +59,10 @@ Usage:
   paidup sandbox [flags]   run only the Stripe-compatible sandbox processor
   paidup migrate [flags]   create or upgrade the database tables and exit
   paidup check [flags]     verify paidup's invariants on a live database
-  paidup block show|lift   show a customer's blocks, or lift them (a
-                           person's decision, with --actor and --reason)
+  paidup block show|lift|add
+                           show a customer's blocks and grants, lift them,
+                           or block them (a person's decision, with --actor
+                           and --reason)
   paidup case list|resolve list the open support cases, or resolve one
                            (--case, --actor; --answer is emailed to the
                            customer whose purchase waited on it)

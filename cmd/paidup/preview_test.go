@@ -44,6 +44,8 @@ func TestPreviewEmail(t *testing.T) {
 		"dispute_alert":          `paidup block lift --customer cu_preview --reason "…" --actor NAME`,
 		"case_opened":            "We'll write to you within one business day",
 		"case_answered":          "Subject: About your purchase PU-7K3M-Q9XD",
+		"access_on_hold":         "Supporter is not taken away: it is back as soon as the hold is lifted, with no end date.",
+		"access_restored":        "Subject: The hold is lifted: Supporter is back (PU-4D7N-8WQE)",
 	}
 	for name, want := range wants {
 		out, err := runPaidup(t, "preview-email", name)

@@ -169,6 +169,15 @@ type Lifecycle struct {
 	RenewalReceipts bool `yaml:"renewal_receipts"`
 	// DuplicatePurchase: refund or case (see paidup.Lifecycle).
 	DuplicatePurchase string `yaml:"duplicate_purchase"`
+	// Chargeback says which grants a chargeback ends.
+	Chargeback Chargeback `yaml:"chargeback"`
+}
+
+// Chargeback is the chargeback policy as written in the file.
+type Chargeback struct {
+	// Ends lists the kinds of grant a chargeback ends: disputed (always),
+	// recurring, one_time, manual.
+	Ends []string `yaml:"ends"`
 }
 
 // Reminder is a reminder email as written in the file.
@@ -363,6 +372,9 @@ func (c *Config) applyDefaults() {
 	if l.DoubleBuy == "" {
 		l.DoubleBuy = paidup.DoubleBuyCancel
 	}
+	if l.Chargeback.Ends == nil {
+		l.Chargeback.Ends = slices.Clone(paidup.DefaultChargebackEnds)
+	}
 	if l.DuplicatePurchase == "" {
 		l.DuplicatePurchase = paidup.DuplicateRefund
 	}
@@ -491,8 +503,16 @@ func (c *Config) validateLifecycle(v *validator) {
 			v.errorf(v.line("lifecycle", "templates"), "lifecycle.templates: %q is not a directory", l.Templates)
 		}
 	}
+	for i, kind := range l.Chargeback.Ends {
+		if !slices.Contains(paidup.ChargebackEndKinds, kind) {
+			v.errorf(v.line("lifecycle", "chargeback", "ends", i), "lifecycle.chargeback.ends[%d]: %q is not one of %s", i, kind, strings.Join(paidup.ChargebackEndKinds, ", "))
+		}
+	}
+	if !slices.Contains(l.Chargeback.Ends, paidup.EndsDisputed) {
+		v.errorf(v.line("lifecycle", "chargeback", "ends"), "lifecycle.chargeback.ends: must include disputed: the grant the disputed payment bought always ends, as its money was taken back")
+	}
 	c.Policy.Lifecycle = paidup.Lifecycle{Grace: l.Grace.D(), DoubleBuy: l.DoubleBuy, RenewalReceipts: l.RenewalReceipts,
-		DuplicatePurchase: l.DuplicatePurchase}
+		Chargeback: paidup.Chargeback{Ends: slices.Clone(l.Chargeback.Ends)}, DuplicatePurchase: l.DuplicatePurchase}
 	for _, r := range l.Reminders {
 		c.Policy.Lifecycle.Reminders = append(c.Policy.Lifecycle.Reminders, paidup.Reminder{After: r.After.D(), Template: r.Template})
 	}

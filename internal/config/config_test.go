@@ -32,6 +32,7 @@ func TestExampleLoadsAsDefault(t *testing.T) {
 	require.Equal(t, []paidup.Reminder{{After: 0, Template: "payment_failed"}, {After: 72 * time.Hour, Template: "payment_reminder"},
 		{After: 144 * time.Hour, Template: "payment_final_reminder"}}, c.Policy.Lifecycle.Reminders)
 	require.Equal(t, paidup.DoubleBuyCancel, c.Policy.Lifecycle.DoubleBuy)
+	require.Equal(t, paidup.DefaultChargebackEnds, c.Policy.Lifecycle.Chargeback.Ends, "the default chargeback policy")
 }
 
 // Every key the loader accepts appears in the shipped example, so the example
@@ -269,6 +270,17 @@ plans:
 `, []string{
 			"5: plans[1].extends: only one-time plans with a term extend access",
 			"6: plans[2].extends: only one-time plans with a term extend access",
+		}},
+		{"chargeback policy", `tiers:
+  - {id: member, rank: 1}
+plans:
+  - {id: once, name: Once, tier: member, price: price_o, amount: "5", currency: usd, interval: once}
+lifecycle:
+  chargeback:
+    ends: [recurring, everything]
+`, []string{
+			`7: lifecycle.chargeback.ends[1]: "everything" is not one of disputed, recurring, one_time, manual`,
+			"7: lifecycle.chargeback.ends: must include disputed: the grant the disputed payment bought always ends, as its money was taken back",
 		}},
 	}
 	for _, tt := range tests {

@@ -35,6 +35,8 @@ type Notifier interface {
 	checkout.Notifier
 	QueueLifecycle(ctx context.Context, tx *store.Tx, e notify.LifecycleEmail) error
 	AlertDispute(ctx context.Context, tx *store.Tx, a notify.DisputeAlert) error
+	QueueHold(ctx context.Context, tx *store.Tx, h notify.Hold) error
+	QueueRestored(ctx context.Context, tx *store.Tx, r notify.Restored) error
 }
 
 // Processor is what the lifecycle asks of a payment processor: the
@@ -289,9 +291,10 @@ func (c *change) paid(in paidup.Invoice) error {
 	}
 	if created {
 		// A period that began before a chargeback paidup learnt of first
-		// ends with the others the chargeback ended.
+		// ends with the others the chargeback ended, if the policy ends
+		// recurring grants; else the block suspends it.
 		for _, b := range c.blocks {
-			if b.Source == paidup.BlockDispute && g.Start.Before(b.CreatedAt) {
+			if b.Source == paidup.BlockDispute && g.Start.Before(b.CreatedAt) && c.s.Policy.ChargebackEnds(g, "") {
 				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "paid before a chargeback ("+b.Reason+")"); err != nil {
 					return err
 				}

@@ -72,6 +72,12 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	refund fails            the latest payment's refund fails at the processor
 //	hold, release           events wait from hold until release (an hour on)
 //	lift                    a person lifts the block
+//	lift again              a person lifts it again: nothing is lifted
+//	block                   a person blocks the customer
+//	as before               every grant ended, as paidup did before its chargeback policy
+//	told KIND,…             the emails about a hold queued so far, in order
+//	ended PLAN,…|-          the plans of the grants a chargeback ended
+//	disputed N              the customer's payments shown as disputed
 //	want TIER|none|blocked  the access now
 //	emails KIND,…           the lifecycle emails queued so far, in order
 //	cases KIND,…            the support cases opened so far
@@ -81,6 +87,7 @@ func TestPolicy(t *testing.T) {
 	tests := []struct {
 		name      string
 		doubleBuy string
+		ends      []string // the chargeback policy's; nil: the default
 		script    string
 	}{
 		{name: "renewals keep access", script: `
@@ -237,6 +244,75 @@ func TestPolicy(t *testing.T) {
 			dispute
 			lift
 			want none`},
+		{name: "chargeback: a lifetime tier paid by another payment is suspended, and back when the block is lifted", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			dispute
+			want blocked
+			ended pro-monthly
+			disputed 1
+			told access_on_hold
+			dispute won
+			told access_on_hold
+			lift
+			want supporter
+			told access_on_hold,access_restored
+			lift again
+			told access_on_hold,access_restored
+			advance 40d
+			want supporter`},
+		{name: "chargeback of a lifetime purchase: its own grant and the recurring ones end, and stay ended", script: `
+			subscribe pro-monthly
+			buy supporter-lifetime
+			dispute
+			want blocked
+			ended pro-monthly,supporter-lifetime
+			lift
+			want none
+			told access_on_hold,access_restored`},
+		{name: "chargeback with a policy that keeps recurring grants: only the disputed payment's ends", ends: []string{paidup.EndsDisputed}, script: `
+			subscribe supporter-monthly
+			subscribe pro-monthly sub2
+			dispute
+			want blocked
+			ended pro-monthly
+			lift
+			want supporter`},
+		{name: "chargeback under the default policy ends every recurring grant", script: `
+			subscribe supporter-monthly
+			subscribe pro-monthly sub2
+			dispute
+			ended pro-monthly,supporter-monthly
+			lift
+			want none`},
+		{name: "chargeback with a policy that ends one-time purchases too", ends: []string{paidup.EndsDisputed, paidup.EndsRecurring, paidup.EndsOneTime}, script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			dispute
+			ended pro-monthly,supporter-lifetime
+			lift
+			want none`},
+		{name: "a chargeback acted on before the policy: lifting gives back what the policy suspends", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			dispute
+			as before
+			ended pro-monthly,supporter-lifetime
+			lift
+			want supporter
+			ended pro-monthly`},
+		{name: "a person's block suspends every grant, ends none, and tells the customer nothing", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			block
+			want blocked
+			ended -
+			renew ok
+			want blocked
+			lift
+			want pro
+			told -
+			cases blocked_payer`},
 		{name: "double buy during the grace: the failing subscription is cancelled", doubleBuy: paidup.DoubleBuyCancel, script: `
 			subscribe supporter-monthly
 			renew fail
@@ -320,6 +396,7 @@ func TestPolicy(t *testing.T) {
 			t.Run(tt.name, func(t *testing.T) {
 				t.Parallel()
 				w := newWorld(t, engine, tt.doubleBuy)
+				w.policy.Lifecycle.Chargeback.Ends = tt.ends
 				for i, line := range strings.Split(strings.TrimSpace(tt.script), "\n") {
 					w.step(t, i+1, strings.Fields(line))
 				}
@@ -436,9 +513,34 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, store.ByWebhook, "evt_refund")
 		require.NoError(t, err, at)
 	case "lift":
-		lifted, err := lifecycle.LiftBlocks(w.ctx, w.st, w.customerID(t), "sam", "the bank reversed the dispute")
+		lifted, err := w.svc.LiftBlocks(w.ctx, w.customerID(t), "sam", "the bank reversed the dispute")
 		require.NoError(t, err, at)
-		require.NotEmpty(t, lifted, at)
+		require.Equal(t, len(f) == 1, len(lifted) > 0, "%s: lifted %v", at, lifted)
+	case "as":
+		// "as before": the chargeback as paidup acted on it before its
+		// policy, when every grant ended and disputes were not recorded.
+		db := w.st.DB().Write
+		_, err := db.Exec(`UPDATE grants SET revoked_at = $1, revoke_reason = 'chargeback dp_1' WHERE revoked_at IS NULL`, w.clock.Now().UTC())
+		require.NoError(t, err, at)
+		_, err = db.Exec(`DELETE FROM disputes`)
+		require.NoError(t, err, at)
+	case "block":
+		_, err := w.svc.Block(w.ctx, w.customerID(t), "sam", "abusive messages to other members")
+		require.NoError(t, err, at)
+	case "told":
+		require.Equal(t, list(f[1]), w.holdEmails(t), at)
+	case "ended":
+		require.Equal(t, f[1], w.ended(t), at)
+	case "disputed":
+		payments, err := w.st.Payments(w.ctx, w.customerID(t))
+		require.NoError(t, err, at)
+		var n int
+		for _, p := range payments {
+			if p.State() == store.PaymentDisputed {
+				n++
+			}
+		}
+		require.Equal(t, f[1], fmt.Sprint(n), at)
 	case "want":
 		require.Equal(t, f[1], w.access(t), at)
 	case "emails":
@@ -772,6 +874,39 @@ func (w *world) lifecycleEmails(t *testing.T) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// holdEmails are the emails about a hold queued so far, in order.
+func (w *world) holdEmails(t *testing.T) []string {
+	rows, err := w.st.DB().Read.Query(`SELECT kind FROM emails WHERE kind IN ($1, $2) ORDER BY queued_at, dedupe_key`,
+		notify.KindAccessOnHold, notify.KindAccessRestored)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	return out
+}
+
+// ended lists the plans of the grants a chargeback ended, sorted; "-" for
+// none.
+func (w *world) ended(t *testing.T) string {
+	rows, err := w.st.DB().Read.Query(`SELECT plan_id FROM grants WHERE revoke_reason LIKE 'chargeback %' ORDER BY plan_id`)
+	require.NoError(t, err)
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var k string
+		require.NoError(t, rows.Scan(&k))
+		out = append(out, k)
+	}
+	if out == nil {
+		return "-"
+	}
+	return strings.Join(out, ",")
 }
 
 func (w *world) cases(t *testing.T) []string {

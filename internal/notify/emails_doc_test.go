@@ -49,6 +49,13 @@ var emailDocs = []emailDoc{
 			"a blocked customer paying, a checkout the processor never confirmed): once per case. It promises an answer within `support.reply_within`, " +
 			"as the purchase's status page does."},
 	{notify.KindCaseAnswered, "the customer", "A person resolves that case with `paidup case resolve --answer`: once per case, with their answer."},
+	{notify.KindAccessOnHold, "the customer",
+		"A chargeback blocks the customer: once per dispute. It names the disputed payment (amount, day, plan), says access is on hold " +
+			"from that day, which tiers the chargeback ended (`lifecycle.chargeback.ends`) and which the hold only suspends, and how to reach " +
+			"a person, with the dispute's reference; it never names the bank's reason."},
+	{notify.KindAccessRestored, "the customer",
+		"A person lifts a chargeback's block with `paidup block lift`: once per lift. It says what the customer has now and until when, " +
+			"and what the chargeback ended for good. A person's own block (`paidup block add`) is lifted without an email, as none was sent when it was made."},
 	{notify.KindRefundIssued, "the customer",
 		"A refund of one of the customer's payments succeeds at the processor, however paidup learns of it (its own refund of a duplicate purchase, " +
 			"or one made in the processor's dashboard): once per refund, under the refund's own reference, with what it means for their access " +

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -115,15 +116,20 @@ func (o *Outbox) QueueLifecycle(ctx context.Context, tx *store.Tx, e LifecycleEm
 	return queue(ctx, tx, store.Email{DedupeKey: "lifecycle:" + e.Key, CustomerID: e.CustomerID, Kind: e.Kind, To: e.To, Data: data}, e.Reference)
 }
 
-// DisputeAlert tells on-call about a chargeback, after which every grant
-// of the customer was ended and a block put on them.
+// DisputeAlert tells on-call about a chargeback, after which the grants
+// the chargeback policy ends were ended, the rest suspended, and a block
+// put on the customer.
 type DisputeAlert struct {
 	CustomerID string
 	Email      string // the customer's
 	Processor  string // e.g. "stripe"
 	Dispute    paidup.Dispute
-	Revoked    int    // grants ended
-	Reference  string // paidup's checkout reference of the payment, if known
+	Revoked    int      // grants ended
+	Suspended  []string // the tiers the block suspends, back when it is lifted
+	// Reference is paidup's reference of the dispute (PU-…): the one the
+	// customer is told, which finds them (paidup block show --customer).
+	Reference string
+	Purchase  string // paidup's checkout reference of the disputed payment, if any
 }
 
 // AlertDispute opens a support case for a chargeback, once per dispute,
@@ -140,17 +146,26 @@ func (o *Outbox) AlertDispute(ctx context.Context, tx *store.Tx, d DisputeAlert)
 	c := store.SupportCase{
 		DedupeKey: "dispute:" + d.Processor + ":" + d.Dispute.ID, CustomerID: d.CustomerID, Reference: d.Reference,
 		PaymentID: d.Dispute.PaymentID, Kind: CaseDispute,
-		Summary: fmt.Sprintf("Chargeback of %s by %s (%s): access removed and blocked", d.Dispute.Amount, who, humanReason(d.Dispute.Reason)),
+		Summary: fmt.Sprintf("Chargeback of %s by %s (%s): blocked; %s ended, %s suspended", d.Dispute.Amount, who,
+			humanReason(d.Dispute.Reason), grants(d.Revoked), grants(len(d.Suspended))),
 	}
 	return o.openCase(ctx, tx, c, KindDisputeAlert, func(sc store.SupportCase) map[string]string {
 		return map[string]string{
-			"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": d.Reference, "payment": d.Dispute.PaymentID,
+			"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": d.Reference, "purchase": d.Purchase, "payment": d.Dispute.PaymentID,
 			"opened": sc.CreatedAt.Format(time.RFC3339), "customer_email": d.Email, "processor": d.Processor,
 			"dispute": d.Dispute.ID, "charge": d.Dispute.ChargeID, "amount": strconv.FormatInt(d.Dispute.Amount.Amount, 10),
 			"currency": d.Dispute.Amount.Currency, "reason": d.Dispute.Reason, "status": d.Dispute.Status,
-			"revoked": strconv.Itoa(d.Revoked),
+			"revoked": strconv.Itoa(d.Revoked), "suspended": strings.Join(d.Suspended, ","),
 		}
 	})
+}
+
+// grants counts grants for people: "1 grant", "2 grants".
+func grants(n int) string {
+	if n == 1 {
+		return "1 grant"
+	}
+	return strconv.Itoa(n) + " grants"
 }
 
 // humanReason writes a processor's dispute reason for people:
@@ -230,11 +245,17 @@ type disputeData struct {
 	CaseID, Summary, Opened        string
 	CustomerID, CustomerEmail      string
 	Processor, DisputeID, ChargeID string
-	PaymentID, Reference           string
+	PaymentID, Reference, Purchase string
 	Amount, Reason, Status         string
 	Revoked                        string // how many grants were ended
-	LiftCommand                    string // how to lift the block
-	Business                       string
+	// Suspended names the tiers the block suspends ("Supporter"); empty
+	// if none.
+	Suspended   string
+	LiftCommand string // how to lift the block
+	ShowCommand string // how to see the customer's blocks and grants
+	// ResolveCommand is how to resolve the chargeback's support case.
+	ResolveCommand string
+	Business       string
 }
 
 func (s *Sender) dispute(ctx context.Context, e store.Email) disputeData {
@@ -243,11 +264,20 @@ func (s *Sender) dispute(ctx context.Context, e store.Email) disputeData {
 		CaseID: e.Data["case"], Summary: e.Data["summary"], Opened: e.Data["opened"],
 		CustomerID: e.CustomerID, CustomerEmail: s.customerEmail(ctx, e),
 		Processor: e.Data["processor"], DisputeID: e.Data["dispute"], ChargeID: e.Data["charge"],
-		PaymentID: e.Data["payment"], Reference: e.Data["reference"],
+		PaymentID: e.Data["payment"], Reference: e.Data["reference"], Purchase: e.Data["purchase"],
 		Amount: paidup.Money{Amount: amount, Currency: e.Data["currency"]}.String(), Reason: humanReason(e.Data["reason"]),
 		Status: e.Data["status"], Revoked: e.Data["revoked"], Business: s.Business,
 	}
+	var suspended []string
+	for _, t := range strings.Split(e.Data["suspended"], ",") {
+		if t != "" {
+			suspended = append(suspended, s.Policy.TierName(t))
+		}
+	}
+	d.Suspended = andList(suspended)
 	d.LiftCommand = fmt.Sprintf(`paidup block lift --customer %s --reason "…" --actor NAME`, e.CustomerID)
+	d.ShowCommand = "paidup block show --customer " + cmp.Or(d.Reference, e.CustomerID)
+	d.ResolveCommand = fmt.Sprintf(`paidup case resolve --case %s --actor NAME`, d.CaseID)
 	return d
 }
 

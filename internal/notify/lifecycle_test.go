@@ -263,7 +263,8 @@ func TestAlertDispute(t *testing.T) {
 		ctx := context.Background()
 		b := setup(t, engine)
 		customerID := b.subscriber(t)
-		d := notify.DisputeAlert{CustomerID: customerID, Email: "ada@example.com", Processor: "stripe", Revoked: 2, Reference: "PU-7K3M-Q9XD",
+		d := notify.DisputeAlert{CustomerID: customerID, Email: "ada@example.com", Processor: "stripe", Revoked: 2, Reference: "PU-4D7N-8WQE",
+			Purchase: "PU-7K3M-Q9XD", Suspended: []string{"supporter"},
 			Dispute: paidup.Dispute{ID: "dp_123", ChargeID: "ch_123", PaymentID: "pi_123", CustomerID: "cus_ada",
 				Amount: paidup.Money{Amount: 900, Currency: "usd"}, Status: "needs_response", Reason: "product_not_received"}}
 		for range 2 {
@@ -274,7 +275,8 @@ func TestAlertDispute(t *testing.T) {
 		require.Len(t, cases, 1)
 		require.Equal(t, notify.CaseDispute, cases[0].Kind)
 		require.Equal(t, "pi_123", cases[0].PaymentID)
-		require.Equal(t, "Chargeback of $9.00 by ada@example.com (product not received): access removed and blocked", cases[0].Summary)
+		require.Equal(t, "Chargeback of $9.00 by ada@example.com (product not received): blocked; 2 grants ended, 1 grant suspended", cases[0].Summary)
+		require.Equal(t, "PU-4D7N-8WQE", cases[0].Reference, "the case is found by the dispute's reference")
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'dispute_alert'`))
 		require.Equal(t, 1, countPrefix(b.timeline(t, customerID), "Support case opened: Chargeback of $9.00"))
 
@@ -282,12 +284,22 @@ func TestAlertDispute(t *testing.T) {
 		inbox := b.inbox(t, onCall[0])
 		require.Len(t, inbox, 1)
 		m := inbox[0]
-		require.Equal(t, "[paidup] Chargeback: $9.00 by ada@example.com; access removed and blocked", m.subject)
+		require.Equal(t, "[paidup] Chargeback: $9.00 by ada@example.com; access on hold and blocked", m.subject)
 		require.Equal(t, "auto-generated", m.header.Get("Auto-Submitted"))
 		for _, want := range []string{"ada@example.com (" + customerID + ")", "Amount:    $9.00", "Reason:    product not received",
 			"dp_123 (stripe), needs_response", "Payment:   pi_123", "Grants ended: 2", cases[0].ID,
-			`paidup block lift --customer ` + customerID + ` --reason "…" --actor NAME`} {
+			"Reference: PU-4D7N-8WQE (the customer's for this chargeback)", "Purchase:  PU-7K3M-Q9XD",
+			"Suspended: Supporter, back when the block is lifted", "paidup block show --customer PU-4D7N-8WQE",
+			`paidup block lift --customer ` + customerID + ` --reason "…" --actor NAME`,
+			"Lifting gives back what the block suspended and emails the customer that the hold is lifted",
+			"paidup case resolve --case " + cases[0].ID + " --actor NAME"} {
 			require.Contains(t, m.text, want)
+		}
+		// Nothing it says is untrue: no command grants by hand, and the
+		// dispute has a reference.
+		for _, never := range []string{"grant access by hand", "Reference: none", "removed all"} {
+			require.NotContains(t, m.text, never)
+			require.NotContains(t, m.html, never)
 		}
 		require.Contains(t, m.html, `paidup block lift --customer `+customerID+` --reason &#34;…&#34; --actor NAME`)
 		require.Empty(t, b.inbox(t, "ada@example.com"), "the customer is not emailed about it")
@@ -330,6 +342,7 @@ func TestTemplateOverrides(t *testing.T) {
 		"alert built in built in", "dispute_alert built in built in",
 		"case_opened built in built in", "case_answered built in built in",
 		"cancellation_confirmed built in built in", "subscription_resumed built in built in", "renewal_receipt built in built in",
+		"access_on_hold built in built in", "access_restored built in built in",
 		"refund_issued built in built in",
 		"payment_nudge " + filepath.Join(dir, "payment_nudge.txt") + " " + filepath.Join(dir, "payment_nudge.html"),
 	}, list)

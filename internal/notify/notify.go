@@ -188,6 +188,10 @@ func describeKind(kind string) string {
 		return "Subscription resumed"
 	case KindRenewalReceipt:
 		return "Renewal receipt"
+	case KindAccessOnHold:
+		return "Access on hold"
+	case KindAccessRestored:
+		return "Hold lifted"
 	case KindRefundIssued:
 		return "Refund issued"
 	}
@@ -401,6 +405,8 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 		data = s.dispute(ctx, e)
 	case e.Kind == KindCaseOpened || e.Kind == KindCaseAnswered:
 		data = s.caseData(e)
+	case e.Kind == KindAccessOnHold || e.Kind == KindAccessRestored:
+		data = s.hold(e)
 	case e.Kind == KindRefundIssued:
 		data = s.refund(e)
 	case isLifecycle(e.Kind):

@@ -92,12 +92,17 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 	case KindDisputeAlert:
 		p := s.samplePlan(true)
 		e.To = "oncall@example.com"
-		e.Data = map[string]string{"case": "sc_preview", "kind": CaseDispute, "reference": "PU-7K3M-Q9XD",
-			"summary": "Chargeback of " + p.Amount.String() + " by ada@example.com (fraudulent): access removed and blocked",
+		e.Data = map[string]string{"case": "sc_preview", "kind": CaseDispute, "reference": "PU-4D7N-8WQE", "purchase": "PU-7K3M-Q9XD",
+			"summary": "Chargeback of " + p.Amount.String() + " by ada@example.com (fraudulent): blocked; 1 grant ended, 1 grant suspended",
 			"payment": "pi_3QpreviewA1b2C3", "opened": now.Format(time.RFC3339), "customer_email": "ada@example.com",
 			"processor": "stripe", "dispute": "dp_1QpreviewD4e5F6", "charge": "ch_3QpreviewA1b2C3", "reason": "fraudulent",
-			"status": "needs_response", "revoked": "2"}
+			"status": "needs_response", "revoked": "1"}
+		if t, ok := s.sampleKept(p); ok {
+			e.Data["suspended"] = t.ID
+		}
 		money(p.Amount)
+	case KindAccessOnHold, KindAccessRestored:
+		s.sampleHold(&e, now)
 	case KindRefundIssued:
 		p := s.samplePlan(false)
 		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"
@@ -164,6 +169,29 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		}
 	}
 	return e, l
+}
+
+// sampleHold fills e as a chargeback of a subscription's renewal would,
+// for a customer who also holds a permanent tier the hold suspends.
+func (s *Sender) sampleHold(e *store.Email, now time.Time) {
+	p := s.samplePlan(true)
+	since := now.Add(-2 * 24 * time.Hour)
+	e.Data = map[string]string{"reference": "PU-4D7N-8WQE", "plan": p.ID, "amount": strconv.FormatInt(p.Amount.Amount, 10),
+		"currency": p.Amount.Currency, "paid_at": since.Add(-20 * 24 * time.Hour).Format(time.RFC3339),
+		"since": since.Format(time.RFC3339), "ended": p.Tier, "kept": "[]"}
+	if _, ok := s.Policy.Plan(p.ID); !ok {
+		e.Data["plan"] = p.Name // made up: named as it is
+	}
+	kept, hasKept := s.sampleKept(p)
+	if hasKept {
+		e.Data["kept"] = `[{"tier":"` + kept.ID + `"}]`
+	}
+	if e.Kind == KindAccessRestored {
+		e.Data = map[string]string{"reference": e.Data["reference"], "lifted": now.Format(time.RFC3339), "ended": p.Tier}
+		if hasKept {
+			e.Data["tier"] = kept.ID
+		}
+	}
 }
 
 // samplePlan is a plan to show: the first subscription (or one-time

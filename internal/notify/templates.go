@@ -50,6 +50,7 @@ var builtinKinds = []string{
 	KindGraceEnded, KindWelcomeBack, KindAlert, KindDisputeAlert,
 	KindCaseOpened, KindCaseAnswered,
 	KindCancellation, KindResumed, KindRenewalReceipt,
+	KindAccessOnHold, KindAccessRestored,
 	KindRefundIssued,
 }
 

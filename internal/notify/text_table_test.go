@@ -91,6 +91,22 @@ var customerEmails = []customerEmail{
 		d["case"], d["kind"], d["answer"] = "sc_test", store.CaseAmountMismatch, "We have granted your access as you bought it."
 		return d
 	}, forbiddenOnly: true},
+	{kind: notify.KindAccessOnHold, states: []standing.State{standing.OnHold}, data: func(st standing.Standing) map[string]string {
+		d := planData(st)
+		d["paid_at"], d["since"] = standingtest.Now.AddDate(0, 0, -20).Format(rfc), standingtest.Now.Format(rfc)
+		d["ended"], d["kept"] = d["tier"], `[{"tier":"member"}]`
+		return d
+	}},
+	{kind: notify.KindAccessRestored, states: []standing.State{standing.In, standing.Renewing}, data: func(st standing.Standing) map[string]string {
+		d := map[string]string{"reference": "PU-7K3M-Q9XD", "lifted": standingtest.Now.Format(rfc), "tier": standingtest.Plans[st.Kind].Tier}
+		if !st.Until.IsZero() {
+			d["until"] = st.Until.Format(rfc)
+		}
+		if !st.Renews.IsZero() {
+			d["until"], d["renews"] = st.Renews.Add(checkout.SubscriptionLeeway).Format(rfc), st.Renews.Format(rfc)
+		}
+		return d
+	}},
 	// Refunded: the refund ended the access; In: a duplicate purchase
 	// refunded, and the customer keeps what they had.
 	{kind: notify.KindRefundIssued, states: []standing.State{standing.Refunded, standing.In}, data: func(st standing.Standing) map[string]string {

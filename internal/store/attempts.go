@@ -127,16 +127,18 @@ func (s *Store) OpenCheckoutAttempt(ctx context.Context, ref, checkoutID, url st
 
 // AttemptGrant reads the grant that rests on an attempt's own payment —
 // the payment the attempt records, made through the attempt's own
-// processor checkout — and that payment's status. found is false when
+// processor checkout — and that payment's status (PaymentDisputed once a
+// chargeback is made of it). found is false when
 // there is none: the attempt is not fulfilled, or what it records is not
 // its own checkout's payment.
 func (s *Store) AttemptGrant(ctx context.Context, ref string) (g paidup.Grant, paymentStatus string, found bool, err error) {
 	row := s.db.Read.QueryRowContext(ctx, `SELECT g.id, g.customer_id, g.tier, g.plan_id, g.source, g.source_ref, g.starts_at, g.ends_at,
-			g.revoked_at, g.revoke_reason, g.created_at, p.status
+			g.revoked_at, g.revoke_reason, g.created_at,
+			CASE WHEN EXISTS (SELECT 1 FROM disputes d WHERE d.processor = p.processor AND d.payment_id = p.payment_id) THEN $4 ELSE p.status END
 		FROM checkout_attempts a
 		JOIN payments p ON p.processor = a.processor AND p.payment_id = a.payment_id AND p.checkout_id = a.processor_checkout_id
 		JOIN grants g ON g.source_ref = p.processor || ':' || p.payment_id AND g.source IN ($2, $3)
-		WHERE a.reference = $1`, ref, paidup.SourcePurchase, paidup.SourceSubscription)
+		WHERE a.reference = $1`, ref, paidup.SourcePurchase, paidup.SourceSubscription, PaymentDisputed)
 	var end, revoked sql.NullTime
 	err = row.Scan(&g.ID, &g.CustomerID, &g.Tier, &g.PlanID, &g.Source, &g.SourceRef, &g.Start, &end, &revoked, &g.RevokeReason, &g.CreatedAt, &paymentStatus)
 	if errors.Is(err, sql.ErrNoRows) {

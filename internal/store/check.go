@@ -28,7 +28,8 @@ type CheckReport struct {
 }
 
 // Check verifies paidup's invariants on the database: every succeeded
-// payment maps to exactly one grant or one refund; no grant lacks a source;
+// payment maps to exactly one grant or one refund; a refunded or disputed
+// payment's grant has ended; no grant lacks a source;
 // every grant has its confirmation email sent or queued; a checkout
 // attempt is settled only by a payment made through its own checkout; no
 // customer pays twice for overlapping access without a case or refund.
@@ -70,6 +71,11 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			JOIN payments p ON g.source_ref = p.processor || ':' || p.payment_id
 			WHERE p.status = $1 AND g.revoked_at IS NULL`,
 			[]any{PaymentRefunded}, false},
+		{"a disputed payment still grants access", `
+			SELECT g.id || ' rests on ' || g.source_ref || ', disputed (' || d.reference || ')' FROM grants g
+			JOIN disputes d ON g.source_ref = d.processor || ':' || d.payment_id
+			WHERE g.source IN ($1, $2) AND g.revoked_at IS NULL`,
+			[]any{"purchase", "subscription"}, false},
 		{"a paid grant has no payment behind it", `
 			SELECT g.id || ' (' || g.source_ref || ')' FROM grants g
 			WHERE g.source IN ($1, $2) AND NOT EXISTS (SELECT 1 FROM payments p WHERE g.source_ref = p.processor || ':' || p.payment_id)`,

@@ -123,7 +123,7 @@ func (s *Store) Blocks(ctx context.Context, customerID string) ([]paidup.Block, 
 }
 
 func blocks(ctx context.Context, q sqldb.Queryer, customerID string) ([]paidup.Block, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, source, reason, created_at, lifted_at, lifted_by, lift_reason
+	rows, err := q.QueryContext(ctx, `SELECT id, customer_id, source, source_ref, reason, created_at, lifted_at, lifted_by, lift_reason
 		FROM blocks WHERE customer_id = $1 ORDER BY created_at, id`, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("listing blocks: %w", err)
@@ -133,7 +133,7 @@ func blocks(ctx context.Context, q sqldb.Queryer, customerID string) ([]paidup.B
 	for rows.Next() {
 		var b paidup.Block
 		var lifted sql.NullTime
-		if err := rows.Scan(&b.ID, &b.CustomerID, &b.Source, &b.Reason, &b.CreatedAt, &lifted, &b.LiftedBy, &b.LiftReason); err != nil {
+		if err := rows.Scan(&b.ID, &b.CustomerID, &b.Source, &b.SourceRef, &b.Reason, &b.CreatedAt, &lifted, &b.LiftedBy, &b.LiftReason); err != nil {
 			return nil, fmt.Errorf("listing blocks: %w", err)
 		}
 		b.CreatedAt, b.Lifted = b.CreatedAt.UTC(), timeOf(lifted)

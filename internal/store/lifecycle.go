@@ -294,7 +294,7 @@ func (tx *Tx) SetGrantEnd(ctx context.Context, id string, end time.Time) (bool, 
 // reference exists; it reports whether the block is new. The block holds
 // from b.CreatedAt (when what caused it happened), or from now.
 func (tx *Tx) AddBlock(ctx context.Context, b paidup.Block, ref string) (paidup.Block, bool, error) {
-	b.ID = newID("bl")
+	b.ID, b.SourceRef = newID("bl"), ref
 	if b.CreatedAt.IsZero() {
 		b.CreatedAt = tx.now
 	}

@@ -14,6 +14,9 @@ import (
 const (
 	PaymentSucceeded = "succeeded"
 	PaymentRefunded  = "refunded" // fully refunded
+	// PaymentDisputed is the state of a payment with a chargeback, as
+	// Payment.State and the read models give it; never a stored status.
+	PaymentDisputed = "disputed"
 )
 
 // Payment is a processor payment paidup knows of.
@@ -28,6 +31,19 @@ type Payment struct {
 	AmountRefunded    int64
 	Status            string
 	PaidAt            time.Time
+	// DisputeReference is paidup's reference of a chargeback of the
+	// payment, if there is one (read by Payment, Payments and
+	// RefundedPayments).
+	DisputeReference string
+}
+
+// State is the payment's state for people: PaymentDisputed once a
+// chargeback is made of it, whatever its refunds, else its status.
+func (p Payment) State() string {
+	if p.DisputeReference != "" {
+		return PaymentDisputed
+	}
+	return p.Status
 }
 
 // RecordPayment mirrors a succeeded payment, once. A payment recorded
@@ -151,7 +167,8 @@ func (s *Store) PaymentKnown(ctx context.Context, processor, id string) (bool, e
 }
 
 const paymentColumns = `processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id,
-		amount, currency, amount_refunded, status, paid_at`
+		amount, currency, amount_refunded, status, paid_at,
+		COALESCE((SELECT min(d.reference) FROM disputes d WHERE d.processor = payments.processor AND d.payment_id = payments.payment_id), '')`
 
 // Payments lists a customer's payments, newest first.
 func (s *Store) Payments(ctx context.Context, customerID string) ([]Payment, error) {
@@ -170,7 +187,7 @@ func scanPayments(rows *sql.Rows) ([]Payment, error) {
 		var p Payment
 		var ref, checkout sql.NullString
 		if err := rows.Scan(&p.Processor, &p.ID, &p.CustomerID, &ref, &checkout, &p.PlanID, &p.Amount.Amount, &p.Amount.Currency,
-			&p.AmountRefunded, &p.Status, &p.PaidAt); err != nil {
+			&p.AmountRefunded, &p.Status, &p.PaidAt, &p.DisputeReference); err != nil {
 			return nil, fmt.Errorf("listing payments: %w", err)
 		}
 		p.CheckoutReference, p.CheckoutID, p.PaidAt = ref.String, checkout.String, p.PaidAt.UTC()

@@ -174,6 +174,7 @@ type checkState struct {
 	grants   []checkGrant
 	emails   []checkEmail
 	cases    []checkCase
+	disputes []string // the disputed payments
 }
 
 type checkPayment struct{ id, status string }
@@ -207,6 +208,11 @@ func (b *testBundle) build(t *testing.T, st checkState) {
 		}
 		b.exec(t, `INSERT INTO grants (id, customer_id, tier, plan_id, source, source_ref, starts_at, revoked_at, created_at)
 			VALUES ($1, $2, 'pro', 'pro-annual', $3, $4, $5, $6, $5)`, g.id, customer, g.source, g.ref, b.now, revoked)
+	}
+	for i, p := range st.disputes {
+		b.exec(t, `INSERT INTO disputes (processor, dispute_id, reference, customer_id, payment_id, amount, currency, status,
+			created_at, recorded_at, updated_at) VALUES ('stripe', $1, $2, $3, $4, 24900, 'usd', 'needs_response', $5, $5, $5)`,
+			"dp_"+string(rune('a'+i)), "PU-DDDD-000"+string(rune('1'+i)), customer, p, b.now)
 	}
 	for i, e := range st.emails {
 		b.exec(t, `INSERT INTO emails (id, dedupe_key, customer_id, kind, to_address, status, queued_at)
@@ -260,6 +266,12 @@ func TestCheckFindsViolations(t *testing.T) {
 		{name: "refunded, still granting", state: checkState{
 			payments: []checkPayment{{"pi_1", store.PaymentRefunded}}, grants: []checkGrant{granted}, emails: []checkEmail{confirmed}},
 			rules: []string{"a refunded payment still grants access"}},
+		{name: "disputed, grant ended", state: checkState{
+			payments: []checkPayment{paid}, grants: []checkGrant{{"gr_1", paidup.SourcePurchase, "stripe:pi_1", true}},
+			emails: []checkEmail{confirmed}, disputes: []string{"pi_1"}}},
+		{name: "disputed, still granting", state: checkState{
+			payments: []checkPayment{paid}, grants: []checkGrant{granted}, emails: []checkEmail{confirmed}, disputes: []string{"pi_1"}},
+			rules: []string{"a disputed payment still grants access"}},
 		{name: "a purchase grant without its payment", state: checkState{
 			grants: []checkGrant{granted}, emails: []checkEmail{confirmed}},
 			rules: []string{"a paid grant has no payment behind it"}},
