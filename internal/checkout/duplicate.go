@@ -15,7 +15,7 @@ import (
 
 // Held is what a customer already holds of a plan's tier at a moment: the
 // paid grant of that tier (a one-time purchase or a subscription period),
-// active then or starting later, that lasts longest, a permanent one
+// active then (or, a one-time purchase, starting later), that lasts longest, a permanent one
 // first; a subscription period's ends with the period. Manual grants and graces are
 // not paid for, so buying the tier beside one is no duplicate.
 func Held(grants []paidup.Grant, plan paidup.Plan, at time.Time, except string) (paidup.Grant, bool) {
@@ -28,7 +28,11 @@ func Held(grants []paidup.Grant, plan paidup.Plan, at time.Time, except string) 
 			// double buy, not this).
 			g.End = g.End.Add(-SubscriptionLeeway)
 		}
-		later := g.Start.After(at) && g.Revoked.IsZero() // an extension not begun yet
+		// A one-time extension not begun yet. A subscription period that
+		// begins later is a renewal: asked about a moment gone by (a
+		// subscription's first payment, fulfilled late), it is the
+		// subscription's own, never something held before it.
+		later := g.Start.After(at) && g.Revoked.IsZero() && g.Source == paidup.SourcePurchase
 		if g.Tier != plan.Tier || g.SourceRef == except || !(g.ActiveAt(at) || later) ||
 			(g.Source != paidup.SourcePurchase && g.Source != paidup.SourceSubscription) {
 			continue

@@ -261,6 +261,8 @@ func TestHeld(t *testing.T) {
 	next := paidup.Grant{ID: "next", Tier: "pro", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_2", Start: year.End, End: year.End.AddDate(1, 0, 0)}
 	period := paidup.Grant{ID: "period", Tier: "pro", Source: paidup.SourceSubscription, SourceRef: "stripe:pi_3",
 		Start: now.AddDate(0, -1, 0), End: now.Add(-time.Minute).Add(checkout.SubscriptionLeeway)}
+	renewal := paidup.Grant{ID: "renewal", Tier: "pro", Source: paidup.SourceSubscription, SourceRef: "stripe:pi_5",
+		Start: now.AddDate(0, 1, 0), End: now.AddDate(0, 2, 0).Add(checkout.SubscriptionLeeway)}
 	manual := paidup.Grant{ID: "manual", Tier: "pro", Source: paidup.SourceManual, SourceRef: "comp", Start: now.AddDate(-1, 0, 0)}
 	member := paidup.Grant{ID: "member", Tier: "member", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_4", Start: now.AddDate(-1, 0, 0)}
 	for _, tt := range []struct {
@@ -272,6 +274,7 @@ func TestHeld(t *testing.T) {
 		{"a term and its extension", []paidup.Grant{year, next}, "next"},
 		{"a period within its leeway", []paidup.Grant{period}, ""},
 		{"a manual grant", []paidup.Grant{manual}, ""},
+		{"a later period: the subscription's renewal, fulfilled late", []paidup.Grant{renewal}, ""},
 		{"another tier", []paidup.Grant{member}, ""},
 		{"the payment itself", []paidup.Grant{{ID: "self", Tier: "pro", Source: paidup.SourcePurchase, SourceRef: "stripe:pi_new", Start: now}}, ""},
 	} {
