@@ -114,8 +114,12 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	}
 	// Oldest first, so that a renewal paid after a failure is seen last.
 	slices.SortFunc(invoices, func(a, b paidup.Invoice) int { return a.Created.Compare(b.Created) })
+	early, err := s.earlyRefunds(ctx, invoices)
+	if err != nil {
+		return err
+	}
 	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, source); err != nil {
+		if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, early, source); err != nil {
 			return err
 		}
 		failpoint.Inject("lifecycle.before_commit")
@@ -137,7 +141,7 @@ func (s *Service) planFor(prices []string) (paidup.Plan, bool) {
 
 // syncTx applies a subscription as the processor reported it.
 func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscription, plan paidup.Plan, planKnown bool,
-	invoices []paidup.Invoice, source string) error {
+	invoices []paidup.Invoice, early map[string][]paidup.Refund, source string) error {
 	processor := s.Processor.Name()
 	m, found, err := tx.SubscriptionForUpdate(ctx, processor, sub.ID)
 	if err != nil {
@@ -153,7 +157,7 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 	if err != nil {
 		return err
 	}
-	c := &change{s: s, tx: tx, ctx: ctx, sub: sub, plan: plan, customerID: customerID, email: email, source: source}
+	c := &change{s: s, tx: tx, ctx: ctx, sub: sub, plan: plan, customerID: customerID, email: email, source: source, early: early}
 	if created {
 		if err := c.entry(store.EventCheckout, "New customer "+email, nil); err != nil {
 			return err
@@ -222,6 +226,9 @@ type change struct {
 	email      string
 	blocks     []paidup.Block
 	source     string
+	// early are the refunds of payments refunded before paidup recorded
+	// them, by payment (see earlyRefunds).
+	early map[string][]paidup.Refund
 }
 
 func (c *change) entry(kind, summary string, data map[string]string) error {
@@ -252,6 +259,7 @@ func (c *change) paid(in paidup.Invoice) error {
 		return err
 	}
 	// A refund that came before paidup knew of the payment.
+	tellPartial := false
 	if refunded, err := c.tx.TakeEarlyRefund(c.ctx, processor, in.PaymentID); err != nil {
 		return err
 	} else if refunded > 0 {
@@ -262,6 +270,11 @@ func (c *change) paid(in paidup.Invoice) error {
 				in.Amount, in.ID), map[string]string{"invoice": in.ID, "payment": in.PaymentID}); err != nil {
 				return err
 			}
+			if err := c.tellEarlyRefund(in, true); err != nil {
+				return err
+			}
+		} else if changed {
+			tellPartial = true // once the rest has granted its period
 		}
 	}
 	// A payment refunded in full before it granted grants nothing.
@@ -337,6 +350,11 @@ func (c *change) paid(in paidup.Invoice) error {
 		// The subscription was cancelled (or the cancellation undone)
 		// since the grant: its end follows.
 		if _, err := c.tx.SetGrantEnd(c.ctx, g.ID, end); err != nil {
+			return err
+		}
+	}
+	if tellPartial {
+		if err := c.tellEarlyRefund(in, false); err != nil {
 			return err
 		}
 	}

@@ -80,6 +80,7 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	disputed N              the customer's payments shown as disputed
 //	want TIER|none|blocked  the access now
 //	emails KIND,…           the lifecycle emails queued so far, in order
+//	refunds WHAT,…|-        the refund emails queued so far, each what it says of access: ungranted, ended or kept
 //	cases KIND,…            the support cases opened so far
 //	cancelled NAME,…        the subscriptions paidup cancelled at the processor
 func TestPolicy(t *testing.T) {
@@ -352,7 +353,8 @@ func TestPolicy(t *testing.T) {
 			advance 3h
 			want pro
 			refund
-			want supporter`},
+			want supporter
+			refunds ended`},
 		{name: "a renewal refunded before paidup hears of it grants nothing", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -362,9 +364,11 @@ func TestPolicy(t *testing.T) {
 			release
 			advance 3h
 			want supporter
+			refunds ungranted
 			renew ok
 			advance 3h
-			want pro`},
+			want pro
+			refunds ungranted`},
 		{name: "a renewal whose refund fails gets its period back", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -545,6 +549,8 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		require.Equal(t, f[1], w.access(t), at)
 	case "emails":
 		require.Equal(t, list(f[1]), w.lifecycleEmails(t), at)
+	case "refunds":
+		require.Equal(t, list(f[1]), w.refundEmails(t), at)
 	case "cases":
 		require.Equal(t, list(f[1]), w.cases(t), at)
 	case "cancelled":
@@ -872,6 +878,30 @@ func (w *world) lifecycleEmails(t *testing.T) []string {
 		var k string
 		require.NoError(t, rows.Scan(&k))
 		out = append(out, k)
+	}
+	return out
+}
+
+// refundEmails say, for each refund email queued so far in order, what
+// it tells of access: ungranted (the payment never granted), ended (the
+// refund ended it) or kept.
+func (w *world) refundEmails(t *testing.T) []string {
+	emails, err := w.st.Emails(w.ctx, w.customerID(t))
+	require.NoError(t, err)
+	var out []string
+	for _, e := range emails {
+		if e.Kind != notify.KindRefundIssued {
+			continue
+		}
+		switch {
+		case e.Data["ungranted"] != "":
+			require.Empty(t, e.Data["ended"])
+			out = append(out, "ungranted")
+		case e.Data["ended"] != "":
+			out = append(out, "ended")
+		default:
+			out = append(out, "kept")
+		}
 	}
 	return out
 }
