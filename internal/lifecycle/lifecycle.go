@@ -229,6 +229,10 @@ type change struct {
 	// early are the refunds of payments refunded before paidup recorded
 	// them, by payment (see earlyRefunds).
 	early map[string][]paidup.Refund
+	// period is the grant of the latest paid period this sync saw.
+	period paidup.Grant
+	// failing is the renewal that was unpaid when the subscription ended.
+	failing string
 }
 
 func (c *change) entry(kind, summary string, data map[string]string) error {
@@ -290,6 +294,7 @@ func (c *change) paid(in paidup.Invoice) error {
 	if err != nil {
 		return err
 	}
+	defer func() { c.period = g }() // with the end it is given below
 	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID, "grant": g.ID}
 	// A renewal gets a reference of its own; the first payment has its
 	// checkout's, or, bought some other way than paidup's checkout, one
@@ -352,6 +357,7 @@ func (c *change) paid(in paidup.Invoice) error {
 		if _, err := c.tx.SetGrantEnd(c.ctx, g.ID, end); err != nil {
 			return err
 		}
+		g.End = end
 	}
 	if tellPartial {
 		if err := c.tellEarlyRefund(in, false); err != nil {
@@ -457,6 +463,11 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 	processor := c.s.Processor.Name()
 	switch {
 	case ended(c.sub) && (!found || prev.Status != paidup.SubscriptionCanceled):
+		had, err := c.subscriptionAccess()
+		if err != nil {
+			return err
+		}
+		graceCut := false
 		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder); err != nil {
 			return err
 		}
@@ -469,14 +480,17 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "the subscription was cancelled"); err != nil {
 					return err
 				}
-				summary = "Subscription cancelled while its renewal was unpaid; the grace ends now"
+				summary, graceCut = "Subscription cancelled while its renewal was unpaid; the grace ends now", true
 			}
 			if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineGraceEnd); err != nil {
 				return err
 			}
-			c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
+			c.failing, c.m.FailingInvoice, c.m.FailingSince = c.m.FailingInvoice, "", time.Time{}
 		}
-		return c.entry(store.EventSubscription, summary, nil)
+		if err := c.entry(store.EventSubscription, summary, nil); err != nil {
+			return err
+		}
+		return c.endedNow(prev, had, graceCut)
 	case c.sub.CancelAtPeriodEnd && !prev.CancelAtPeriodEnd:
 		if err := c.s.schedule(c.ctx, c.tx, store.Deadline{Key: fmt.Sprintf("period_end:%s:%s:%d", processor, c.sub.ID, c.sub.CurrentPeriodEnd.Unix()),
 			Kind: DeadlinePeriodEnd, CustomerID: c.customerID, Subject: c.subject(), Due: c.sub.CurrentPeriodEnd}); err != nil {
@@ -580,9 +594,11 @@ func (c *change) doubleBuy() error {
 			}
 			// The failing one goes: its grace and reminders end now, and
 			// a job cancels it at the processor.
-			if g, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+o.FailingInvoice); err != nil {
+			g, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+o.FailingInvoice)
+			if err != nil {
 				return err
-			} else if found {
+			}
+			if found {
 				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "replaced by "+c.sub.ID); err != nil {
 					return err
 				}
@@ -595,6 +611,17 @@ func (c *change) doubleBuy() error {
 			}
 			if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s was failing: the failing one is being cancelled", o.ID), ids); err != nil {
 				return err
+			}
+			if found && g.ActiveAt(c.tx.Now()) && len(c.blocks) == 0 {
+				// Its grace ends now: told under the failing renewal's
+				// reference, which its reminders gave.
+				in, _, err := c.tx.InvoiceForUpdate(c.ctx, processor, o.FailingInvoice)
+				if err != nil {
+					return err
+				}
+				if err := c.tellEnded(o.ID, op, in.Reference, time.Time{}, time.Time{}, ""); err != nil {
+					return err
+				}
 			}
 		case !o.Failing() && !o.CancelAtPeriodEnd && op.Tier == c.plan.Tier:
 			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "duplicate:" + processor + ":" + c.sub.ID,
