@@ -24,8 +24,9 @@ type RefundNotice struct {
 	// Duplicate: the payment granted nothing, since the customer held its
 	// tier already (see Lifecycle.DuplicatePurchase).
 	Duplicate bool
-	// Ungranted: the payment was refunded before it granted anything (a
-	// purchase refunded before paidup fulfilled it, or one a person holds).
+	// Ungranted: the payment was refunded in full before it granted
+	// anything (a purchase refunded before paidup fulfilled it, or one a
+	// person holds).
 	Ungranted bool
 	// Ended is when the refund ended the access the payment granted; zero
 	// if it did not.
@@ -64,7 +65,7 @@ func (r *refundChange) tell(full bool) error {
 		a, err := r.s.Store.CheckoutAttempt(r.ctx, r.p.CheckoutReference)
 		n.Duplicate = err == nil && a.Status == paidup.AttemptDuplicate
 	}
-	n.Ungranted = !granted && !n.Duplicate
+	n.Ungranted = !granted && !n.Duplicate && full // in part, the rest may yet grant (a person's case)
 	if granted && full && g.RevokeReason == RefundRevokeReason {
 		n.Ended = g.Revoked
 	}
