@@ -41,6 +41,9 @@ type Checkout struct {
 	// AmountRefunded is how much of the payment has been refunded: the
 	// refunds that succeeded (see PaymentRefunds.Refunded).
 	AmountRefunded int64
+	// Refunds are the payment's refunds, each with its status: what a
+	// customer is told of a refund made before paidup granted the payment.
+	Refunds []Refund
 }
 
 // CheckoutRequest asks a processor for a hosted checkout.

@@ -563,6 +563,9 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptRefunded, customerID, co.PaymentID); err != nil {
 			return Outcome{}, err
 		}
+		if err := s.tellEarlyRefund(ctx, tx, co, source, true); err != nil {
+			return Outcome{}, err
+		}
 		return Outcome{State: paidup.AttemptRefunded, CustomerID: customerID}, nil
 	}
 
@@ -637,6 +640,12 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		}
 		if err := s.Notify.QueueConfirmation(ctx, tx, Confirmation{Grant: g, Email: email, Reference: ref, Amount: co.Amount}); err != nil {
 			return Outcome{}, err
+		}
+		if co.AmountRefunded > 0 {
+			// Refunded in part before paidup got to it: the rest grants.
+			if err := s.tellEarlyRefund(ctx, tx, co, source, false); err != nil {
+				return Outcome{}, err
+			}
 		}
 	}
 	if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptFulfilled, customerID, co.PaymentID); err != nil {

@@ -792,14 +792,15 @@ func TestRefunded(t *testing.T) {
 func TestRefundedBeforeFulfilment(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		for _, tc := range []struct {
-			name     string
-			refund   int64
-			state    string
-			grants   int
-			refunded int64
+			name      string
+			refund    int64
+			state     string
+			grants    int
+			refunded  int64
+			ungranted bool
 		}{
-			{"in full", 24900, paidup.AttemptRefunded, 0, 24900},
-			{"in part", 4900, paidup.AttemptFulfilled, 1, 4900},
+			{"in full", 24900, paidup.AttemptRefunded, 0, 24900, true},
+			{"in part", 4900, paidup.AttemptFulfilled, 1, 4900, false},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				ctx := context.Background()
@@ -824,6 +825,27 @@ func TestRefundedBeforeFulfilment(t *testing.T) {
 				report, err := b.store.Check(ctx)
 				require.NoError(t, err)
 				require.Empty(t, report.Violations)
+
+				// The refund is told once, however many times its events
+				// come, with what it means for access.
+				for range 2 {
+					_, err := b.svc.SyncRefunds(ctx, co.PaymentID, store.ByWebhook, "evt_refund")
+					require.NoError(t, err)
+				}
+				var told []store.Email
+				emails, err := b.store.Emails(ctx, got.CustomerID)
+				require.NoError(t, err)
+				for _, e := range emails {
+					if e.Kind == "refund_issued" {
+						told = append(told, e)
+					}
+				}
+				require.Len(t, told, 1, "one refund, one email")
+				d := told[0].Data
+				require.True(t, paidup.IsReference(d["reference"]), d["reference"])
+				require.Equal(t, tc.ungranted, d["ungranted"] != "")
+				require.Equal(t, tc.ungranted, d["keeps"] == "", "a refund before anything was granted leaves nothing to keep")
+				require.Empty(t, d["ended"], "no access ended: none was granted by the refunded part")
 			})
 		}
 	})

@@ -1,6 +1,9 @@
 package checkout
 
 import (
+	"context"
+	"time"
+
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/store"
 )
@@ -21,6 +24,13 @@ type RefundNotice struct {
 	// Duplicate: the payment granted nothing, since the customer held its
 	// tier already (see Lifecycle.DuplicatePurchase).
 	Duplicate bool
+	// Ungranted: the payment was refunded in full before it granted
+	// anything (a purchase refunded before paidup fulfilled it, or one a
+	// person holds).
+	Ungranted bool
+	// Ended is when the refund ended the access the payment granted; zero
+	// if it did not.
+	Ended time.Time
 	// Access is the customer's access after the refund.
 	Access paidup.Access
 }
@@ -42,7 +52,7 @@ func (r *refundChange) tell(full bool) error {
 	if err != nil {
 		return err
 	}
-	_, granted, err := r.grant()
+	g, granted, err := r.grant()
 	if err != nil {
 		return err
 	}
@@ -55,6 +65,10 @@ func (r *refundChange) tell(full bool) error {
 		a, err := r.s.Store.CheckoutAttempt(r.ctx, r.p.CheckoutReference)
 		n.Duplicate = err == nil && a.Status == paidup.AttemptDuplicate
 	}
+	n.Ungranted = !granted && !n.Duplicate && full // in part, the rest may yet grant (a person's case)
+	if granted && full && g.RevokeReason == RefundRevokeReason {
+		n.Ended = g.Revoked
+	}
 	for _, re := range r.refunds {
 		if re.Status != paidup.RefundSucceeded {
 			continue
@@ -65,4 +79,17 @@ func (r *refundChange) tell(full bool) error {
 		}
 	}
 	return nil
+}
+
+// tellEarlyRefund tells the customer of the refunds of co's payment, made
+// before paidup granted it (in full, or in part: full says which), in the
+// transaction that records them: once per refund, by the same key as any
+// refund's email, so that a refund event read later tells nothing twice.
+func (s *Service) tellEarlyRefund(ctx context.Context, tx *store.Tx, co paidup.Checkout, source string, full bool) error {
+	p, found, err := tx.PaymentForUpdate(ctx, s.Processor.Name(), co.PaymentID)
+	if err != nil || !found {
+		return err
+	}
+	r := refundChange{s: s, ctx: ctx, tx: tx, p: p, source: source, ids: map[string]string{"payment": p.ID}, refunds: co.Refunds}
+	return r.tell(full)
 }

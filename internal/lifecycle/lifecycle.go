@@ -114,8 +114,12 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	}
 	// Oldest first, so that a renewal paid after a failure is seen last.
 	slices.SortFunc(invoices, func(a, b paidup.Invoice) int { return a.Created.Compare(b.Created) })
+	early, err := s.earlyRefunds(ctx, invoices)
+	if err != nil {
+		return err
+	}
 	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, source); err != nil {
+		if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, early, source); err != nil {
 			return err
 		}
 		failpoint.Inject("lifecycle.before_commit")
@@ -137,7 +141,7 @@ func (s *Service) planFor(prices []string) (paidup.Plan, bool) {
 
 // syncTx applies a subscription as the processor reported it.
 func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscription, plan paidup.Plan, planKnown bool,
-	invoices []paidup.Invoice, source string) error {
+	invoices []paidup.Invoice, early map[string][]paidup.Refund, source string) error {
 	processor := s.Processor.Name()
 	m, found, err := tx.SubscriptionForUpdate(ctx, processor, sub.ID)
 	if err != nil {
@@ -153,7 +157,7 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 	if err != nil {
 		return err
 	}
-	c := &change{s: s, tx: tx, ctx: ctx, sub: sub, plan: plan, customerID: customerID, email: email, source: source}
+	c := &change{s: s, tx: tx, ctx: ctx, sub: sub, plan: plan, customerID: customerID, email: email, source: source, early: early}
 	if created {
 		if err := c.entry(store.EventCheckout, "New customer "+email, nil); err != nil {
 			return err
@@ -222,6 +226,13 @@ type change struct {
 	email      string
 	blocks     []paidup.Block
 	source     string
+	// early are the refunds of payments refunded before paidup recorded
+	// them, by payment (see earlyRefunds).
+	early map[string][]paidup.Refund
+	// period is the grant of the latest paid period this sync saw.
+	period paidup.Grant
+	// failing is the renewal that was unpaid when the subscription ended.
+	failing string
 }
 
 func (c *change) entry(kind, summary string, data map[string]string) error {
@@ -252,6 +263,7 @@ func (c *change) paid(in paidup.Invoice) error {
 		return err
 	}
 	// A refund that came before paidup knew of the payment.
+	tellPartial := false
 	if refunded, err := c.tx.TakeEarlyRefund(c.ctx, processor, in.PaymentID); err != nil {
 		return err
 	} else if refunded > 0 {
@@ -262,6 +274,11 @@ func (c *change) paid(in paidup.Invoice) error {
 				in.Amount, in.ID), map[string]string{"invoice": in.ID, "payment": in.PaymentID}); err != nil {
 				return err
 			}
+			if err := c.tellEarlyRefund(in, true); err != nil {
+				return err
+			}
+		} else if changed {
+			tellPartial = true // once the rest has granted its period
 		}
 	}
 	// A payment refunded in full before it granted grants nothing.
@@ -277,6 +294,7 @@ func (c *change) paid(in paidup.Invoice) error {
 	if err != nil {
 		return err
 	}
+	defer func() { c.period = g }() // with the end it is given below
 	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID, "grant": g.ID}
 	// A renewal gets a reference of its own; the first payment has its
 	// checkout's, or, bought some other way than paidup's checkout, one
@@ -337,6 +355,12 @@ func (c *change) paid(in paidup.Invoice) error {
 		// The subscription was cancelled (or the cancellation undone)
 		// since the grant: its end follows.
 		if _, err := c.tx.SetGrantEnd(c.ctx, g.ID, end); err != nil {
+			return err
+		}
+		g.End = end
+	}
+	if tellPartial {
+		if err := c.tellEarlyRefund(in, false); err != nil {
 			return err
 		}
 	}
@@ -439,6 +463,11 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 	processor := c.s.Processor.Name()
 	switch {
 	case ended(c.sub) && (!found || prev.Status != paidup.SubscriptionCanceled):
+		had, err := c.subscriptionAccess()
+		if err != nil {
+			return err
+		}
+		graceCut := false
 		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder); err != nil {
 			return err
 		}
@@ -451,14 +480,17 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "the subscription was cancelled"); err != nil {
 					return err
 				}
-				summary = "Subscription cancelled while its renewal was unpaid; the grace ends now"
+				summary, graceCut = "Subscription cancelled while its renewal was unpaid; the grace ends now", true
 			}
 			if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineGraceEnd); err != nil {
 				return err
 			}
-			c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
+			c.failing, c.m.FailingInvoice, c.m.FailingSince = c.m.FailingInvoice, "", time.Time{}
 		}
-		return c.entry(store.EventSubscription, summary, nil)
+		if err := c.entry(store.EventSubscription, summary, nil); err != nil {
+			return err
+		}
+		return c.endedNow(prev, had, graceCut)
 	case c.sub.CancelAtPeriodEnd && !prev.CancelAtPeriodEnd:
 		if err := c.s.schedule(c.ctx, c.tx, store.Deadline{Key: fmt.Sprintf("period_end:%s:%s:%d", processor, c.sub.ID, c.sub.CurrentPeriodEnd.Unix()),
 			Kind: DeadlinePeriodEnd, CustomerID: c.customerID, Subject: c.subject(), Due: c.sub.CurrentPeriodEnd}); err != nil {
@@ -562,9 +594,11 @@ func (c *change) doubleBuy() error {
 			}
 			// The failing one goes: its grace and reminders end now, and
 			// a job cancels it at the processor.
-			if g, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+o.FailingInvoice); err != nil {
+			g, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceGrace, processor+":"+o.FailingInvoice)
+			if err != nil {
 				return err
-			} else if found {
+			}
+			if found {
 				if _, err := c.tx.RevokeGrant(c.ctx, g.ID, "replaced by "+c.sub.ID); err != nil {
 					return err
 				}
@@ -577,6 +611,17 @@ func (c *change) doubleBuy() error {
 			}
 			if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s was failing: the failing one is being cancelled", o.ID), ids); err != nil {
 				return err
+			}
+			if found && g.ActiveAt(c.tx.Now()) && len(c.blocks) == 0 {
+				// Its grace ends now: told under the failing renewal's
+				// reference, which its reminders gave.
+				in, _, err := c.tx.InvoiceForUpdate(c.ctx, processor, o.FailingInvoice)
+				if err != nil {
+					return err
+				}
+				if err := c.tellEnded(o.ID, op, in.Reference, time.Time{}, time.Time{}, ""); err != nil {
+					return err
+				}
 			}
 		case !o.Failing() && !o.CancelAtPeriodEnd && op.Tier == c.plan.Tier:
 			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "duplicate:" + processor + ":" + c.sub.ID,

@@ -80,6 +80,8 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	disputed N              the customer's payments shown as disputed
 //	want TIER|none|blocked  the access now
 //	emails KIND,…           the lifecycle emails queued so far, in order
+//	refunds WHAT,…|-        the refund emails queued so far, each what it says of access: ungranted, ended or kept
+//	ending NAME WHAT        what the email that NAME ended says is kept: period (until its end), TIER (from another grant) or nothing
 //	cases KIND,…            the support cases opened so far
 //	cancelled NAME,…        the subscriptions paidup cancelled at the processor
 func TestPolicy(t *testing.T) {
@@ -189,7 +191,8 @@ func TestPolicy(t *testing.T) {
 			ends
 			want none
 			advance 30d
-			want none`},
+			want none
+			emails payment_failed,payment_reminder,payment_final_reminder,grace_ended`},
 		{name: "cancellation during the grace ends the grace at once", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -197,8 +200,46 @@ func TestPolicy(t *testing.T) {
 			advance 2d
 			cancel now
 			want supporter
+			emails payment_failed,subscription_ended
+			ending sub supporter
+			resync
 			advance 10d
-			emails payment_failed`},
+			emails payment_failed,subscription_ended`},
+		{name: "cancelled now during the grace, nothing else held: told that nothing is kept", script: `
+			subscribe pro-monthly
+			renew fail
+			advance 2d
+			cancel now
+			want none
+			emails payment_failed,subscription_ended
+			ending sub nothing`},
+		{name: "cancelled now in its paid period: access until the period's end, told once", script: `
+			subscribe pro-monthly
+			advance 10d
+			cancel now
+			want pro
+			emails subscription_ended
+			ending sub period
+			resync
+			advance 20d
+			advance 23h
+			want pro
+			advance 2h
+			want none
+			emails subscription_ended`},
+		{name: "cancelled at the period's end, then now: told once, by the cancellation", script: `
+			subscribe pro-monthly
+			advance 10d
+			cancel end
+			cancel now
+			want pro
+			emails cancellation_confirmed`},
+		{name: "cancelled now while on hold: the hold is what they are told", script: `
+			subscribe pro-monthly
+			dispute
+			cancel now
+			want blocked
+			emails -`},
 		{name: "a permanent tier bought during the grace", script: `
 			subscribe supporter-monthly
 			renew fail
@@ -320,9 +361,11 @@ func TestPolicy(t *testing.T) {
 			subscribe pro-monthly sub2
 			want pro
 			cancelled sub
+			emails payment_failed,subscription_ended
+			ending sub pro
 			advance 10d
 			want pro
-			emails payment_failed`},
+			emails payment_failed,subscription_ended`},
 		{name: "double buy to the same tier during the grace", doubleBuy: paidup.DoubleBuyCancel, script: `
 			subscribe pro-monthly
 			renew fail
@@ -352,7 +395,8 @@ func TestPolicy(t *testing.T) {
 			advance 3h
 			want pro
 			refund
-			want supporter`},
+			want supporter
+			refunds ended`},
 		{name: "a renewal refunded before paidup hears of it grants nothing", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -362,9 +406,11 @@ func TestPolicy(t *testing.T) {
 			release
 			advance 3h
 			want supporter
+			refunds ungranted
 			renew ok
 			advance 3h
-			want pro`},
+			want pro
+			refunds ungranted`},
 		{name: "a renewal whose refund fails gets its period back", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -545,6 +591,10 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		require.Equal(t, f[1], w.access(t), at)
 	case "emails":
 		require.Equal(t, list(f[1]), w.lifecycleEmails(t), at)
+	case "ending":
+		require.Equal(t, f[2], w.endingKept(t, w.subs[f[1]]), at)
+	case "refunds":
+		require.Equal(t, list(f[1]), w.refundEmails(t), at)
 	case "cases":
 		require.Equal(t, list(f[1]), w.cases(t), at)
 	case "cancelled":
@@ -872,6 +922,57 @@ func (w *world) lifecycleEmails(t *testing.T) []string {
 		var k string
 		require.NoError(t, rows.Scan(&k))
 		out = append(out, k)
+	}
+	return out
+}
+
+// endingKept says what the subscription_ended email of subscription id
+// tells the customer they keep: "period" (its paid period, until a date),
+// a tier they hold from another grant, or "nothing".
+func (w *world) endingKept(t *testing.T, id string) string {
+	emails, err := w.st.Emails(w.ctx, w.customerID(t))
+	require.NoError(t, err)
+	var out []string
+	for _, e := range emails {
+		if e.DedupeKey != "lifecycle:subscription_ended:stripe:"+id {
+			continue
+		}
+		require.True(t, paidup.IsReference(e.Data["reference"]), "the email carries a reference: %v", e.Data)
+		require.NotEmpty(t, e.Data["ended"], "the email says when it ended")
+		switch {
+		case e.Data["until"] != "":
+			require.Empty(t, e.Data["keeps"], "nothing else held in these scripts")
+			out = append(out, "period")
+		case e.Data["keeps"] != "":
+			out = append(out, e.Data["keeps"])
+		default:
+			out = append(out, "nothing")
+		}
+	}
+	require.Len(t, out, 1, "told once")
+	return out[0]
+}
+
+// refundEmails say, for each refund email queued so far in order, what
+// it tells of access: ungranted (the payment never granted), ended (the
+// refund ended it) or kept.
+func (w *world) refundEmails(t *testing.T) []string {
+	emails, err := w.st.Emails(w.ctx, w.customerID(t))
+	require.NoError(t, err)
+	var out []string
+	for _, e := range emails {
+		if e.Kind != notify.KindRefundIssued {
+			continue
+		}
+		switch {
+		case e.Data["ungranted"] != "":
+			require.Empty(t, e.Data["ended"])
+			out = append(out, "ungranted")
+		case e.Data["ended"] != "":
+			out = append(out, "ended")
+		default:
+			out = append(out, "kept")
+		}
 	}
 	return out
 }

@@ -41,6 +41,11 @@ var emailDocs = []emailDoc{
 		"A subscription is set to end with its paid period (from the account page or the processor's portal): once per cancellation. " +
 			"It says until when the tier lasts, what the customer keeps after, and that it can be resumed until then."},
 	{notify.KindResumed, "the subscriber", "That cancellation is undone before the period ends: once per resumption. It says when it renews and for how much."},
+	{notify.KindSubscriptionEnded, "the subscriber",
+		"A subscription ends at once, not by the customer's cancellation at the period's end: cancelled in the processor's dashboard or by its portal's " +
+			"\"cancel now\", or by paidup when the customer subscribed again while it was failing (`lifecycle.double_buy: cancel`): once per subscription, " +
+			"and not while the customer is on hold. It says what ended and when, what the customer keeps (the paid period, a tier from another " +
+			"purchase, or nothing), and their reference."},
 	{notify.KindRenewalReceipt, "the subscriber", "A renewal is paid, only with `lifecycle.renewal_receipts: true` (off by default, as the processor sends receipts): once per invoice."},
 	{notify.KindAlert, "everyone in `oncall.emails`", "A support case opens: something paidup could not repair by itself."},
 	{notify.KindDisputeAlert, "everyone in `oncall.emails`", "A chargeback: the case, what was done, and how to lift the block."},
@@ -58,8 +63,9 @@ var emailDocs = []emailDoc{
 			"and what the chargeback ended for good. A person's own block (`paidup block add`) is lifted without an email, as none was sent when it was made."},
 	{notify.KindRefundIssued, "the customer",
 		"A refund of one of the customer's payments succeeds at the processor, however paidup learns of it (its own refund of a duplicate purchase, " +
-			"or one made in the processor's dashboard): once per refund, under the refund's own reference, with what it means for their access " +
-			"(kept until a date or for good, ended, or on hold). The sample is a duplicate purchase's refund."},
+			"or one made in the processor's dashboard, of a one-time purchase or a renewal, before or after paidup granted it): once per refund, " +
+			"under the refund's own reference, with what it means for their access (never granted, ended on a date, kept until a date or for good, " +
+			"or on hold). The sample is a duplicate purchase's refund."},
 }
 
 var kindNames = map[standing.Kind]string{standing.ForGood: "one-time, for good", standing.ForTerm: "one-time, for a term",

@@ -24,13 +24,14 @@ const (
 	KindCancellation         = "cancellation_confirmed" // a subscription set to end with its paid period
 	KindResumed              = "subscription_resumed"   // that cancellation undone: it renews again
 	KindRenewalReceipt       = "renewal_receipt"        // a renewal was paid (off unless configured)
+	KindSubscriptionEnded    = "subscription_ended"     // a subscription ended before its period, not by the customer's cancellation
 )
 
 // CaseDispute is the support case a chargeback opens.
 const CaseDispute = "dispute"
 
 var lifecycleKinds = []string{KindPaymentFailed, KindPaymentReminder, KindPaymentFinalReminder, KindGraceEnded, KindWelcomeBack,
-	KindCancellation, KindResumed, KindRenewalReceipt}
+	KindCancellation, KindResumed, KindRenewalReceipt, KindSubscriptionEnded}
 
 func isLifecycle(kind string) bool {
 	for _, k := range lifecycleKinds {
@@ -64,6 +65,8 @@ type LifecycleEmail struct {
 	// cancellation_confirmed (access until then), subscription_resumed
 	// (it renews then).
 	Until time.Time
+	// Ended: subscription_ended, when the subscription ended.
+	Ended time.Time
 	// Renews: renewal_receipt, the subscription renews at Until (it was
 	// not cancelled).
 	Renews     bool
@@ -101,6 +104,9 @@ func (o *Outbox) QueueLifecycle(ctx context.Context, tx *store.Tx, e LifecycleEm
 	}
 	if !e.Until.IsZero() {
 		data["until"] = e.Until.UTC().Format(time.RFC3339)
+	}
+	if !e.Ended.IsZero() {
+		data["ended"] = e.Ended.UTC().Format(time.RFC3339)
 	}
 	if !e.KeepsUntil.IsZero() && e.Keeps != "" {
 		data["keeps_until"] = e.KeepsUntil.UTC().Format(time.RFC3339)
@@ -184,6 +190,7 @@ type lifecycleData struct {
 	Amount                 string // "$9.00"
 	GraceEnds              string // "30 November 2026"; empty if none
 	Until                  string // the paid period's end: "23 December 2026"; empty if none
+	Ended                  string // subscription_ended: the day it ended
 	Renews                 bool   // renewal_receipt: the subscription renews at Until
 	Keeps                  string // grace_ended, cancellation_confirmed: the name of the tier kept; empty if none
 	KeepsUntil             string // grace_ended, cancellation_confirmed: when the kept tier ends; empty: for good
@@ -222,6 +229,7 @@ func (s *Sender) lifecycle(e store.Email, cardURL string, cardExpires time.Time)
 	}
 	d.GraceEnds = day(e.Data["grace_ends"])
 	d.Until = day(e.Data["until"])
+	d.Ended = day(e.Data["ended"])
 	d.KeepsUntil = day(e.Data["keeps_until"])
 	if cardURL == "" {
 		d.CardURL = d.AccountURL

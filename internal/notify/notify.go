@@ -194,6 +194,8 @@ func describeKind(kind string) string {
 		return "Hold lifted"
 	case KindRefundIssued:
 		return "Refund issued"
+	case KindSubscriptionEnded:
+		return "Subscription ended"
 	}
 	return kind
 }

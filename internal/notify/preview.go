@@ -162,6 +162,15 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 			if kind == KindRenewalReceipt {
 				e.Data["renews"] = "true"
 			}
+		case KindSubscriptionEnded:
+			// Cancelled now by the business, in the paid period.
+			delete(e.Data, "grace_ends")
+			e.Data["ended"] = now.Format(time.RFC3339)
+			e.Data["until"] = now.AddDate(0, 0, 12).Format(time.RFC3339)
+			e.Data["reference"] = "PU-7K3M-Q9XD"
+			if t, ok := s.sampleKept(p); ok {
+				e.Data["keeps"] = t.ID
+			}
 		}
 		if carriesCardLink(kind) {
 			l.card = s.PublicURL + "/card/preview"

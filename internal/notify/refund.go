@@ -33,6 +33,10 @@ func (o *Outbox) QueueRefundIssued(ctx context.Context, tx *store.Tx, n checkout
 	flag("full", n.Full)
 	flag("duplicate", n.Duplicate)
 	flag("blocked", n.Access.Blocked)
+	flag("ungranted", n.Ungranted)
+	if !n.Ended.IsZero() {
+		data["ended"] = n.Ended.UTC().Format(time.RFC3339)
+	}
 	if n.Access.Active {
 		data["keeps"] = n.Access.Tier
 		if !n.Access.Until.IsZero() {
@@ -61,6 +65,11 @@ type refundData struct {
 	Full, Duplicate bool
 	// Blocked: access is on hold, whatever the refund.
 	Blocked bool
+	// Ungranted: the payment was refunded before it granted anything.
+	Ungranted bool
+	// Ended is the day the refund ended the payment's access; "" if it
+	// did not.
+	Ended string
 	// Keeps is the tier the customer keeps after the refund, KeepsUntil
 	// "until 3 December 2027" or "for good"; Keeps is "" with no access.
 	Keeps, KeepsUntil string
@@ -79,6 +88,7 @@ func (s *Sender) refund(e store.Email) refundData {
 		Business: s.Business, SupportEmail: s.SupportEmail, Reference: e.Data["reference"],
 		Amount: money("amount"), Paid: money("paid"), PlanName: e.Data["plan"], TierName: s.Policy.TierName(e.Data["tier"]),
 		Full: e.Data["full"] != "", Duplicate: e.Data["duplicate"] != "", Blocked: e.Data["blocked"] != "",
+		Ungranted: e.Data["ungranted"] != "", Ended: day(e.Data["ended"]),
 		AccountURL: s.PublicURL + "/account",
 	}
 	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {

@@ -46,11 +46,31 @@ func TestRefundIssuedEmail(t *testing.T) {
 				"We have refunded it in full: $249.00.", "Nothing changes for you: you keep Pro until 3 December 2027."},
 			[]string{"access has ended", "on hold", "You're in"}},
 		{"refunded in full, access ended", func(n checkout.RefundNotice) checkout.RefundNotice {
-			n.Full = true
+			n.Full, n.Ended = true, time.Date(2026, 12, 4, 9, 30, 0, 0, time.UTC)
 			return n
 		}, "Refund issued: $249.00 for Pro, one year",
-			[]string{"We have refunded your payment of $249.00 for Pro, one year in full: $249.00.", "Your Pro access has ended."},
-			[]string{"keep", "already had", "on hold", "bought nothing new"}},
+			[]string{"We have refunded your payment of $249.00 for Pro, one year in full: $249.00.",
+				"Your Pro access from this purchase ended on 4 December 2026."},
+			[]string{"keep", "still have", "already had", "on hold", "bought nothing new", "never gave you access"}},
+		{"refunded in full, access ended, a lower tier still held", func(n checkout.RefundNotice) checkout.RefundNotice {
+			n.Full, n.Ended = true, time.Date(2026, 12, 4, 9, 30, 0, 0, time.UTC)
+			n.Access = paidup.Access{Active: true, Tier: "supporter"}
+			return n
+		}, "Refund issued: $249.00 for Pro, one year",
+			[]string{"Your Pro access from this purchase ended on 4 December 2026. You still have Supporter for good."},
+			[]string{"You keep", "Nothing changes", "never gave you access"}},
+		{"refunded before it granted anything", func(n checkout.RefundNotice) checkout.RefundNotice {
+			n.Full, n.Ungranted = true, true
+			return n
+		}, "Refund issued: $249.00 for Pro, one year",
+			[]string{"in full: $249.00.", "This purchase never gave you access: it was refunded before we granted it."},
+			[]string{"keep", "still have", "access has ended", "ended on", "Nothing changes", "on hold"}},
+		{"refunded before it granted anything, another tier held", func(n checkout.RefundNotice) checkout.RefundNotice {
+			n.Full, n.Ungranted, n.Access = true, true, paidup.Access{Active: true, Tier: "supporter"}
+			return n
+		}, "Refund issued: $249.00 for Pro, one year",
+			[]string{"This purchase never gave you access: it was refunded before we granted it. You keep Supporter for good."},
+			[]string{"access has ended", "ended on"}},
 		{"refunded in full, a lower tier kept for good", func(n checkout.RefundNotice) checkout.RefundNotice {
 			n.Full, n.Access = true, paidup.Access{Active: true, Tier: "supporter"}
 			return n

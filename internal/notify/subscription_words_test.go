@@ -13,7 +13,8 @@ import (
 
 var processorIDs = regexp.MustCompile(`\b(in|ch|re|dp|cus|sub|pi|cs)_[A-Za-z0-9]+`)
 
-// The emails about a customer's own subscription changes say what is true
+// The emails about a customer's subscription changes (their own, and an
+// ending they did not make) say what is true
 // in each case, in both parts: the end date always, what they keep after,
 // a grace that is not a paid period, a receipt's renewal only if it
 // renews; never a processor id.
@@ -25,6 +26,7 @@ func TestSubscriptionEmailWords(t *testing.T) {
 	}
 	s := &Sender{Policy: policy, From: "billing@example.com", Business: "Example", SupportEmail: "help@example.com", PublicURL: "https://example.com"}
 	until := time.Date(2027, 1, 3, 9, 0, 0, 0, time.UTC).Format(time.RFC3339)
+	ended := time.Date(2026, 12, 4, 9, 0, 0, 0, time.UTC).Format(time.RFC3339)
 	email := func(kind, plan string, data map[string]string) store.Email {
 		d := map[string]string{"plan": plan, "tier": "pro", "until": until, "reference": "PU-7K3M-Q9XD", "amount": "900", "currency": "usd"}
 		for k, v := range data {
@@ -51,6 +53,20 @@ func TestSubscriptionEmailWords(t *testing.T) {
 			[]string{"$9.00 was paid", "Pro until 3 January 2027", "renews then"}, []string{"not be charged again", "will not renew"}},
 		{"receipt, cancelled", email(KindRenewalReceipt, "pro-yearly", nil),
 			[]string{"$9.00 was paid", "will not renew"}, []string{"renews then"}},
+		{"ended now, the paid period kept", email(KindSubscriptionEnded, "pro-monthly", map[string]string{"ended": ended}),
+			[]string{"Pro, monthly ended on 4 December 2026", "will not renew", "You keep Pro until 3 January 2027", "the end of the period you paid for",
+				"After that you have no other plan", "PU-7K3M-Q9XD"},
+			[]string{"ended then", "still have", "resume", "as asked"}},
+		{"ended now, access with it, nothing kept", email(KindSubscriptionEnded, "pro-monthly", map[string]string{"ended": ended, "until": ""}),
+			[]string{"ended on 4 December 2026", "Your Pro access from it ended then.", "You have no other plan with us.", "PU-7K3M-Q9XD"},
+			[]string{"keep", "still have", "until 3 January", "resume", "as asked"}},
+		{"ended now, access with it, a lifetime tier kept", email(KindSubscriptionEnded, "pro-yearly", map[string]string{"ended": ended, "until": "", "keeps": "supporter"}),
+			[]string{"Pro, yearly ended on 4 December 2026", "Your Pro access from it ended then.", "You still have Supporter, for good."},
+			[]string{"You keep", "no other plan", "After that"}},
+		{"ended now, a newer subscription's tier kept until its period's end", email(KindSubscriptionEnded, "pro-monthly",
+			map[string]string{"ended": ended, "until": "", "keeps": "pro", "keeps_until": until}),
+			[]string{"Your Pro access from it ended then.", "You still have Pro, until 3 January 2027."},
+			[]string{"You keep", "no other plan"}},
 		{"a failure queued with the processor's invoice id", email(KindPaymentFailed, "pro-monthly", map[string]string{"reference": "in_1QoldR7s8T9"}),
 			[]string{"did not go through"}, []string{"in_1Q", "reference"}},
 	} {

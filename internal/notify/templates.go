@@ -52,6 +52,7 @@ var builtinKinds = []string{
 	KindCancellation, KindResumed, KindRenewalReceipt,
 	KindAccessOnHold, KindAccessRestored,
 	KindRefundIssued,
+	KindSubscriptionEnded,
 }
 
 // BuiltinTemplates names the built-in templates.

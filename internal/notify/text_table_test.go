@@ -76,6 +76,16 @@ var customerEmails = []customerEmail{
 		return d
 	}},
 	{kind: notify.KindResumed, states: []standing.State{standing.Renewing}, data: lifecycleData},
+	// Ended: ended at once, access with it; CancelledUntil: ended at once,
+	// the paid period kept.
+	{kind: notify.KindSubscriptionEnded, states: []standing.State{standing.Ended, standing.CancelledUntil}, data: func(st standing.Standing) map[string]string {
+		d := lifecycleData(st)
+		d["ended"] = standingtest.Now.Format(rfc)
+		if st.State == standing.CancelledUntil {
+			d["until"] = st.Until.Format(rfc)
+		}
+		return d
+	}},
 	{kind: notify.KindRenewalReceipt, states: []standing.State{standing.Renewing}, data: func(st standing.Standing) map[string]string {
 		d := lifecycleData(st)
 		d["renews"] = "true"
@@ -112,6 +122,9 @@ var customerEmails = []customerEmail{
 	{kind: notify.KindRefundIssued, states: []standing.State{standing.Refunded, standing.In}, data: func(st standing.Standing) map[string]string {
 		d := planData(st)
 		d["paid"], d["full"] = d["amount"], "1"
+		if st.State == standing.Refunded {
+			d["ended"] = standingtest.Now.Format(rfc)
+		}
 		if st.State == standing.In {
 			d["duplicate"], d["keeps"] = "1", d["tier"]
 			if !st.Until.IsZero() {

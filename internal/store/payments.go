@@ -216,6 +216,21 @@ func (tx *Tx) SetEarlyRefund(ctx context.Context, processor, paymentID string, r
 	return nil
 }
 
+// EarlyRefund returns how much of a payment paidup has not recorded yet
+// the processor has refunded (see SetEarlyRefund); 0 if nothing.
+func (s *Store) EarlyRefund(ctx context.Context, processor, paymentID string) (int64, error) {
+	var n int64
+	err := s.db.Read.QueryRowContext(ctx, `SELECT amount_refunded FROM early_refunds WHERE processor = $1 AND payment_id = $2`,
+		processor, paymentID).Scan(&n)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("reading the early refund of %s: %w", paymentID, err)
+	}
+	return n, nil
+}
+
 // TakeEarlyRefund returns how much of a payment was refunded before paidup
 // recorded it (0 if nothing was), and forgets it: from now on the
 // payment's own record says.

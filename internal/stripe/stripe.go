@@ -169,7 +169,7 @@ func (c *Client) withRefunds(ctx context.Context, co paidup.Checkout, s *stripeg
 	if err != nil {
 		return co, err
 	}
-	co.AmountRefunded = pr.Refunded()
+	co.AmountRefunded, co.Refunds = pr.Refunded(), pr.Refunds
 	return co, nil
 }
 
@@ -306,7 +306,8 @@ func checkout(s *stripego.CheckoutSession) paidup.Checkout {
 		if ch := s.PaymentIntent.LatestCharge; ch != nil && ch.Refunds != nil {
 			// The refunds that succeeded, not the charge's
 			// amount_refunded, which counts pending ones too.
-			co.AmountRefunded = refundsOf(ch).Refunded()
+			pr := refundsOf(ch)
+			co.AmountRefunded, co.Refunds = pr.Refunded(), pr.Refunds
 		}
 	}
 	if s.Subscription != nil {
