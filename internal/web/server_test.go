@@ -726,7 +726,7 @@ func TestStatusLinkReveals(t *testing.T) {
 		guesses := []string{
 			"/checkout/" + ref,
 			"/checkout/" + strings.ToLower(ref),
-			"/checkout/" + ref + "?checkout=" + id, // the checkout id opens only attempts from before tokens
+			"/checkout/" + ref + "?checkout=" + id,                         // the checkout id opens only attempts from before tokens
 			"/checkout/" + ref + "?token=" + token[:42] + otherLast(token), // one character off
 			"/checkout/" + ref + "?token=" + regexp.MustCompile(`token=([^&]+)`).FindStringSubmatch(other)[1], // another purchase's
 			"/checkout/" + ref + "?token=" + paidup.HashStatusToken(token),
