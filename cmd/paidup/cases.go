@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
 )
@@ -41,6 +42,11 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
+	points, err := failpoint.Enabled(getenv)
+	if err != nil {
+		return err
+	}
+	failpoint.Arm(points)
 	now, err := businessClock(ctx, cfg)
 	if err != nil {
 		return err
@@ -71,8 +77,11 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	var resolved store.SupportCase
 	err = st.InTx(ctx, func(tx *store.Tx) error {
 		var err error
-		resolved, err = outbox.ResolveCase(ctx, tx, *id, *actor, *answer)
-		return err
+		if resolved, err = outbox.ResolveCase(ctx, tx, *id, *actor, *answer); err != nil {
+			return err
+		}
+		failpoint.Inject("case.before_commit")
+		return nil
 	})
 	if err != nil {
 		return err

@@ -74,9 +74,9 @@ const (
 func TestCrashMatrix(t *testing.T) {
 	mp := startMailpit(t) // first: without Mailpit the test skips
 	bin := buildPaidup(t)
-	// The purchase path's failpoints; the lifecycle's and the duplicate
-	// refund's have their own tests.
-	points := slices.DeleteFunc(listFailpoints(t, bin), func(p string) bool { return lifecyclePoint(p) || refundPoint(p) })
+	// The purchase path's failpoints; the lifecycle's, the duplicate
+	// refund's and the support case's have their own tests.
+	points := slices.DeleteFunc(listFailpoints(t, bin), func(p string) bool { return lifecyclePoint(p) || refundPoint(p) || casePoint(p) })
 
 	type crashCase struct {
 		engine    sqldb.Engine

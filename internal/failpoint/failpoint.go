@@ -41,6 +41,7 @@ var Points = []Point{
 	{"deadline.after_commit", "a deadline fired and its effect is committed"},
 	{"dispute.before_commit", "a chargeback's block, ended grants and emails are written in a transaction not yet committed"},
 	{"block.before_commit", "paidup block lift: the lift, its timeline entries and the hold-lifted email are written in a transaction not yet committed"},
+	{"case.before_commit", "paidup case resolve: the resolution, its timeline entry and the answer's email are written in a transaction not yet committed"},
 	{"account.after_cancel", "the processor cancelled or resumed a subscription as its customer asked; paidup has not read it back"},
 	{"refund.after_refund", "the processor refunded a duplicate purchase; paidup has not recorded the refund"},
 	{"refund.after_record", "a duplicate purchase's refund and its email are recorded"},

@@ -19,6 +19,8 @@ type accountPage struct {
 	Email    string
 	Access   paidup.Access
 	TierName string
+	// Hold says why and how the access is held, when it is.
+	Hold *holdView
 	// Subscriptions are the customer's, latest first, with what they may
 	// do about each.
 	Subscriptions []subscriptionView

@@ -72,6 +72,11 @@ func (s *Server) accountState(ctx context.Context, customerID string) (accountPa
 	if t, ok := s.Policy.Tier(p.Access.Tier); ok {
 		p.TierName = t.Name
 	}
+	if p.Access.Blocked {
+		if p.Hold, err = s.holdState(ctx, grants, blocks, now); err != nil {
+			return accountPage{}, err
+		}
+	}
 	running := false
 	for _, sub := range slices.Backward(subs) {
 		v := s.subscriptionView(sub, p.Access.Blocked)
@@ -114,7 +119,7 @@ func (s *Server) subscriptionView(sub store.Subscription, blocked bool) subscrip
 		v.Line = "Ended on " + at.Format(dateOnlyForm) + ". It will not renew, and you will not be charged for it again."
 	case blocked:
 		v.State = subOnHold
-		v.Line = "On hold: your access is paused while a person looks at a payment. Please write to us."
+		v.Line = "On hold, with your access (see above). It still renews; a person looks at any renewal paid while the hold is on."
 	case sub.Status == paidup.SubscriptionIncomplete:
 		v.State = subStarting
 		v.Line = "Waiting for the first payment to go through."

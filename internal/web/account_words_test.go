@@ -38,6 +38,10 @@ func TestAccountPageWordsByState(t *testing.T) {
 	ended.Status, ended.EndedAt = paidup.SubscriptionCanceled, wordsDate
 	graceEnd := wordsDate.Add(cfg.Policy.Lifecycle.Grace).Format("2 January 2006")
 
+	// What an on-hold customer is never told: the hold is a question
+	// about a payment, not an accusation.
+	accusing := []string{"fraud", "Fraud", "suspicious", "you disputed", "your fault", "banned", "abuse", "violat", "Please write to us; a person will look at it"}
+	support := Business{SupportEmail: "support@example.com", ReplyWithin: "two business days"}
 	pay := func(state, status string) purchaseView {
 		return purchaseView{Reference: "PU-7K3M-Q9XD", Plan: "Pro, monthly", Amount: "$19.00", Paid: "3 December 2026", State: state, Status: status}
 	}
@@ -46,6 +50,7 @@ func TestAccountPageWordsByState(t *testing.T) {
 		page      accountPage
 		sub       *store.Subscription
 		blocked   bool
+		business  Business
 		required  []string
 		forbidden []string
 	}{
@@ -60,8 +65,25 @@ func TestAccountPageWordsByState(t *testing.T) {
 		{name: "payment failed, and cancelled", sub: &failingCancelled,
 			required:  []string{"Cancelled, and the last renewal was not paid: you keep Pro until " + graceEnd, "It will not renew", "Resume"},
 			forbidden: []string{"Renews on", "Cancel at the end"}},
-		{name: "on hold", sub: &monthly, blocked: true, required: []string{"On hold", "Your access is on hold"},
-			forbidden: []string{"Renews on", "Cancel at the end", "Resume", "Update your card"}},
+		{name: "on hold", sub: &monthly, blocked: true, page: accountPage{Hold: &holdView{Since: "3 December 2026", Held: "Pro, until 3 January 2027"}},
+			required:  []string{"On hold, with your access", "still renews", "Your access is on hold since 3 December 2026"},
+			forbidden: append([]string{"Renews on", "Cancel at the end", "Resume", "Update your card"}, accusing...)},
+		{name: "on hold by a chargeback", blocked: true, business: support,
+			page: accountPage{Hold: &holdView{Since: "3 December 2026", Chargeback: true, Reference: "PU-4D7N-8WQE", Held: "Supporter, for good"}},
+			required: []string{"Your access is on hold", "Your bank has told us that a payment of yours is being disputed (a chargeback)",
+				"on hold, since 3 December 2026", "What the hold keeps for you: Supporter, for good. It is not taken away: lifting the hold gives it back.",
+				"What happens next: a person on our team looks at it, and we email you when the hold is lifted.", "Please don't pay again",
+				"write to support@example.com and mention PU-4D7N-8WQE", "We answer within two business days."},
+			forbidden: append([]string{"Yours for good", "Until", "Renews", "Cancel", "from ada@example.com", "looks into your account"}, accusing...)},
+		{name: "on hold by a person", blocked: true, business: support,
+			page: accountPage{Hold: &holdView{Since: "3 December 2026", Held: "Pro, until 3 January 2027"}},
+			required: []string{"Your access is on hold since 3 December 2026, while a person on our team looks into your account.",
+				"What the hold keeps for you: Pro, until 3 January 2027.", "What happens next: a person on our team looks at it.",
+				"write to support@example.com from ada@example.com", "We answer within two business days."},
+			forbidden: append([]string{"chargeback", "bank", "we email you when", "mention PU-", "Until 3 January 2027."}, accusing...)},
+		{name: "on hold, nothing held, no support address", blocked: true, page: accountPage{Hold: &holdView{Since: "3 December 2026"}},
+			required:  []string{"Your access is on hold since 3 December 2026", "reply to any email we've sent you from ada@example.com", "We answer within one business day."},
+			forbidden: append([]string{"not taken away", "write to support@"}, accusing...)},
 		{name: "ended", sub: &ended, required: []string{"Ended on 3 January 2027", "will not renew"},
 			forbidden: []string{"Renews on", "Cancel at the end", "Resume", "you keep"}},
 		{name: "one-time buyer", page: accountPage{Access: paidup.Access{Active: true, Tier: "pro", Until: wordsDate}, TierName: "Pro",
@@ -79,6 +101,9 @@ func TestAccountPageWordsByState(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			p := c.page
 			p.Signedin, p.Email = true, "ada@example.com"
+			if c.blocked {
+				p.Access = paidup.Access{Blocked: true}
+			}
 			if c.sub != nil {
 				p.Subscriptions = []subscriptionView{s.subscriptionView(*c.sub, c.blocked)}
 				v := p.Subscriptions[0]
@@ -87,7 +112,9 @@ func TestAccountPageWordsByState(t *testing.T) {
 				p.TierName = "Pro"
 			}
 			var b strings.Builder
-			if err := executePage(&b, "account.html", page{Title: "Your account", Business: Business{Name: "Example"}, Data: p}); err != nil {
+			business := c.business
+			business.Name = "Example"
+			if err := executePage(&b, "account.html", page{Title: "Your account", Business: business, Data: p}); err != nil {
 				t.Fatal(err)
 			}
 			text := spaces.ReplaceAllString(html.UnescapeString(markup.ReplaceAllString(b.String(), " ")), " ")
