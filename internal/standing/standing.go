@@ -231,7 +231,9 @@ func (s Standing) Next() string {
 	case Refunded:
 		return "This payment was refunded in full: it gives no access now, and nothing more will be charged for it. Refunds take a few days to show on a bank statement."
 	case OnHold:
-		return "Your access is on hold while a question about a payment is settled. To talk to us about it, write to us and mention your reference."
+		// True of a chargeback's hold and of a person's block alike: a
+		// person lifts either.
+		return "Your access is on hold until a person on our team has looked into your account. To talk to us about it, write to us and mention your reference."
 	case NeedsPerson:
 		return "A person is looking at it and will write to you within " + s.replyWithin() + ". You will not be charged again — please don't pay again."
 	}
