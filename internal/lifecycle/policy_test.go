@@ -156,6 +156,16 @@ func TestPolicy(t *testing.T) {
 			advance 1d
 			want none
 			emails payment_failed,payment_reminder,payment_final_reminder,grace_ended`},
+		{name: "a person's block stops the reminders of a failed renewal", script: `
+			subscribe pro-monthly
+			renew fail
+			emails payment_failed
+			block
+			want blocked
+			advance 3d
+			advance 3d
+			advance 1d
+			emails payment_failed`},
 		{name: "grace ends: falls back to the permanent tier", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
