@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -290,6 +292,34 @@ func (l *life) subjects() []string {
 	return out
 }
 
+// message is the raw text of the last email to the customer whose
+// subject contains subject.
+func (l *life) message(subject string) string {
+	resp, err := http.Get(l.in.sandbox + "/mailbox/messages.json?to=" + url.QueryEscape(l.email))
+	require.NoError(l.t, err)
+	defer resp.Body.Close()
+	var m struct {
+		Messages []struct {
+			ID      int64
+			Subject string
+		}
+	}
+	require.NoError(l.t, json.NewDecoder(resp.Body).Decode(&m))
+	var id int64
+	for _, msg := range m.Messages {
+		if strings.Contains(msg.Subject, subject) && msg.ID > id {
+			id = msg.ID
+		}
+	}
+	require.NotZero(l.t, id, "no email %q", subject)
+	raw, err := http.Get(fmt.Sprintf("%s/mailbox/%d/raw", l.in.sandbox, id))
+	require.NoError(l.t, err)
+	defer raw.Body.Close()
+	b, err := io.ReadAll(raw.Body)
+	require.NoError(l.t, err)
+	return string(b)
+}
+
 func (l *life) mailCount(contains string) int {
 	n := 0
 	for _, s := range l.subjects() {
@@ -315,7 +345,11 @@ func TestDoubleBuyDuringGrace(t *testing.T) {
 	l.wantMail("You're in: Pro, monthly", "Your payment for Pro, monthly didn't go through")
 
 	l.buy("pro-monthly", "4242 4242 4242 4242")
-	l.wantMail("You're in: Pro, monthly")
+	// The new one's confirmation, and word that the failing one ended.
+	l.wantMail("You're in: Pro, monthly", "Your Pro, monthly has ended")
+	ended := l.message("has ended")
+	require.Contains(t, ended, "You still have Pro", "the new subscription keeps the tier")
+	require.NotContains(t, ended, "no other plan")
 	require.Eventually(t, func() bool {
 		sub, err := l.stripe.V1Subscriptions.Retrieve(t.Context(), first.ID, nil)
 		return err == nil && sub.Status == stripego.SubscriptionStatusCanceled
