@@ -79,13 +79,7 @@ func runCaseEmailCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	// customer's, so that its email failpoint fires on that email.
 	c.oncall = ""
 	customer := "waiting-" + c.id + "@example.com"
-	count := func(query string, args ...any) int {
-		var n int
-		if err := c.db.Read.QueryRow(query, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return n
-	}
+	count := func(query string, args ...any) int { return c.count(t, query, args...) }
 	mails := func(addr, subject string) int {
 		n := 0
 		for _, s := range mp.messagesTo(t, addr) {
@@ -96,20 +90,9 @@ func runCaseEmailCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 		return n
 	}
 	var p *paidupChild
-	until := func(what string, done func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(crashDeadline)
-		for {
-			p.ensureUp()
-			if done() {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: not after %s\npaidup's log:\n%s", what, crashDeadline, logTail(p.lastLog))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	// until waits for what a step leads to, restarting paidup if the
+	// failpoint killed it.
+	until := func(what string, done func() bool) { t.Helper(); waitRestarting(t, p, what, done) }
 	atRest := func() {
 		t.Helper()
 		until("rest", func() bool {

@@ -311,6 +311,33 @@ type crashSetup struct {
 	db                           *sqldb.DB
 }
 
+// count runs a count query on the case's database.
+func (c *crashSetup) count(t *testing.T, query string, args ...any) int {
+	t.Helper()
+	var n int
+	if err := c.db.Read.QueryRow(query, args...).Scan(&n); err != nil {
+		t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+// waitRestarting waits for what a step leads to, restarting paidup if a
+// failpoint killed it.
+func waitRestarting(t *testing.T, p *paidupChild, what string, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(crashDeadline)
+	for {
+		p.ensureUp()
+		if done() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting for %s: not after %s\npaidup's log:\n%s", what, crashDeadline, logTail(p.lastLog))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 func newCrashSetup(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine) *crashSetup {
 	t.Helper()
 	c := &crashSetup{dir: t.TempDir()}

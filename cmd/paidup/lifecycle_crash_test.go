@@ -64,13 +64,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	p := c.startPaidup(t, bin, mp, point, crashConfig{testClock: "clock_sandbox"})
 	cfgPath, dbURL := p.config, c.dbURL
 
-	count := func(query string, args ...any) int {
-		var n int
-		if err := db.Read.QueryRow(query, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return n
-	}
+	count := func(query string, args ...any) int { return c.count(t, query, args...) }
 	mails := func(addr, subject string) int {
 		n := 0
 		for _, s := range mp.messagesTo(t, addr) {
@@ -82,20 +76,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	}
 	// until waits for what a step leads to, restarting paidup if the
 	// failpoint killed it.
-	until := func(what string, done func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(crashDeadline)
-		for {
-			p.ensureUp()
-			if done() {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: not after %s\npaidup's log:\n%s", what, crashDeadline, logTail(p.lastLog))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	until := func(what string, done func() bool) { t.Helper(); waitRestarting(t, p, what, done) }
 	now := func() time.Time {
 		tc, err := api.V1TestHelpersTestClocks.Retrieve(t.Context(), "clock_sandbox", nil)
 		if err != nil {

@@ -54,13 +54,7 @@ func runRefundCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, 
 	customer := "twice-" + c.id + "@example.com"
 	api := sandboxAPI(c.sandboxURL, crashStripeKey)
 	p := c.startPaidup(t, bin, mp, point, crashConfig{})
-	count := func(query string, args ...any) int {
-		var n int
-		if err := c.db.Read.QueryRow(query, args...).Scan(&n); err != nil {
-			t.Fatalf("%s: %v", query, err)
-		}
-		return n
-	}
+	count := func(query string, args ...any) int { return c.count(t, query, args...) }
 	mails := func(subject string) int {
 		n := 0
 		for _, s := range mp.messagesTo(t, customer) {
@@ -70,20 +64,9 @@ func runRefundCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, 
 		}
 		return n
 	}
-	until := func(what string, done func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(crashDeadline)
-		for {
-			p.ensureUp()
-			if done() {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("waiting for %s: not after %s\npaidup's log:\n%s", what, crashDeadline, logTail(p.lastLog))
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}
+	// until waits for what a step leads to, restarting paidup if the
+	// failpoint killed it.
+	until := func(what string, done func() bool) { t.Helper(); waitRestarting(t, p, what, done) }
 	// sees is the status page of the second purchase, which is never
 	// "You're in".
 	sees := func(path string) string {
