@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
-	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
@@ -51,16 +50,7 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	points, err := failpoint.Enabled(getenv)
-	if err != nil {
-		return err
-	}
-	failpoint.Arm(points)
-	now, err := businessClock(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	db, st, err := openStore(ctx, cfg.Database.URL.Reveal(), now)
+	db, st, err := openChangingStore(ctx, cfg, getenv)
 	if err != nil {
 		return err
 	}

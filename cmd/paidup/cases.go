@@ -42,16 +42,7 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	points, err := failpoint.Enabled(getenv)
-	if err != nil {
-		return err
-	}
-	failpoint.Arm(points)
-	now, err := businessClock(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	db, st, err := openStore(ctx, cfg.Database.URL.Reveal(), now)
+	db, st, err := openChangingStore(ctx, cfg, getenv)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"time"
 
+	"github.com/paidup/paidup/internal/config"
+	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
 )
@@ -96,6 +98,22 @@ func openStoreReadOnly(ctx context.Context, rawURL string, now func() time.Time)
 		return nil, nil, err
 	}
 	return db, s, nil
+}
+
+// openChangingStore opens cfg's database for a command that changes it
+// while paidup runs (block, case): on serve's business clock, with the
+// crash points PAIDUP_FAILPOINTS arms. The caller closes the database.
+func openChangingStore(ctx context.Context, cfg *config.Config, getenv func(string) string) (*sqldb.DB, *store.Store, error) {
+	points, err := failpoint.Enabled(getenv)
+	if err != nil {
+		return nil, nil, err
+	}
+	failpoint.Arm(points)
+	now, err := businessClock(ctx, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return openStore(ctx, cfg.Database.URL.Reveal(), now)
 }
 
 // openStore opens the database at rawURL for a command that changes it
