@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -15,23 +13,6 @@ import (
 
 	"github.com/paidup/paidup/internal/sqldb"
 )
-
-// accountShot saves a screenshot of the browser's page as a test
-// artifact: under $PAIDUP_TEST_ARTIFACTS/TEST when set, else in the
-// test's temporary directory.
-func accountShot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("PAIDUP_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	dir = filepath.Join(dir, strings.ReplaceAll(t.Name(), "/", "_"))
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	require.NoError(t, err, "screenshot %s", name)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644))
-	t.Logf("screenshot: %s", filepath.Join(dir, name+".png"))
-}
 
 // pageText is the visible text of the element sel.
 func pageText(t *testing.T, ctx context.Context, sel string) string {
@@ -102,19 +83,19 @@ func TestBrowserSignInLinkAskedTwice(t *testing.T) {
 	first := askForSignInLink(t, ctx, l.in.shop, l.email)
 	require.Regexp(t, `^If we know that address, we sent it a sign-in link at [0-9]{2}:[0-9]{2} UTC\.`, first)
 	require.Contains(t, first, "Check your spam folder")
-	accountShot(t, ctx, "1-first-request")
+	screenshot(t, ctx, "1-first-request")
 	mailWith(t, l.in.sandbox, l.email, "Your sign-in link", 1)
 
 	second := askForSignInLink(t, ctx, l.in.shop, l.email)
 	require.Regexp(t, `^If we know that address, we sent it a sign-in link at `, second)
-	accountShot(t, ctx, "2-second-request")
+	screenshot(t, ctx, "2-second-request")
 	latest := mailWith(t, l.in.sandbox, l.email, "Your sign-in link", 2)
 	link := signInURL.FindString(latest.Text)
 	require.NotEmpty(t, link, latest.Text)
 
 	signInFrom(t, ctx, link)
 	require.Contains(t, pageText(t, ctx, `main`), "Signed in as ada@example.com")
-	accountShot(t, ctx, "3-signed-in")
+	screenshot(t, ctx, "3-signed-in")
 }
 
 // A subscriber cancels from the account page in a real browser: the page
@@ -130,7 +111,7 @@ func TestBrowserCancelFromAccount(t *testing.T) {
 
 	state := pageText(t, ctx, `[data-testid="subscription-state"]`)
 	require.Contains(t, state, "Renews on ")
-	accountShot(t, ctx, "1-renews")
+	screenshot(t, ctx, "1-renews")
 
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.Click(chromedp.CSS(`[data-testid="cancel"]`)),
@@ -142,7 +123,7 @@ func TestBrowserCancelFromAccount(t *testing.T) {
 	require.NotContains(t, pageText(t, ctx, `main`), "Renews on")
 	until := regexp.MustCompile(`until ([0-9]{1,2} [A-Z][a-z]+ [0-9]{4})`).FindStringSubmatch(state)
 	require.NotNil(t, until, state)
-	accountShot(t, ctx, "2-cancelled")
+	screenshot(t, ctx, "2-cancelled")
 	require.True(t, l.subscription().CancelAtPeriodEnd, "the processor has it ending with its period")
 
 	mail := mailWith(t, l.in.sandbox, l.email, "is cancelled", 1)
@@ -150,7 +131,7 @@ func TestBrowserCancelFromAccount(t *testing.T) {
 	require.Contains(t, mail.Text, "You keep Pro until "+until[1])
 	require.NotRegexp(t, `\b(in|ch|re|dp|cus|sub|pi)_[A-Za-z0-9]`, mail.Text, "no processor ids")
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(l.in.sandbox+"/mailbox/"+strconv.FormatInt(mail.ID, 10)), chromedp.WaitVisible(chromedp.CSS(`[data-testid="text"]`))))
-	accountShot(t, ctx, "3-email")
+	screenshot(t, ctx, "3-email")
 
 	// Resumed: the page reads as before, and one more email says so.
 	require.NoError(t, chromedp.Do(ctx,
@@ -161,7 +142,7 @@ func TestBrowserCancelFromAccount(t *testing.T) {
 	))
 	require.Contains(t, pageText(t, ctx, `[data-testid="notice"]`), "no longer cancelled")
 	require.Contains(t, pageText(t, ctx, `[data-testid="subscription-state"]`), "Renews on "+until[1])
-	accountShot(t, ctx, "4-resumed")
+	screenshot(t, ctx, "4-resumed")
 	require.False(t, l.subscription().CancelAtPeriodEnd)
 	resumed := mailWith(t, l.in.sandbox, l.email, "renews again", 1)
 	require.Contains(t, resumed.Text, "renews on "+until[1])

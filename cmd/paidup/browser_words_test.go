@@ -25,22 +25,28 @@ func artifacts(t *testing.T) string {
 	return dir
 }
 
-// shooter saves numbered full-page screenshots of what the browser shows.
+// screenshot saves a full-page screenshot of what the browser shows as
+// name.png among the test's artifacts.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	require.NoError(t, err, "screenshot %s", name)
+	path := filepath.Join(artifacts(t), name+".png")
+	require.NoError(t, os.WriteFile(path, png, 0o644))
+	t.Logf("screenshot %s", path)
+}
+
+// shooter saves numbered screenshots of what the browser shows.
 type shooter struct {
 	t   *testing.T
 	ctx context.Context
-	dir string
 	n   int
 }
 
 func (s *shooter) shot(name string) {
 	s.t.Helper()
-	png, err := chromedp.Run(s.ctx, chromedp.FullScreenshot(100))
-	require.NoError(s.t, err)
 	s.n++
-	path := filepath.Join(s.dir, fmt.Sprintf("%02d-%s.png", s.n, name))
-	require.NoError(s.t, os.WriteFile(path, png, 0o644))
-	s.t.Logf("screenshot %s", path)
+	screenshot(s.t, s.ctx, fmt.Sprintf("%02d-%s", s.n, name))
 }
 
 // What a customer reads in a real browser is true as they read it: after
@@ -54,7 +60,7 @@ func TestBrowserWordsAfterPaying(t *testing.T) {
 	in := start(t, nil, "serve", "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
 		"--database-url", "sqlite:"+filepath.Join(dir, "paidup.db"),
 		"--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
-	shots := &shooter{t: t, ctx: ctx, dir: artifacts(t)}
+	shots := &shooter{t: t, ctx: ctx}
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -28,7 +25,6 @@ import (
 func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	ctx := browser(t)
 	l := startLife(t, sqldb.SQLite, "ana@example.com")
-	shots := chargebackShots(t)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(sel)))
@@ -85,7 +81,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	// The hold email: calm, factual, with one reference and a person to
 	// write to.
 	hold := openMail("Your access is on hold")
-	shots.save(ctx, "1-hold-email")
+	screenshot(t, ctx, "1-hold-email")
 	for _, want := range []string{"Your bank has told us that the payment of $19.00", "for Pro, monthly is being disputed (a chargeback)",
 		"your access is on hold, from", "Pro ended on",
 		"Supporter is not taken away: it is back as soon as the hold is lifted, with no end date.",
@@ -119,7 +115,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/sign-in"] button`)),
 		chromedp.Click(chromedp.CSS(`form[action="/account/sign-in"] button`)),
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="access"]`))))
-	shots.save(ctx, "2-account-on-hold")
+	screenshot(t, ctx, "2-account-on-hold")
 	require.Contains(t, text(`[data-testid="access"]`), "Your access is on hold")
 	purchases := text(`main`)
 	require.Contains(t, purchases, "Pro, monthly · $19.00 · Disputed")
@@ -127,7 +123,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 
 	// The lifetime purchase's own page says so too, not "You're in".
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(lifetime), chromedp.WaitVisible(chromedp.CSS(`[data-testid="state"]`))))
-	shots.save(ctx, "3-status-on-hold")
+	screenshot(t, ctx, "3-status-on-hold")
 	require.Equal(t, "Your access is on hold", text(`h1`))
 
 	// A person lifts the block from the command line.
@@ -139,7 +135,7 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	l.wantAccess("supporter")
 
 	restored := openMail("The hold is lifted: Supporter is back")
-	shots.save(ctx, "4-hold-lifted-email")
+	screenshot(t, ctx, "4-hold-lifted-email")
 	for _, want := range []string{"The hold on your account was lifted on", "You have Supporter again, for good.",
 		"Pro, which ended with the chargeback, stays ended.", "Your reference: PU-"} {
 		require.Contains(t, restored, want)
@@ -147,41 +143,15 @@ func TestBrowserChargebackHoldAndLift(t *testing.T) {
 	require.Equal(t, ref.FindString(hold), ref.FindString(restored), "one reference for the chargeback")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(l.in.shop+"/account"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="access"]`))))
-	shots.save(ctx, "5-account-restored")
+	screenshot(t, ctx, "5-account-restored")
 	access := text(`[data-testid="access"]`)
 	require.Contains(t, access, "Supporter")
 	require.Contains(t, access, "Yours for good.")
 	require.Contains(t, text(`main`), "Pro, monthly · $19.00 · Disputed")
 
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(lifetime), chromedp.WaitVisible(chromedp.CSS(`[data-testid="state"]`))))
-	shots.save(ctx, "6-status-restored")
+	screenshot(t, ctx, "6-status-restored")
 	require.Equal(t, "You're in", text(`h1`))
 	require.Equal(t, 1, l.mailCount("Your access is on hold"))
 	require.Equal(t, 1, l.mailCount("The hold is lifted"))
-}
-
-// screenshots saves a browser test's screenshots: under
-// $PAIDUP_TEST_ARTIFACTS/TEST when it is set, else in a directory of the
-// test's own.
-type screenshots struct {
-	t   *testing.T
-	dir string
-}
-
-func chargebackShots(t *testing.T) screenshots {
-	dir := t.TempDir()
-	if root := os.Getenv("PAIDUP_TEST_ARTIFACTS"); root != "" {
-		dir = filepath.Join(root, t.Name())
-		require.NoError(t, os.MkdirAll(dir, 0o755))
-	}
-	return screenshots{t: t, dir: dir}
-}
-
-func (s screenshots) save(ctx context.Context, name string) {
-	s.t.Helper()
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	require.NoError(s.t, err)
-	path := filepath.Join(s.dir, name+".png")
-	require.NoError(s.t, os.WriteFile(path, png, 0o644))
-	s.t.Logf("screenshot %s", path)
 }

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,24 +9,6 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 )
-
-// heldScreenshot saves a full-page screenshot of what the browser shows,
-// as name.png under PAIDUP_TEST_ARTIFACTS when it is set, else in the
-// test's temporary directory.
-func heldScreenshot(t *testing.T, ctx context.Context, name string) {
-	t.Helper()
-	dir := os.Getenv("PAIDUP_TEST_ARTIFACTS")
-	if dir == "" {
-		dir = t.TempDir()
-	}
-	dir = filepath.Join(dir, t.Name())
-	require.NoError(t, os.MkdirAll(dir, 0o755))
-	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
-	require.NoError(t, err)
-	path := filepath.Join(dir, name+".png")
-	require.NoError(t, os.WriteFile(path, png, 0o644))
-	t.Logf("screenshot: %s", path)
-}
 
 // A customer who holds Pro for a year, signed in, opens Pro again: the
 // buy page says until when they have it and that a second purchase is
@@ -93,7 +73,7 @@ func TestBrowserBuyingWhatYouHave(t *testing.T) {
 	require.Contains(t, held, "You already have Pro "+until+".")
 	require.Contains(t, held, "Buying it again adds nothing to what you have, and a second payment is refunded automatically. Do you mean to buy it again?")
 	require.Equal(t, "Buy again anyway", text(`[data-testid="buy-anyway"]`))
-	heldScreenshot(t, ctx, "1-buy-page-warns")
+	screenshot(t, ctx, "1-buy-page-warns")
 
 	// Monthly too: what it costs, and what overlaps.
 	require.NoError(t, chromedp.Do(ctx,
@@ -101,7 +81,7 @@ func TestBrowserBuyingWhatYouHave(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`[data-testid="held"]`)),
 	))
 	require.Contains(t, text(`[data-testid="held"]`), "This subscription charges $19.00 today and per month after that. Until "+strings.TrimPrefix(until, "until ")+" you would be paying twice for Pro")
-	heldScreenshot(t, ctx, "2-monthly-while-yearly")
+	screenshot(t, ctx, "2-monthly-while-yearly")
 
 	// She buys the year again anyway.
 	require.NoError(t, chromedp.Do(ctx,
@@ -122,7 +102,7 @@ func TestBrowserBuyingWhatYouHave(t *testing.T) {
 		heading = text(`h1`)
 	}
 	require.Contains(t, text(`[data-testid="state"]`), "This address already had Pro, so this payment bought nothing new. We have refunded it in full ($249.00).")
-	heldScreenshot(t, ctx, "3-status-refunded")
+	screenshot(t, ctx, "3-status-refunded")
 
 	// One refund email, which says she keeps what she had.
 	require.NoError(t, chromedp.Do(ctx, chromedp.Navigate(in.sandbox+"/mailbox/"), chromedp.WaitVisible(chromedp.CSS(`[data-testid="mailbox"]`))))
@@ -137,5 +117,5 @@ func TestBrowserBuyingWhatYouHave(t *testing.T) {
 	require.Contains(t, email, "so that payment bought nothing new. We have refunded it in full: $249.00.")
 	require.Contains(t, email, "Nothing changes for you: you keep Pro "+until+".")
 	require.Regexp(t, `Your refund reference: PU-[0-9A-Z]{4}-[0-9A-Z]{4}`, email)
-	heldScreenshot(t, ctx, "4-refund-email")
+	screenshot(t, ctx, "4-refund-email")
 }
