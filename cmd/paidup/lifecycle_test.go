@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -268,56 +266,33 @@ func (l *life) wantMail(subjects ...string) {
 	l.seen += len(subjects)
 }
 
+// messages lists the emails to the customer, oldest first.
+func (l *life) messages() []mailboxMessage {
+	msgs := mailboxMessages(l.t, l.in.sandbox, l.email)
+	slices.SortFunc(msgs, func(a, b mailboxMessage) int { return int(a.ID - b.ID) })
+	return msgs
+}
+
 func (l *life) subjects() []string {
-	resp, err := http.Get(l.in.sandbox + "/mailbox/messages.json?to=" + url.QueryEscape(l.email))
-	require.NoError(l.t, err)
-	defer resp.Body.Close()
-	var m struct {
-		Messages []struct {
-			ID      int64
-			Subject string
-		}
-	}
-	require.NoError(l.t, json.NewDecoder(resp.Body).Decode(&m))
-	slices.SortFunc(m.Messages, func(a, b struct {
-		ID      int64
-		Subject string
-	}) int {
-		return int(a.ID - b.ID)
-	})
 	var out []string
-	for _, msg := range m.Messages {
+	for _, msg := range l.messages() {
 		out = append(out, msg.Subject)
 	}
 	return out
 }
 
-// message is the raw text of the last email to the customer whose
-// subject contains subject.
+// message is the text of the last email to the customer whose subject
+// contains subject.
 func (l *life) message(subject string) string {
-	resp, err := http.Get(l.in.sandbox + "/mailbox/messages.json?to=" + url.QueryEscape(l.email))
-	require.NoError(l.t, err)
-	defer resp.Body.Close()
-	var m struct {
-		Messages []struct {
-			ID      int64
-			Subject string
+	var text string
+	found := false
+	for _, msg := range l.messages() {
+		if strings.Contains(msg.Subject, subject) {
+			text, found = msg.Text, true
 		}
 	}
-	require.NoError(l.t, json.NewDecoder(resp.Body).Decode(&m))
-	var id int64
-	for _, msg := range m.Messages {
-		if strings.Contains(msg.Subject, subject) && msg.ID > id {
-			id = msg.ID
-		}
-	}
-	require.NotZero(l.t, id, "no email %q", subject)
-	raw, err := http.Get(fmt.Sprintf("%s/mailbox/%d/raw", l.in.sandbox, id))
-	require.NoError(l.t, err)
-	defer raw.Body.Close()
-	b, err := io.ReadAll(raw.Body)
-	require.NoError(l.t, err)
-	return string(b)
+	require.True(l.t, found, "no email %q", subject)
+	return text
 }
 
 func (l *life) mailCount(contains string) int {
