@@ -30,7 +30,9 @@ var emailDocs = []emailDoc{
 	{notify.KindConfirmation, "the customer",
 		"A payment is confirmed and its grant made (by the return page, the webhook or the reconciler, whichever is first): once per grant. " +
 			"It says what the purchase gives and what happens next for the plan's kind: for a one-time plan that nothing more is charged " +
-			"(and, for a term, the day access ends); for a monthly or yearly plan the day it renews, the amount, and how to cancel."},
+			"(and, for a term, the day access ends); for a monthly or yearly plan the day it renews, the amount, and how to cancel. " +
+			"It is worded as the purchase stands when it is sent, not when it was queued: sent after a refund, a hold, a cancellation " +
+			"or the term's end (the mail server was down for a while), its subject is \"Your payment for …\" and it says that state instead of \"You're in\"."},
 	{notify.KindSignIn, "the customer", "The customer asks for a sign-in link on the account page."},
 	{notify.KindPaymentFailed, "the subscriber", "A renewal's payment fails (the first reminder of `lifecycle.reminders`, by default at once)."},
 	{notify.KindPaymentReminder, "the subscriber", "A reminder of `lifecycle.reminders` during the grace (by default on day 3)."},

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 
+	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -13,4 +14,10 @@ func (s *Sender) Compose(e store.Email) (*Message, error) {
 		l.card, l.cardExpires = s.PublicURL+"/card/test", s.cardLinkExpiry(e, s.now())
 	}
 	return s.compose(context.Background(), e, l)
+}
+
+// ComposeNow renders e as it would be sent while its purchase stands as
+// now says.
+func (s *Sender) ComposeNow(e store.Email, now standing.Standing) (*Message, error) {
+	return s.compose(context.Background(), e, links{signIn: s.PublicURL + "/account/sign-in?token=test", purchase: &now})
 }

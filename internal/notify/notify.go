@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -286,6 +287,11 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		return err
 	}
 	failpoint.Inject("email.before_send")
+	if e.Kind == KindConfirmation {
+		if link.purchase, err = s.purchaseNow(ctx, e); err != nil {
+			return err
+		}
+	}
 	msg, err := s.compose(ctx, e, link)
 	if err != nil {
 		return fmt.Errorf("composing email %s: %w", e.ID, err)
@@ -348,11 +354,16 @@ func (s *Sender) failed(ctx context.Context, job *river.Job[SendArgs], e store.E
 //go:embed templates
 var templateFiles embed.FS
 
-// links are the links an email carries, made when it is sent.
+// links are the links an email carries, and what is true of its purchase,
+// made and read when it is sent.
 type links struct {
 	signIn      string // a confirmation's or sign-in email's sign-in link
 	card        string // a lifecycle email's card link
 	cardExpires time.Time
+	// purchase is how a confirmation's purchase stands as it is sent;
+	// nil when it cannot be read, and the email says what was true
+	// when it was queued.
+	purchase *standing.Standing
 }
 
 // cardLinkExpiry is when a lifecycle email's card link stops working:
@@ -394,7 +405,7 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	var data any
 	switch {
 	case e.Kind == KindConfirmation:
-		data = s.confirmation(e, l.signIn)
+		data = s.confirmation(e, l.signIn, l.purchase)
 	case e.Kind == KindSignIn:
 		data = confirmationData{Business: s.Business, SupportEmail: s.SupportEmail, SignInURL: l.signIn,
 			AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL)}
@@ -449,7 +460,10 @@ type confirmationData struct {
 	// Access is what the purchase gives ("Pro, renewing on 3 January
 	// 2027"), Next what happens next (when it renews and how to cancel,
 	// or that nothing more is charged), from the purchase's standing.
-	Access, Next                   string
+	Access, Next string
+	// Ready: the purchase gives its access as the email is sent (not
+	// refunded, on hold or ended since it was paid).
+	Ready                          bool
 	SignInURL, AccountURL, LinkTTL string
 }
 
@@ -457,7 +471,9 @@ type alertData struct {
 	CaseID, Kind, Summary, Reference, PaymentID, Opened, CustomerEmail string
 }
 
-func (s *Sender) confirmation(e store.Email, signIn string) confirmationData {
+// confirmation words a confirmation from how its purchase stands now,
+// or, when that is unknown, from what was true when it was queued.
+func (s *Sender) confirmation(e store.Email, signIn string, now *standing.Standing) confirmationData {
 	amount, _ := strconv.ParseInt(e.Data["amount"], 10, 64)
 	d := confirmationData{
 		Business: s.Business, SupportEmail: s.SupportEmail, Reference: e.Data["reference"],
@@ -465,37 +481,75 @@ func (s *Sender) confirmation(e store.Email, signIn string) confirmationData {
 		PlanName: e.Data["plan"], TierName: e.Data["tier"], Until: "for good",
 		AccountURL: s.PublicURL + "/account", LinkTTL: HumanDuration(s.LinkTTL), SignInURL: signIn,
 	}
-	p, ok := s.Policy.Plan(e.Data["plan"])
-	if ok {
+	if p, ok := s.Policy.Plan(e.Data["plan"]); ok {
 		d.PlanName = p.Name
 	}
 	if t, ok := s.Policy.Tier(e.Data["tier"]); ok {
 		d.TierName = t.Name
 	}
-	f := standing.Facts{Plan: p, TierName: d.TierName, Granted: true, ReplyWithin: s.ReplyWithin, Now: s.now()}
 	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
 		d.Until = "until " + u.Format("2 January 2006")
-		f.Grant.End = u
 	}
-	if pe, err := time.Parse(time.RFC3339, e.Data["period_end"]); err == nil {
-		f.PeriodEnd = pe
+	st := s.queuedStanding(e, d.PlanName, d.TierName)
+	if now != nil {
+		st = *now
 	}
-	if !ok {
-		// A plan no longer configured: its kind from what it granted.
-		f.Plan = paidup.Plan{Name: d.PlanName, Interval: paidup.Once, Amount: paidup.Money{Amount: amount, Currency: e.Data["currency"]}}
-		if !f.PeriodEnd.IsZero() {
-			f.Plan.Interval = paidup.Monthly
-		} else if !f.Grant.End.IsZero() {
-			f.Plan.Term = paidup.Term{N: 1, Unit: 'd'}
-		}
-	}
-	st := standing.Of(f)
-	if st.State == standing.Ended {
-		// Sent late, after a term that already ended: say what was bought.
-		st.State, st.Until = standing.In, f.Grant.End
+	switch st.State {
+	case standing.In, standing.Renewing, standing.CancelledUntil, standing.InGrace:
+		d.Ready = true
 	}
 	d.Access, d.Next = st.Access(), st.Next()
 	return d
+}
+
+// queuedStanding is how a confirmation's purchase stood when it was
+// queued: granted, as its data says.
+func (s *Sender) queuedStanding(e store.Email, planName, tierName string) standing.Standing {
+	amount, _ := strconv.ParseInt(e.Data["amount"], 10, 64)
+	g := paidup.Grant{PlanID: e.Data["plan"], Tier: e.Data["tier"], Source: paidup.SourcePurchase}
+	f := standing.Facts{TierName: tierName, Granted: true, ReplyWithin: s.ReplyWithin, Now: s.now()}
+	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
+		g.End = u
+	}
+	if pe, err := time.Parse(time.RFC3339, e.Data["period_end"]); err == nil {
+		f.PeriodEnd, g.Source = pe, paidup.SourceSubscription
+	}
+	f.Plan, f.Grant = checkout.PlanOf(s.Policy, g, paidup.Money{Amount: amount, Currency: e.Data["currency"]}), g
+	f.Plan.Name = planName
+	st := standing.Of(f)
+	if st.State == standing.Ended {
+		// Queued for a term that has ended since: say what was bought.
+		st.State, st.Until = standing.In, g.End
+	}
+	return st
+}
+
+// purchaseNow is how a confirmation's purchase stands now, read from the
+// store; nil when its grant is not found.
+func (s *Sender) purchaseNow(ctx context.Context, e store.Email) (*standing.Standing, error) {
+	grants, err := s.Store.Grants(ctx, e.CustomerID)
+	if err != nil {
+		return nil, err
+	}
+	i := slices.IndexFunc(grants, func(g paidup.Grant) bool { return g.ID == e.Data["grant"] })
+	if i < 0 {
+		return nil, nil
+	}
+	g := grants[i]
+	processor, id, _ := strings.Cut(g.SourceRef, ":")
+	p, _, err := s.Store.Payment(ctx, processor, id)
+	if err != nil {
+		return nil, err
+	}
+	amount, _ := strconv.ParseInt(e.Data["amount"], 10, 64)
+	f, err := checkout.PurchaseFacts(ctx, s.Store, s.Policy, checkout.PlanOf(s.Policy, g, paidup.Money{Amount: amount, Currency: e.Data["currency"]}),
+		g, p.Status, s.now())
+	if err != nil {
+		return nil, err
+	}
+	f.ReplyWithin = s.ReplyWithin
+	st := standing.Of(f)
+	return &st, nil
 }
 
 // HumanDuration writes a duration for people: "24 hours", "7 days".

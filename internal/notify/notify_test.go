@@ -485,3 +485,58 @@ func TestSMTPWithCredentials(t *testing.T) {
 	_, err = notify.NewSMTP("http://127.0.0.1:25")
 	require.Error(t, err)
 }
+
+// A confirmation is worded as its purchase stands when it is sent: queued
+// while the access was ready, sent after a refund, a hold or the term's
+// end (the mail server was down for a while), it says what is true then.
+func TestConfirmationSaysHowThePurchaseStandsWhenSent(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		for _, c := range []struct {
+			name   string
+			change func(t *testing.T, b *testBundle, e store.Email)
+			want   string
+		}{
+			{"unchanged", func(*testing.T, *testBundle, store.Email) {}, "What you have: Pro, until 23 November 2027."},
+			{"refunded", func(t *testing.T, b *testBundle, e store.Email) {
+				require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+					if err := tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_ada@example.com", CustomerID: e.CustomerID,
+						PlanID: proAnnual.ID, Amount: proAnnual.Amount, Status: store.PaymentSucceeded, PaidAt: tx.Now()}); err != nil {
+						return err
+					}
+					_, err := tx.SetRefunded(ctx, "stripe", "pi_ada@example.com", proAnnual.Amount.Amount)
+					return err
+				}))
+			}, "This payment was refunded in full"},
+			{"on hold", func(t *testing.T, b *testBundle, e store.Email) {
+				require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+					_, _, err := tx.AddBlock(ctx, paidup.Block{CustomerID: e.CustomerID, Source: paidup.BlockStaff, Reason: "looking into it"}, "")
+					return err
+				}))
+			}, "Your access is on hold"},
+			{"term ended", func(t *testing.T, b *testBundle, e store.Email) { b.clock.Advance(366 * 24 * time.Hour) },
+				"The access this purchase gave ended on 23 November 2027."},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				b := setup(t, engine)
+				b.sender.Now = b.clock.Now
+				e := b.confirmation(t, proAnnual, "ada@example.com")
+				c.change(t, b, e)
+				require.NoError(t, b.sender.Work(ctx, job(e.ID, 1, 10)))
+				inbox := b.inbox(t, "ada@example.com")
+				require.Len(t, inbox, 1)
+				m := inbox[0]
+				require.Contains(t, m.text, c.want)
+				require.Contains(t, m.text, "Your reference: PU-7K3M-Q9XD")
+				if c.name == "unchanged" {
+					require.Equal(t, "You're in: Pro, one year (PU-7K3M-Q9XD)", m.subject)
+					return
+				}
+				require.Equal(t, "Your payment for Pro, one year (PU-7K3M-Q9XD)", m.subject)
+				require.NotContains(t, m.text, "access is ready")
+				require.NotContains(t, m.text, "What you have")
+				require.NotContains(t, m.html, "You're in")
+			})
+		}
+	})
+}

@@ -25,6 +25,9 @@ type customerEmail struct {
 	// link; a person's answer, in their words), so only what it must not
 	// say is checked.
 	forbiddenOnly bool
+	// sentAsItStands: the email is worded from how its purchase stands
+	// when it is sent, which may have changed since it was queued.
+	sentAsItStands bool
 }
 
 const rfc = time.RFC3339
@@ -53,7 +56,10 @@ func lifecycleData(st standing.Standing) map[string]string {
 // customerEmails are the built-in emails to customers. A new email adds a
 // row; TestEveryCustomerEmailIsInTheTable fails until it does.
 var customerEmails = []customerEmail{
-	{kind: notify.KindConfirmation, states: []standing.State{standing.In, standing.Renewing}, data: func(st standing.Standing) map[string]string {
+	// A confirmation queued when the payment was confirmed may be sent
+	// after a refund, a hold, a cancellation or the term's end.
+	{kind: notify.KindConfirmation, sentAsItStands: true, states: []standing.State{standing.In, standing.Renewing, standing.CancelledUntil,
+		standing.InGrace, standing.Ended, standing.Refunded, standing.OnHold}, data: func(st standing.Standing) map[string]string {
 		d := planData(st)
 		switch {
 		case !st.Until.IsZero():
@@ -153,7 +159,11 @@ func TestCustomerEmailsKeepTheTable(t *testing.T) {
 			}
 			st := standingtest.Standing(k, state)
 			e := store.Email{ID: "em_test", CustomerID: "cu_test", Kind: ce.kind, To: "ada@example.com", Data: ce.data(st)}
-			m, err := s.Compose(e)
+			compose := s.Compose
+			if ce.sentAsItStands {
+				compose = func(e store.Email) (*notify.Message, error) { return s.ComposeNow(e, st) }
+			}
+			m, err := compose(e)
 			require.NoError(t, err, ce.kind)
 			name := ce.kind + " (" + string(k) + ", " + string(state) + ")"
 			check := standingtest.Check

@@ -195,58 +195,12 @@ func (s *Server) describeAccess(ctx context.Context, v *statusView) {
 // purchaseFacts is what is true now of the purchase a's payment made,
 // whose grant is g.
 func (s *Server) purchaseFacts(ctx context.Context, a paidup.CheckoutAttempt, g paidup.Grant, paymentStatus string) (standing.Facts, error) {
-	plan, ok := s.Policy.Plan(a.PlanID)
-	if !ok {
-		plan = paidup.Plan{ID: a.PlanID, Name: a.PlanID, Amount: a.Amount, Interval: paidup.Once}
-		if g.Source == paidup.SourceSubscription {
-			plan.Interval = paidup.Monthly
-		} else if !g.End.IsZero() {
-			plan.Term = paidup.Term{N: 1, Unit: 'd'}
-		}
+	if g.PlanID == "" {
+		g.PlanID = a.PlanID
 	}
-	now := s.Now()
-	f := standing.Facts{Plan: plan, TierName: s.Policy.TierName(g.Tier), Granted: true, Grant: g,
-		Refunded: paymentStatus == store.PaymentRefunded, ReplyWithin: s.Business.ReplyWithin, Now: now}
-	blocks, err := s.Store.Blocks(ctx, g.CustomerID)
-	if err != nil {
-		return f, err
-	}
-	for _, b := range blocks {
-		f.Blocked = f.Blocked || b.ActiveAt(now)
-	}
-	if g.Source != paidup.SourceSubscription {
-		return f, nil
-	}
-	if !g.End.IsZero() {
-		f.PeriodEnd = g.End.Add(-checkout.SubscriptionLeeway)
-	}
-	subs, err := s.Store.Subscriptions(ctx, g.CustomerID)
-	if err != nil {
-		return f, err
-	}
-	var sub *store.Subscription
-	for i := range subs {
-		if subs[i].Processor == a.Processor && subs[i].PlanID == plan.ID && (sub == nil || subs[i].CreatedAt.After(sub.CreatedAt)) {
-			sub = &subs[i]
-		}
-	}
-	if sub == nil {
-		return f, nil
-	}
-	f.Subscription = &standing.Subscription{Ended: !sub.EndedAt.IsZero() || sub.Status == paidup.SubscriptionCanceled,
-		EndedAt: sub.EndedAt, PeriodEnd: sub.PeriodEnd, CancelAtPeriodEnd: sub.CancelAtPeriodEnd, Failing: sub.Failing()}
-	if sub.Failing() {
-		grants, err := s.Store.Grants(ctx, g.CustomerID)
-		if err != nil {
-			return f, err
-		}
-		for _, gg := range grants {
-			if gg.Source == paidup.SourceGrace && gg.SourceRef == sub.Processor+":"+sub.FailingInvoice {
-				f.Subscription.GraceEnds = gg.End
-			}
-		}
-	}
-	return f, nil
+	f, err := checkout.PurchaseFacts(ctx, s.Store, s.Policy, checkout.PlanOf(s.Policy, g, a.Amount), g, paymentStatus, s.Now())
+	f.ReplyWithin = s.Business.ReplyWithin
+	return f, err
 }
 
 // maskEmail shows an address as a•••@example.com: enough for its owner to
