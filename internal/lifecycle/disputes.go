@@ -241,7 +241,7 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 		}
 		at := Moment(tx.Now(), grants, blocks)
 		a := s.Policy.AccessAt(grants, blocks, at)
-		var hold *store.Dispute
+		var holds []string // the references of the chargebacks the customer was told of
 		for _, b := range lifted {
 			ref := ""
 			if processor, id, ok := strings.Cut(b.SourceRef, ":"); ok && b.Source == paidup.BlockDispute {
@@ -251,9 +251,7 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 				}
 				if found {
 					ref = d.Reference
-					if hold == nil {
-						hold = &d
-					}
+					holds = append(holds, ref)
 				}
 			}
 			if err := tx.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventBlock, Source: store.ByStaff,
@@ -261,8 +259,11 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 				Data:    map[string]string{"block": b.ID, "actor": actor}}); err != nil {
 				return err
 			}
+			if err := resolveDisputeCase(ctx, tx, b, ref, actor, reason); err != nil {
+				return err
+			}
 		}
-		if hold == nil {
+		if len(holds) == 0 {
 			return nil // no one told the customer of a hold
 		}
 		cu, err := tx.Customer(ctx, customerID)
@@ -274,9 +275,28 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 			return err
 		}
 		return s.Notify.QueueRestored(ctx, tx, notify.Restored{CustomerID: customerID, To: cu.Email, BlockID: lifted[0].ID,
-			Reference: hold.Reference, Lifted: at, Tier: a.Tier, Until: a.Until, Renews: renews, Ended: endedForGood(grants, a, at)})
+			Reference: holds[0], Others: holds[1:], Lifted: at, Tier: a.Tier, Until: a.Until, Renews: renews, Ended: endedForGood(grants, a, at)})
 	})
 	return lifted, err
+}
+
+// resolveDisputeCase resolves the support case a chargeback's block b
+// opened, if it is open: lifting the block is the person's decision on it.
+func resolveDisputeCase(ctx context.Context, tx *store.Tx, b paidup.Block, ref, actor, reason string) error {
+	if b.Source != paidup.BlockDispute || b.SourceRef == "" {
+		return nil
+	}
+	id, found, err := tx.CaseID(ctx, "dispute:"+b.SourceRef)
+	if err != nil || !found {
+		return err
+	}
+	sc, open, err := tx.ResolveCase(ctx, id, actor, "Block lifted: "+reason)
+	if err != nil || !open {
+		return err
+	}
+	return tx.Append(ctx, store.TimelineEntry{CustomerID: b.CustomerID, Reference: ref, Kind: store.EventSupportCase, Source: store.ByStaff,
+		Summary: fmt.Sprintf("Support case resolved by %s: block lifted: %s", actor, reason),
+		Data:    map[string]string{"case": sc.ID, "kind": sc.Kind, "actor": actor}})
 }
 
 // reapplyPolicy gives back, as the block b is lifted, the grants its

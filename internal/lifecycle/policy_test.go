@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,8 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	hold, release           events wait from hold until release (an hour on)
 //	lift                    a person lifts the block
 //	lift again              a person lifts it again: nothing is lifted
+//	open K1,K2              the open support cases' kinds, sorted ("-": none)
+//	restored N              the one hold-lifted email names N references
 //	block                   a person blocks the customer
 //	as before               every grant ended, as paidup did before its chargeback policy
 //	told KIND,…             the emails about a hold queued so far, in order
@@ -305,13 +308,30 @@ func TestPolicy(t *testing.T) {
 			told access_on_hold
 			dispute won
 			told access_on_hold
+			open dispute
 			lift
 			want supporter
 			told access_on_hold,access_restored
+			restored 1
+			open -
 			lift again
 			told access_on_hold,access_restored
 			advance 40d
 			want supporter`},
+		{name: "two chargebacks, lifted at once: one email naming both, both cases resolved", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			dispute
+			renew ok
+			dispute
+			want blocked
+			told access_on_hold,access_on_hold
+			open blocked_payer,dispute,dispute
+			lift
+			want supporter
+			told access_on_hold,access_on_hold,access_restored
+			restored 2
+			open blocked_payer`},
 		{name: "chargeback of a lifetime purchase: its own grant and the recurring ones end, and stay ended", script: `
 			subscribe pro-monthly
 			buy supporter-lifetime
@@ -477,6 +497,8 @@ type world struct {
 	names map[string]string
 	// lastPayment is the latest payment, which a dispute takes back.
 	lastPayment paidup.Payment
+	// disputes counts the chargebacks opened: dp_1, dp_2, …
+	disputes int
 	// delays, if set, gives the delays after which an event is delivered,
 	// one per delivery; events wait in queued meanwhile.
 	delays func() []time.Duration
@@ -607,6 +629,10 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		require.Equal(t, list(f[1]), w.refundEmails(t), at)
 	case "cases":
 		require.Equal(t, list(f[1]), w.cases(t), at)
+	case "open":
+		require.Equal(t, list(f[1]), w.openCases(t), at)
+	case "restored":
+		require.Equal(t, f[1], w.restoredReferences(t), at)
 	case "cancelled":
 		var got []string
 		for _, id := range w.billing.cancelled {
@@ -753,7 +779,10 @@ func (w *world) cancel(t *testing.T, name string, now bool) {
 
 // dispute opens a chargeback of the latest payment, or closes it.
 func (w *world) dispute(t *testing.T, closing bool, outcome string) {
-	id := "dp_1"
+	if !closing {
+		w.disputes++
+	}
+	id := fmt.Sprintf("dp_%d", w.disputes)
 	if closing {
 		d, err := w.billing.Dispute(w.ctx, id)
 		require.NoError(t, err)
@@ -1018,6 +1047,39 @@ func (w *world) ended(t *testing.T) string {
 		return "-"
 	}
 	return strings.Join(out, ",")
+}
+
+// openCases lists the kinds of the open support cases, sorted.
+func (w *world) openCases(t *testing.T) []string {
+	cases, err := w.st.OpenCases(w.ctx)
+	require.NoError(t, err)
+	var out []string
+	for _, c := range cases {
+		out = append(out, c.Kind)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// restoredReferences counts the references the one hold-lifted email
+// names.
+func (w *world) restoredReferences(t *testing.T) string {
+	emails, err := w.st.Emails(w.ctx, w.customerID(t))
+	require.NoError(t, err)
+	var restored []store.Email
+	for _, e := range emails {
+		if e.Kind == notify.KindAccessRestored {
+			restored = append(restored, e)
+		}
+	}
+	require.Len(t, restored, 1)
+	refs := []string{restored[0].Data["reference"]}
+	if o := restored[0].Data["others"]; o != "" {
+		refs = append(refs, strings.Split(o, ",")...)
+	}
+	slices.Sort(refs)
+	require.Len(t, slices.Compact(refs), len(refs), "the references differ: %v", refs)
+	return strconv.Itoa(len(refs))
 }
 
 func (w *world) cases(t *testing.T) []string {

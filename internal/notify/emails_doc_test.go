@@ -62,7 +62,7 @@ var emailDocs = []emailDoc{
 			"a person, with the dispute's reference; it never names the bank's reason."},
 	{notify.KindAccessRestored, "the customer",
 		"A person lifts a chargeback's block with `paidup block lift`: once per lift. It says what the customer has now and until when, " +
-			"and what the chargeback ended for good. A person's own block (`paidup block add`) is lifted without an email, as none was sent when it was made."},
+			"and what the chargeback ended for good; one email names every chargeback whose hold the lift ends. Lifting resolves each chargeback's support case. A person's own block (`paidup block add`) is lifted without an email, as none was sent when it was made."},
 	{notify.KindRefundIssued, "the customer",
 		"A refund of one of the customer's payments succeeds at the processor, however paidup learns of it (its own refund of a duplicate purchase, " +
 			"or one made in the processor's dashboard, of a one-time purchase or a renewal, before or after paidup granted it): once per refund, " +

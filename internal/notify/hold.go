@@ -66,7 +66,10 @@ type Restored struct {
 	CustomerID, To string
 	BlockID        string // once per lifted block
 	Reference      string // the dispute's
-	Lifted         time.Time
+	// Others are the references of the other chargebacks whose holds
+	// were lifted with it.
+	Others []string
+	Lifted time.Time
 	// Tier is the access the customer has now, "" for none, until Until
 	// (zero: for good).
 	Tier  string
@@ -85,6 +88,9 @@ func (o *Outbox) QueueRestored(ctx context.Context, tx *store.Tx, r Restored) er
 	}
 	data := map[string]string{"reference": r.Reference, "lifted": r.Lifted.UTC().Format(time.RFC3339), "tier": r.Tier,
 		"ended": strings.Join(r.Ended, ",")}
+	if len(r.Others) > 0 {
+		data["others"] = strings.Join(r.Others, ",")
+	}
 	if !r.Until.IsZero() {
 		data["until"] = r.Until.UTC().Format(time.RFC3339)
 	}
@@ -111,6 +117,9 @@ type holdData struct {
 	// 2026"), TierName empty for none; Renews the day its subscription
 	// renews, if it does (access_restored).
 	Lifted, TierName, Until, Renews string
+	// References names every chargeback whose hold was lifted ("PU-… and
+	// PU-…") when there were several; empty for one.
+	References string
 }
 
 // heldView is a suspended tier: its name and the day it ends ("3
@@ -142,6 +151,9 @@ func (s *Sender) hold(e store.Email) holdData {
 			v.Until = k.Until.UTC().Format("2 January 2006")
 		}
 		d.Kept = append(d.Kept, v)
+	}
+	if others := e.Data["others"]; others != "" {
+		d.References = andList(append([]string{d.Reference}, strings.Split(others, ",")...))
 	}
 	if t := e.Data["tier"]; t != "" {
 		d.TierName, d.Until = s.Policy.TierName(t), "for good"

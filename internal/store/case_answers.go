@@ -42,3 +42,16 @@ func (tx *Tx) ResolveCase(ctx context.Context, id, actor, resolution string) (Su
 	c.Status, c.ResolvedAt = CaseResolved, tx.now
 	return c, n == 1, nil
 }
+
+// CaseID is the id of the case opened with dedupeKey, open or not.
+func (tx *Tx) CaseID(ctx context.Context, dedupeKey string) (string, bool, error) {
+	var id string
+	err := tx.tx.QueryRowContext(ctx, `SELECT id FROM support_cases WHERE dedupe_key = $1`, dedupeKey).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, fmt.Errorf("reading the support case %s: %w", dedupeKey, err)
+	}
+	return id, true, nil
+}
