@@ -13,6 +13,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -66,6 +67,9 @@ type Service struct {
 		sync.Mutex
 		until time.Time
 	}
+	// afterRefundsRead, if set, runs between a sync's read of its
+	// payments' refunds and its transaction (tests).
+	afterRefundsRead func()
 }
 
 // Leeway is how long a paid period's grant outlasts the period.
@@ -114,19 +118,28 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	}
 	// Oldest first, so that a renewal paid after a failure is seen last.
 	slices.SortFunc(invoices, func(a, b paidup.Invoice) int { return a.Created.Compare(b.Created) })
-	early, err := s.earlyRefunds(ctx, invoices)
-	if err != nil {
-		return err
-	}
-	err = s.Store.InTx(ctx, func(tx *store.Tx) error {
-		if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, early, source); err != nil {
+	for tries := 1; ; tries++ {
+		early, err := s.earlyRefunds(ctx, invoices)
+		if err != nil {
 			return err
 		}
-		failpoint.Inject("lifecycle.before_commit")
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("syncing subscription %s: %w", subID, err)
+		if s.afterRefundsRead != nil {
+			s.afterRefundsRead()
+		}
+		err = s.Store.InTx(ctx, func(tx *store.Tx) error {
+			if err := s.syncTx(ctx, tx, sub, plan, ok, invoices, early, source); err != nil {
+				return err
+			}
+			failpoint.Inject("lifecycle.before_commit")
+			return nil
+		})
+		if errors.Is(err, errRefundedSinceRead) && tries < 3 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("syncing subscription %s: %w", subID, err)
+		}
+		break
 	}
 	failpoint.Inject("lifecycle.after_commit")
 	return nil

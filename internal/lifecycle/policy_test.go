@@ -71,6 +71,8 @@ func testPolicy(doubleBuy string) *paidup.Policy {
 //	dispute won|lost        the chargeback closes
 //	refund                  the latest payment is refunded in full
 //	refund fails            the latest payment's refund fails at the processor
+//	refund meanwhile        the latest payment is refunded, and its event processed, while
+//	                        the next sync is between reading refunds and writing
 //	hold, release           events wait from hold until release (an hour on)
 //	lift                    a person lifts the block
 //	lift again              a person lifts it again: nothing is lifted
@@ -441,6 +443,16 @@ func TestPolicy(t *testing.T) {
 			advance 3h
 			want pro
 			refunds ungranted`},
+		{name: "a renewal refunded while its sync is between reading and writing is told once", script: `
+			buy supporter-lifetime
+			subscribe pro-monthly
+			hold
+			renew ok
+			refund meanwhile
+			release
+			advance 3h
+			want supporter
+			refunds ungranted`},
 		{name: "a renewal whose refund fails gets its period back", script: `
 			buy supporter-lifetime
 			subscribe pro-monthly
@@ -582,6 +594,18 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		w.delays = nil
 		w.advance(t, time.Hour)
 	case "refund":
+		if len(f) > 1 && f[1] == "meanwhile" {
+			// The refund and its event come while the next sync is
+			// between reading the refunds and writing.
+			p := w.lastPayment
+			lifecycle.AfterRefundsRead(w.svc, func() {
+				w.billing.refund(p)
+				refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify, Policy: w.svc.Policy}
+				_, err := refunds.SyncRefunds(w.ctx, p.ID, store.ByWebhook, "evt_refund")
+				require.NoError(t, err, at)
+			})
+			return
+		}
 		if len(f) > 1 && f[1] == "fails" {
 			w.billing.failRefunds(w.lastPayment.ID)
 		} else {

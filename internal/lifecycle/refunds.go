@@ -2,6 +2,7 @@ package lifecycle
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/paidup/paidup"
@@ -45,6 +46,11 @@ func (s *Service) earlyRefunds(ctx context.Context, invoices []paidup.Invoice) (
 	return out, nil
 }
 
+// errRefundedSinceRead: a refund of a paid invoice's payment was recorded
+// after the sync read the refunds of its payments, so the sync cannot
+// tell it; the sync reads again.
+var errRefundedSinceRead = errors.New("a refund was recorded since the sync read its payments' refunds")
+
 // tellEarlyRefund tells the customer, once per refund, of the refunds of
 // in's payment made before paidup recorded it, with their access as it
 // stands: full says the payment was refunded in full, and so granted
@@ -52,9 +58,15 @@ func (s *Service) earlyRefunds(ctx context.Context, invoices []paidup.Invoice) (
 // key as any refund's email, so that a refund event read later tells
 // nothing twice.
 func (c *change) tellEarlyRefund(in paidup.Invoice, full bool) error {
-	refunds := c.early[in.PaymentID]
-	if len(refunds) == 0 {
-		return nil // read before a refund the processor has since made: its own event tells it
+	refunds, read := c.early[in.PaymentID]
+	switch {
+	case c.early == nil:
+		return nil // a processor whose refunds cannot be read: none to tell
+	case !read:
+		// Recorded by the refund's own event after the sync read the
+		// refunds: that event found no payment to tell of, so the sync
+		// must, and reads again.
+		return errRefundedSinceRead
 	}
 	p, found, err := c.tx.PaymentForUpdate(c.ctx, c.s.Processor.Name(), in.PaymentID)
 	if err != nil || !found {
