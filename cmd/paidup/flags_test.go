@@ -18,15 +18,15 @@ func TestHelpListsACommandsOwnFlags(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"sandbox", "-h"}, []string{"config", "log-level", "sandbox-database-url", "sandbox-listen", "smtp-listen", "webhook-secret", "webhook-url"}},
+		{[]string{"sandbox", "-h"}, []string{"config", "log-format", "log-level", "sandbox-database-url", "sandbox-listen", "smtp-listen", "webhook-secret", "webhook-url"}},
 		{[]string{"check", "-h"}, []string{"config", "database-url", "processor", "sandbox-database-url", "strict"}},
 		{[]string{"block", "show", "-h"}, []string{"config", "customer", "database-url", "sandbox-database-url"}},
 		{[]string{"block", "lift", "-h"}, []string{"actor", "config", "customer", "database-url", "reason", "sandbox-database-url"}},
 		{[]string{"case", "list", "-h"}, []string{"config", "database-url", "sandbox-database-url"}},
 		{[]string{"case", "resolve", "-h"}, []string{"actor", "answer", "case", "config", "database-url", "sandbox-database-url"}},
-		{[]string{"migrate", "-h"}, []string{"config", "database-url", "log-level"}},
+		{[]string{"migrate", "-h"}, []string{"config", "database-url", "log-format", "log-level"}},
 		{[]string{"preview-email", "-h"}, []string{"config", "html", "listen"}},
-		{[]string{"serve", "-h"}, []string{"config", "database-url", "listen", "log-level", "sandbox-database-url", "sandbox-listen", "smtp-url"}},
+		{[]string{"serve", "-h"}, []string{"config", "database-url", "listen", "log-format", "log-level", "sandbox-database-url", "sandbox-listen", "smtp-url"}},
 	} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), c.args, func(string) string { return "" }, &stdout, &stderr)

@@ -17,7 +17,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	fs := flag.NewFlagSet("paidup migrate", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv, "config", "database-url", "log-level")
+	f.register(fs, getenv, "config", "database-url", "log-level", "log-format")
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -20,7 +20,7 @@ func runSandbox(ctx context.Context, args []string, getenv func(string) string, 
 	fs := flag.NewFlagSet("paidup sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f commonFlags
-	f.register(fs, getenv, "config", "sandbox-listen", "sandbox-database-url", "log-level")
+	f.register(fs, getenv, "config", "sandbox-listen", "sandbox-database-url", "log-level", "log-format")
 	var webhookURL, webhookSecret, smtpListen string
 	fs.StringVar(&webhookURL, "webhook-url", getenv("PAIDUP_SANDBOX_WEBHOOK_URL"), "`URL` to deliver webhooks to (default: server.public_url or http://server.listen, + /webhooks/stripe) [PAIDUP_SANDBOX_WEBHOOK_URL]")
 	fs.StringVar(&webhookSecret, "webhook-secret", getenv("PAIDUP_SANDBOX_WEBHOOK_SECRET"), "`secret` (whsec_…) to sign webhooks with (default: sandbox.webhook_secret, else random and printed) [PAIDUP_SANDBOX_WEBHOOK_SECRET]")

@@ -35,7 +35,7 @@ const sandboxKey = "sk_test_paidup_sandbox"
 
 // commonFlags are the flags every command that reads the configuration takes.
 type commonFlags struct {
-	config, listen, sandboxListen, databaseURL, sandboxDatabaseURL, smtpURL, logLevel string
+	config, listen, sandboxListen, databaseURL, sandboxDatabaseURL, smtpURL, logLevel, logFormat string
 }
 
 // register adds the common flags named to fs, or all of them if none
@@ -54,6 +54,7 @@ func (f *commonFlags) register(fs *flag.FlagSet, getenv func(string) string, nam
 		{"sandbox-database-url", "PAIDUP_SANDBOX_DATABASE_URL", "", "database `URL` of the sandbox processor's records (default sqlite:paidup-sandbox.db)", &f.sandboxDatabaseURL},
 		{"smtp-url", "PAIDUP_SMTP_URL", "", "mail server `URL`: smtp://USER:PASS@HOST:PORT or smtps://… (default: smtp.url; in sandbox mode, the local mailbox)", &f.smtpURL},
 		{"log-level", "PAIDUP_LOG_LEVEL", "info", "log `level`: debug, info, warn or error", &f.logLevel},
+		{"log-format", "PAIDUP_LOG_FORMAT", "auto", "log `format`: json, text, or auto (text on a terminal, else json)", &f.logFormat},
 	} {
 		value := or(getenv(c.env), c.def)
 		if len(names) > 0 && !slices.Contains(names, c.name) {
@@ -81,6 +82,17 @@ func (f *commonFlags) logger(w io.Writer) (*slog.Logger, error) {
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
 		return nil, usageError{fmt.Sprintf("--log-level %q: want debug, info, warn or error", f.logLevel)}
+	}
+	switch f.logFormat {
+	case "json":
+	case "text":
+		return obs.NewTextLogger(w, level), nil
+	case "auto", "":
+		if obs.Terminal(w) {
+			return obs.NewTextLogger(w, level), nil
+		}
+	default:
+		return nil, usageError{fmt.Sprintf("--log-format %q: want json, text or auto", f.logFormat)}
 	}
 	return obs.NewLogger(w, level), nil
 }

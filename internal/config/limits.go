@@ -21,6 +21,7 @@ type Limits struct {
 	SignInLink      Rate `yaml:"sign_in_link"`
 	SignIn          Rate `yaml:"sign_in"`
 	Status          Rate `yaml:"status"`
+	Account         Rate `yaml:"account"`
 	APIAuthFailures Rate `yaml:"api_auth_failures"`
 
 	Processor ProcessorBudget `yaml:"processor"`
@@ -71,6 +72,7 @@ func (c *Config) applyLimitDefaults() {
 	// A status page refreshes itself every 3 s (20 a minute) while it
 	// confirms: this leaves three such pages at once alone.
 	defaultRate(&l.Status, 60, 30)
+	defaultRate(&l.Account, 10, 10)
 	defaultRate(&l.APIAuthFailures, 10, 20)
 	p := &l.Processor
 	if p.ReadsPerSecond == nil || p.WritesPerSecond == nil {
@@ -116,7 +118,7 @@ func (c *Config) validateLimits(v *validator) {
 	for _, r := range []struct {
 		key  string
 		rate Rate
-	}{{"checkout", l.Checkout}, {"sign_in_link", l.SignInLink}, {"sign_in", l.SignIn}, {"status", l.Status}, {"api_auth_failures", l.APIAuthFailures}} {
+	}{{"checkout", l.Checkout}, {"sign_in_link", l.SignInLink}, {"sign_in", l.SignIn}, {"status", l.Status}, {"account", l.Account}, {"api_auth_failures", l.APIAuthFailures}} {
 		// At least one a minute, so that "wait a minute" is always true.
 		if r.rate.PerMinute < 1 {
 			v.errorf(v.line("limits", r.key, "per_minute"), "limits.%s.per_minute: want at least 1", r.key)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"regexp"
 	"strings"
 )
@@ -14,6 +15,22 @@ import (
 // numbers from every record, whatever the code logging it passed.
 func NewLogger(w io.Writer, level slog.Level) *slog.Logger {
 	return slog.New(&redactor{next: slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+// NewTextLogger is NewLogger writing key=value lines, for a person
+// reading a terminal.
+func NewTextLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(&redactor{next: slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+// Terminal reports whether w is a terminal.
+func Terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
 
 // sensitiveKeys are attribute names whose values are never logged.

@@ -33,14 +33,14 @@ type subscribers struct {
 	seen   map[string]bool // subscriptions already handed out
 }
 
-func setupSubscribers(t *testing.T, engine sqldb.Engine) *subscribers {
+func setupSubscribers(t *testing.T, engine sqldb.Engine, options ...func(*web.Deps)) *subscribers {
 	s := &subscribers{seen: map[string]bool{}}
-	s.testBundle = setup(t, engine, func(d *web.Deps) {
+	s.testBundle = setup(t, engine, append(options, func(d *web.Deps) {
 		p := d.Checkout.Processor
 		s.life = &lifecycle.Service{Store: d.Store, Processor: p, Policy: d.Policy, Notify: d.Outbox, Logger: slog.New(slog.DiscardHandler)}
 		d.Billing = map[string]paidup.Billing{"stripe": p}
 		d.Subscriptions = map[string]web.SubscriptionSyncer{"stripe": s.life}
-	})
+	})...)
 	s.stripe = stripego.NewClient("sk_test_web", stripego.WithBackends(stripego.NewBackendsWithConfig(
 		&stripego.BackendConfig{URL: stripego.String(s.sandboxURL), LeveledLogger: &stripego.LeveledLogger{Level: stripego.LevelNull}})))
 	return s

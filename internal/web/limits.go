@@ -21,6 +21,9 @@ type Limits struct {
 	SignInLink, SignIn limit.Rule
 	// Status: GET /checkout/{reference}.
 	Status limit.Rule
+	// Account: a signed-in customer's changes, each a processor call
+	// (POST /account/cancel, /account/resume, /account/card).
+	Account limit.Rule
 	// APIAuthFailures: API requests without a right key.
 	APIAuthFailures limit.Rule
 	// MaxClients is how many client addresses each limit remembers.
@@ -35,6 +38,7 @@ const (
 	limitSignInLink = "sign_in_link"
 	limitSignIn     = "sign_in"
 	limitStatus     = "status"
+	limitAccount    = "account"
 	limitAPIAuth    = "api_auth"
 	limitBudget     = "processor_budget"
 )
@@ -42,7 +46,7 @@ const (
 // limitSettings names each limit's settings in the configuration, for
 // on-call.
 var limitSettings = map[string]string{limitCheckout: "checkout", limitSignInLink: "sign_in_link", limitSignIn: "sign_in",
-	limitStatus: "status", limitAPIAuth: "api_auth_failures", limitBudget: "processor"}
+	limitStatus: "status", limitAccount: "account", limitAPIAuth: "api_auth_failures", limitBudget: "processor"}
 
 // routeLimit is a per-client limit, with the calm page a refused customer
 // reads.
@@ -68,12 +72,13 @@ var (
 	busyBuyMessage      = "We're busier than usual just now, so we did not start this purchase, and nothing was charged for it. Please wait a minute, then try again."
 	statusLimitedPage   = limitedPage{Reload: true, Message: "We've had too many requests for purchase pages from your connection in the last minute. Your purchase is safe: nothing about it has changed, and if you have paid, you do not need to pay again. Please wait a minute, then reload this page (it also reloads by itself)."}
 	linkLimitedPage     = limitedPage{Message: "We've had too many requests for sign-in links from your connection in the last minute. Please wait a minute, then try again. If you asked for a link earlier, it may already be in your inbox."}
+	accountLimitedPage  = limitedPage{Message: "We've had too many changes asked for from your connection in the last minute, so we did not make this one: nothing about your plan or your card has changed. Please wait a minute, then try again from your account page."}
 	signInLimitedPage   = limitedPage{Message: "We've had too many sign-ins from your connection in the last minute. Your sign-in link has not been used by this, so it still works until it expires: please wait a minute, then open it again."}
 )
 
 // routeLimits are the server's per-client limits; a nil one is off.
 type routeLimits struct {
-	checkout, signInLink, signIn, status, apiAuth *routeLimit
+	checkout, signInLink, signIn, status, account, apiAuth *routeLimit
 }
 
 func newRouteLimits(l Limits) routeLimits {
@@ -88,6 +93,7 @@ func newRouteLimits(l Limits) routeLimits {
 		signInLink: newLimit(limitSignInLink, l.SignInLink, linkLimitedPage),
 		signIn:     newLimit(limitSignIn, l.SignIn, signInLimitedPage),
 		status:     newLimit(limitStatus, l.Status, statusLimitedPage),
+		account:    newLimit(limitAccount, l.Account, accountLimitedPage),
 		apiAuth:    newLimit(limitAPIAuth, l.APIAuthFailures, limitedPage{}),
 	}
 }

@@ -132,6 +132,31 @@ func TestSignInIsLimited(t *testing.T) {
 	require.Contains(t, r.body, "has not been used")
 }
 
+// A signed-in customer clicking cancel and resume over and over makes the
+// limit's processor calls and no more; past it they read that nothing
+// changed, and their subscription is as the last change they were allowed
+// left it.
+func TestAccountChangesAreLimited(t *testing.T) {
+	s := setupSubscribers(t, sqldb.SQLite, withLimits(web.Limits{Account: limit.Rule{PerMinute: 1, Burst: 3}, MaxClients: 1000}))
+	sub, cookie := s.subscribe(t, "ada@example.com")
+	form := url.Values{"subscription": {sub}}
+	for _, path := range []string{"/account/cancel", "/account/resume", "/account/cancel"} {
+		r := s.do(t, "POST", path, form, cookie)
+		require.Equal(t, http.StatusSeeOther, r.status, path)
+	}
+	require.True(t, s.cancelsAtPeriodEnd(t, sub))
+	for _, path := range []string{"/account/resume", "/account/card"} {
+		r := s.do(t, "POST", path, form, cookie)
+		require.Equal(t, http.StatusTooManyRequests, r.status, path)
+		text := visibleText(r.body)
+		require.Contains(t, text, "we did not make this one: nothing about your plan or your card has changed")
+		require.Contains(t, text, "Please wait a minute")
+		require.Equal(t, "60", r.header.Get("Retry-After"))
+	}
+	require.True(t, s.cancelsAtPeriodEnd(t, sub), "the refused resume changed nothing")
+	require.Equal(t, "2", s.metric(t, `paidup_requests_limited_total{limit="account"}`))
+}
+
 // A client that fails API authentication repeatedly is refused, in JSON,
 // before its key is compared — even a right one from that address — while
 // a client with a right key is never slowed, however often it asks.

@@ -16,9 +16,9 @@ func (s *Server) routes() {
 	page("GET /account/sign-in", "sign_in_form", s.handleSignInForm())
 	page("POST /account/sign-in", "sign_in", s.limited(s.limits.signIn, s.handleSignIn()))
 	page("POST /account/sign-out", "sign_out", s.handleSignOut())
-	page("POST /account/card", "account_card", s.handleAccountCard())
-	page("POST /account/cancel", "account_cancel", s.handleSubscriptionCancel(true))
-	page("POST /account/resume", "account_resume", s.handleSubscriptionCancel(false))
+	page("POST /account/card", "account_card", s.limited(s.limits.account, s.handleAccountCard()))
+	page("POST /account/cancel", "account_cancel", s.limited(s.limits.account, s.handleSubscriptionCancel(true)))
+	page("POST /account/resume", "account_resume", s.limited(s.limits.account, s.handleSubscriptionCancel(false)))
 	page("GET /card/{token}", "card_form", s.handleCardForm())
 	page("POST /card/{token}", "card", s.handleCard())
 
