@@ -15,7 +15,6 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -527,15 +526,10 @@ func (s *Sender) queuedStanding(e store.Email, planName, tierName string) standi
 // purchaseNow is how a confirmation's purchase stands now, read from the
 // store; nil when its grant is not found.
 func (s *Sender) purchaseNow(ctx context.Context, e store.Email) (*standing.Standing, error) {
-	grants, err := s.Store.Grants(ctx, e.CustomerID)
-	if err != nil {
+	g, found, err := s.Store.Grant(ctx, e.Data["grant"])
+	if err != nil || !found {
 		return nil, err
 	}
-	i := slices.IndexFunc(grants, func(g paidup.Grant) bool { return g.ID == e.Data["grant"] })
-	if i < 0 {
-		return nil, nil
-	}
-	g := grants[i]
 	processor, id, _ := strings.Cut(g.SourceRef, ":")
 	p, _, err := s.Store.Payment(ctx, processor, id)
 	if err != nil {

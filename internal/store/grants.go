@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/paidup/paidup"
@@ -81,6 +82,18 @@ func scanGrant(row interface{ Scan(...any) error }) (paidup.Grant, error) {
 
 func grantBySource(ctx context.Context, q sqldb.Queryer, source, ref string) (paidup.Grant, error) {
 	return scanGrant(q.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE source = $1 AND source_ref = $2`, source, ref))
+}
+
+// Grant reads one grant; found is false if there is none with id.
+func (s *Store) Grant(ctx context.Context, id string) (g paidup.Grant, found bool, err error) {
+	g, err = scanGrant(s.db.Read.QueryRowContext(ctx, `SELECT `+grantColumns+` FROM grants WHERE id = $1`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return g, false, nil
+	}
+	if err != nil {
+		return g, false, fmt.Errorf("reading grant %s: %w", id, err)
+	}
+	return g, true, nil
 }
 
 // Grants lists a customer's grants, oldest first.
