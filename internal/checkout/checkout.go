@@ -302,7 +302,7 @@ func (s *Service) FulfilCheckoutWith(ctx context.Context, co paidup.Checkout, so
 	plan, planKnown := s.planFor(co)
 	// A subscription's first grant lasts its first period: the invoice
 	// paid says which.
-	var first paidup.Invoice
+	var first paidup.ProcessorInvoice
 	if co.SubscriptionID != "" && co.InvoiceID != "" {
 		var err error
 		if first, err = s.Processor.Invoice(ctx, co.InvoiceID); err != nil {
@@ -468,7 +468,7 @@ func (s *Service) clash(ctx context.Context, tx *store.Tx, co paidup.Checkout, r
 // person must settle. named is the reference of another attempt co named,
 // if any.
 func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, a paidup.CheckoutAttempt, named string,
-	plan paidup.Plan, planKnown bool, source string, first paidup.Invoice) (Outcome, error) {
+	plan paidup.Plan, planKnown bool, source string, first paidup.ProcessorInvoice) (Outcome, error) {
 	processor := s.Processor.Name()
 	sourceRef := processor + ":" + co.PaymentID
 	grantSource := paidup.SourcePurchase

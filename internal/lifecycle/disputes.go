@@ -75,7 +75,7 @@ type chargeback struct {
 	s       *Service
 	tx      *store.Tx
 	ctx     context.Context
-	d       paidup.Dispute
+	d       paidup.ProcessorDispute
 	payment store.Payment
 	rec     store.Dispute
 	source  string

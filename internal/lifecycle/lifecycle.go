@@ -44,10 +44,10 @@ type Notifier interface {
 // objects it re-reads, and a cancellation (a double buy).
 type Processor interface {
 	Name() string
-	Subscription(ctx context.Context, id string) (paidup.Subscription, error)
-	CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error)
-	Invoice(ctx context.Context, id string) (paidup.Invoice, error)
-	Dispute(ctx context.Context, id string) (paidup.Dispute, error)
+	Subscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error)
+	CancelSubscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error)
+	Invoice(ctx context.Context, id string) (paidup.ProcessorInvoice, error)
+	Dispute(ctx context.Context, id string) (paidup.ProcessorDispute, error)
 }
 
 // Service applies the lifecycle policy.
@@ -103,9 +103,9 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	} else if found && m.FailingInvoice != "" {
 		ids = append(ids, m.FailingInvoice)
 	}
-	var invoices []paidup.Invoice
+	var invoices []paidup.ProcessorInvoice
 	for _, id := range ids {
-		if id == "" || slices.ContainsFunc(invoices, func(in paidup.Invoice) bool { return in.ID == id }) {
+		if id == "" || slices.ContainsFunc(invoices, func(in paidup.ProcessorInvoice) bool { return in.ID == id }) {
 			continue
 		}
 		in, err := s.Processor.Invoice(ctx, id)
@@ -117,7 +117,7 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 		}
 	}
 	// Oldest first, so that a renewal paid after a failure is seen last.
-	slices.SortFunc(invoices, func(a, b paidup.Invoice) int { return a.Created.Compare(b.Created) })
+	slices.SortFunc(invoices, func(a, b paidup.ProcessorInvoice) int { return a.Created.Compare(b.Created) })
 	for tries := 1; ; tries++ {
 		early, err := s.earlyRefunds(ctx, invoices)
 		if err != nil {
@@ -153,8 +153,8 @@ func (s *Service) planFor(prices []string) (paidup.Plan, bool) {
 }
 
 // syncTx applies a subscription as the processor reported it.
-func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscription, plan paidup.Plan, planKnown bool,
-	invoices []paidup.Invoice, early map[string][]paidup.Refund, source string) error {
+func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.ProcessorSubscription, plan paidup.Plan, planKnown bool,
+	invoices []paidup.ProcessorInvoice, early map[string][]paidup.Refund, source string) error {
 	processor := s.Processor.Name()
 	m, found, err := tx.SubscriptionForUpdate(ctx, processor, sub.ID)
 	if err != nil {
@@ -223,7 +223,7 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 	return nil
 }
 
-func ended(sub paidup.Subscription) bool {
+func ended(sub paidup.ProcessorSubscription) bool {
 	return sub.Status == paidup.SubscriptionCanceled || !sub.EndedAt.IsZero()
 }
 
@@ -232,7 +232,7 @@ type change struct {
 	s          *Service
 	tx         *store.Tx
 	ctx        context.Context
-	sub        paidup.Subscription
+	sub        paidup.ProcessorSubscription
 	plan       paidup.Plan
 	m          *store.Subscription
 	customerID string
@@ -268,7 +268,7 @@ func (c *change) grantEnd(periodEnd time.Time) time.Time {
 
 // paid grants the period a paid invoice pays for, once, and ends a failure
 // it settles.
-func (c *change) paid(in paidup.Invoice) error {
+func (c *change) paid(in paidup.ProcessorInvoice) error {
 	processor := c.s.Processor.Name()
 	ref := processor + ":" + in.PaymentID
 	if err := c.tx.RecordPayment(c.ctx, store.Payment{Processor: processor, ID: in.PaymentID, CustomerID: c.customerID,
@@ -385,13 +385,13 @@ func (c *change) paid(in paidup.Invoice) error {
 
 // invoice records an invoice paidup tells the customer about, with its
 // reference.
-func (c *change) invoice(in paidup.Invoice, status string) (store.Invoice, error) {
+func (c *change) invoice(in paidup.ProcessorInvoice, status string) (store.Invoice, error) {
 	return c.tx.PutInvoice(c.ctx, store.Invoice{Processor: c.s.Processor.Name(), ID: in.ID, CustomerID: c.customerID,
 		SubscriptionID: c.sub.ID, PlanID: c.plan.ID, Amount: in.Amount, Status: status, PaymentID: in.PaymentID, CreatedAt: in.Created})
 }
 
 // settled ends a failure: a late payment of the failing invoice.
-func (c *change) settled(in paidup.Invoice, g paidup.Grant, reference string) error {
+func (c *change) settled(in paidup.ProcessorInvoice, g paidup.Grant, reference string) error {
 	failingSince := c.m.FailingSince
 	c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
 	if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder, DeadlineGraceEnd); err != nil {
@@ -422,7 +422,7 @@ func (c *change) settled(in paidup.Invoice, g paidup.Grant, reference string) er
 }
 
 // failed starts the grace after a renewal failed, once per invoice.
-func (c *change) failed(in paidup.Invoice) error {
+func (c *change) failed(in paidup.ProcessorInvoice) error {
 	if c.m.FailingInvoice == in.ID || ended(c.sub) {
 		return nil
 	}

@@ -508,7 +508,7 @@ type world struct {
 	// names maps subscription ids back to script names.
 	names map[string]string
 	// lastPayment is the latest payment, which a dispute takes back.
-	lastPayment paidup.Payment
+	lastPayment paidup.ProcessorPayment
 	// disputes counts the chargebacks opened: dp_1, dp_2, …
 	disputes int
 	// delays, if set, gives the delays after which an event is delivered,
@@ -679,7 +679,7 @@ func list(s string) []string {
 // lets paidup learn of it.
 func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	now := w.clock.Now()
-	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive, Reference: paidup.NewReference(),
+	sub := paidup.ProcessorSubscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive, Reference: paidup.NewReference(),
 		PriceIDs: []string{plan.PriceID}, CurrentPeriodStart: now, CurrentPeriodEnd: month(now, 1), Created: now}
 	in := w.paidInvoice(sub, paidup.InvoiceForSubscriptionCreate, plan.Amount, now, sub.CurrentPeriodEnd)
 	sub.LatestInvoiceID = in.ID
@@ -688,12 +688,12 @@ func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	w.hint(t, hint{sub: sub.ID, invoice: in.ID})
 }
 
-func (w *world) paidInvoice(sub paidup.Subscription, reason string, amount paidup.Money, start, end time.Time) paidup.Invoice {
-	in := paidup.Invoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: sub.ID,
+func (w *world) paidInvoice(sub paidup.ProcessorSubscription, reason string, amount paidup.Money, start, end time.Time) paidup.ProcessorInvoice {
+	in := paidup.ProcessorInvoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: sub.ID,
 		Status: paidup.InvoicePaid, BillingReason: reason, PaymentID: w.billing.id("pi"), Amount: amount,
 		PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, PaidAt: w.clock.Now(), AttemptCount: 1, Created: w.clock.Now()}
 	w.billing.putInvoice(in)
-	w.lastPayment = paidup.Payment{ID: in.PaymentID, Amount: amount}
+	w.lastPayment = paidup.ProcessorPayment{ID: in.PaymentID, Amount: amount}
 	return in
 }
 
@@ -705,7 +705,7 @@ func (w *world) buy(t *testing.T, plan paidup.Plan) {
 			return err
 		}
 		pi := w.billing.id("pi")
-		w.lastPayment = paidup.Payment{ID: pi, Amount: plan.Amount}
+		w.lastPayment = paidup.ProcessorPayment{ID: pi, Amount: plan.Amount}
 		if err := tx.RecordPayment(w.ctx, store.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
 			Amount: plan.Amount, PaidAt: tx.Now()}); err != nil {
 			return err
@@ -753,12 +753,12 @@ func (w *world) renew(t *testing.T, name string, ok bool) {
 	}
 	start, end := sub.CurrentPeriodEnd, month(sub.CurrentPeriodEnd, 1)
 	plan, _ := w.policy.PlanByPrice(sub.PriceIDs[0])
-	var in paidup.Invoice
+	var in paidup.ProcessorInvoice
 	if ok {
 		in = w.paidInvoice(sub, paidup.InvoiceForSubscriptionCycle, plan.Amount, start, end)
 		sub.CurrentPeriodStart, sub.CurrentPeriodEnd, sub.Status = start, end, paidup.SubscriptionActive
 	} else {
-		in = paidup.Invoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: id,
+		in = paidup.ProcessorInvoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: id,
 			Status: paidup.InvoiceOpen, BillingReason: paidup.InvoiceForSubscriptionCycle, Amount: plan.Amount,
 			PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, AttemptCount: 1,
 			NextAttempt: w.clock.Now().Add(24 * time.Hour), Created: w.clock.Now()}
@@ -782,7 +782,7 @@ func (w *world) retry(t *testing.T, name string, ok bool) {
 		sub.Status = paidup.SubscriptionActive
 	}
 	if ok {
-		w.lastPayment = paidup.Payment{ID: in.PaymentID, Amount: in.Amount}
+		w.lastPayment = paidup.ProcessorPayment{ID: in.PaymentID, Amount: in.Amount}
 	}
 	w.billing.putInvoice(in)
 	w.billing.putSub(sub)
@@ -814,7 +814,7 @@ func (w *world) dispute(t *testing.T, closing bool, outcome string) {
 		w.billing.putDispute(d)
 	} else {
 		require.NotEmpty(t, w.lastPayment.ID, "dispute: nothing paid yet")
-		w.billing.putDispute(paidup.Dispute{ID: id, ChargeID: "ch_" + w.lastPayment.ID, PaymentID: w.lastPayment.ID, CustomerID: w.cust,
+		w.billing.putDispute(paidup.ProcessorDispute{ID: id, ChargeID: "ch_" + w.lastPayment.ID, PaymentID: w.lastPayment.ID, CustomerID: w.cust,
 			Amount: w.lastPayment.Amount, Status: "needs_response", Reason: "fraudulent", Created: w.clock.Now()})
 	}
 	w.hint(t, hint{dispute: id, closed: closing})

@@ -129,7 +129,7 @@ type DisputeAlert struct {
 	CustomerID string
 	Email      string // the customer's
 	Processor  string // e.g. "stripe"
-	Dispute    paidup.Dispute
+	Dispute    paidup.ProcessorDispute
 	Revoked    int      // grants ended
 	Suspended  []string // the tiers the block suspends, back when it is lifted
 	// Reference is paidup's reference of the dispute (PU-…): the one the

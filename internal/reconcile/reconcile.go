@@ -277,7 +277,7 @@ func (r *Reconciler) repairCheckout(ctx context.Context, listed paidup.Checkout,
 // paidup has not recorded.
 func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
 	return r.sweep(ctx, "payments", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListPayments(ctx, created, func(p paidup.Payment) error {
+		return r.Checkout.Processor.ListPayments(ctx, created, func(p paidup.ProcessorPayment) error {
 			rep.Swept++
 			done(p.Created, r.repairPayment(ctx, p, rep))
 			return ctx.Err()
@@ -289,7 +289,7 @@ func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
 // carries a reference in paidup's format (anything else there is not
 // paidup's; a checkout for a plan's price is found by the checkouts
 // sweep), unless paidup knows the payment.
-func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *Report) error {
+func (r *Reconciler) repairPayment(ctx context.Context, p paidup.ProcessorPayment, rep *Report) error {
 	if !p.Succeeded || !paidup.IsReference(p.Reference) {
 		return nil
 	}
@@ -410,7 +410,7 @@ func (r *Reconciler) sweepInvoices(ctx context.Context, rep *Report) error {
 	}
 	processor := r.Checkout.Processor.Name()
 	return r.sweep(ctx, "invoices", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListInvoices(ctx, created, func(in paidup.Invoice) error {
+		return r.Checkout.Processor.ListInvoices(ctx, created, func(in paidup.ProcessorInvoice) error {
 			rep.Swept++
 			if in.SubscriptionID == "" {
 				done(in.Created, nil)
@@ -422,7 +422,7 @@ func (r *Reconciler) sweepInvoices(ctx context.Context, rep *Report) error {
 	})
 }
 
-func (r *Reconciler) repairInvoice(ctx context.Context, processor string, in paidup.Invoice, rep *Report) error {
+func (r *Reconciler) repairInvoice(ctx context.Context, processor string, in paidup.ProcessorInvoice, rep *Report) error {
 	switch {
 	case in.Status == paidup.InvoicePaid && in.PaymentID != "":
 		if known, err := r.Store.PaymentKnown(ctx, processor, in.PaymentID); err != nil || known {
@@ -451,7 +451,7 @@ func (r *Reconciler) sweepDisputes(ctx context.Context, rep *Report) error {
 	}
 	processor := r.Checkout.Processor.Name()
 	return r.sweep(ctx, "disputes", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListDisputes(ctx, created, func(d paidup.Dispute) error {
+		return r.Checkout.Processor.ListDisputes(ctx, created, func(d paidup.ProcessorDispute) error {
 			rep.Swept++
 			known, err := r.Store.BlockExists(ctx, paidup.BlockDispute, processor+":"+d.ID)
 			if err == nil && !known {

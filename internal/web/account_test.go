@@ -100,8 +100,8 @@ func (s *subscribers) emails(t *testing.T, to string) []string {
 // refusing is a processor that refuses to change subscriptions.
 type refusing struct{ paidup.Processor }
 
-func (refusing) SetCancelAtPeriodEnd(context.Context, string, bool) (paidup.Subscription, error) {
-	return paidup.Subscription{}, errors.New("stripe: 503 api_error: the processor is having a moment")
+func (refusing) SetCancelAtPeriodEnd(context.Context, string, bool) (paidup.ProcessorSubscription, error) {
+	return paidup.ProcessorSubscription{}, errors.New("stripe: 503 api_error: the processor is having a moment")
 }
 
 var periodEnd = regexp.MustCompile(`until ([0-9]{1,2} [A-Z][a-z]+ [0-9]{4})`)
