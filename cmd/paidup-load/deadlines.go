@@ -418,7 +418,7 @@ func syncMany(ctx context.Context, svc *lifecycle.Service, proc *memBilling, pre
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				if err := svc.SyncSubscription(ctx, ids[i], "", store.ByWebhook); err != nil {
+				if err := svc.SyncSubscription(ctx, ids[i], "", paidup.ByWebhook); err != nil {
 					errs <- err
 					return
 				}

@@ -601,7 +601,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 			lifecycle.AfterRefundsRead(w.svc, func() {
 				w.billing.refund(p)
 				refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify, Policy: w.svc.Policy}
-				_, err := refunds.SyncRefunds(w.ctx, p.ID, store.ByWebhook, "evt_refund")
+				_, err := refunds.SyncRefunds(w.ctx, p.ID, paidup.ByWebhook, "evt_refund")
 				require.NoError(t, err, at)
 			})
 			return
@@ -612,7 +612,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 			w.billing.refund(w.lastPayment)
 		}
 		refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify, Policy: w.svc.Policy}
-		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, store.ByWebhook, "evt_refund")
+		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, paidup.ByWebhook, "evt_refund")
 		require.NoError(t, err, at)
 	case "lift":
 		lifted, err := w.svc.LiftBlocks(w.ctx, w.customerID(t), "sam", "the bank reversed the dispute")
@@ -638,7 +638,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		require.NoError(t, err, at)
 		var n int
 		for _, p := range payments {
-			if p.State() == store.PaymentDisputed {
+			if p.State() == paidup.PaymentDisputed {
 				n++
 			}
 		}
@@ -706,7 +706,7 @@ func (w *world) buy(t *testing.T, plan paidup.Plan) {
 		}
 		pi := w.billing.id("pi")
 		w.lastPayment = paidup.ProcessorPayment{ID: pi, Amount: plan.Amount}
-		if err := tx.RecordPayment(w.ctx, store.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
+		if err := tx.RecordPayment(w.ctx, paidup.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
 			Amount: plan.Amount, PaidAt: tx.Now()}); err != nil {
 			return err
 		}
@@ -869,7 +869,7 @@ func (w *world) deliverDue(t *testing.T) {
 func (w *world) deliver(t *testing.T, h hint) {
 	t.Helper()
 	if h.dispute != "" {
-		err := w.svc.Disputed(w.ctx, h.dispute, h.closed, store.ByWebhook)
+		err := w.svc.Disputed(w.ctx, h.dispute, h.closed, paidup.ByWebhook)
 		if errors.Is(err, lifecycle.ErrUnknownPayer) && w.delays != nil {
 			// Its payment's events are still on their way: the job is
 			// retried, as River would, an hour later.
@@ -887,10 +887,10 @@ func (w *world) deliver(t *testing.T, h hint) {
 // a duplicated event would, to show that the second changes nothing.
 func (w *world) sync(t *testing.T, subID, invoiceID string) {
 	t.Helper()
-	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, store.ByWebhook))
+	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, paidup.ByWebhook))
 	w.runJobs(t)
 	before := w.snapshot(t)
-	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, store.ByWebhook))
+	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, paidup.ByWebhook))
 	w.runJobs(t)
 	require.Equal(t, before, w.snapshot(t), "a repeated sync changed something")
 }
