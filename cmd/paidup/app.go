@@ -27,6 +27,7 @@ import (
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/reconcile"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
@@ -488,6 +489,9 @@ func emailTemplates(cfg *config.Config, publicURL string) (*notify.Templates, er
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: lifecycle.templates: %w", cfg.Source, err)
+	}
+	if _, err := replies.Load(cfg.Support.ReplyTemplates); err != nil {
+		return nil, fmt.Errorf("%s: support.reply_templates: %w", cfg.Source, err)
 	}
 	for i, r := range cfg.Policy.Lifecycle.Reminders {
 		if !templates.Has(r.Template) {

@@ -83,6 +83,9 @@ type Support struct {
 	// HelpAnswersPerDay is how many answers to the help form one address
 	// gets a day.
 	HelpAnswersPerDay int `yaml:"help_answers_per_day"`
+	// ReplyTemplates is a directory of reply templates (NAME.md) that
+	// replace or add to the built-in ones; empty for the built-in only.
+	ReplyTemplates string `yaml:"reply_templates"`
 }
 
 // Processor kinds.

@@ -51,6 +51,10 @@ var emailDocs = []emailDoc{
 		"The same form, when there is still no access to turn on: a support case opens (kind `help_request`) and this email says a person " +
 			"will answer within `support.reply_within`, that their money is safe and not to pay again, and gives the case number. Once per request, " +
 			"at most `support.help_answers_per_day` a day to one address."},
+	{notify.KindCaseReply, "the customer of a case",
+		"A person replies about a support case from a reply template (`paidup case reply`): once per case and text. Its subject and body are the " +
+			"template's, rendered when the person sends it (shown to them first with `--preview`), and the sign-in link it names is made when it is sent. " +
+			"The reply templates and their fields are in [operations](operations.md#replying-to-a-customer)."},
 	{notify.KindSubscriptionEnded, "the subscriber",
 		"A subscription ends at once, not by the customer's cancellation at the period's end: cancelled in the processor's dashboard or by its portal's " +
 			"\"cancel now\", or by paidup when the customer subscribed again while it was failing (`lifecycle.double_buy: cancel`): once per subscription, " +

@@ -347,6 +347,7 @@ func TestTemplateOverrides(t *testing.T) {
 		"subscription_ended built in built in",
 		"help_access built in built in",
 		"help_received built in built in",
+		"case_reply built in built in",
 		"payment_nudge " + filepath.Join(dir, "payment_nudge.txt") + " " + filepath.Join(dir, "payment_nudge.html"),
 	}, list)
 

@@ -200,6 +200,8 @@ func describeKind(kind string) string {
 		return "Help answered: access"
 	case KindHelpReceived:
 		return "Help request received"
+	case KindCaseReply:
+		return "Reply"
 	}
 	return kind
 }
@@ -268,7 +270,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSending, ""); err != nil {
 			return err
 		}
-		if e.Kind == KindConfirmation || e.Kind == KindSignIn || e.Kind == KindHelpAccess {
+		if needsSignIn(e) {
 			token, err := tx.CreateSignInLink(ctx, e.CustomerID, s.LinkTTL)
 			if err != nil {
 				return err
@@ -427,6 +429,12 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 		data = s.refund(e)
 	case e.Kind == KindHelpAccess || e.Kind == KindHelpReceived:
 		data = s.help(e, l.signIn)
+	case e.Kind == KindCaseReply:
+		d, err := s.reply(e, l.signIn)
+		if err != nil {
+			return nil, err
+		}
+		data = d
 	case isLifecycle(e.Kind):
 		if t := e.Data["template"]; t != "" {
 			name = t

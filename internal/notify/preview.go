@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -112,6 +113,18 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
 	case KindHelpReceived:
 		e.Data["case"] = "sc_preview"
+	case KindCaseReply:
+		p := s.samplePlan(false)
+		set, err := replies.Load("")
+		if err != nil {
+			panic(err) // the built-in replies are checked by their tests
+		}
+		r, _ := set.Render("charged_no_access_repaired", replies.Fields{Business: s.Business, Reference: "PU-7K3M-Q9XD", Case: "sc_preview",
+			Amount: p.Amount.String(), Plan: p.Name, Tier: s.Policy.TierName(p.Tier)})
+		e.Data = map[string]string{"case": "sc_preview", "reference": "PU-7K3M-Q9XD", "reply_template": r.Template, "subject": r.Subject,
+			"text": r.Text, "markdown": r.Markdown}
+		e.CustomerID = "cu_preview"
+		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
 	case KindRefundIssued:
 		p := s.samplePlan(false)
 		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"

@@ -54,6 +54,7 @@ var builtinKinds = []string{
 	KindRefundIssued,
 	KindSubscriptionEnded,
 	KindHelpAccess, KindHelpReceived,
+	KindCaseReply,
 }
 
 // BuiltinTemplates names the built-in templates.

@@ -11,6 +11,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/standing/standingtest"
 	"github.com/paidup/paidup/internal/store"
@@ -145,6 +146,11 @@ var customerEmails = []customerEmail{
 	// on), so only what they must not say is checked.
 	{kind: notify.KindHelpAccess, states: []standing.State{standing.In, standing.Renewing}, forbiddenOnly: true,
 		data: func(st standing.Standing) map[string]string { return map[string]string{"access": st.Access()} }},
+	{kind: notify.KindCaseReply, states: []standing.State{standing.In, standing.Renewing}, forbiddenOnly: true,
+		data: func(st standing.Standing) map[string]string {
+			return map[string]string{"case": "sc_test", "subject": "Your access is ready (PU-7K3M-Q9XD)",
+				"text": "Hello,\n\nYou have Pro now: " + replies.SignInPlaceholder + "\n", "markdown": "Hello,\n\nYou have **Pro** now: " + replies.SignInPlaceholder + "\n"}
+		}},
 	{kind: notify.KindHelpReceived, states: []standing.State{standing.NeedsPerson, standing.Confirming}, forbiddenOnly: true,
 		data: func(standing.Standing) map[string]string { return map[string]string{"case": "sc_test"} }},
 }
