@@ -33,7 +33,7 @@ type Fields struct {
 	// Amount is the money at stake ("$249.00"); Plan and Tier what it
 	// bought; Until the day access ends ("3 December 2027").
 	Amount, Plan, Tier, Until string
-	ReplyWithin              string
+	ReplyWithin               string
 	// SignInLink is a one-use sign-in link, made when the reply is sent.
 	SignInLink string
 }

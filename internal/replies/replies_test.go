@@ -72,7 +72,9 @@ func TestRepliesEscapeFields(t *testing.T) {
 // that cannot be used is refused with its name and why.
 func TestReplyOverrides(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, body string) { require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600)) }
+	write := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600))
+	}
 	write("payment_failed.md", "Subject: Card trouble\n\nHello,\n\nYour card for {{.Plan}} was declined.\n")
 	write("thanks.md", "Subject: Thank you\n\nHello,\n\nThanks, {{.CustomerEmail}}.\n")
 	write("notes.txt", "ignored")
