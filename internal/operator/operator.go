@@ -52,12 +52,13 @@ const (
 	pendingFailures = 5
 )
 
-// Errors a sign-in is refused with. errSignIn is the same whether the
-// address is an operator's or not.
+// Errors a sign-in is refused with. ErrSignIn is the same whether the
+// address is an operator's or not; after ErrCode the pending sign-in may
+// try again, after ErrStarted it has ended.
 var (
-	errSignIn  = paidup.Errorf(paidup.EUNAUTHORIZED, "That email address and password do not match. Check both and try again.")
-	errCode    = paidup.Errorf(paidup.EUNAUTHORIZED, "That code is not right, or it has been used already. Enter the code your app shows now, or a recovery code.")
-	errStarted = paidup.Errorf(paidup.EUNAUTHORIZED, "Please sign in again: too long passed, or too many codes were wrong, since the password was entered.")
+	ErrSignIn  = paidup.Errorf(paidup.EUNAUTHORIZED, "That email address and password do not match. Check both and try again.")
+	ErrCode    = paidup.Errorf(paidup.EUNAUTHORIZED, "That code is not right, or it has been used already. Enter the code your app shows now, or a recovery code.")
+	ErrStarted = paidup.Errorf(paidup.EUNAUTHORIZED, "Please sign in again: too long passed, or too many codes were wrong, since the password was entered.")
 	errSession = paidup.Errorf(paidup.EUNAUTHORIZED, "Please sign in.")
 )
 
@@ -124,12 +125,12 @@ func (s *Service) CheckPassword(ctx context.Context, email, password string) (pe
 	email, err = paidup.NormaliseEmail(email)
 	if err != nil {
 		checkPassword(decoyHash(), password)
-		return "", errSignIn
+		return "", ErrSignIn
 	}
 	op, hash, _, err := s.Store.OperatorSignIn(ctx, email)
 	if paidup.ErrorCode(err) == paidup.ENOTFOUND {
 		checkPassword(decoyHash(), password)
-		return "", errSignIn
+		return "", ErrSignIn
 	}
 	if err != nil {
 		return "", err
@@ -139,7 +140,7 @@ func (s *Service) CheckPassword(ctx context.Context, email, password string) (pe
 		return "", err
 	}
 	if !ok {
-		return "", errSignIn
+		return "", ErrSignIn
 	}
 	pending = newToken()
 	now := s.now()
@@ -156,12 +157,12 @@ func (s *Service) CheckPassword(ctx context.Context, email, password string) (pe
 // code, or one of the operator's recovery codes. It ends the pending
 // token and returns a new session's token. A TOTP code is good once: a
 // code of the time step last accepted, or of an earlier one, is refused.
-// After a few wrong codes the pending sign-in ends (errStarted).
+// After a few wrong codes the pending sign-in ends (ErrStarted).
 func (s *Service) SecondFactor(ctx context.Context, pending, code string) (session string, op paidup.Operator, err error) {
 	now := s.now()
 	sess, err := s.Store.OperatorSession(ctx, pending)
 	if err != nil || sess.Stage != store.StagePassword || !now.Before(sess.ExpiresAt) || sess.Failures >= pendingFailures {
-		return "", op, errStarted
+		return "", op, ErrStarted
 	}
 	op = sess.Operator
 	ok, err := s.secondFactor(ctx, op.ID, code, now)
@@ -173,16 +174,16 @@ func (s *Service) SecondFactor(ctx context.Context, pending, code string) (sessi
 			return "", op, err
 		} else if n >= pendingFailures {
 			s.Store.EndOperatorSession(ctx, pending)
-			return "", op, errStarted
+			return "", op, ErrStarted
 		}
-		return "", op, errCode
+		return "", op, ErrCode
 	}
 	// A pending token that was seen (in a form) never becomes the
 	// session's.
 	if ended, err := s.Store.EndOperatorSession(ctx, pending); err != nil {
 		return "", op, err
 	} else if !ended {
-		return "", op, errStarted
+		return "", op, ErrStarted
 	}
 	session = newToken()
 	if err := s.Store.OpenOperatorSession(ctx, session, op.ID, store.StageSignedIn, now, now.Add(s.Lifetime)); err != nil {
