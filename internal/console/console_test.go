@@ -217,7 +217,7 @@ func TestRoutes(t *testing.T) {
 			contains []string
 		}
 		routes := []struct {
-			name, method, path string
+			name, method, path  string
 			signedOut, signedIn want
 		}{
 			{"sign-in form", "GET", "/console/sign-in",
