@@ -102,4 +102,3 @@ func TestOperatorCommand(t *testing.T) {
 		require.Equal(t, 1, exitCode(err))
 	})
 }
-
