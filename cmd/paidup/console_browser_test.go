@@ -11,6 +11,7 @@ import (
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
 )
@@ -44,8 +45,8 @@ func TestBrowserConsoleSignIn(t *testing.T) {
 		if customer, _, err = tx.MatchCustomer(context.Background(), "stripe", "cus_browser", "grace@example.com"); err != nil {
 			return err
 		}
-		return (&notify.Outbox{}).OpenCase(context.Background(), tx, store.SupportCase{DedupeKey: "unconfirmed:PU-7K3M-Q9XD", CustomerID: customer,
-			Reference: "PU-7K3M-Q9XD", Kind: store.CaseUnconfirmed, Summary: "The processor never said how checkout PU-7K3M-Q9XD ended."})
+		return (&notify.Outbox{}).OpenCase(context.Background(), tx, paidup.SupportCase{DedupeKey: "unconfirmed:PU-7K3M-Q9XD", CustomerID: customer,
+			Reference: "PU-7K3M-Q9XD", Kind: paidup.CaseUnconfirmed, Summary: "The processor never said how checkout PU-7K3M-Q9XD ended."})
 	}))
 	db.Close()
 

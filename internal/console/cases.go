@@ -4,13 +4,13 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup"
 )
 
 // casesPage is the open support cases, oldest first.
 type casesPage struct {
 	Now   time.Time
-	Cases []store.SupportCase
+	Cases []paidup.SupportCase
 }
 
 // handleCases shows the open support cases, each leading to its customer.

@@ -183,12 +183,12 @@ func (b *testBundle) customer(t *testing.T, n int) string {
 			SourceRef: "stripe:pi_" + hostile, Start: b.clock().Add(-time.Hour), End: b.clock().Add(365 * 24 * time.Hour)}); err != nil {
 			return err
 		}
-		if _, _, err := tx.OpenCase(ctx, store.SupportCase{DedupeKey: "case:" + id, CustomerID: id, Reference: "PU-7K3M-Q9XD",
-			Kind: store.CaseUnconfirmed, Summary: "The customer wrote: " + hostile}); err != nil {
+		if _, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "case:" + id, CustomerID: id, Reference: "PU-7K3M-Q9XD",
+			Kind: paidup.CaseUnconfirmed, Summary: "The customer wrote: " + hostile}); err != nil {
 			return err
 		}
 		for i := range n {
-			if err := tx.Append(ctx, store.TimelineEntry{CustomerID: id, Kind: store.EventEmail, Source: store.BySystem,
+			if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: id, Kind: paidup.EventEmail, Source: paidup.BySystem,
 				Summary: fmt.Sprintf("entry %d %s", i+1, hostile)}); err != nil {
 				return err
 			}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // timelinePage is how many timeline entries the customer page shows at a
@@ -22,8 +21,8 @@ type customerPage struct {
 	TierName string
 	Grants   []grantView
 	Blocks   []blockView
-	Cases    []store.SupportCase
-	Timeline []store.TimelineEntry
+	Cases    []paidup.SupportCase
+	Timeline []paidup.TimelineEntry
 	// Older is the address of the next page of the timeline; empty on
 	// its last page. Newest leads back to its first page.
 	Older, Newest string

@@ -6,13 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/paidup/paidup"
 )
 
 // TimelinePage lists up to n facts about a customer, newest first, from
 // before the entry before (0: from the newest): a page of the console's
 // timeline, read by the entry ids so that a customer with ten thousand
 // entries is as quick to page through as one with ten.
-func (s *Store) TimelinePage(ctx context.Context, customerID string, before int64, n int) ([]TimelineEntry, error) {
+func (s *Store) TimelinePage(ctx context.Context, customerID string, before int64, n int) ([]paidup.TimelineEntry, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
@@ -33,9 +35,9 @@ func (s *Store) TimelinePage(ctx context.Context, customerID string, before int6
 		return nil, fmt.Errorf("reading timeline: %w", err)
 	}
 	defer rows.Close()
-	var out []TimelineEntry
+	var out []paidup.TimelineEntry
 	for rows.Next() {
-		var e TimelineEntry
+		var e paidup.TimelineEntry
 		var customer sql.NullString
 		var data string
 		if err := rows.Scan(&e.ID, &customer, &e.Reference, &e.At, &e.Kind, &e.Source, &e.Summary, &data); err != nil {
@@ -49,16 +51,16 @@ func (s *Store) TimelinePage(ctx context.Context, customerID string, before int6
 }
 
 // CustomerOpenCases lists a customer's open support cases, oldest first.
-func (s *Store) CustomerOpenCases(ctx context.Context, customerID string) ([]SupportCase, error) {
+func (s *Store) CustomerOpenCases(ctx context.Context, customerID string) ([]paidup.SupportCase, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at
-		FROM support_cases WHERE customer_id = $1 AND status = $2 ORDER BY created_at, id`, customerID, CaseOpen)
+		FROM support_cases WHERE customer_id = $1 AND status = $2 ORDER BY created_at, id`, customerID, paidup.CaseOpen)
 	if err != nil {
 		return nil, fmt.Errorf("listing the customer's support cases: %w", err)
 	}
 	defer rows.Close()
-	var out []SupportCase
+	var out []paidup.SupportCase
 	for rows.Next() {
-		var c SupportCase
+		var c paidup.SupportCase
 		var customer sql.NullString
 		var resolved sql.NullTime
 		if err := rows.Scan(&c.ID, &c.DedupeKey, &customer, &c.Reference, &c.PaymentID, &c.Kind, &c.Summary, &c.Status, &c.CreatedAt, &resolved); err != nil {
