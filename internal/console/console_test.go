@@ -53,7 +53,7 @@ var policy = &paidup.Policy{Tiers: []paidup.Tier{{ID: "pro", Name: "Pro", Rank: 
 
 // setup is a console on a fresh database of engine, with one operator,
 // ada@example.com.
-func setup(t *testing.T, engine sqldb.Engine) *testBundle {
+func setup(t testing.TB, engine sqldb.Engine) *testBundle {
 	t.Helper()
 	ctx := context.Background()
 	db := sqldbtest.Open(t, engine)
@@ -80,7 +80,7 @@ type request struct {
 	remote       string
 }
 
-func (b *testBundle) do(t *testing.T, r request) *httptest.ResponseRecorder {
+func (b *testBundle) do(t testing.TB, r request) *httptest.ResponseRecorder {
 	t.Helper()
 	var body *strings.Reader
 	if r.form != nil {
@@ -119,7 +119,7 @@ var pendingField = regexp.MustCompile(`name="pending" value="([^"]+)"`)
 
 // password posts the sign-in form's first step, and returns the pending
 // token of the second, if any.
-func (b *testBundle) password(t *testing.T, email, password, remote string) (*httptest.ResponseRecorder, string) {
+func (b *testBundle) password(t testing.TB, email, password, remote string) (*httptest.ResponseRecorder, string) {
 	t.Helper()
 	w := b.do(t, request{method: "POST", path: "/console/sign-in", form: url.Values{"email": {email}, "password": {password}}, remote: remote})
 	m := pendingField.FindStringSubmatch(w.Body.String())
@@ -129,12 +129,12 @@ func (b *testBundle) password(t *testing.T, email, password, remote string) (*ht
 	return w, m[1]
 }
 
-func (b *testBundle) code(t *testing.T, pending, code string) *httptest.ResponseRecorder {
+func (b *testBundle) code(t testing.TB, pending, code string) *httptest.ResponseRecorder {
 	t.Helper()
 	return b.do(t, request{method: "POST", path: "/console/sign-in/code", form: url.Values{"pending": {pending}, "code": {code}}})
 }
 
-func (b *testBundle) totp(t *testing.T) string {
+func (b *testBundle) totp(t testing.TB) string {
 	t.Helper()
 	c, err := totp.GenerateCode(b.setup.TOTPSecret, b.clock())
 	require.NoError(t, err)
@@ -143,7 +143,7 @@ func (b *testBundle) totp(t *testing.T) string {
 
 // signIn signs ada in, a fresh TOTP step each time, and returns the
 // session cookie's value.
-func (b *testBundle) signIn(t *testing.T) string {
+func (b *testBundle) signIn(t testing.TB) string {
 	t.Helper()
 	b.advance(30 * time.Second)
 	w, pending := b.password(t, "ada@example.com", b.setup.Password, "")
@@ -170,7 +170,7 @@ const hostile = `<script>alert("x")</script><img src=x onerror=alert(1)>`
 
 // customer is a customer with markup in everything they typed, a grant of
 // Pro, an open case, and n timeline entries.
-func (b *testBundle) customer(t *testing.T, n int) string {
+func (b *testBundle) customer(t testing.TB, n int) string {
 	t.Helper()
 	ctx := context.Background()
 	var id string

@@ -140,7 +140,7 @@ func (s *Store) Operators(ctx context.Context) ([]paidup.Operator, error) {
 // OperatorSignIn reads an operator by email address with their password
 // hash and TOTP secret.
 func (s *Store) OperatorSignIn(ctx context.Context, email string) (op paidup.Operator, passwordHash, totpSecret string, err error) {
-	op, err = scanOperator(s.db.Write.QueryRowContext(ctx, `SELECT `+operatorColumns+`, o.password_hash, o.totp_secret FROM operators o WHERE o.email = $1`, email),
+	op, err = scanOperator(s.db.Read.QueryRowContext(ctx, `SELECT `+operatorColumns+`, o.password_hash, o.totp_secret FROM operators o WHERE o.email = $1`, email),
 		&passwordHash, &totpSecret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return op, "", "", errNoOperator
@@ -154,7 +154,7 @@ func (s *Store) OperatorSignIn(ctx context.Context, email string) (op paidup.Ope
 // OperatorTOTP reads an operator's TOTP secret.
 func (s *Store) OperatorTOTP(ctx context.Context, operatorID string) (string, error) {
 	var secret string
-	err := s.db.Write.QueryRowContext(ctx, `SELECT totp_secret FROM operators WHERE id = $1`, operatorID).Scan(&secret)
+	err := s.db.Read.QueryRowContext(ctx, `SELECT totp_secret FROM operators WHERE id = $1`, operatorID).Scan(&secret)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", errNoOperator
 	}
@@ -200,7 +200,7 @@ func (s *Store) OpenOperatorSession(ctx context.Context, token, operatorID, stag
 // whatever its age: the caller judges whether it has expired.
 func (s *Store) OperatorSession(ctx context.Context, token string) (OperatorSession, error) {
 	var sess OperatorSession
-	op, err := scanOperator(s.db.Write.QueryRowContext(ctx, `SELECT `+operatorColumns+`, s.stage, s.failures, s.created_at, s.seen_at, s.expires_at
+	op, err := scanOperator(s.db.Read.QueryRowContext(ctx, `SELECT `+operatorColumns+`, s.stage, s.failures, s.created_at, s.seen_at, s.expires_at
 		FROM operator_sessions s JOIN operators o ON o.id = s.operator_id WHERE s.token_hash = $1`, tokenHash(token)),
 		&sess.Stage, &sess.Failures, &sess.CreatedAt, &sess.SeenAt, &sess.ExpiresAt)
 	if errors.Is(err, sql.ErrNoRows) {
