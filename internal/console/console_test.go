@@ -184,7 +184,7 @@ func (b *testBundle) customer(t testing.TB, n int) string {
 			return err
 		}
 		if _, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "case:" + id, CustomerID: id, Reference: "PU-7K3M-Q9XD",
-			Kind: paidup.CaseUnconfirmed, Summary: "The customer wrote: " + hostile}); err != nil {
+			Kind: paidup.CaseUnconfirmed, Summary: "The customer wrote: " + hostile, Stake: paidup.Money{Amount: 24900, Currency: "usd"}}); err != nil {
 			return err
 		}
 		for i := range n {
@@ -223,7 +223,7 @@ func TestRoutes(t *testing.T) {
 			{"sign-in form", "GET", "/console/sign-in",
 				want{200, "", []string{`action="/console/sign-in"`, `type="password"`}}, want{200, "", []string{"Sign in to the console"}}},
 			{"cases", "GET", "/console/",
-				want{303, "/console/sign-in", nil}, want{200, "", []string{"Open cases", "PU-7K3M-Q9XD", `href="/console/customers/` + customer + `"`, "ada@example.com"}}},
+				want{303, "/console/sign-in", nil}, want{200, "", []string{"Open cases", "PU-7K3M-Q9XD", "$249.00 at stake", `href="/console/customers/` + customer + `"`, "ada@example.com"}}},
 			{"customer", "GET", "/console/customers/" + customer,
 				want{303, "/console/sign-in", nil}, want{200, "", []string{"Yes: Pro", "entry 3", "The customer wrote:"}}},
 			{"no such customer", "GET", "/console/customers/cu_nobody",

@@ -52,22 +52,6 @@ func (s *Store) TimelinePage(ctx context.Context, customerID string, before int6
 
 // CustomerOpenCases lists a customer's open support cases, oldest first.
 func (s *Store) CustomerOpenCases(ctx context.Context, customerID string) ([]paidup.SupportCase, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at
-		FROM support_cases WHERE customer_id = $1 AND status = $2 ORDER BY created_at, id`, customerID, paidup.CaseOpen)
-	if err != nil {
-		return nil, fmt.Errorf("listing the customer's support cases: %w", err)
-	}
-	defer rows.Close()
-	var out []paidup.SupportCase
-	for rows.Next() {
-		var c paidup.SupportCase
-		var customer sql.NullString
-		var resolved sql.NullTime
-		if err := rows.Scan(&c.ID, &c.DedupeKey, &customer, &c.Reference, &c.PaymentID, &c.Kind, &c.Summary, &c.Status, &c.CreatedAt, &resolved); err != nil {
-			return nil, fmt.Errorf("listing the customer's support cases: %w", err)
-		}
-		c.CustomerID, c.CreatedAt, c.ResolvedAt = customer.String, c.CreatedAt.UTC(), timeOf(resolved)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM support_cases
+		WHERE customer_id = $1 AND status = $2 ORDER BY created_at, id`, customerID, paidup.CaseOpen))
 }
