@@ -98,10 +98,17 @@ func origin(rawURL string) string {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // protect gives every console answer its reference and security headers,
-// and turns a panic into the error page.
+// logs one line for it, and turns a panic into the error page.
 func (s *Server) protect(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r = r.WithContext(view.WithRef(r.Context(), view.NewRef()))
+		start, ref := time.Now(), view.NewRef()
+		r = r.WithContext(view.WithRef(r.Context(), ref))
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		w = sw
+		defer func() {
+			s.Logger.Info("http", "ref", ref, "method", r.Method, "path", r.URL.Path, "status", sw.status,
+				"duration_ms", float64(time.Since(start).Microseconds())/1000)
+		}()
 		view.SecurityHeaders(w.Header(), s.csp)
 		if s.hsts {
 			w.Header().Set("Strict-Transport-Security", "max-age=31536000")
@@ -205,3 +212,24 @@ func ago(now, t time.Time) string {
 	}
 	return fmt.Sprintf("%d d", d/(24*time.Hour))
 }
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -95,6 +95,7 @@ func (s *Server) handleSignInCode() http.Handler {
 			return
 		}
 		s.Delays.Clear(accountKey(op.Email))
+		s.Logger.Info("operator signed in", "ref", view.Ref(r), "operator", op.Email, "client", view.ClientAddr(r, s.TrustedProxies).String())
 		s.startCookie(w, session)
 		http.Redirect(w, r, "/console/", http.StatusSeeOther)
 	})
