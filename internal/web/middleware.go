@@ -46,6 +46,8 @@ func (s *Server) observe(route string, next http.Handler) http.Handler {
 // logAttrs are what a handler adds to its request's log line.
 type logAttrs struct{ args []any }
 
+type ctxKey int
+
 const logAttrsKey ctxKey = 0
 
 // addLogAttrs adds key-value pairs to the request's log line, so that one

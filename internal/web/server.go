@@ -183,8 +183,6 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	view.Write(w, view.HTTPStatus(paidup.ErrorCode(err)), b.String())
 }
 
-type ctxKey int
-
 // requestRef is the request's reference, set by the middleware.
 func requestRef(r *http.Request) string { return view.Ref(r) }
 
