@@ -19,7 +19,7 @@ import (
 // An operator added from the command line signs in to the console in a
 // real browser, with the password and a code computed from the TOTP
 // secret paidup operator add printed, lands on the open cases, and opens
-// the customer's page.
+// the customer's page; the console's cookie opens no customer's account.
 func TestBrowserConsoleSignIn(t *testing.T) {
 	ctx := browser(t)
 	dir := t.TempDir()
@@ -99,6 +99,17 @@ func TestBrowserConsoleSignIn(t *testing.T) {
 	require.Contains(t, body, "grace@example.com")
 	require.Contains(t, body, "No: no grant is active.")
 	shots.shot("console-customer")
+
+	// The operator's cookie is no customer's: the account page asks them
+	// to sign in.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(in.shop+"/account"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/account/link"]`)),
+	))
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(in.shop+"/console/"),
+		chromedp.WaitVisible(chromedp.CSS(`form[action="/console/sign-out"] button`)),
+	))
 
 	// Signed out, the console is closed again.
 	require.NoError(t, chromedp.Do(ctx,
