@@ -32,8 +32,7 @@ func TestBrowserConsoleSignIn(t *testing.T) {
 		require.NoError(t, err, stderr.String())
 		return stdout.String()
 	}
-	cmd("migrate")
-	out := cmd("operator", "add", "ada@example.com")
+	out := cmd("operator", "add", "ada@example.com") // before paidup first ran
 	password, secret := setupLine(t, out, "Password"), setupLine(t, out, "TOTP secret")
 
 	// A case the reconciler might have opened, about a customer.

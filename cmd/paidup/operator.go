@@ -12,6 +12,7 @@ import (
 
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/operator"
+	"github.com/paidup/paidup/internal/store"
 )
 
 const operatorUsage = "usage: paidup operator add EMAIL, paidup operator remove EMAIL, paidup operator reset EMAIL, or paidup operator list"
@@ -48,11 +49,17 @@ func operatorCommand(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	db, st, err := openStore(ctx, cfg.Database.URL.Reveal(), time.Now)
+	// The first operator may be added before paidup first runs: the
+	// tables are made as serve makes them.
+	db, err := openDatabase(ctx, cfg.Database.URL.Reveal())
 	if err != nil {
 		return err
 	}
 	defer db.Close()
+	st, err := store.New(db, time.Now)
+	if err != nil {
+		return err
+	}
 	svc := operators(cfg)
 	svc.Store = st
 	switch sub {
