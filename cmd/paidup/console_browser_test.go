@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 	"github.com/pquerna/otp/totp"
 	"github.com/stretchr/testify/require"
 
@@ -73,16 +74,15 @@ func TestBrowserConsoleSignIn(t *testing.T) {
 	shots.shot("console-sign-in")
 	require.NoError(t, chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS(`#email`), "ada@example.com"),
-		chromedp.SendKeys(chromedp.CSS(`#password`), password),
-		chromedp.Submit(chromedp.CSS(`#password`)),
+		// By keyboard: Enter sends each form.
+		chromedp.SendKeys(chromedp.CSS(`#password`), password+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`#code`)),
 	))
 	shots.shot("console-code")
 	code, err := totp.GenerateCode(secret, time.Now())
 	require.NoError(t, err)
 	require.NoError(t, chromedp.Do(ctx,
-		chromedp.SendKeys(chromedp.CSS(`#code`), code),
-		chromedp.Submit(chromedp.CSS(`#code`)),
+		chromedp.SendKeys(chromedp.CSS(`#code`), code+kb.Enter),
 		chromedp.WaitVisible(chromedp.CSS(`ol.items`)),
 	))
 	require.Equal(t, "Open cases", text(`main h1`))
@@ -98,6 +98,10 @@ func TestBrowserConsoleSignIn(t *testing.T) {
 	require.Contains(t, body, "grace@example.com")
 	require.Contains(t, body, "No: no grant is active.")
 	shots.shot("console-customer")
+	// On a phone.
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(390, 844)))
+	shots.shot("console-customer-phone")
+	require.NoError(t, chromedp.Do(ctx, chromedp.EmulateViewport(1280, 900)))
 
 	// The operator's cookie is no customer's: the account page asks them
 	// to sign in.
