@@ -254,3 +254,33 @@ func TestSessionsEnd(t *testing.T) {
 		require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err))
 	})
 }
+
+// The same code sent twice at once signs in once.
+func TestTOTPRaceSignsInOnce(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		setup, err := b.svc.Add(ctx, "ada@example.com")
+		require.NoError(t, err)
+		c := code(t, setup.TOTPSecret, b.clock())
+		var pendings [4]string
+		for i := range pendings {
+			pendings[i], err = b.svc.CheckPassword(ctx, "ada@example.com", setup.Password)
+			require.NoError(t, err)
+		}
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		ok := 0
+		for _, p := range pendings {
+			wg.Go(func() {
+				if _, _, err := b.svc.SecondFactor(ctx, p, c); err == nil {
+					mu.Lock()
+					ok++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		require.Equal(t, 1, ok)
+	})
+}
