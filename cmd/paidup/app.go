@@ -257,6 +257,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Now: now, Logger: log, Metrics: metrics,
 		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})
+	a.handler = a.withConsole(a.handler, now)
 	return a, nil
 }
 

@@ -47,6 +47,7 @@ type Config struct {
 	Limits     Limits     `yaml:"limits"`
 	Retention  Retention  `yaml:"retention"`
 	Support    Support    `yaml:"support"`
+	Console    Console    `yaml:"console"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -389,6 +390,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyLimitDefaults()
 	c.Retention.applyDefaults()
+	c.Console.applyDefaults()
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -472,6 +474,7 @@ func (c *Config) validate(v *validator) {
 	c.validateTrustedProxies(v)
 	c.validateLimits(v)
 	c.Retention.validate(v)
+	c.Console.validate(v)
 }
 
 // Email templates a reminder may name.
