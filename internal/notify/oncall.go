@@ -25,7 +25,7 @@ type onCallData struct {
 	// Event is firing, escalated, repeat or resolved (an alert), or
 	// digest.
 	Event, Severity, Rule, Summary, FirstSeen, OnCall, Advice, AckURL string
-	Detail                                                           []string
+	Detail                                                            []string
 	// Items are a digest's alerts, one line each.
 	Items []string
 }

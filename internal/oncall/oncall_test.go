@@ -481,6 +481,7 @@ func TestDigestCollectsWarningsOnceADay(t *testing.T) {
 func TestTwoEvaluatorsNotifyOnce(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		b := setup(t, engine)
+		b.evaluate(t) // on call's key is made: the evaluators race from here
 		b.pay(t, 3)
 		b.clock.Advance(20 * time.Minute)
 		second, err := sqldb.Open(context.Background(), b.url)
@@ -490,22 +491,85 @@ func TestTwoEvaluatorsNotifyOnce(t *testing.T) {
 		require.NoError(t, err)
 		e2 := *b.eval
 		e2.Store = other
-		evaluators := []*oncall.Evaluator{b.eval, b.eval, &e2, &e2}
+		var evaluators []*oncall.Evaluator
+		for range 4 {
+			evaluators = append(evaluators, b.eval, &e2)
+		}
+		// Each round has something to write: the alert raised, its
+		// escalation, its resolution.
 		for round := range 3 {
+			switch round {
+			case 1:
+				b.clock.Advance(15 * time.Minute)
+			case 2:
+				b.grant(t, b.unfulfilled(t))
+			}
 			var wg sync.WaitGroup
+			start := make(chan struct{})
 			for _, e := range evaluators {
-				wg.Go(func() { require.NoError(t, e.Evaluate(context.Background())) })
+				wg.Go(func() {
+					<-start
+					require.NoError(t, e.Evaluate(context.Background()))
+				})
 			}
+			close(start)
 			wg.Wait()
-			if round == 0 {
-				b.clock.Advance(15 * time.Minute) // the escalation is due
-			}
 		}
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM alerts`))
-		require.Equal(t, 2, b.count(t, `SELECT count(*) FROM alert_notifications`))
-		b.inbox(t, b.onCall.OnCall, 2)
-		b.inbox(t, b.onCall.Other, 1)
-		chat(t, b.discord, 2)
-		chat(t, b.slack, 2)
+		require.Equal(t, 3, b.count(t, `SELECT count(*) FROM alert_notifications`))
+		b.inbox(t, b.onCall.OnCall, 3)
+		b.inbox(t, b.onCall.Other, 2)
+		chat(t, b.discord, 3)
+		chat(t, b.slack, 3)
+	})
+}
+
+// A chat endpoint that answers 429 is waited for as its Retry-After says,
+// and the message still arrives, once.
+func TestChatRateLimitedIsRetriedAfter(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		b.discord.Throttle(2, "1.5")
+		b.slack.Throttle(1, "1")
+		b.pay(t, 1)
+		b.clock.Advance(20 * time.Minute)
+		start := time.Now()
+		b.evaluate(t)
+		requireSays(t, chat(t, b.discord, 1), "Critical")
+		requireSays(t, chat(t, b.slack, 1), "Critical")
+		require.GreaterOrEqual(t, time.Since(start), 2*time.Second, "waited as Retry-After said")
+		for _, c := range []*chatEndpoint{b.discord, b.slack} {
+			_, bad := c.Refused()
+			require.Zero(t, bad, "%s accepted every payload", c.kind)
+		}
+		refused, _ := b.discord.Refused()
+		require.Equal(t, 2, refused)
+	})
+}
+
+// A case opened with a rotation configured pages by the rules (a
+// chargeback is critical), not by an email to everyone per case; a second
+// chargeback joins the alert.
+func TestCasesFollowTheRotation(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ctx := context.Background()
+		open := func(key string) {
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+				return b.outbox.OpenCase(ctx, tx, store.SupportCase{DedupeKey: key, CustomerID: b.customer, Kind: notify.CaseDispute,
+					Summary: "Chargeback of $249.00 by ada.customer@example.com (fraudulent)"})
+			}))
+		}
+		open("dispute:dp_1")
+		b.evaluate(t)
+		page := b.inbox(t, b.onCall.OnCall, 1)[0]
+		require.Contains(t, page.subject, "Critical: 1 chargeback open")
+		require.Contains(t, page.text, "answer it there before its deadline")
+		open("dispute:dp_2")
+		b.clock.Advance(time.Minute)
+		b.evaluate(t)
+		b.inbox(t, b.onCall.OnCall, 1)
+		require.Equal(t, 2, b.count(t, `SELECT instances FROM alerts`))
+		require.Zero(t, b.count(t, `SELECT count(*) FROM emails WHERE kind IN ('alert', 'dispute_alert')`))
 	})
 }
