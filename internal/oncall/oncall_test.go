@@ -58,7 +58,51 @@ type testBundle struct {
 	onCall    oncall.Shift
 	outbox    *notify.Outbox
 	chatLimit *oncall.ChatWorker
+	mailer    *refusingMailer
 }
+
+// refusingMailer is a mail server that refuses, for now, every recipient
+// at one domain.
+type refusingMailer struct {
+	notify.Mailer
+	mu     sync.Mutex
+	refuse string
+}
+
+func (m *refusingMailer) refusing() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.refuse
+}
+
+func (m *refusingMailer) accept() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.refuse = "@nowhere.invalid"
+}
+
+func (m *refusingMailer) Send(ctx context.Context, msg *notify.Message) error {
+	if strings.HasSuffix(msg.ToAddress, m.refusing()) {
+		return errors.New("451 4.3.0 try again later")
+	}
+	return m.Mailer.Send(ctx, msg)
+}
+
+// probeArgs is a job that calls the processor and always fails.
+type probeArgs struct{}
+
+func (probeArgs) Kind() string { return "probe_processor" }
+
+type probeWorker struct {
+	river.WorkerDefaults[probeArgs]
+}
+
+func (*probeWorker) Work(context.Context, *river.Job[probeArgs]) error {
+	return errors.New("stripe: 503 Service Unavailable")
+}
+
+// NextRetry keeps a failed probe waiting while the test looks.
+func (*probeWorker) NextRetry(*river.Job[probeArgs]) time.Time { return time.Now().Add(time.Hour) }
 
 func berlin(t *testing.T) *time.Location {
 	loc, err := time.LoadLocation("Europe/Berlin")
@@ -102,13 +146,15 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	b.outbox = &notify.Outbox{}
 	channels := []oncall.Channel{{Kind: oncall.Discord, URL: b.discord.URL()}, {Kind: oncall.Slack, URL: b.slack.URL()}}
 	b.eval = &oncall.Evaluator{Store: b.store, Outbox: b.outbox, Rotation: b.rotation,
-		Rules:         oncall.Rules{UnfulfilledAfter: 15 * time.Minute, ProcessorJobs: []string{"refund"}},
+		Rules:         oncall.Rules{UnfulfilledAfter: 15 * time.Minute, ProcessorJobs: []string{probeArgs{}.Kind()}},
 		EscalateAfter: 15 * time.Minute, RepeatEvery: 30 * time.Minute, DigestTime: 8 * time.Hour,
 		Chat: channels, PublicURL: "https://shop.example", Logger: log}
 	b.ack = (&oncall.Acknowledger{Store: b.store, Evaluator: b.eval, Logger: log}).Handler()
 
 	workers := river.NewWorkers()
-	river.AddWorker(workers, &notify.Sender{Store: b.store, Mailer: smtp, Outbox: b.outbox, Logger: log, Policy: &paidup.Policy{},
+	b.mailer = &refusingMailer{Mailer: smtp, refuse: "@down.example"}
+	river.AddWorker(workers, &probeWorker{})
+	river.AddWorker(workers, &notify.Sender{Store: b.store, Mailer: b.mailer, Outbox: b.outbox, Logger: log, Policy: &paidup.Policy{},
 		From: "paidup <oncall@shop.example>", Business: "Test Shop", PublicURL: "https://shop.example", Now: b.clock.Now})
 	b.chatLimit = &oncall.ChatWorker{Channels: channels, Logger: log}
 	river.AddWorker(workers, b.chatLimit)
@@ -186,7 +232,13 @@ func (b *testBundle) inbox(t *testing.T, to string, n int) []received {
 	time.Sleep(100 * time.Millisecond)
 	msgs, err := b.mb.Messages(context.Background(), to, 100)
 	require.NoError(t, err)
-	require.Len(t, msgs, n, "emails to %s", to)
+	if len(msgs) != n {
+		var subjects []string
+		for _, m := range msgs {
+			subjects = append(subjects, m.Subject)
+		}
+		t.Fatalf("%d emails to %s, want %d: %q", len(msgs), to, n, subjects)
+	}
 	out := make([]received, len(msgs))
 	for i, m := range msgs {
 		out[len(msgs)-1-i] = parse(t, m.Raw)
@@ -571,5 +623,63 @@ func TestCasesFollowTheRotation(t *testing.T) {
 		b.inbox(t, b.onCall.OnCall, 1)
 		require.Equal(t, 2, b.count(t, `SELECT instances FROM alerts`))
 		require.Zero(t, b.count(t, `SELECT count(*) FROM emails WHERE kind IN ('alert', 'dispute_alert')`))
+	})
+}
+
+// Emails the mail server keeps refusing, jobs that call the processor
+// failing, and a job that exhausted its retries: the first two page, the
+// last waits for the digest.
+func TestFailingEmailProcessorAndJobs(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ctx := context.Background()
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			for i := range 5 {
+				email := string(rune('a'+i)) + "@down.example"
+				id, _, err := tx.MatchCustomer(ctx, "stripe", "", email)
+				if err != nil {
+					return err
+				}
+				if _, err := b.outbox.QueueSignIn(ctx, tx, id, email); err != nil {
+					return err
+				}
+			}
+			for range 3 {
+				if err := tx.Enqueue(ctx, probeArgs{}, &river.InsertOpts{MaxAttempts: 5}); err != nil {
+					return err
+				}
+			}
+			return tx.Enqueue(ctx, probeArgs{}, &river.InsertOpts{MaxAttempts: 1})
+		}))
+		require.Eventually(t, func() bool {
+			return b.count(t, `SELECT count(*) FROM emails WHERE status = 'queued' AND attempts > 0`) == 5 &&
+				b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'retryable'`, probeArgs{}.Kind()) == 3 &&
+				b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'discarded'`, probeArgs{}.Kind()) == 1
+		}, 20*time.Second, 50*time.Millisecond)
+		b.evaluate(t)
+		// Two pages; and, as it is past 08:00 and there has been no
+		// digest yet, the digest with the warning.
+		var subjects []string
+		for _, m := range b.inbox(t, b.onCall.OnCall, 3) {
+			subjects = append(subjects, m.subject)
+		}
+		require.ElementsMatch(t, []string{
+			"[paidup] Critical: 5 emails waiting to be tried again: the mail server is failing",
+			"[paidup] Critical: 3 jobs calling the payment processor failed and are waiting to be tried again",
+			"[paidup] Daily digest: 1 warning",
+		}, subjects)
+		require.Contains(t, b.inbox(t, b.onCall.Other, 1)[0].text, "1 job exhausted its retries in the last day: probe_processor ×1")
+		requireSays(t, chat(t, b.slack, 2), "mail server is failing")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM alerts WHERE rule = 'jobs_discarded' AND severity = 'warning' AND notifications = 0`))
+
+		// The mail server takes them again: the alert resolves.
+		b.mailer.accept()
+		_, err := b.db.Write.ExecContext(ctx, `UPDATE river_job SET scheduled_at = $1 WHERE kind = 'send_email' AND state = 'retryable'`, time.Now().UTC())
+		require.NoError(t, err, "the retries are due now")
+		require.Eventually(t, func() bool {
+			return b.count(t, `SELECT count(*) FROM emails WHERE to_address LIKE '%@down.example' AND status = 'sent'`) == 5
+		}, 20*time.Second, 50*time.Millisecond)
+		b.evaluate(t)
+		requireSays(t, chat(t, b.discord, 3), "Resolved: 5 emails")
 	})
 }
