@@ -26,6 +26,7 @@ import (
 	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/oncall"
+	"github.com/paidup/paidup/internal/oncall/oncalltest"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sandbox/sandboxtest"
 	"github.com/paidup/paidup/internal/sqldb"
@@ -50,8 +51,8 @@ type testBundle struct {
 	eval      *oncall.Evaluator
 	ack       http.Handler
 	mb        *mailbox.Mailbox
-	discord   *chatEndpoint
-	slack     *chatEndpoint
+	discord   *oncalltest.ChatEndpoint
+	slack     *oncalltest.ChatEndpoint
 	customer  string
 	payments  int
 	rotation  oncall.Rotation
@@ -140,7 +141,7 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	require.NoError(t, err)
 	t.Cleanup(func() { smtp.Close() })
 
-	b.discord, b.slack = newChatEndpoint(t, "discord"), newChatEndpoint(t, "slack")
+	b.discord, b.slack = oncalltest.NewChatEndpoint(t, "discord"), oncalltest.NewChatEndpoint(t, "slack")
 	b.rotation = oncall.Rotation{People: []string{ada, bob}, HandoffDay: time.Monday, HandoffTime: 9 * time.Hour, Location: berlin(t)}
 	b.onCall = b.rotation.At(t0)
 	b.outbox = &notify.Outbox{}
@@ -185,8 +186,8 @@ func (b *testBundle) pay(t *testing.T, n int) []string {
 			b.payments++
 			id := "pi_" + strings.Repeat("0", 3) + string(rune('a'+b.payments%26)) + time.Duration(b.payments).String()
 			ids = append(ids, id)
-			if err := tx.RecordPayment(context.Background(), store.Payment{Processor: "stripe", ID: id, CustomerID: b.customer, PlanID: "pro",
-				Amount: paidup.Money{Amount: 24900, Currency: "usd"}, Status: store.PaymentSucceeded, PaidAt: tx.Now()}); err != nil {
+			if err := tx.RecordPayment(context.Background(), paidup.Payment{Processor: "stripe", ID: id, CustomerID: b.customer, PlanID: "pro",
+				Amount: paidup.Money{Amount: 24900, Currency: "usd"}, Status: paidup.PaymentSucceeded, PaidAt: tx.Now()}); err != nil {
 				return err
 			}
 		}
@@ -273,10 +274,10 @@ func parse(t *testing.T, raw []byte) received {
 }
 
 // chat waits until an endpoint has n messages and returns them.
-func chat(t *testing.T, c *chatEndpoint, n int) []string {
+func chat(t *testing.T, c *oncalltest.ChatEndpoint, n int) []string {
 	t.Helper()
 	require.Eventually(t, func() bool { return len(c.Messages()) >= n }, 30*time.Second, 20*time.Millisecond,
-		"waiting for %d %s messages, have %q", n, c.kind, c.Messages())
+		"waiting for %d %s messages, have %q", n, c.Kind, c.Messages())
 	time.Sleep(100 * time.Millisecond)
 	require.Len(t, c.Messages(), n)
 	return c.Messages()
@@ -492,7 +493,7 @@ func TestDigestCollectsWarningsOnceADay(t *testing.T) {
 		// 10:00 Berlin: past today's 08:00 digest, which had nothing.
 		b.evaluate(t)
 		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-			_, _, err := tx.OpenCase(ctx, store.SupportCase{DedupeKey: "email:em_1", Kind: store.CaseEmailFailed,
+			_, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "email:em_1", Kind: paidup.CaseEmailFailed,
 				Summary: "The confirmation email to x@example.com could not be delivered: 550 no such user"})
 			return err
 		}))
@@ -590,9 +591,9 @@ func TestChatRateLimitedIsRetriedAfter(t *testing.T) {
 		requireSays(t, chat(t, b.discord, 1), "Critical")
 		requireSays(t, chat(t, b.slack, 1), "Critical")
 		require.GreaterOrEqual(t, time.Since(start), 2*time.Second, "waited as Retry-After said")
-		for _, c := range []*chatEndpoint{b.discord, b.slack} {
+		for _, c := range []*oncalltest.ChatEndpoint{b.discord, b.slack} {
 			_, bad := c.Refused()
-			require.Zero(t, bad, "%s accepted every payload", c.kind)
+			require.Zero(t, bad, "%s accepted every payload", c.Kind)
 		}
 		refused, _ := b.discord.Refused()
 		require.Equal(t, 2, refused)
@@ -608,7 +609,7 @@ func TestCasesFollowTheRotation(t *testing.T) {
 		ctx := context.Background()
 		open := func(key string) {
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-				return b.outbox.OpenCase(ctx, tx, store.SupportCase{DedupeKey: key, CustomerID: b.customer, Kind: notify.CaseDispute,
+				return b.outbox.OpenCase(ctx, tx, paidup.SupportCase{DedupeKey: key, CustomerID: b.customer, Kind: paidup.CaseDispute,
 					Summary: "Chargeback of $249.00 by ada.customer@example.com (fraudulent)"})
 			}))
 		}

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -63,16 +63,16 @@ const (
 // caseRules are the rules of the support cases of a kind, by kind; a
 // kind not listed is a warning of RuleCase.
 var caseRules = map[string]struct{ rule, severity string }{
-	notify.CaseDispute:          {RuleDispute, Critical},
-	store.CaseWebhookRefusal:    {RuleWebhookRefusals, Critical},
-	store.CaseEmailFailed:       {RuleEmailFailed, Warning},
-	store.CaseUnknownPlan:       {RuleCase, Critical},
-	store.CaseAmountMismatch:    {RuleCase, Critical},
-	store.CaseBlockedPayer:      {RuleCase, Critical},
-	store.CaseUnconfirmed:       {RuleCase, Critical},
-	store.CaseRefundFailed:      {RuleCase, Critical},
-	store.CaseDuplicatePurchase: {RuleCase, Critical},
-	store.CaseForeignReference:  {RuleCase, Critical},
+	paidup.CaseDispute:           {RuleDispute, Critical},
+	paidup.CaseWebhookRefusal:    {RuleWebhookRefusals, Critical},
+	paidup.CaseEmailFailed:       {RuleEmailFailed, Warning},
+	paidup.CaseUnknownPlan:       {RuleCase, Critical},
+	paidup.CaseAmountMismatch:    {RuleCase, Critical},
+	paidup.CaseBlockedPayer:      {RuleCase, Critical},
+	paidup.CaseUnconfirmed:       {RuleCase, Critical},
+	paidup.CaseRefundFailed:      {RuleCase, Critical},
+	paidup.CaseDuplicatePurchase: {RuleCase, Critical},
+	paidup.CaseForeignReference:  {RuleCase, Critical},
 }
 
 // Advice is what to do first about an alert of each rule.
@@ -141,7 +141,7 @@ func (r Rules) find(ctx context.Context, tx *store.Tx, now, wall time.Time) ([]F
 	return out, nil
 }
 
-func caseFinding(kind string, cases []store.SupportCase) Finding {
+func caseFinding(kind string, cases []paidup.SupportCase) Finding {
 	r, ok := caseRules[kind]
 	if !ok {
 		r.rule, r.severity = RuleCase, Warning

@@ -243,19 +243,19 @@ func (tx *Tx) UnfulfilledPayments(ctx context.Context, paidBefore time.Time) ([]
 		  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)
 		  AND NOT EXISTS (SELECT 1 FROM checkout_attempts a WHERE a.reference = p.checkout_reference AND a.payment_id = p.payment_id AND a.status = $3)
 		ORDER BY p.paid_at, p.payment_id`,
-		PaymentSucceeded, CaseOpen, paidup.AttemptDuplicate, ts(paidBefore))
+		paidup.PaymentSucceeded, paidup.CaseOpen, paidup.AttemptDuplicate, ts(paidBefore))
 }
 
-// OpenCasesOfKinds lists the open support cases, by kind, oldest first.
-func (tx *Tx) OpenCasesByKind(ctx context.Context) (map[string][]SupportCase, error) {
-	rows, err := tx.tx.QueryContext(ctx, `SELECT id, kind, summary, reference, created_at FROM support_cases WHERE status = $1 ORDER BY created_at, id`, CaseOpen)
+// OpenCasesByKind lists the open support cases, by kind, oldest first.
+func (tx *Tx) OpenCasesByKind(ctx context.Context) (map[string][]paidup.SupportCase, error) {
+	rows, err := tx.tx.QueryContext(ctx, `SELECT id, kind, summary, reference, created_at FROM support_cases WHERE status = $1 ORDER BY created_at, id`, paidup.CaseOpen)
 	if err != nil {
 		return nil, fmt.Errorf("listing open support cases: %w", err)
 	}
 	defer rows.Close()
-	out := map[string][]SupportCase{}
+	out := map[string][]paidup.SupportCase{}
 	for rows.Next() {
-		var c SupportCase
+		var c paidup.SupportCase
 		if err := rows.Scan(&c.ID, &c.Kind, &c.Summary, &c.Reference, &c.CreatedAt); err != nil {
 			return nil, err
 		}

@@ -1,4 +1,6 @@
-package oncall_test
+// Package oncalltest is a faithful stand-in for the chat services paidup
+// pages through, for tests.
+package oncalltest
 
 import (
 	"encoding/json"
@@ -12,13 +14,13 @@ import (
 	"time"
 )
 
-// chatEndpoint is a faithful stand-in for a Discord or Slack incoming
+// ChatEndpoint is a faithful stand-in for a Discord or Slack incoming
 // webhook: it checks the payload as the service does, keeps to the
 // service's rate limit (answering 429 with Retry-After when a sender goes
 // past it), can be told to refuse the next posts with 429, and records
 // the messages it accepted.
-type chatEndpoint struct {
-	kind string
+type ChatEndpoint struct {
+	Kind string
 	srv  *httptest.Server
 
 	mu       sync.Mutex
@@ -31,16 +33,19 @@ type chatEndpoint struct {
 	bad        int // payloads refused
 }
 
-func newChatEndpoint(t *testing.T, kind string) *chatEndpoint {
-	c := &chatEndpoint{kind: kind}
+// NewChatEndpoint starts an endpoint of kind (discord or slack), stopped
+// when the test ends.
+func NewChatEndpoint(t testing.TB, kind string) *ChatEndpoint {
+	c := &ChatEndpoint{Kind: kind}
 	c.srv = httptest.NewServer(http.HandlerFunc(c.serve))
 	t.Cleanup(c.srv.Close)
 	return c
 }
 
-func (c *chatEndpoint) URL() string { return c.srv.URL + "/hooks/T000/B000/secret" }
+// URL is the webhook's address.
+func (c *ChatEndpoint) URL() string { return c.srv.URL + "/hooks/T000/B000/secret" }
 
-func (c *chatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
+func (c *ChatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r.Method != http.MethodPost || r.URL.Path != "/hooks/T000/B000/secret" {
@@ -49,7 +54,7 @@ func (c *chatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	now := time.Now()
 	window, limit := 2*time.Second, 5 // Discord: 5 per 2 s per webhook
-	if c.kind == "slack" {
+	if c.Kind == "slack" {
 		window, limit = time.Second, 1 // Slack: about 1 per second
 	}
 	recent := 0
@@ -68,7 +73,7 @@ func (c *chatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 			after = "1"
 		}
 		w.Header().Set("Retry-After", after)
-		if c.kind == "discord" {
+		if c.Kind == "discord" {
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(http.StatusTooManyRequests)
 			fmt.Fprintf(w, `{"message": "You are being rate limited.", "retry_after": %s, "global": false}`, after)
@@ -82,7 +87,7 @@ func (c *chatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		c.bad++
 		w.WriteHeader(http.StatusBadRequest)
-		if c.kind == "discord" {
+		if c.Kind == "discord" {
 			io.WriteString(w, `{"message": "Cannot send an empty message", "code": 50006}`)
 		} else {
 			io.WriteString(w, "invalid_payload")
@@ -91,7 +96,7 @@ func (c *chatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	c.posts = append(c.posts, now)
 	c.messages = append(c.messages, text)
-	if c.kind == "discord" {
+	if c.Kind == "discord" {
 		w.WriteHeader(http.StatusNoContent)
 		return
 	}
@@ -99,7 +104,7 @@ func (c *chatEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // read checks a payload as the service does and returns its text.
-func (c *chatEndpoint) read(r *http.Request) (string, bool) {
+func (c *ChatEndpoint) read(r *http.Request) (string, bool) {
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
 		return "", false
 	}
@@ -111,7 +116,7 @@ func (c *chatEndpoint) read(r *http.Request) (string, bool) {
 	if err := json.NewDecoder(r.Body).Decode(&p); err != nil {
 		return "", false
 	}
-	if c.kind == "discord" {
+	if c.Kind == "discord" {
 		if p.Content == nil || *p.Content == "" || len([]rune(*p.Content)) > 2000 || len(p.AllowedMentions) == 0 {
 			return "", false
 		}
@@ -123,19 +128,23 @@ func (c *chatEndpoint) read(r *http.Request) (string, bool) {
 	return *p.Text, true
 }
 
-func (c *chatEndpoint) Messages() []string {
+// Messages are the messages accepted, in order.
+func (c *ChatEndpoint) Messages() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return append([]string(nil), c.messages...)
 }
 
-func (c *chatEndpoint) Throttle(n int, retryAfter string) {
+// Throttle answers the next n posts 429 with Retry-After: retryAfter
+// (seconds).
+func (c *ChatEndpoint) Throttle(n int, retryAfter string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.throttle, c.retryAfter = n, retryAfter
 }
 
-func (c *chatEndpoint) Refused() (refused, bad int) {
+// Refused counts the 429s answered and the payloads refused.
+func (c *ChatEndpoint) Refused() (refused, bad int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.refused, c.bad
