@@ -85,7 +85,7 @@ func (k *Acknowledger) show(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, err)
 		return
 	}
-	render(w, http.StatusOK, ackPage{Alert: a, Who: who, Ask: a.State == store.AlertFiring})
+	render(w, http.StatusOK, ackPage{Alert: a, Who: who, Ask: a.State == paidup.AlertFiring})
 }
 
 func (k *Acknowledger) acknowledge(w http.ResponseWriter, r *http.Request) {
@@ -102,11 +102,11 @@ func (k *Acknowledger) acknowledge(w http.ResponseWriter, r *http.Request) {
 		if _, err := tx.LockOnCall(ctx); err != nil {
 			return err
 		}
-		var acked store.Alert
+		var acked paidup.Alert
 		if acked, done, err = tx.AcknowledgeAlert(ctx, a.ID, who); err != nil || !done {
 			return err
 		}
-		if _, err := tx.AddAlertNotification(ctx, store.AlertNotification{AlertID: a.ID, Seq: acked.Notifications, Event: EventAcknowledged,
+		if _, err := tx.AddAlertNotification(ctx, paidup.AlertNotification{AlertID: a.ID, Seq: acked.Notifications, Event: EventAcknowledged,
 			Recipients: []string{who}, Summary: acked.Summary}); err != nil {
 			return err
 		}
@@ -130,14 +130,14 @@ func (k *Acknowledger) acknowledge(w http.ResponseWriter, r *http.Request) {
 }
 
 // alert is the alert a token acknowledges, and as whom.
-func (k *Acknowledger) alert(ctx context.Context, token string) (store.Alert, string, error) {
+func (k *Acknowledger) alert(ctx context.Context, token string) (paidup.Alert, string, error) {
 	st, err := k.Store.OnCallState(ctx)
 	if err != nil {
-		return store.Alert{}, "", err
+		return paidup.Alert{}, "", err
 	}
 	id, who, err := verifyAck(st.AckKey, token, k.Store.Now())
 	if err != nil {
-		return store.Alert{}, "", err
+		return paidup.Alert{}, "", err
 	}
 	a, err := k.Store.Alert(ctx, id)
 	return a, who, err
@@ -156,7 +156,7 @@ func (k *Acknowledger) fail(w http.ResponseWriter, err error) {
 }
 
 type ackPage struct {
-	Alert store.Alert
+	Alert paidup.Alert
 	Who   string
 	// Ask: the alert is firing, and the page asks to acknowledge it;
 	// Done: this request acknowledged it.

@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
 )
@@ -70,7 +71,7 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		byKey := map[string]store.Alert{}
+		byKey := map[string]paidup.Alert{}
 		for _, a := range open {
 			byKey[a.Key] = a
 		}
@@ -94,10 +95,10 @@ func (e *Evaluator) Evaluate(ctx context.Context) error {
 
 // observe records a finding on its open alert, or raises one, and pages
 // if a page is due.
-func (e *Evaluator) observe(ctx context.Context, tx *store.Tx, st store.OnCallState, a store.Alert, open bool, f Finding) error {
+func (e *Evaluator) observe(ctx context.Context, tx *store.Tx, st store.OnCallState, a paidup.Alert, open bool, f Finding) error {
 	now := tx.Now()
 	if !open {
-		a = store.Alert{Key: f.Key, Rule: f.Rule, Severity: f.Severity, Summary: f.Summary, Detail: strings.Join(f.Detail, "\n"), Instances: f.Instances}
+		a = paidup.Alert{Key: f.Key, Rule: f.Rule, Severity: f.Severity, Summary: f.Summary, Detail: strings.Join(f.Detail, "\n"), Instances: f.Instances}
 		if f.Severity == Critical {
 			a.NextNotifyAt = now
 		}
@@ -108,7 +109,7 @@ func (e *Evaluator) observe(ctx context.Context, tx *store.Tx, st store.OnCallSt
 	}
 	// A new instance of the problem updates the alert; it does not page.
 	a.Summary, a.Detail, a.Instances, a.LastSeen = f.Summary, strings.Join(f.Detail, "\n"), f.Instances, now
-	if a.State == store.AlertFiring && a.Severity == Critical && !a.NextNotifyAt.IsZero() && !now.Before(a.NextNotifyAt) {
+	if a.State == paidup.AlertFiring && a.Severity == Critical && !a.NextNotifyAt.IsZero() && !now.Before(a.NextNotifyAt) {
 		if err := e.page(ctx, tx, st, &a); err != nil {
 			return err
 		}
@@ -118,7 +119,7 @@ func (e *Evaluator) observe(ctx context.Context, tx *store.Tx, st store.OnCallSt
 
 // page sends the page due: the first to whoever is on call, then, past
 // EscalateAfter, to the other person too, then again every RepeatEvery.
-func (e *Evaluator) page(ctx context.Context, tx *store.Tx, st store.OnCallState, a *store.Alert) error {
+func (e *Evaluator) page(ctx context.Context, tx *store.Tx, st store.OnCallState, a *paidup.Alert) error {
 	now := tx.Now()
 	shift := e.Rotation.At(now)
 	escalateAt := a.FirstSeen.Add(e.EscalateAfter)
@@ -139,8 +140,8 @@ func (e *Evaluator) page(ctx context.Context, tx *store.Tx, st store.OnCallState
 
 // resolve marks an alert whose condition cleared resolved, and says so to
 // whoever was paged about it.
-func (e *Evaluator) resolve(ctx context.Context, tx *store.Tx, st store.OnCallState, a store.Alert) error {
-	a.State, a.ResolvedAt, a.NextNotifyAt = store.AlertResolved, tx.Now(), time.Time{}
+func (e *Evaluator) resolve(ctx context.Context, tx *store.Tx, st store.OnCallState, a paidup.Alert) error {
+	a.State, a.ResolvedAt, a.NextNotifyAt = paidup.AlertResolved, tx.Now(), time.Time{}
 	if a.Notifications > 0 {
 		if err := e.send(ctx, tx, st, &a, EventResolved, e.recipients(e.Rotation.At(tx.Now()), a.Escalation)); err != nil {
 			return err
@@ -160,9 +161,9 @@ func (e *Evaluator) recipients(s Shift, level int) []string {
 
 // send records the alert's next notification and, if it is new, queues
 // its emails and chat posts in the transaction.
-func (e *Evaluator) send(ctx context.Context, tx *store.Tx, st store.OnCallState, a *store.Alert, event string, to []string) error {
+func (e *Evaluator) send(ctx context.Context, tx *store.Tx, st store.OnCallState, a *paidup.Alert, event string, to []string) error {
 	a.Notifications++
-	n := store.AlertNotification{AlertID: a.ID, Seq: a.Notifications, Event: event, Recipients: to, Summary: a.Summary}
+	n := paidup.AlertNotification{AlertID: a.ID, Seq: a.Notifications, Event: event, Recipients: to, Summary: a.Summary}
 	created, err := tx.AddAlertNotification(ctx, n)
 	if err != nil || !created {
 		return err
@@ -224,7 +225,7 @@ func (e *Evaluator) digest(ctx context.Context, tx *store.Tx, st store.OnCallSta
 	var items []string
 	for _, a := range warnings {
 		line := a.Summary
-		if a.State == store.AlertResolved {
+		if a.State == paidup.AlertResolved {
 			line += " (resolved " + a.ResolvedAt.In(e.location()).Format("Jan 2 15:04") + ")"
 		}
 		if a.Detail != "" {
@@ -271,7 +272,7 @@ func (w *EvaluateWorker) Work(ctx context.Context, job *river.Job[EvaluateArgs])
 }
 
 // chatText is an alert's notification as a chat message.
-func chatText(a store.Alert, event string, to []string, ack string) string {
+func chatText(a paidup.Alert, event string, to []string, ack string) string {
 	var b strings.Builder
 	switch event {
 	case EventResolved:

@@ -13,46 +13,6 @@ import (
 	"github.com/paidup/paidup"
 )
 
-// Alert states.
-const (
-	AlertFiring       = "firing"
-	AlertAcknowledged = "acknowledged"
-	AlertResolved     = "resolved"
-)
-
-// Alert is a problem paidup raises to whoever is on call, from its own
-// state, for as long as the problem lasts.
-type Alert struct {
-	ID        string
-	Key       string // one open alert per key: the problem
-	Rule      string
-	Severity  string
-	State     string
-	Summary   string
-	Detail    string
-	Instances int // how many of the problem there are now
-	FirstSeen time.Time
-	LastSeen  time.Time
-	// AcknowledgedBy is who acknowledged it, by email.
-	AcknowledgedBy string
-	AcknowledgedAt time.Time
-	ResolvedAt     time.Time
-	// NextNotifyAt is when the next page is due; zero: none.
-	NextNotifyAt  time.Time
-	Escalation    int
-	Notifications int
-}
-
-// AlertNotification is one notification about an alert, numbered from 1.
-type AlertNotification struct {
-	AlertID    string
-	Seq        int
-	Event      string
-	Recipients []string
-	Summary    string
-	CreatedAt  time.Time
-}
-
 // OnCallState is what on call keeps between evaluations.
 type OnCallState struct {
 	// AckKey signs acknowledgement links (hex).
@@ -64,8 +24,8 @@ type OnCallState struct {
 const alertColumns = `id, alert_key, rule, severity, state, summary, detail, instances, first_seen, last_seen,
 	acknowledged_by, acknowledged_at, resolved_at, next_notify_at, escalation, notifications`
 
-func scanAlert(row interface{ Scan(...any) error }) (Alert, error) {
-	var a Alert
+func scanAlert(row interface{ Scan(...any) error }) (paidup.Alert, error) {
+	var a paidup.Alert
 	var acked, resolved, next sql.NullTime
 	err := row.Scan(&a.ID, &a.Key, &a.Rule, &a.Severity, &a.State, &a.Summary, &a.Detail, &a.Instances, &a.FirstSeen, &a.LastSeen,
 		&a.AcknowledgedBy, &acked, &resolved, &next, &a.Escalation, &a.Notifications)
@@ -119,25 +79,25 @@ func (tx *Tx) SetDigestThrough(ctx context.Context, t time.Time) error {
 }
 
 // OpenAlerts lists the alerts not resolved, oldest first.
-func (tx *Tx) OpenAlerts(ctx context.Context) ([]Alert, error) {
-	return alerts(ctx, tx.tx, `WHERE state <> $1 ORDER BY first_seen, id`, AlertResolved)
+func (tx *Tx) OpenAlerts(ctx context.Context) ([]paidup.Alert, error) {
+	return alerts(ctx, tx.tx, `WHERE state <> $1 ORDER BY first_seen, id`, paidup.AlertResolved)
 }
 
 // Alerts lists the alerts of a severity last seen after since, oldest
 // first.
-func (tx *Tx) Alerts(ctx context.Context, severity string, since time.Time) ([]Alert, error) {
+func (tx *Tx) Alerts(ctx context.Context, severity string, since time.Time) ([]paidup.Alert, error) {
 	return alerts(ctx, tx.tx, `WHERE severity = $1 AND last_seen > $2 ORDER BY first_seen, id`, severity, ts(since))
 }
 
 func alerts(ctx context.Context, q interface {
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-}, where string, args ...any) ([]Alert, error) {
+}, where string, args ...any) ([]paidup.Alert, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+alertColumns+` FROM alerts `+where, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing alerts: %w", err)
 	}
 	defer rows.Close()
-	var out []Alert
+	var out []paidup.Alert
 	for rows.Next() {
 		a, err := scanAlert(rows)
 		if err != nil {
@@ -149,7 +109,7 @@ func alerts(ctx context.Context, q interface {
 }
 
 // Alert reads an alert.
-func (s *Store) Alert(ctx context.Context, id string) (Alert, error) {
+func (s *Store) Alert(ctx context.Context, id string) (paidup.Alert, error) {
 	a, err := scanAlert(s.db.Read.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return a, paidup.Errorf(paidup.ENOTFOUND, "No such alert.")
@@ -158,8 +118,8 @@ func (s *Store) Alert(ctx context.Context, id string) (Alert, error) {
 }
 
 // InsertAlert raises a new alert, firing since the transaction's time.
-func (tx *Tx) InsertAlert(ctx context.Context, a Alert) (Alert, error) {
-	a.ID, a.State, a.FirstSeen, a.LastSeen = newID("al"), AlertFiring, tx.now, tx.now
+func (tx *Tx) InsertAlert(ctx context.Context, a paidup.Alert) (paidup.Alert, error) {
+	a.ID, a.State, a.FirstSeen, a.LastSeen = newID("al"), paidup.AlertFiring, tx.now, tx.now
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO alerts (id, alert_key, rule, severity, state, summary, detail, instances, first_seen, last_seen, next_notify_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		a.ID, a.Key, a.Rule, a.Severity, a.State, a.Summary, a.Detail, a.Instances, a.FirstSeen, a.LastSeen, nullTime(a.NextNotifyAt))
@@ -171,7 +131,7 @@ func (tx *Tx) InsertAlert(ctx context.Context, a Alert) (Alert, error) {
 
 // UpdateAlert writes what an evaluation changed of an alert: what it says,
 // its state, when it pages next and how far it has escalated.
-func (tx *Tx) UpdateAlert(ctx context.Context, a Alert) error {
+func (tx *Tx) UpdateAlert(ctx context.Context, a paidup.Alert) error {
 	_, err := tx.tx.ExecContext(ctx, `UPDATE alerts SET state = $2, summary = $3, detail = $4, instances = $5, last_seen = $6,
 		resolved_at = $7, next_notify_at = $8, escalation = $9, notifications = $10 WHERE id = $1`,
 		a.ID, a.State, a.Summary, a.Detail, a.Instances, ts(a.LastSeen), nullTime(a.ResolvedAt), nullTime(a.NextNotifyAt), a.Escalation, a.Notifications)
@@ -184,14 +144,14 @@ func (tx *Tx) UpdateAlert(ctx context.Context, a Alert) error {
 // AcknowledgeAlert records that who has a firing alert in hand, which
 // stops its pages, and numbers the notification that says so. It returns
 // the alert and whether it was firing.
-func (tx *Tx) AcknowledgeAlert(ctx context.Context, id, who string) (Alert, bool, error) {
+func (tx *Tx) AcknowledgeAlert(ctx context.Context, id, who string) (paidup.Alert, bool, error) {
 	res, err := tx.tx.ExecContext(ctx, `UPDATE alerts SET state = $2, acknowledged_by = $3, acknowledged_at = $4, next_notify_at = NULL,
-		notifications = notifications + 1 WHERE id = $1 AND state = $5`, id, AlertAcknowledged, who, tx.now, AlertFiring)
+		notifications = notifications + 1 WHERE id = $1 AND state = $5`, id, paidup.AlertAcknowledged, who, tx.now, paidup.AlertFiring)
 	if err != nil {
-		return Alert{}, false, fmt.Errorf("acknowledging alert %s: %w", id, err)
+		return paidup.Alert{}, false, fmt.Errorf("acknowledging alert %s: %w", id, err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
-		return Alert{}, false, nil
+		return paidup.Alert{}, false, nil
 	}
 	a, err := scanAlert(tx.tx.QueryRowContext(ctx, `SELECT `+alertColumns+` FROM alerts WHERE id = $1`, id))
 	return a, err == nil, err
@@ -199,7 +159,7 @@ func (tx *Tx) AcknowledgeAlert(ctx context.Context, id, who string) (Alert, bool
 
 // AddAlertNotification records a notification unless one with its number
 // exists, and reports whether it is new: only a new one is sent.
-func (tx *Tx) AddAlertNotification(ctx context.Context, n AlertNotification) (bool, error) {
+func (tx *Tx) AddAlertNotification(ctx context.Context, n paidup.AlertNotification) (bool, error) {
 	res, err := tx.tx.ExecContext(ctx, `INSERT INTO alert_notifications (alert_id, seq, event, recipients, summary, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (alert_id, seq) DO NOTHING`,
 		n.AlertID, n.Seq, n.Event, strings.Join(n.Recipients, ","), n.Summary, tx.now)
@@ -211,16 +171,16 @@ func (tx *Tx) AddAlertNotification(ctx context.Context, n AlertNotification) (bo
 }
 
 // AlertNotifications lists an alert's notifications in order.
-func (s *Store) AlertNotifications(ctx context.Context, alertID string) ([]AlertNotification, error) {
+func (s *Store) AlertNotifications(ctx context.Context, alertID string) ([]paidup.AlertNotification, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT alert_id, seq, event, recipients, summary, created_at FROM alert_notifications
 		WHERE alert_id = $1 ORDER BY seq`, alertID)
 	if err != nil {
 		return nil, fmt.Errorf("listing notifications of alert %s: %w", alertID, err)
 	}
 	defer rows.Close()
-	var out []AlertNotification
+	var out []paidup.AlertNotification
 	for rows.Next() {
-		var n AlertNotification
+		var n paidup.AlertNotification
 		var to string
 		if err := rows.Scan(&n.AlertID, &n.Seq, &n.Event, &to, &n.Summary, &n.CreatedAt); err != nil {
 			return nil, err
