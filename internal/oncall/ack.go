@@ -60,10 +60,10 @@ func verifyAck(hexKey, token string, now time.Time) (alertID, who string, err er
 	return parts[0], parts[1], nil
 }
 
-// Acknowledger serves the links in pages that acknowledge an alert. They
-// need no sign-in: the signed token is the permission. GET shows the
-// alert and a button; only POST acknowledges, so a mail client's link
-// scanner fetching the link does not.
+// Acknowledger acknowledges alerts, and serves the links in pages that do
+// so. The links need no sign-in: the signed token is the permission. GET
+// shows the alert and a button; only POST acknowledges, so a mail
+// client's link scanner fetching the link does not.
 type Acknowledger struct {
 	Store *store.Store
 	// Evaluator tells the chat channels who acknowledged.
@@ -95,18 +95,34 @@ func (k *Acknowledger) acknowledge(w http.ResponseWriter, r *http.Request) {
 		k.fail(w, err)
 		return
 	}
+	done, err := k.Acknowledge(ctx, a.ID, who)
+	if err != nil {
+		k.fail(w, err)
+		return
+	}
+	if a, err = k.Store.Alert(ctx, a.ID); err != nil {
+		k.fail(w, err)
+		return
+	}
+	render(w, http.StatusOK, ackPage{Alert: a, Who: who, Done: done})
+}
+
+// Acknowledge records that who has a firing alert in hand: its pages stop,
+// and the chat channels are told. It reports whether the alert was firing;
+// acknowledging twice, or a resolved alert, changes nothing.
+func (k *Acknowledger) Acknowledge(ctx context.Context, alertID, who string) (bool, error) {
 	var done bool
-	err = k.Store.InTx(ctx, func(tx *store.Tx) error {
+	err := k.Store.InTx(ctx, func(tx *store.Tx) error {
 		// Taken in turn with the evaluators, so that an evaluation
 		// does not page again with what it read before.
 		if _, err := tx.LockOnCall(ctx); err != nil {
 			return err
 		}
-		var acked paidup.Alert
-		if acked, done, err = tx.AcknowledgeAlert(ctx, a.ID, who); err != nil || !done {
+		acked, ok, err := tx.AcknowledgeAlert(ctx, alertID, who)
+		if done = ok; err != nil || !ok {
 			return err
 		}
-		if _, err := tx.AddAlertNotification(ctx, paidup.AlertNotification{AlertID: a.ID, Seq: acked.Notifications, Event: EventAcknowledged,
+		if _, err := tx.AddAlertNotification(ctx, paidup.AlertNotification{AlertID: alertID, Seq: acked.Notifications, Event: EventAcknowledged,
 			Recipients: []string{who}, Summary: acked.Summary}); err != nil {
 			return err
 		}
@@ -115,18 +131,10 @@ func (k *Acknowledger) acknowledge(w http.ResponseWriter, r *http.Request) {
 		}
 		return k.Evaluator.post(ctx, tx, acked.ID, acked.Notifications, chatText(acked, EventAcknowledged, []string{who}, ""))
 	})
-	if err != nil {
-		k.fail(w, err)
-		return
+	if done && err == nil {
+		k.Logger.Info("alert acknowledged", "alert", alertID, "by", who)
 	}
-	if done {
-		k.Logger.Info("alert acknowledged", "alert", a.ID, "key", a.Key, "by", who)
-	}
-	if a, err = k.Store.Alert(ctx, a.ID); err != nil {
-		k.fail(w, err)
-		return
-	}
-	render(w, http.StatusOK, ackPage{Alert: a, Who: who, Done: done})
+	return done, err
 }
 
 // alert is the alert a token acknowledges, and as whom.
