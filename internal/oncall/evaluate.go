@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -234,7 +233,7 @@ func (e *Evaluator) digest(ctx context.Context, tx *store.Tx, st store.OnCallSta
 		items = append(items, line+" — "+Advice[a.Rule])
 	}
 	day := local.Format(time.DateOnly)
-	for _, addr := range slices.Compact(slices.Sorted(slices.Values(e.Rotation.Everyone()))) {
+	for _, addr := range e.Rotation.People {
 		if err := e.Outbox.QueueOnCall(ctx, tx, notify.KindOnCallDigest, "oncall_digest:"+day+":"+addr, addr,
 			map[string]string{"event": "digest", "items": strings.Join(items, "\n")}); err != nil {
 			return err

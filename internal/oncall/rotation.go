@@ -81,6 +81,3 @@ func (r Rotation) week(t time.Time) int {
 	first := (int(r.HandoffDay) - int(time.Thursday) + 7) % 7
 	return (day - first) / 7
 }
-
-// Everyone is each operator once, in turn.
-func (r Rotation) Everyone() []string { return slices.Clone(r.People) }
