@@ -200,6 +200,10 @@ func describeKind(kind string) string {
 		return "On-call page"
 	case KindOnCallDigest:
 		return "On-call digest"
+	case KindHelpAccess:
+		return "Help answered: access"
+	case KindHelpReceived:
+		return "Help request received"
 	}
 	return kind
 }
@@ -270,7 +274,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSending, ""); err != nil {
 			return err
 		}
-		if e.Kind == KindConfirmation || e.Kind == KindSignIn {
+		if e.Kind == KindConfirmation || e.Kind == KindSignIn || e.Kind == KindHelpAccess {
 			token, err := tx.CreateSignInLink(ctx, e.CustomerID, s.LinkTTL)
 			if err != nil {
 				return err
@@ -430,6 +434,8 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 		data = s.hold(e)
 	case e.Kind == KindRefundIssued:
 		data = s.refund(e)
+	case e.Kind == KindHelpAccess || e.Kind == KindHelpReceived:
+		data = s.help(e, l.signIn)
 	case isLifecycle(e.Kind):
 		if t := e.Data["template"]; t != "" {
 			name = t

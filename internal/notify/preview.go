@@ -110,6 +110,15 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 			"detail": "stripe:pi_3QpreviewA1b2C3 (PU-7K3M-Q9XD)\nstripe:pi_3QpreviewD4e5F6 (PU-4RW2-8HNM)", "on_call": "oncall@example.com",
 			"advice":  "Look each payment up and recover it; if the reconciler cannot, the processor or paidup's database is the cause.",
 			"ack_url": s.PublicURL + "/oncall/ack/preview", "items": "warning: 1 job exhausted its retries (send_email)"}
+	case KindHelpAccess:
+		p := s.samplePlan(false)
+		e.Data["access"] = s.Policy.TierName(p.Tier) + ", for good"
+		if !p.Term.IsZero() {
+			e.Data["access"] = s.Policy.TierName(p.Tier) + ", until " + p.Term.AddTo(now).Format("2 January 2006")
+		}
+		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
+	case KindHelpReceived:
+		e.Data["case"] = "sc_preview"
 	case KindRefundIssued:
 		p := s.samplePlan(false)
 		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"

@@ -54,6 +54,7 @@ var builtinKinds = []string{
 	KindRefundIssued,
 	KindSubscriptionEnded,
 	KindOnCallAlert, KindOnCallDigest,
+	KindHelpAccess, KindHelpReceived,
 }
 
 // BuiltinTemplates names the built-in templates.

@@ -57,6 +57,7 @@ const (
 	RuleEmailRetrying   = "email_retrying"
 	RuleJobsDiscarded   = "jobs_discarded"
 	RuleProcessor       = "processor_failing"
+	RuleHelpRequest     = "help_request"
 	RuleCase            = "case"
 )
 
@@ -66,6 +67,7 @@ var caseRules = map[string]struct{ rule, severity string }{
 	paidup.CaseDispute:           {RuleDispute, Critical},
 	paidup.CaseWebhookRefusal:    {RuleWebhookRefusals, Critical},
 	paidup.CaseEmailFailed:       {RuleEmailFailed, Warning},
+	paidup.CaseHelpRequest:       {RuleHelpRequest, Critical},
 	paidup.CaseUnknownPlan:       {RuleCase, Critical},
 	paidup.CaseAmountMismatch:    {RuleCase, Critical},
 	paidup.CaseBlockedPayer:      {RuleCase, Critical},
@@ -87,6 +89,8 @@ var Advice = map[string]string{
 	RuleJobsDiscarded: "Look at the job's last error (paidup logs it); the work it did not do is named there. Fix the cause, then run it again.",
 	RuleProcessor: "Check the processor's status page and paidup's log for the error; the jobs retry by themselves. " +
 		"If the API key was rotated, update processor.stripe.secret_key.",
+	RuleHelpRequest: "A customer wrote in and paidup could not find or repair their purchase: look them up by the email in the case, " +
+		"settle it, and answer them within support.reply_within; they were told not to pay again.",
 	RuleCase: "List the open cases with `paidup case list`, settle each (grant by hand or refund) and resolve it.",
 }
 
@@ -155,6 +159,8 @@ func caseFinding(kind string, cases []paidup.SupportCase) Finding {
 		f.Summary = "Webhooks are being refused: a flood of webhooks failed verification"
 	case RuleEmailFailed:
 		f.Summary = fmt.Sprintf("%s could not be delivered", plural(n, "email"))
+	case RuleHelpRequest:
+		f.Summary = fmt.Sprintf("%s from customers waiting for a person", plural(n, "help request"))
 	default:
 		f.Summary = fmt.Sprintf("%s open: %s", plural(n, "support case"), strings.ReplaceAll(kind, "_", " "))
 	}
