@@ -626,6 +626,15 @@ func TestCasesFollowTheRotation(t *testing.T) {
 		b.inbox(t, b.onCall.OnCall, 1)
 		require.Equal(t, 2, b.count(t, `SELECT instances FROM alerts`))
 		require.Zero(t, b.count(t, `SELECT count(*) FROM emails WHERE kind IN ('alert', 'dispute_alert')`))
+
+		// A customer who wrote in and could not be helped by paidup
+		// pages too: they are waiting for a person.
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			return b.outbox.OpenCase(ctx, tx, paidup.SupportCase{DedupeKey: "help:x", CustomerID: b.customer, Kind: paidup.CaseHelpRequest,
+				Summary: "ada.customer@example.com wrote: charged $249, no access"})
+		}))
+		b.evaluate(t)
+		require.Contains(t, b.inbox(t, b.onCall.OnCall, 2)[1].subject, "Critical: 1 help request from customers waiting for a person")
 	})
 }
 
