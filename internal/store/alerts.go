@@ -195,7 +195,7 @@ func (s *Store) AlertNotifications(ctx context.Context, alertID string) ([]paidu
 // that have no grant, no open support case and are not a duplicate being
 // refunded: paid for, and nothing given (the first rule of Check, aged).
 func (tx *Tx) UnfulfilledPayments(ctx context.Context, paidBefore time.Time) ([]string, error) {
-	return strings1(ctx, tx.tx, `
+	return texts(ctx, tx.tx, `
 		SELECT p.processor || ':' || p.payment_id || ' (' || COALESCE(p.checkout_reference, 'no reference') || ')'
 		FROM payments p
 		WHERE p.status = $1 AND p.paid_at < $4
@@ -236,7 +236,7 @@ func (tx *Tx) EmailsRetrying(ctx context.Context) (int, error) {
 // after since, by River's clock (the wall clock, which stamps its rows),
 // one entry per job.
 func (tx *Tx) JobsDiscarded(ctx context.Context, since time.Time) ([]string, error) {
-	return strings1(ctx, tx.tx, `SELECT kind FROM river_job WHERE state = 'discarded' AND finalized_at > $1 ORDER BY finalized_at`, since.UTC())
+	return texts(ctx, tx.tx, `SELECT kind FROM river_job WHERE state = 'discarded' AND finalized_at > $1 ORDER BY finalized_at`, since.UTC())
 }
 
 // JobsRetrying lists the kinds of the jobs of kinds waiting to be tried
@@ -250,11 +250,11 @@ func (tx *Tx) JobsRetrying(ctx context.Context, kinds []string) ([]string, error
 	for i, k := range kinds {
 		args[i], marks[i] = k, fmt.Sprintf("$%d", i+1)
 	}
-	return strings1(ctx, tx.tx, `SELECT kind FROM river_job WHERE state = 'retryable' AND kind IN (`+strings.Join(marks, ", ")+`) ORDER BY id`, args...)
+	return texts(ctx, tx.tx, `SELECT kind FROM river_job WHERE state = 'retryable' AND kind IN (`+strings.Join(marks, ", ")+`) ORDER BY id`, args...)
 }
 
-// strings1 reads a query's one text column.
-func strings1(ctx context.Context, q txConn, query string, args ...any) ([]string, error) {
+// texts reads a query's one text column.
+func texts(ctx context.Context, q txConn, query string, args ...any) ([]string, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
