@@ -25,6 +25,7 @@ import (
 	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
+	"github.com/paidup/paidup/internal/oncall"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/reconcile"
 	"github.com/paidup/paidup/internal/replies"
@@ -203,6 +204,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		),
 	}
 	periodic = append(periodic, a.retention(workers)...)
+	onCallJobs, ackLinks := a.onCall(workers, outbox)
+	periodic = append(periodic, onCallJobs...)
 	a.jobs, err = queue.New(a.db, queue.Config{
 		ID:           id,
 		Workers:      workers,
@@ -258,6 +261,12 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})
 	a.handler = a.withConsole(a.handler, now)
+	if ackLinks != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/oncall/ack/", ackLinks)
+		mux.Handle("/", a.handler)
+		a.handler = mux
+	}
 	return a, nil
 }
 
@@ -299,7 +308,7 @@ func (a *app) start() error {
 
 // periodicKinds are the jobs the leader enqueues on a timer, each unique
 // while it runs and safe to run twice.
-var periodicKinds = []string{reconcile.RunArgs{}.Kind(), lifecycle.SweepArgs{}.Kind(), events.PruneArgs{}.Kind()}
+var periodicKinds = []string{reconcile.RunArgs{}.Kind(), lifecycle.SweepArgs{}.Kind(), events.PruneArgs{}.Kind(), oncall.EvaluateArgs{}.Kind()}
 
 // rescueOrphans takes back, every interval, the periodic jobs that an
 // instance which is gone left running, so that the next reconciler pass

@@ -202,11 +202,6 @@ type SMTP struct {
 	FromByKind map[string]string `yaml:"from_by_kind"`
 }
 
-// OnCall is who hears about what paidup cannot repair by itself.
-type OnCall struct {
-	Emails []string `yaml:"emails"`
-}
-
 // API configures the operator's app's access to paidup.
 type API struct {
 	Keys []Secret `yaml:"keys"`
@@ -340,6 +335,7 @@ func (c *Config) applyDefaults() {
 	if c.Support.ReplyWithin == "" {
 		c.Support.ReplyWithin = "one business day"
 	}
+	c.OnCall.applyDefaults()
 	r := &c.Reconciler
 	if r.Interval == 0 {
 		r.Interval = Duration(15 * time.Second)
@@ -436,6 +432,7 @@ func (c *Config) validate(v *validator) {
 	if c.Processor.Kind == KindStripe && c.SMTP.URL == "" {
 		v.errorf(v.line("smtp", "url"), "smtp.url is required when processor.kind is stripe: paidup must be able to email customers (set it, or PAIDUP_SMTP_URL)")
 	}
+	c.validateOnCall(v)
 	for i, e := range c.OnCall.Emails {
 		if a, err := mail.ParseAddress(e); err != nil || a.Name != "" {
 			v.errorf(v.line("oncall", "emails", i), "oncall.emails[%d]: %q is not an email address", i, e)

@@ -63,6 +63,11 @@ var emailDocs = []emailDoc{
 	{notify.KindRenewalReceipt, "the subscriber", "A renewal is paid, only with `lifecycle.renewal_receipts: true` (off by default, as the processor sends receipts): once per invoice."},
 	{notify.KindAlert, "everyone in `oncall.emails`", "A support case opens: something paidup could not repair by itself."},
 	{notify.KindDisputeAlert, "everyone in `oncall.emails`", "A chargeback: the case, what was done, and how to lift the block."},
+	{notify.KindOnCallAlert, "the operator on call in `oncall.rotation` (and, escalated, the other)",
+		"A critical alert fires, escalates after `oncall.escalate_after`, repeats every `oncall.repeat_every` until acknowledged, " +
+			"or resolves by itself: once per notification, with the link that acknowledges it. With a rotation set, it replaces `alert` and `dispute_alert` " +
+			"(see [operations](operations.md#on-call))."},
+	{notify.KindOnCallDigest, "every operator in `oncall.rotation`", "Once a day at `oncall.digest_at`, if paidup raised warnings since the last one: each warning, one line."},
 	{notify.KindCaseOpened, "the customer",
 		"A support case opens that leaves the customer's purchase waiting on a person (a payment for an unknown plan or the wrong amount, " +
 			"a blocked customer paying, a checkout the processor never confirmed): once per case. It promises an answer within `support.reply_within`, " +

@@ -196,6 +196,10 @@ func describeKind(kind string) string {
 		return "Refund issued"
 	case KindSubscriptionEnded:
 		return "Subscription ended"
+	case KindOnCallAlert:
+		return "On-call page"
+	case KindOnCallDigest:
+		return "On-call digest"
 	case KindHelpAccess:
 		return "Help answered: access"
 	case KindHelpReceived:
@@ -208,7 +212,9 @@ func describeKind(kind string) string {
 
 // toOnCall reports whether a kind's emails go to on-call, whose failure
 // alerts nobody further.
-func toOnCall(kind string) bool { return kind == KindAlert || kind == KindDisputeAlert }
+func toOnCall(kind string) bool {
+	return kind == KindAlert || kind == KindDisputeAlert || kind == KindOnCallAlert || kind == KindOnCallDigest
+}
 
 // SendArgs is the job that sends one queued email.
 type SendArgs struct {
@@ -421,6 +427,9 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	case e.Kind == KindDisputeAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
 		data = s.dispute(ctx, e)
+	case e.Kind == KindOnCallAlert || e.Kind == KindOnCallDigest:
+		m.Headers["Auto-Submitted"] = "auto-generated"
+		data = s.onCall(e)
 	case e.Kind == KindCaseOpened || e.Kind == KindCaseAnswered:
 		data = s.caseData(e)
 	case e.Kind == KindAccessOnHold || e.Kind == KindAccessRestored:

@@ -104,6 +104,13 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		money(p.Amount)
 	case KindAccessOnHold, KindAccessRestored:
 		s.sampleHold(&e, now)
+	case KindOnCallAlert, KindOnCallDigest:
+		e.To, e.CustomerID = "oncall@example.com", ""
+		e.Data = map[string]string{"event": "firing", "severity": "critical", "rule": "unfulfilled",
+			"summary": "2 payments succeeded more than 15m ago with nothing granted", "first_seen": now.Format(time.RFC3339),
+			"detail": "stripe:pi_3QpreviewA1b2C3 (PU-7K3M-Q9XD)\nstripe:pi_3QpreviewD4e5F6 (PU-4RW2-8HNM)", "on_call": "oncall@example.com",
+			"advice":  "Look each payment up and recover it; if the reconciler cannot, the processor or paidup's database is the cause.",
+			"ack_url": s.PublicURL + "/oncall/ack/preview", "items": "warning: 1 job exhausted its retries (send_email)"}
 	case KindHelpAccess:
 		p := s.samplePlan(false)
 		e.Data["access"] = s.Policy.TierName(p.Tier) + ", for good"

@@ -53,6 +53,7 @@ var builtinKinds = []string{
 	KindAccessOnHold, KindAccessRestored,
 	KindRefundIssued,
 	KindSubscriptionEnded,
+	KindOnCallAlert, KindOnCallDigest,
 	KindHelpAccess, KindHelpReceived,
 	KindCaseReply,
 }

@@ -157,7 +157,7 @@ var customerEmails = []customerEmail{
 
 // onCallEmails go to whoever is on call, not to customers: they name the
 // processor's objects on purpose.
-var onCallEmails = []string{notify.KindAlert, notify.KindDisputeAlert}
+var onCallEmails = []string{notify.KindAlert, notify.KindDisputeAlert, notify.KindOnCallAlert, notify.KindOnCallDigest}
 
 // Every built-in email a customer gets, rendered for every plan kind and
 // state it is sent in, keeps the table of what customers may be told.
