@@ -66,6 +66,12 @@ Usage:
   paidup case list|resolve list the open support cases, or resolve one
                            (--case, --actor; --answer is emailed to the
                            customer whose purchase waited on it)
+  paidup customer show|recover|resend|refund|grant|end-grant|note
+                           what paidup knows of a customer, and the support
+                           actions on them (--actor, --reason; a refund
+                           shows its preview, and needs --yes to run)
+  paidup audit [--customer WHO]
+                           the audit log: every action people took
   paidup demo              replay the $249 story: a crash after the charge,
                            and the recovery, on a throwaway database
   paidup preview-email [NAME] [--html]
@@ -97,6 +103,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return block(ctx, rest, getenv, stdout, stderr)
 	case "case":
 		return supportCase(ctx, rest, getenv, stdout, stderr)
+	case "customer":
+		return customerCommand(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return audit(ctx, rest, getenv, stdout, stderr)
 	case "failpoints":
 		for _, p := range failpoint.Points {
 			fmt.Fprintf(stdout, "%s\t%s\n", p.Name, p.Desc)
