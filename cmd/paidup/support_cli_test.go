@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	stripego "github.com/stripe/stripe-go/v84"
 	"github.com/stretchr/testify/require"
+	stripego "github.com/stripe/stripe-go/v84"
 
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
