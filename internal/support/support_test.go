@@ -541,13 +541,27 @@ func TestResend(t *testing.T) {
 		_, err = b.svc.Resend(ctx, req("rq_3", ""), c.ID, theirs[0].ID)
 		require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err), "another customer's email: %v", err)
 
-		// An email that carries no sign-in link is followed by one.
-		mine, err := b.store.Emails(ctx, c.ID)
+		// An alert to on-call is not the customer's to resend.
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			return b.svc.Notify.OpenCase(ctx, tx, store.SupportCase{DedupeKey: "test:1", CustomerID: c.ID, Kind: store.CaseUnknownPlan, Summary: "a test case"})
+		}))
+		var alert string
+		all, err := b.store.Emails(ctx, c.ID)
 		require.NoError(t, err)
+		for _, e := range all {
+			if e.Kind == notify.KindAlert {
+				alert = e.ID
+			}
+		}
+		require.NotEmpty(t, alert)
+		_, err = b.svc.Resend(ctx, req("rq_alert", ""), c.ID, alert)
+		require.Equal(t, paidup.EINVALID, paidup.ErrorCode(err), "%v", err)
+
+		// An email that carries no sign-in link is followed by one.
 		var refundEmail string
 		_, err = b.svc.Refund(ctx, req("rq_refund", "goodwill"), c.ID, support.RefundRequest{PaymentID: paymentOf(t, b, c.ID), Amount: 100})
 		require.NoError(t, err)
-		mine, err = b.store.Emails(ctx, c.ID)
+		mine, err := b.store.Emails(ctx, c.ID)
 		require.NoError(t, err)
 		for _, e := range mine {
 			if e.Kind == notify.KindRefundIssued {
