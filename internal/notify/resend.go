@@ -31,7 +31,7 @@ func (o *Outbox) Resend(ctx context.Context, tx *store.Tx, original store.Email,
 	if err := tx.Enqueue(ctx, SendArgs{EmailID: e.ID}, nil); err != nil {
 		return e, false, err
 	}
-	if err := tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: data["reference"], Kind: store.EventEmail, Source: store.ByStaff,
+	if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: e.CustomerID, Reference: data["reference"], Kind: paidup.EventEmail, Source: paidup.ByStaff,
 		Summary: describeKind(e.Kind) + " email queued again to " + to + " (a copy of " + original.ID + ")",
 		Data:    map[string]string{"email": e.ID, "resend_of": original.ID}}); err != nil {
 		return e, false, err

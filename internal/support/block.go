@@ -45,7 +45,7 @@ func (s *Service) LiftBlocks(ctx context.Context, r Request, customerID string) 
 			return change{}, err
 		}
 		if len(lifted) == 0 {
-			return change{outcome: "Nothing to do: no active block."}, tx.Append(ctx, staffEntry(r, customerID, "", store.EventBlock,
+			return change{outcome: "Nothing to do: no active block."}, tx.Append(ctx, staffEntry(r, customerID, "", paidup.EventBlock,
 				"No block to lift (asked by "+r.Actor+because(r.Reason)+")", nil))
 		}
 		ids := make([]string, len(lifted))

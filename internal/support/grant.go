@@ -38,7 +38,7 @@ func (s *Service) Grant(ctx context.Context, r Request, customerID, tier string,
 			return change{}, err
 		}
 		what := s.describeGrant(g)
-		if err := tx.Append(ctx, staffEntry(r, customerID, "", store.EventGrant, "Granted "+what+" by "+r.Actor+because(r.Reason),
+		if err := tx.Append(ctx, staffEntry(r, customerID, "", paidup.EventGrant, "Granted "+what+" by "+r.Actor+because(r.Reason),
 			map[string]string{"grant": g.ID})); err != nil {
 			return change{}, err
 		}
@@ -72,7 +72,7 @@ func (s *Service) EndGrant(ctx context.Context, r Request, customerID, grantID s
 		c := change{target: g.ID, data: map[string]string{"tier": g.Tier, "source": g.Source}}
 		if !g.ActiveAt(tx.Now()) && !tx.Now().Before(g.Start) {
 			c.outcome = fmt.Sprintf("Nothing to do: grant %s (%s) had ended.", g.ID, s.Policy.TierName(g.Tier))
-			return c, tx.Append(ctx, staffEntry(r, customerID, "", store.EventGrant, fmt.Sprintf("Grant %s had ended already (asked by %s%s)",
+			return c, tx.Append(ctx, staffEntry(r, customerID, "", paidup.EventGrant, fmt.Sprintf("Grant %s had ended already (asked by %s%s)",
 				g.ID, r.Actor, because(r.Reason)), map[string]string{"grant": g.ID}))
 		}
 		if _, err := tx.RevokeGrant(ctx, g.ID, "ended by "+r.Actor+because(r.Reason)); err != nil {
@@ -86,7 +86,7 @@ func (s *Service) EndGrant(ctx context.Context, r Request, customerID, grantID s
 			return change{}, err
 		}
 		now := s.describeAccess(s.Policy.AccessAt(grants, blocks, tx.Now()))
-		if err := tx.Append(ctx, staffEntry(r, customerID, "", store.EventGrant, fmt.Sprintf("Grant of %s (%s) ended by %s%s; access now: %s",
+		if err := tx.Append(ctx, staffEntry(r, customerID, "", paidup.EventGrant, fmt.Sprintf("Grant of %s (%s) ended by %s%s; access now: %s",
 			s.Policy.TierName(g.Tier), g.Source, r.Actor, because(r.Reason), now), map[string]string{"grant": g.ID})); err != nil {
 			return change{}, err
 		}

@@ -38,7 +38,7 @@ func (s *Service) Recover(ctx context.Context, r Request, who string) (Result, e
 	if err != nil {
 		return Result{}, err
 	}
-	rec, err := s.Reconciler.Customer(ctx, customerID, email, store.ByStaff)
+	rec, err := s.Reconciler.Customer(ctx, customerID, email, paidup.ByStaff)
 	if err != nil {
 		return Result{}, fmt.Errorf("asking the processor about %s: %w; what was repaired stays repaired, and asking again is safe", who, err)
 	}
@@ -64,7 +64,7 @@ func (s *Service) Recover(ctx context.Context, r Request, who string) (Result, e
 			return change{target: email, outcome: outcome}, nil // no customer and no checkout to write it on
 		}
 		return change{target: cmpOrString(ref, email), outcome: outcome},
-			tx.Append(ctx, staffEntry(r, customerID, ref, store.EventReconciler, "Recovered against the processor by "+r.Actor+because(r.Reason)+": "+outcome, nil))
+			tx.Append(ctx, staffEntry(r, customerID, ref, paidup.EventReconciler, "Recovered against the processor by "+r.Actor+because(r.Reason)+": "+outcome, nil))
 	})
 }
 
@@ -107,7 +107,7 @@ func (s *Service) recoverWho(ctx context.Context, who string) (customerID, email
 // snapshot is what a recovery may change of a customer.
 type snapshot struct {
 	grants   []paidup.Grant
-	payments []store.Payment
+	payments []paidup.Payment
 	access   paidup.Access
 }
 
@@ -135,7 +135,7 @@ func (s *Service) snapshot(ctx context.Context, customerID string) (snapshot, er
 func (s *Service) changes(before, after snapshot) []string {
 	var out []string
 	refs := map[string]string{} // a payment's grant source → its reference
-	was := map[string]store.Payment{}
+	was := map[string]paidup.Payment{}
 	for _, p := range before.payments {
 		was[p.ID] = p
 	}

@@ -25,7 +25,7 @@ type RefundRequest struct {
 // RefundPreview is exactly what a refund will do, before it is done.
 type RefundPreview struct {
 	Customer paidup.Customer
-	Payment  store.Payment
+	Payment  paidup.Payment
 	Amount   paidup.Money // what is refunded
 	// Left is what of the payment may still be refunded: not refunded
 	// and not being refunded.
@@ -245,7 +245,7 @@ func (s *Service) Refund(ctx context.Context, r Request, customerID string, rr R
 	if err != nil {
 		return out, nil
 	}
-	if _, err := s.Checkout.ApplyRefunds(ctx, pr, store.ByStaff, re.ID); err != nil {
+	if _, err := s.Checkout.ApplyRefunds(ctx, pr, paidup.ByStaff, re.ID); err != nil {
 		return out, nil
 	}
 	i := slices.IndexFunc(pr.Refunds, func(x paidup.Refund) bool { return x.ID == re.ID })
@@ -263,7 +263,7 @@ func (s *Service) recordRefund(ctx context.Context, tx *store.Tx, r Request, rr 
 	if re.Status == paidup.RefundSucceeded {
 		state = "the processor says it succeeded"
 	}
-	if err := tx.Append(ctx, staffEntry(r, p.CustomerID, p.CheckoutReference, store.EventPayment,
+	if err := tx.Append(ctx, staffEntry(r, p.CustomerID, p.CheckoutReference, paidup.EventPayment,
 		fmt.Sprintf("Refund of %s of %s asked of the processor by %s%s (refund %s, %s)", re.Amount, p.Amount, r.Actor, because(r.Reason), re.ID, state),
 		map[string]string{"payment": p.ID, "refund": re.ID})); err != nil {
 		return change{}, err
@@ -277,7 +277,7 @@ func (s *Service) recordRefund(ctx context.Context, tx *store.Tx, r Request, rr 
 		if ended {
 			data["grant"] = pv.Grant.ID
 			outcome += fmt.Sprintf(" Grant %s (%s) ended.", pv.Grant.ID, s.Policy.TierName(pv.Grant.Tier))
-			if err := tx.Append(ctx, staffEntry(r, p.CustomerID, p.CheckoutReference, store.EventGrant,
+			if err := tx.Append(ctx, staffEntry(r, p.CustomerID, p.CheckoutReference, paidup.EventGrant,
 				fmt.Sprintf("Access ended: %s, paid by the payment refunded, ended by %s", s.describeGrant(pv.Grant), r.Actor),
 				map[string]string{"grant": pv.Grant.ID})); err != nil {
 				return change{}, err

@@ -44,7 +44,7 @@ func (s *Service) Resend(ctx context.Context, r Request, customerID, emailID str
 		if err != nil {
 			return change{}, err
 		}
-		if err := tx.Append(ctx, staffEntry(r, customerID, original.Data["reference"], store.EventEmail,
+		if err := tx.Append(ctx, staffEntry(r, customerID, original.Data["reference"], paidup.EventEmail,
 			fmt.Sprintf("Email %s resent by %s%s", original.ID, r.Actor, because(r.Reason)), map[string]string{"email": e.ID})); err != nil {
 			return change{}, err
 		}

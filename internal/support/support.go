@@ -208,12 +208,12 @@ func sameRequest(e paidup.AuditEntry, action, customerID string) error {
 }
 
 // staffEntry is a timeline entry for a person's action.
-func staffEntry(r Request, customerID, reference, kind, summary string, data map[string]string) store.TimelineEntry {
+func staffEntry(r Request, customerID, reference, kind, summary string, data map[string]string) paidup.TimelineEntry {
 	if data == nil {
 		data = map[string]string{}
 	}
 	data["actor"], data["request"] = r.Actor, r.ID
-	return store.TimelineEntry{CustomerID: customerID, Reference: reference, Kind: kind, Source: store.ByStaff, Summary: summary, Data: data}
+	return paidup.TimelineEntry{CustomerID: customerID, Reference: reference, Kind: kind, Source: paidup.ByStaff, Summary: summary, Data: data}
 }
 
 // because is the reason for the timeline: ": why", or nothing.

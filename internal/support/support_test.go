@@ -101,7 +101,7 @@ func (b *testBundle) paid(t *testing.T, email string) paidup.CheckoutAttempt {
 func (b *testBundle) bought(t *testing.T, email string) (paidup.Customer, checkout.Outcome) {
 	t.Helper()
 	a := b.paid(t, email)
-	out, err := b.co.Fulfil(context.Background(), a.CheckoutID, store.ByWebhook)
+	out, err := b.co.Fulfil(context.Background(), a.CheckoutID, paidup.ByWebhook)
 	require.NoError(t, err)
 	require.Equal(t, paidup.AttemptFulfilled, out.State)
 	c, err := b.store.CustomerByEmail(context.Background(), email)
@@ -543,7 +543,7 @@ func TestResend(t *testing.T) {
 
 		// An alert to on-call is not the customer's to resend.
 		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-			return b.svc.Notify.OpenCase(ctx, tx, store.SupportCase{DedupeKey: "test:1", CustomerID: c.ID, Kind: store.CaseUnknownPlan, Summary: "a test case"})
+			return b.svc.Notify.OpenCase(ctx, tx, paidup.SupportCase{DedupeKey: "test:1", CustomerID: c.ID, Kind: paidup.CaseUnknownPlan, Summary: "a test case"})
 		}))
 		var alert string
 		all, err := b.store.Emails(ctx, c.ID)
