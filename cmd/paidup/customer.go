@@ -16,14 +16,22 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/lifecycle"
+	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/reconcile"
 	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/stripe"
 	"github.com/paidup/paidup/internal/support"
 )
 
 const customerUsage = `usage: paidup customer show|recover|resend|refund|grant|end-grant|note --customer WHO [flags]
   (WHO: paidup's customer id, an email address, or a PU- reference; "paidup customer COMMAND -h" lists a command's flags)`
+
+// Both the Stripe adapter and the budget held to it refund part of a payment.
+var (
+	_ support.Refunder = (*stripe.Client)(nil)
+	_ support.Refunder = (*limit.Processor)(nil)
+)
 
 // customerCommands are the actions on one customer, and whether each
 // needs the payment processor.

@@ -1,6 +1,7 @@
 package support
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -63,16 +64,9 @@ func (s *Service) Recover(ctx context.Context, r Request, who string) (Result, e
 		if customerID == "" && ref == "" {
 			return change{target: email, outcome: outcome}, nil // no customer and no checkout to write it on
 		}
-		return change{target: cmpOrString(ref, email), outcome: outcome},
+		return change{target: cmp.Or(ref, email), outcome: outcome},
 			tx.Append(ctx, staffEntry(r, customerID, ref, paidup.EventReconciler, "Recovered against the processor by "+r.Actor+because(r.Reason)+": "+outcome, nil))
 	})
-}
-
-func cmpOrString(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // recoverWho finds whom to recover: a customer, or, for a person paidup

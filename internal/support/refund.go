@@ -1,6 +1,7 @@
 package support
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -110,7 +111,7 @@ func (s *Service) preview(ctx context.Context, customerID string, rr RefundReque
 	case rr.Amount > left:
 		return pv, paidup.Errorf(paidup.EINVALID, "%s is more than is left to refund of payment %s: %s.", money(rr.Amount), p.ID, pv.Left)
 	}
-	pv.Amount = money(cmpOr(rr.Amount, left))
+	pv.Amount = money(cmp.Or(rr.Amount, left))
 	pv.Full = pv.Amount.Amount == left
 	grants, err := s.Store.Grants(ctx, customerID)
 	if err != nil {
@@ -137,13 +138,6 @@ func (s *Service) preview(ctx context.Context, customerID string, rr RefundReque
 	pv.AccessAfter = s.Policy.AccessAt(after, blocks, now)
 	pv.Lines = s.previewLines(pv, rr, ends)
 	return pv, nil
-}
-
-func cmpOr(a, b int64) int64 {
-	if a != 0 {
-		return a
-	}
-	return b
 }
 
 // paidGrant reports whether g is the grant of a payment.
