@@ -132,5 +132,10 @@ func TestCustomerCommands(t *testing.T) {
 		require.NoError(t, err, out)
 		require.Contains(t, out, "$50.00 refunded")
 		require.Contains(t, out, "audit ")
+
+		// paidup's invariants hold after them all.
+		var stdout, stderr strings.Builder
+		require.NoError(t, run(context.Background(), []string{"check", "--config", l.cfgPath, "--database-url", l.dbURL},
+			func(string) string { return "" }, &stdout, &stderr), stdout.String()+stderr.String())
 	})
 }
