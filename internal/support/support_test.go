@@ -37,9 +37,11 @@ func usd(cents int64) paidup.Money { return paidup.Money{Amount: cents, Currency
 var (
 	proAnnual = paidup.Plan{ID: "pro-annual", Name: "Pro, one year", Tier: "pro", PriceID: "price_pro_annual",
 		Amount: usd(24900), Interval: paidup.Once, Term: paidup.Term{N: 1, Unit: 'y'}}
+	proMonthly = paidup.Plan{ID: "pro-monthly", Name: "Pro, monthly", Tier: "pro", PriceID: "price_pro_monthly",
+		Amount: usd(900), Interval: paidup.Monthly}
 	policy = paidup.Policy{
 		Tiers: []paidup.Tier{{ID: "member", Name: "Member", Rank: 10}, {ID: "pro", Name: "Pro", Rank: 20}},
-		Plans: []paidup.Plan{proAnnual},
+		Plans: []paidup.Plan{proAnnual, proMonthly},
 	}
 	onCall = []string{"oncall@example.com"}
 )
@@ -66,6 +68,7 @@ func setup(t *testing.T, engine sqldb.Engine) *testBundle {
 	b := &testBundle{db: db, clock: sandboxtest.NewClock(time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC))}
 	b.sb = sandboxtest.Start(t, sandbox.Options{Now: b.clock.Now, Prices: []sandbox.SeedPrice{
 		{ID: proAnnual.PriceID, ProductName: proAnnual.Name, Amount: 24900, Currency: "usd"},
+		{ID: proMonthly.PriceID, ProductName: proMonthly.Name, Amount: 900, Currency: "usd", Interval: "month"},
 	}})
 	b.store, err = store.New(db, b.clock.Now)
 	require.NoError(t, err)
@@ -627,5 +630,36 @@ func TestRecover(t *testing.T) {
 		require.NoError(t, err, "no one by that address: nothing to do")
 		_, err = b.svc.Recover(ctx, req("rq_5", ""), "cu_nothing")
 		require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err), "%v", err)
+	})
+}
+
+// A subscription cancelled at the processor, its webhooks lost: recovering
+// the customer syncs it, and says what that changed.
+func TestRecoverSubscription(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		a, err := b.co.Start(ctx, proMonthly, paidup.NewReference(), "ada@example.com")
+		require.NoError(t, err)
+		b.sb.Pay(t, a.CheckoutID, nil)
+		b.clock.Advance(time.Minute)
+		out, err := b.co.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
+		require.NoError(t, err)
+		require.Equal(t, paidup.AttemptFulfilled, out.State)
+		co, err := b.co.Processor.Checkout(ctx, a.CheckoutID)
+		require.NoError(t, err)
+		require.NotEmpty(t, co.SubscriptionID)
+		// The sync the fulfilment enqueued, as its job runs it.
+		require.NoError(t, b.svc.Lifecycle.SyncSubscription(ctx, co.SubscriptionID, "", paidup.ByWebhook))
+		res, err := b.svc.Recover(ctx, req("rq_1", ""), "ada@example.com")
+		require.NoError(t, err)
+		require.Equal(t, "Nothing to do: the processor agrees with paidup's records.", res.Outcome())
+
+		b.sb.Call(t, http.MethodDelete, "/v1/subscriptions/"+co.SubscriptionID, nil)
+		res, err = b.svc.Recover(ctx, req("rq_2", "she says she cancelled"), "ada@example.com")
+		require.NoError(t, err)
+		require.Contains(t, res.Outcome(), "access was Pro until")
+		require.NotContains(t, res.Outcome(), "Nothing to do")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM subscriptions WHERE status = 'canceled'`))
 	})
 }
