@@ -19,6 +19,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/help"
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/mailbox"
@@ -182,6 +183,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	sender.Store, sender.Mailer, sender.Outbox, sender.Logger, sender.Now = a.store, mailer, outbox, log, now
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
+	// The help form's answers; its repair is the support service's
+	// recovery once that is wired.
+	river.AddWorker(workers, &help.Worker{Store: a.store, Policy: &cfg.Policy, Outbox: outbox,
+		AnswersPerDay: cfg.Support.HelpAnswersPerDay, Logger: log.With("component", "help")})
 	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.Reconciler.Interval.D()),

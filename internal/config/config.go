@@ -80,6 +80,9 @@ type Support struct {
 	// ReplyWithin is how soon a person answers, in the words pages and
 	// emails use after "within": "one business day".
 	ReplyWithin string `yaml:"reply_within"`
+	// HelpAnswersPerDay is how many answers to the help form one address
+	// gets a day.
+	HelpAnswersPerDay int `yaml:"help_answers_per_day"`
 }
 
 // Processor kinds.
@@ -327,6 +330,9 @@ func (c *Config) applyDefaults() {
 	if c.SMTP.From == "" {
 		c.SMTP.From = c.Business.Name + " <billing@example.com>"
 	}
+	if c.Support.HelpAnswersPerDay == 0 {
+		c.Support.HelpAnswersPerDay = 3
+	}
 	if c.Support.ReplyWithin == "" {
 		c.Support.ReplyWithin = "one business day"
 	}
@@ -415,6 +421,9 @@ func (c *Config) validate(v *validator) {
 		if _, err := mail.ParseAddress(c.SMTP.FromByKind[kind]); err != nil {
 			v.errorf(v.line("smtp", "from_by_kind", kind), "smtp.from_by_kind.%s: %q is not an email address", kind, c.SMTP.FromByKind[kind])
 		}
+	}
+	if c.Support.HelpAnswersPerDay < 1 || c.Support.HelpAnswersPerDay > 50 {
+		v.errorf(v.line("support", "help_answers_per_day"), "support.help_answers_per_day: want a whole number from 1 to 50")
 	}
 	if len(c.Support.ReplyWithin) > 60 || strings.ContainsAny(c.Support.ReplyWithin, "\r\n") {
 		v.errorf(v.line("support", "reply_within"), "support.reply_within: want a few words on one line, like \"one business day\"")

@@ -43,6 +43,14 @@ var emailDocs = []emailDoc{
 		"A subscription is set to end with its paid period (from the account page or the processor's portal): once per cancellation. " +
 			"It says until when the tier lasts, what the customer keeps after, and that it can be resumed until then."},
 	{notify.KindResumed, "the subscriber", "That cancellation is undone before the period ends: once per resumption. It says when it renews and for how much."},
+	{notify.KindHelpAccess, "whoever wrote in",
+		"Someone sends the help form (`/help`: \"I was charged but have no access\") and, once paidup has asked the processor about their " +
+			"address and reference and repaired what it could, the address has access: once per request. It says what they have, with a sign-in link. " +
+			"The page says the same whatever the address; the answer is only ever this email or the next."},
+	{notify.KindHelpReceived, "whoever wrote in",
+		"The same form, when there is still no access to turn on: a support case opens (kind `help_request`) and this email says a person " +
+			"will answer within `support.reply_within`, that their money is safe and not to pay again, and gives the case number. Once per request, " +
+			"at most `support.help_answers_per_day` a day to one address."},
 	{notify.KindSubscriptionEnded, "the subscriber",
 		"A subscription ends at once, not by the customer's cancellation at the period's end: cancelled in the processor's dashboard or by its portal's " +
 			"\"cancel now\", or by paidup when the customer subscribed again while it was failing (`lifecycle.double_buy: cancel`): once per subscription, " +

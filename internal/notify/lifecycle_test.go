@@ -345,6 +345,8 @@ func TestTemplateOverrides(t *testing.T) {
 		"access_on_hold built in built in", "access_restored built in built in",
 		"refund_issued built in built in",
 		"subscription_ended built in built in",
+		"help_access built in built in",
+		"help_received built in built in",
 		"payment_nudge " + filepath.Join(dir, "payment_nudge.txt") + " " + filepath.Join(dir, "payment_nudge.html"),
 	}, list)
 

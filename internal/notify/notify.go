@@ -196,6 +196,10 @@ func describeKind(kind string) string {
 		return "Refund issued"
 	case KindSubscriptionEnded:
 		return "Subscription ended"
+	case KindHelpAccess:
+		return "Help answered: access"
+	case KindHelpReceived:
+		return "Help request received"
 	}
 	return kind
 }
@@ -264,7 +268,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSending, ""); err != nil {
 			return err
 		}
-		if e.Kind == KindConfirmation || e.Kind == KindSignIn {
+		if e.Kind == KindConfirmation || e.Kind == KindSignIn || e.Kind == KindHelpAccess {
 			token, err := tx.CreateSignInLink(ctx, e.CustomerID, s.LinkTTL)
 			if err != nil {
 				return err
@@ -421,6 +425,8 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 		data = s.hold(e)
 	case e.Kind == KindRefundIssued:
 		data = s.refund(e)
+	case e.Kind == KindHelpAccess || e.Kind == KindHelpReceived:
+		data = s.help(e, l.signIn)
 	case isLifecycle(e.Kind):
 		if t := e.Data["template"]; t != "" {
 			name = t

@@ -103,6 +103,15 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		money(p.Amount)
 	case KindAccessOnHold, KindAccessRestored:
 		s.sampleHold(&e, now)
+	case KindHelpAccess:
+		p := s.samplePlan(false)
+		e.Data["access"] = s.Policy.TierName(p.Tier) + ", for good"
+		if !p.Term.IsZero() {
+			e.Data["access"] = s.Policy.TierName(p.Tier) + ", until " + p.Term.AddTo(now).Format("2 January 2006")
+		}
+		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
+	case KindHelpReceived:
+		e.Data["case"] = "sc_preview"
 	case KindRefundIssued:
 		p := s.samplePlan(false)
 		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"

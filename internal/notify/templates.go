@@ -53,6 +53,7 @@ var builtinKinds = []string{
 	KindAccessOnHold, KindAccessRestored,
 	KindRefundIssued,
 	KindSubscriptionEnded,
+	KindHelpAccess, KindHelpReceived,
 }
 
 // BuiltinTemplates names the built-in templates.

@@ -140,6 +140,13 @@ var customerEmails = []customerEmail{
 		}
 		return d
 	}},
+	// The help form's answers describe no purchase (the access is the
+	// customer's whole access; the acknowledgement found nothing to turn
+	// on), so only what they must not say is checked.
+	{kind: notify.KindHelpAccess, states: []standing.State{standing.In, standing.Renewing}, forbiddenOnly: true,
+		data: func(st standing.Standing) map[string]string { return map[string]string{"access": st.Access()} }},
+	{kind: notify.KindHelpReceived, states: []standing.State{standing.NeedsPerson, standing.Confirming}, forbiddenOnly: true,
+		data: func(standing.Standing) map[string]string { return map[string]string{"case": "sc_test"} }},
 }
 
 // onCallEmails go to whoever is on call, not to customers: they name the
