@@ -78,7 +78,7 @@ func withTemplates(t *testing.T, files map[string]string, replace ...string) (cf
 	for name, content := range files {
 		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600))
 	}
-	cfg := strings.Replace(string(exampleConfig(t)), `templates: ""`, "templates: "+dir, 1)
+	cfg := strings.Replace(string(exampleConfig(t)), "\n  templates: \"\"", "\n  templates: "+dir, 1)
 	for i := 0; i+1 < len(replace); i += 2 {
 		cfg = strings.Replace(cfg, replace[i], replace[i+1], 1)
 	}
