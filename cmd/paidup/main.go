@@ -6,6 +6,7 @@
 //	paidup migrate    create or upgrade the database tables
 //	paidup check      verify paidup's invariants on a live database
 //	paidup case       list the open support cases, or resolve one
+//	paidup search     find customers by email, reference or processor id
 //	paidup demo       replay a crash after a charge, and the recovery
 //	paidup preview-email  print an email with sample data, or list them
 //	paidup failpoints list the crash points for tests
@@ -66,6 +67,8 @@ Usage:
   paidup case list|resolve list the open support cases, or resolve one
                            (--case, --actor; --answer is emailed to the
                            customer whose purchase waited on it)
+  paidup search QUERY      find customers by email (or part of one), a PU-
+                           reference, a processor's id (pi_…, cus_…) or a case
   paidup demo              replay the $249 story: a crash after the charge,
                            and the recovery, on a throwaway database
   paidup preview-email [NAME] [--html]
@@ -97,6 +100,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return block(ctx, rest, getenv, stdout, stderr)
 	case "case":
 		return supportCase(ctx, rest, getenv, stdout, stderr)
+	case "search":
+		return search(ctx, rest, getenv, stdout, stderr)
 	case "failpoints":
 		for _, p := range failpoint.Points {
 			fmt.Fprintf(stdout, "%s\t%s\n", p.Name, p.Desc)
