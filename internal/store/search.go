@@ -191,13 +191,26 @@ func (f *finder) query(q string, args []any, dest []any, row func()) error {
 	return rows.Err()
 }
 
-// processorsOf lists, as a subquery, the processors with rows in table,
-// by a walk of the table's primary key (processor, id) that reads one
-// entry per processor: so that a query naming an id alone uses the key.
-func processorsOf(table string) string {
-	return `(WITH RECURSIVE p (name) AS (SELECT min(processor) FROM ` + table + `
-		UNION ALL SELECT (SELECT min(processor) FROM ` + table + ` WHERE processor > p.name) FROM p WHERE p.name IS NOT NULL)
-		SELECT name FROM p WHERE name IS NOT NULL)`
+// byProcessor runs q, which names a processor as $1 and an id as $2, for
+// each processor with rows in table: with both, a query names the table's
+// primary key (processor, id) whole. The processors are found by a walk
+// of that key that reads one entry of each, not by a scan of the table; a
+// planner given the list inside the query may scan the table instead
+// (PostgreSQL's plan for a prepared statement does).
+func (f *finder) byProcessor(table, q, id string, dest []any, row func()) error {
+	var processors []string
+	var p string
+	if err := f.query(`WITH RECURSIVE p (name) AS (SELECT min(processor) FROM `+table+`
+		UNION ALL SELECT (SELECT min(processor) FROM `+table+` WHERE processor > p.name) FROM p WHERE p.name IS NOT NULL)
+		SELECT name FROM p WHERE name IS NOT NULL`, nil, []any{&p}, func() { processors = append(processors, p) }); err != nil {
+		return err
+	}
+	for _, p := range processors {
+		if err := f.query(q, []any{p, id}, dest, row); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reference finds what a reference of paidup's names: a checkout, an
@@ -266,34 +279,39 @@ func (f *finder) dataKey(key string) string {
 // id finds what a processor's id, or one of paidup's, names.
 func (f *finder) id(kind, id string) error {
 	var customer, reference, email sql.NullString
-	one := func(q string, related func() []string) error {
-		dest := []any{&customer, &reference, &email}
-		return f.query(q, []any{id}, dest, func() {
-			f.add(customer.String, reference.String, checkoutEmail(customer, email), rankExactID, paidup.SearchMatch{Kind: kind, ID: id, Related: related()})
-		})
+	dest := []any{&customer, &reference, &email}
+	add := func(related ...*sql.NullString) func() {
+		return func() {
+			m := paidup.SearchMatch{Kind: kind, ID: id}
+			for _, r := range related {
+				m.Related = append(m.Related, r.String)
+			}
+			f.add(customer.String, reference.String, checkoutEmail(customer, email), rankExactID, m)
+		}
 	}
-	refs := func() []string { return []string{reference.String} }
 	switch kind {
 	case paidup.MatchProcessorCustomer:
-		return one(`SELECT customer_id, '', '' FROM processor_customers WHERE processor IN `+processorsOf("processor_customers")+` AND processor_id = $1`, refs)
+		return f.byProcessor("processor_customers", `SELECT customer_id, '', '' FROM processor_customers WHERE processor = $1 AND processor_id = $2`,
+			id, dest, add())
 	case paidup.MatchCustomer:
-		return one(`SELECT id, '', '' FROM customers WHERE id = $1`, refs)
+		return f.query(`SELECT id, '', '' FROM customers WHERE id = $1`, []any{id}, dest, add())
 	case paidup.MatchCheckout:
 		var payment sql.NullString
-		dest := []any{&customer, &reference, &email, &payment}
-		return f.query(`SELECT customer_id, reference, email, payment_id FROM checkout_attempts WHERE processor_checkout_id = $1`, []any{id}, dest, func() {
-			f.add(customer.String, reference.String, checkoutEmail(customer, email), rankExactID,
-				paidup.SearchMatch{Kind: kind, ID: id, Related: []string{reference.String, payment.String}})
-		})
+		return f.query(`SELECT customer_id, reference, email, payment_id FROM checkout_attempts WHERE processor_checkout_id = $1`, []any{id},
+			append(dest, &payment), add(&reference, &payment))
 	case paidup.MatchPayment:
-		return one(`SELECT customer_id, checkout_reference, '' FROM payments WHERE processor IN `+processorsOf("payments")+` AND payment_id = $1`, refs)
+		return f.byProcessor("payments", `SELECT customer_id, checkout_reference, '' FROM payments WHERE processor = $1 AND payment_id = $2`,
+			id, dest, add(&reference))
 	case paidup.MatchInvoice:
-		return one(`SELECT customer_id, reference, '' FROM invoices WHERE processor IN `+processorsOf("invoices")+` AND invoice_id = $1`, refs)
+		return f.byProcessor("invoices", `SELECT customer_id, reference, '' FROM invoices WHERE processor = $1 AND invoice_id = $2`,
+			id, dest, add(&reference))
 	case paidup.MatchSubscription:
-		return one(`SELECT customer_id, '', '' FROM subscriptions WHERE processor IN `+processorsOf("subscriptions")+` AND subscription_id = $1`, refs)
+		return f.byProcessor("subscriptions", `SELECT customer_id, '', '' FROM subscriptions WHERE processor = $1 AND subscription_id = $2`,
+			id, dest, add())
 	case paidup.MatchDispute:
-		return one(`SELECT customer_id, reference, payment_id FROM disputes WHERE processor IN `+processorsOf("disputes")+` AND dispute_id = $1`,
-			func() []string { return []string{reference.String, email.String} })
+		var payment sql.NullString
+		return f.byProcessor("disputes", `SELECT customer_id, reference, '', payment_id FROM disputes WHERE processor = $1 AND dispute_id = $2`,
+			id, append(dest, &payment), add(&reference, &payment))
 	case paidup.MatchCase:
 		return f.supportCase(id)
 	case paidup.MatchRefund, paidup.MatchCharge:
