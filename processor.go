@@ -68,8 +68,9 @@ type CheckoutRequest struct {
 	StatementSuffix string
 }
 
-// Payment is a processor's payment (a Stripe PaymentIntent).
-type Payment struct {
+// ProcessorPayment is a payment as the processor reports it (a Stripe
+// PaymentIntent); Payment is paidup's record of one.
+type ProcessorPayment struct {
 	ID         string
 	Reference  string // paidup's checkout reference, from its metadata
 	CustomerID string
@@ -170,7 +171,7 @@ type Processor interface {
 	// read it with Checkout before acting on it.
 	ListCheckouts(ctx context.Context, created Created, fn func(Checkout) error) error
 	// ListPayments calls fn for each payment created in the range.
-	ListPayments(ctx context.Context, created Created, fn func(Payment) error) error
+	ListPayments(ctx context.Context, created Created, fn func(ProcessorPayment) error) error
 	// Refunds reads a payment's refunds, each with its status.
 	Refunds(ctx context.Context, paymentID string) (PaymentRefunds, error)
 	// RefundPayment refunds what is left of a payment, once per key: asking
@@ -198,9 +199,10 @@ const (
 	SubscriptionPaused     = "paused"
 )
 
-// Subscription is a processor's recurring billing of a customer (a Stripe
-// Subscription).
-type Subscription struct {
+// ProcessorSubscription is a processor's recurring billing of a customer,
+// as the processor reports it (a Stripe Subscription); Subscription is
+// paidup's mirror of one.
+type ProcessorSubscription struct {
 	ID         string // e.g. sub_…
 	CustomerID string
 	Status     string // SubscriptionActive, SubscriptionPastDue, …
@@ -233,9 +235,10 @@ const (
 	InvoiceForSubscriptionCycle  = "subscription_cycle"  // a renewal
 )
 
-// Invoice is a processor's bill for a subscription period (a Stripe
-// Invoice).
-type Invoice struct {
+// ProcessorInvoice is a processor's bill for a subscription period, as
+// the processor reports it (a Stripe Invoice); Invoice is paidup's record
+// of one it told a customer about.
+type ProcessorInvoice struct {
 	ID             string // e.g. in_…
 	CustomerID     string
 	CustomerEmail  string
@@ -261,8 +264,9 @@ const (
 	DisputeLost = "lost"
 )
 
-// Dispute is a chargeback: the customer's bank taking a payment back.
-type Dispute struct {
+// ProcessorDispute is a chargeback, the customer's bank taking a payment
+// back, as the processor reports it; Dispute is paidup's mirror of one.
+type ProcessorDispute struct {
 	ID         string // e.g. dp_…
 	ChargeID   string
 	PaymentID  string
@@ -276,20 +280,20 @@ type Dispute struct {
 // Billing is the recurring side of a processor: subscriptions, their
 // invoices, disputes, and the page where a customer updates their card.
 type Billing interface {
-	Subscription(ctx context.Context, id string) (Subscription, error)
+	Subscription(ctx context.Context, id string) (ProcessorSubscription, error)
 	// CancelSubscription ends a subscription at once, without refund.
-	CancelSubscription(ctx context.Context, id string) (Subscription, error)
+	CancelSubscription(ctx context.Context, id string) (ProcessorSubscription, error)
 	// SetCancelAtPeriodEnd schedules a subscription to end with its paid
 	// period (cancel true), or undoes that (cancel false): the customer's
 	// own cancellation and resumption. It gives the subscription back as
 	// the processor has it then.
-	SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (Subscription, error)
-	Invoice(ctx context.Context, id string) (Invoice, error)
+	SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (ProcessorSubscription, error)
+	Invoice(ctx context.Context, id string) (ProcessorInvoice, error)
 	// ListInvoices calls fn for each invoice created in the range.
-	ListInvoices(ctx context.Context, created Created, fn func(Invoice) error) error
-	Dispute(ctx context.Context, id string) (Dispute, error)
+	ListInvoices(ctx context.Context, created Created, fn func(ProcessorInvoice) error) error
+	Dispute(ctx context.Context, id string) (ProcessorDispute, error)
 	// ListDisputes calls fn for each dispute created in the range.
-	ListDisputes(ctx context.Context, created Created, fn func(Dispute) error) error
+	ListDisputes(ctx context.Context, created Created, fn func(ProcessorDispute) error) error
 	// PortalURL opens a session of the processor's customer portal, where
 	// the customer updates their card, and returns its address; the
 	// customer comes back to returnURL.

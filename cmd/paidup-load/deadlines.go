@@ -418,7 +418,7 @@ func syncMany(ctx context.Context, svc *lifecycle.Service, proc *memBilling, pre
 				if i >= n || ctx.Err() != nil {
 					return
 				}
-				if err := svc.SyncSubscription(ctx, ids[i], "", store.ByWebhook); err != nil {
+				if err := svc.SyncSubscription(ctx, ids[i], "", paidup.ByWebhook); err != nil {
 					errs <- err
 					return
 				}
@@ -532,12 +532,12 @@ var deadlinePolicy = &paidup.Policy{
 // reads Stripe's, without the processor's own cost in the figures.
 type memBilling struct {
 	mu       sync.Mutex
-	subs     map[string]paidup.Subscription
-	invoices map[string]paidup.Invoice
+	subs     map[string]paidup.ProcessorSubscription
+	invoices map[string]paidup.ProcessorInvoice
 }
 
 func newMemBilling() *memBilling {
-	return &memBilling{subs: map[string]paidup.Subscription{}, invoices: map[string]paidup.Invoice{}}
+	return &memBilling{subs: map[string]paidup.ProcessorSubscription{}, invoices: map[string]paidup.ProcessorInvoice{}}
 }
 
 // cancelling records a subscription whose renewal was paid and which its
@@ -546,10 +546,10 @@ func (b *memBilling) cancelling(prefix string, i int, end time.Time) string {
 	id := fmt.Sprintf("sub_%s_%d", prefix, i)
 	start := end.AddDate(0, -1, 0)
 	cus := fmt.Sprintf("cus_%s_%d", prefix, i)
-	in := paidup.Invoice{ID: "in_" + id, CustomerID: cus, CustomerEmail: fmt.Sprintf("%s-%d@example.test", prefix, i), SubscriptionID: id,
+	in := paidup.ProcessorInvoice{ID: "in_" + id, CustomerID: cus, CustomerEmail: fmt.Sprintf("%s-%d@example.test", prefix, i), SubscriptionID: id,
 		Status: paidup.InvoicePaid, BillingReason: paidup.InvoiceForSubscriptionCycle, PaymentID: "pi_" + id, Amount: deadlinePlan.Amount,
 		PriceIDs: []string{deadlinePlan.PriceID}, PeriodStart: start, PeriodEnd: end, PaidAt: start, AttemptCount: 1, Created: start}
-	s := paidup.Subscription{ID: id, CustomerID: cus, Status: paidup.SubscriptionActive, PriceIDs: []string{deadlinePlan.PriceID},
+	s := paidup.ProcessorSubscription{ID: id, CustomerID: cus, Status: paidup.SubscriptionActive, PriceIDs: []string{deadlinePlan.PriceID},
 		CurrentPeriodStart: start, CurrentPeriodEnd: end, CancelAtPeriodEnd: true, CanceledAt: start, LatestInvoiceID: in.ID, Created: start}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -557,7 +557,7 @@ func (b *memBilling) cancelling(prefix string, i int, end time.Time) string {
 	return id
 }
 
-func (b *memBilling) sub(id string) paidup.Subscription {
+func (b *memBilling) sub(id string) paidup.ProcessorSubscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.subs[id]
@@ -567,7 +567,7 @@ var errNoSuchObject = errors.New("no such object")
 
 func (b *memBilling) Name() string { return "stripe" }
 
-func (b *memBilling) Subscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (b *memBilling) Subscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.subs[id]
@@ -577,7 +577,7 @@ func (b *memBilling) Subscription(ctx context.Context, id string) (paidup.Subscr
 	return s, nil
 }
 
-func (b *memBilling) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
+func (b *memBilling) Invoice(ctx context.Context, id string) (paidup.ProcessorInvoice, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	in, ok := b.invoices[id]
@@ -589,7 +589,7 @@ func (b *memBilling) Invoice(ctx context.Context, id string) (paidup.Invoice, er
 
 // CancelSubscription ends a subscription now (the deadlines' path does not
 // cancel; a lifecycle.Processor may be asked to).
-func (b *memBilling) CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (b *memBilling) CancelSubscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.subs[id]
@@ -602,8 +602,8 @@ func (b *memBilling) CancelSubscription(ctx context.Context, id string) (paidup.
 }
 
 // Dispute finds nothing: no payment here is disputed.
-func (b *memBilling) Dispute(ctx context.Context, id string) (paidup.Dispute, error) {
-	return paidup.Dispute{}, errNoSuchObject
+func (b *memBilling) Dispute(ctx context.Context, id string) (paidup.ProcessorDispute, error) {
+	return paidup.ProcessorDispute{}, errNoSuchObject
 }
 
 var _ lifecycle.Processor = (*memBilling)(nil)

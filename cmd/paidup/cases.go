@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
@@ -65,7 +66,7 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 		return nil
 	}
 	outbox := &notify.Outbox{}
-	var resolved store.SupportCase
+	var resolved paidup.SupportCase
 	err = st.InTx(ctx, func(tx *store.Tx) error {
 		var err error
 		if resolved, err = outbox.ResolveCase(ctx, tx, *id, *actor, *answer); err != nil {

@@ -34,8 +34,8 @@ func TestCaseCommand(t *testing.T) {
 		Amount: paidup.Money{Amount: 100, Currency: "usd"}, Processor: "stripe"})
 	require.NoError(t, err)
 	require.NoError(t, st.InTx(ctx, func(tx *store.Tx) error {
-		return (&notify.Outbox{}).OpenCase(ctx, tx, store.SupportCase{DedupeKey: "unconfirmed:PU-7K3M-Q9XD", Reference: "PU-7K3M-Q9XD",
-			Kind: store.CaseUnconfirmed, Summary: "never confirmed"})
+		return (&notify.Outbox{}).OpenCase(ctx, tx, paidup.SupportCase{DedupeKey: "unconfirmed:PU-7K3M-Q9XD", Reference: "PU-7K3M-Q9XD",
+			Kind: paidup.CaseUnconfirmed, Summary: "never confirmed"})
 	}))
 	cases, err := st.OpenCases(ctx)
 	require.NoError(t, err)

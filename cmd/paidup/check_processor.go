@@ -71,12 +71,12 @@ type refundComparison struct {
 
 // compare reports a payment whose refunded amount or status in paidup is
 // not what the processor's succeeded refunds make it.
-func (c *refundComparison) compare(pay store.Payment, pr paidup.PaymentRefunds) {
+func (c *refundComparison) compare(pay paidup.Payment, pr paidup.PaymentRefunds) {
 	c.seen[pay.ID] = true
 	refunded := pr.Refunded()
-	status := store.PaymentSucceeded
+	status := paidup.PaymentSucceeded
 	if refunded >= pay.Amount.Amount {
-		status = store.PaymentRefunded
+		status = paidup.PaymentRefunded
 	}
 	if refunded == pay.AmountRefunded && status == pay.Status {
 		return
@@ -84,14 +84,14 @@ func (c *refundComparison) compare(pay store.Payment, pr paidup.PaymentRefunds) 
 	c.disagree(pay, fmt.Sprintf("the processor has %s refunded (%s)", money(refunded, pay), describeRefunds(pr)))
 }
 
-func (c *refundComparison) disagree(pay store.Payment, processorSays string) {
+func (c *refundComparison) disagree(pay paidup.Payment, processorSays string) {
 	c.seen[pay.ID] = true
 	c.found++
 	fmt.Fprintf(c.out, "REFUND DISAGREEMENT: payment %s:%s (%s): paidup has %s of %s refunded (%s); %s\n",
 		pay.Processor, pay.ID, cmp.Or(pay.CheckoutReference, "no reference"), money(pay.AmountRefunded, pay), pay.Amount, pay.Status, processorSays)
 }
 
-func money(amount int64, pay store.Payment) paidup.Money {
+func money(amount int64, pay paidup.Payment) paidup.Money {
 	return paidup.Money{Amount: amount, Currency: pay.Amount.Currency}
 }
 

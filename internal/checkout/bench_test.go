@@ -67,7 +67,7 @@ func BenchmarkFulfil(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					co := cos[next.Add(1)-1]
-					out, err := svc.FulfilCheckout(ctx, co, store.ByWebhook)
+					out, err := svc.FulfilCheckout(ctx, co, paidup.ByWebhook)
 					if err != nil || out.State != paidup.AttemptFulfilled {
 						b.Errorf("fulfilling %s: %v, %v", co.ID, out.State, err)
 						return

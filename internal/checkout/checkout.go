@@ -46,7 +46,7 @@ type Service struct {
 // customer's confirmation, and support cases with their alerts.
 type Notifier interface {
 	QueueConfirmation(ctx context.Context, tx *store.Tx, c Confirmation) error
-	OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase) error
+	OpenCase(ctx context.Context, tx *store.Tx, c paidup.SupportCase) error
 	// QueueRefundIssued tells the customer of a refund, once per refund.
 	QueueRefundIssued(ctx context.Context, tx *store.Tx, n RefundNotice) error
 }
@@ -215,7 +215,7 @@ func (s *Service) checkoutState(ctx context.Context, a paidup.CheckoutAttempt) (
 	if co.Status == paidup.CheckoutOpen {
 		return true, false, nil
 	}
-	_, err = s.FulfilCheckout(ctx, co, store.ByCustomer)
+	_, err = s.FulfilCheckout(ctx, co, paidup.ByCustomer)
 	return false, co.Paid, err
 }
 
@@ -254,7 +254,7 @@ const Pending = "pending"
 
 // Fulfil asks the processor about a checkout and, if it is paid, grants
 // access and queues the confirmation, once. source says who asked
-// (store.ByWebhook, ByReturnPage, ByReconciler). It may run twice or
+// (paidup.ByWebhook, ByReturnPage, ByReconciler). It may run twice or
 // concurrently for the same checkout: the grant rests on the payment, and
 // a payment grants once.
 func (s *Service) Fulfil(ctx context.Context, checkoutID, source string) (Outcome, error) {
@@ -302,7 +302,7 @@ func (s *Service) FulfilCheckoutWith(ctx context.Context, co paidup.Checkout, so
 	plan, planKnown := s.planFor(co)
 	// A subscription's first grant lasts its first period: the invoice
 	// paid says which.
-	var first paidup.Invoice
+	var first paidup.ProcessorInvoice
 	if co.SubscriptionID != "" && co.InvoiceID != "" {
 		var err error
 		if first, err = s.Processor.Invoice(ctx, co.InvoiceID); err != nil {
@@ -446,7 +446,7 @@ func (s *Service) restore(ctx context.Context, tx *store.Tx, co paidup.Checkout,
 		return a, err
 	}
 	if restored {
-		err = tx.Append(ctx, store.TimelineEntry{Reference: ref, Kind: store.EventReconciler, Source: source,
+		err = tx.Append(ctx, paidup.TimelineEntry{Reference: ref, Kind: paidup.EventReconciler, Source: source,
 			Summary: summary, Data: map[string]string{"checkout": co.ID, "payment": co.PaymentID}})
 	}
 	return a, err
@@ -455,9 +455,9 @@ func (s *Service) restore(ctx context.Context, tx *store.Tx, co paidup.Checkout,
 // clash opens a support case, once per checkout, saying that co, settled
 // as ref, named the reference of another attempt.
 func (s *Service) clash(ctx context.Context, tx *store.Tx, co paidup.Checkout, ref, named, customerID string) error {
-	return s.Notify.OpenCase(ctx, tx, store.SupportCase{
+	return s.Notify.OpenCase(ctx, tx, paidup.SupportCase{
 		DedupeKey: "foreign_reference:" + s.Processor.Name() + ":" + co.ID, CustomerID: customerID, Reference: ref,
-		PaymentID: co.PaymentID, Kind: store.CaseForeignReference,
+		PaymentID: co.PaymentID, Kind: paidup.CaseForeignReference,
 		Summary: fmt.Sprintf("Checkout %s named reference %s, which belongs to another checkout; it was paid and settled on its own as %s, and %s was left as it was",
 			co.ID, named, ref, named),
 	})
@@ -468,7 +468,7 @@ func (s *Service) clash(ctx context.Context, tx *store.Tx, co paidup.Checkout, r
 // person must settle. named is the reference of another attempt co named,
 // if any.
 func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout, a paidup.CheckoutAttempt, named string,
-	plan paidup.Plan, planKnown bool, source string, first paidup.Invoice) (Outcome, error) {
+	plan paidup.Plan, planKnown bool, source string, first paidup.ProcessorInvoice) (Outcome, error) {
 	processor := s.Processor.Name()
 	sourceRef := processor + ":" + co.PaymentID
 	grantSource := paidup.SourcePurchase
@@ -528,7 +528,7 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 	if paidAt.IsZero() {
 		paidAt = tx.Now()
 	}
-	if err := tx.RecordPayment(ctx, store.Payment{
+	if err := tx.RecordPayment(ctx, paidup.Payment{
 		Processor: processor, ID: co.PaymentID, CustomerID: customerID, CheckoutReference: ref, CheckoutID: co.ID,
 		PlanID: plan.ID, Amount: co.Amount, PaidAt: paidAt,
 	}); err != nil {
@@ -536,14 +536,14 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 	}
 	ids := map[string]string{"checkout": co.ID, "payment": co.PaymentID}
 	entry := func(kind, summary string) error {
-		return tx.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: kind, Source: source, Summary: summary, Data: ids})
+		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: kind, Source: source, Summary: summary, Data: ids})
 	}
 	if created {
-		if err := entry(store.EventCheckout, "New customer "+email); err != nil {
+		if err := entry(paidup.EventCheckout, "New customer "+email); err != nil {
 			return Outcome{}, err
 		}
 	}
-	if err := entry(store.EventPayment, fmt.Sprintf("Payment of %s confirmed by the processor (%s)", co.Amount, describeSource(source))); err != nil {
+	if err := entry(paidup.EventPayment, fmt.Sprintf("Payment of %s confirmed by the processor (%s)", co.Amount, describeSource(source))); err != nil {
 		return Outcome{}, err
 	}
 	if co.AmountRefunded > 0 && co.AmountRefunded < co.Amount.Amount {
@@ -557,7 +557,7 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		if _, err := tx.SetRefunded(ctx, processor, co.PaymentID, co.AmountRefunded); err != nil {
 			return Outcome{}, err
 		}
-		if err := entry(store.EventPayment, "The payment was refunded in full before access was granted; no access granted"); err != nil {
+		if err := entry(paidup.EventPayment, "The payment was refunded in full before access was granted; no access granted"); err != nil {
 			return Outcome{}, err
 		}
 		if err := tx.ResolveAttempt(ctx, ref, paidup.AttemptRefunded, customerID, co.PaymentID); err != nil {
@@ -576,14 +576,14 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 	case err != nil:
 		return Outcome{}, err
 	case !planKnown:
-		kind, problem = store.CaseUnknownPlan, fmt.Sprintf("Paid %s for price %v, which no plan sells", co.Amount, co.PriceIDs)
+		kind, problem = paidup.CaseUnknownPlan, fmt.Sprintf("Paid %s for price %v, which no plan sells", co.Amount, co.PriceIDs)
 	case co.Amount != plan.Amount:
-		kind, problem = store.CaseAmountMismatch, fmt.Sprintf("Paid %s for %s, which costs %s", co.Amount, plan.Name, plan.Amount)
+		kind, problem = paidup.CaseAmountMismatch, fmt.Sprintf("Paid %s for %s, which costs %s", co.Amount, plan.Name, plan.Amount)
 	case len(blocks) > 0:
-		kind, problem = store.CaseBlockedPayer, fmt.Sprintf("Paid %s for %s while blocked (%s)", co.Amount, plan.Name, blocks[0].Reason)
+		kind, problem = paidup.CaseBlockedPayer, fmt.Sprintf("Paid %s for %s while blocked (%s)", co.Amount, plan.Name, blocks[0].Reason)
 	}
 	if problem != "" {
-		if err := s.Notify.OpenCase(ctx, tx, store.SupportCase{
+		if err := s.Notify.OpenCase(ctx, tx, paidup.SupportCase{
 			DedupeKey: "payment:" + sourceRef, CustomerID: customerID, Reference: ref, PaymentID: co.PaymentID, Kind: kind, Summary: problem,
 		}); err != nil {
 			return Outcome{}, err
@@ -630,7 +630,7 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 		if !dup.extendFrom.IsZero() {
 			summary = fmt.Sprintf("Access extended: %s, %s (held %s; the new term starts then)", s.Policy.TierName(plan.Tier), until, Until(dup.held))
 		}
-		if err := entry(store.EventGrant, summary); err != nil {
+		if err := entry(paidup.EventGrant, summary); err != nil {
 			return Outcome{}, err
 		}
 		if isDup && plan.Interval.Recurring() {
@@ -656,11 +656,11 @@ func (s *Service) fulfilTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 
 func describeSource(source string) string {
 	switch source {
-	case store.ByWebhook:
+	case paidup.ByWebhook:
 		return "webhook"
-	case store.ByReturnPage:
+	case paidup.ByReturnPage:
 		return "the customer returned from paying"
-	case store.ByReconciler:
+	case paidup.ByReconciler:
 		return "found by the reconciler"
 	}
 	return source
@@ -701,7 +701,7 @@ func (s *Service) expireTx(ctx context.Context, tx *store.Tx, co paidup.Checkout
 	if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptExpired, "", ""); err != nil {
 		return "", err
 	}
-	return a.Reference, tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: source,
+	return a.Reference, tx.Append(ctx, paidup.TimelineEntry{Reference: a.Reference, Kind: paidup.EventCheckout, Source: source,
 		Summary: "The checkout closed unpaid; nothing was charged", Data: map[string]string{"checkout": co.ID}})
 }
 

@@ -179,7 +179,7 @@ func TestFulfilPaidCheckout(t *testing.T) {
 		b.sb.Pay(t, a.CheckoutID, nil)
 		now := b.clock.Advance(time.Minute)
 
-		out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByReturnPage)
+		out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByReturnPage)
 		require.NoError(t, err)
 		require.Equal(t, paidup.AttemptFulfilled, out.State)
 		require.NotEmpty(t, out.CustomerID)
@@ -212,7 +212,7 @@ func TestFulfilPaidCheckout(t *testing.T) {
 		p := payments[0]
 		require.Equal(t, co.PaymentID, p.ID)
 		require.Equal(t, usd(24900), p.Amount)
-		require.Equal(t, store.PaymentSucceeded, p.Status)
+		require.Equal(t, paidup.PaymentSucceeded, p.Status)
 		require.Equal(t, a.Reference, p.CheckoutReference)
 		require.Equal(t, a.CheckoutID, p.CheckoutID)
 		require.Equal(t, proAnnual.ID, p.PlanID)
@@ -240,7 +240,7 @@ func TestFulfilPaidCheckout(t *testing.T) {
 		for _, e := range entries[2:] {
 			require.Equal(t, out.CustomerID, e.CustomerID)
 			require.Equal(t, now, e.At, "what fulfilment wrote, it wrote at once")
-			require.Equal(t, store.BySystem == e.Source || store.ByReturnPage == e.Source, true, e.Source)
+			require.Equal(t, paidup.BySystem == e.Source || paidup.ByReturnPage == e.Source, true, e.Source)
 		}
 
 		emails, err := b.store.Emails(ctx, out.CustomerID)
@@ -276,7 +276,7 @@ func TestFulfilPermanentPlan(t *testing.T) {
 	ctx := context.Background()
 	b := setup(t, sqldb.SQLite)
 	a := b.bought(t, memberForLife, "ada@example.com")
-	out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+	out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
 	require.NoError(t, err)
 	require.Equal(t, "member", out.Grant.Tier)
 	require.Zero(t, out.Grant.End)
@@ -318,7 +318,7 @@ func TestFulfilConcurrently(t *testing.T) {
 				co := b.checkout(t, id)
 				require.True(t, co.Paid)
 
-				sources := []string{store.ByWebhook, store.ByReturnPage, store.ByReconciler}
+				sources := []string{paidup.ByWebhook, paidup.ByReturnPage, paidup.ByReconciler}
 				const n = 20
 				outs := make([]checkout.Outcome, n)
 				errs := make([]error, n)
@@ -384,7 +384,7 @@ func TestFulfilUnpaidIsPending(t *testing.T) {
 		b := setup(t, engine)
 		a := b.start(t, proAnnual, "ada@example.com")
 		before := b.counts(t)
-		for _, source := range []string{store.ByReturnPage, store.ByWebhook, store.ByReconciler} {
+		for _, source := range []string{paidup.ByReturnPage, paidup.ByWebhook, paidup.ByReconciler} {
 			out, err := b.svc.Fulfil(ctx, a.CheckoutID, source)
 			require.NoError(t, err)
 			require.Equal(t, checkout.Pending, out.State)
@@ -397,7 +397,7 @@ func TestFulfilUnpaidIsPending(t *testing.T) {
 		require.Equal(t, paidup.AttemptOpen, got.Status)
 		require.Equal(t, a.NextCheckAt, got.NextCheckAt, "still due for its check")
 
-		_, err = b.svc.Fulfil(ctx, "cs_test_nosuchsession", store.ByReturnPage)
+		_, err = b.svc.Fulfil(ctx, "cs_test_nosuchsession", paidup.ByReturnPage)
 		require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err))
 		require.Equal(t, before, b.counts(t))
 	})
@@ -411,7 +411,7 @@ func TestFulfilExpired(t *testing.T) {
 		a := b.start(t, proAnnual, "ada@example.com")
 		b.sb.Expire(t, a.CheckoutID)
 		for range 2 {
-			out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+			out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
 			require.NoError(t, err)
 			require.Equal(t, paidup.AttemptExpired, out.State)
 		}
@@ -463,11 +463,11 @@ func TestFulfilWithoutAttempt(t *testing.T) {
 				id, ref := tt.prepare(t, b)
 				require.True(t, b.svc.Ours(b.checkout(t, id)))
 
-				out, err := b.svc.Fulfil(ctx, id, store.ByReconciler)
+				out, err := b.svc.Fulfil(ctx, id, paidup.ByReconciler)
 				require.NoError(t, err)
 				require.Equal(t, paidup.AttemptFulfilled, out.State)
 				require.Equal(t, "pro", out.Grant.Tier)
-				again, err := b.svc.Fulfil(ctx, id, store.ByWebhook)
+				again, err := b.svc.Fulfil(ctx, id, paidup.ByWebhook)
 				require.NoError(t, err)
 				require.Equal(t, out.Grant.ID, again.Grant.ID)
 
@@ -552,14 +552,14 @@ func TestFulfilNeedsAttention(t *testing.T) {
 					b.sb.Pay(t, id, nil)
 					return id
 				},
-				kind: store.CaseUnknownPlan, summary: "Paid $9.99 for price [price_stray], which no plan sells", customer: "ada@example.com",
+				kind: paidup.CaseUnknownPlan, summary: "Paid $9.99 for price [price_stray], which no plan sells", customer: "ada@example.com",
 			},
 			{
 				name: "amount mismatch",
 				prepare: func(t *testing.T, b *testBundle) string {
 					return b.bought(t, mispriced, "ada@example.com").CheckoutID
 				},
-				kind: store.CaseAmountMismatch, summary: "Paid $1.00 for Mispriced, which costs $249.00", customer: "ada@example.com",
+				kind: paidup.CaseAmountMismatch, summary: "Paid $1.00 for Mispriced, which costs $249.00", customer: "ada@example.com",
 			},
 			{
 				name: "blocked customer",
@@ -576,7 +576,7 @@ func TestFulfilNeedsAttention(t *testing.T) {
 					require.NoError(t, err)
 					return b.bought(t, proAnnual, "eve@example.com").CheckoutID
 				},
-				kind: store.CaseBlockedPayer, summary: "Paid $249.00 for Pro, one year while blocked (chargeback on an earlier payment)", customer: "eve@example.com",
+				kind: paidup.CaseBlockedPayer, summary: "Paid $249.00 for Pro, one year while blocked (chargeback on an earlier payment)", customer: "eve@example.com",
 			},
 		}
 		for _, tt := range tests {
@@ -625,7 +625,7 @@ func TestFulfilNeedsAttention(t *testing.T) {
 					require.Contains(t, report.AwaitingPerson[0].Detail, co.PaymentID)
 				}
 
-				out, err := b.svc.Fulfil(ctx, id, store.ByWebhook)
+				out, err := b.svc.Fulfil(ctx, id, paidup.ByWebhook)
 				require.NoError(t, err)
 				require.Equal(t, paidup.AttemptNeedsAttention, out.State)
 				require.Empty(t, out.Grant.ID)
@@ -637,7 +637,7 @@ func TestFulfilNeedsAttention(t *testing.T) {
 				errs := make([]error, 6)
 				for i := range outs {
 					wg.Go(func() {
-						outs[i], errs[i] = b.svc.Fulfil(ctx, id, []string{store.ByWebhook, store.ByReturnPage, store.ByReconciler}[i%3])
+						outs[i], errs[i] = b.svc.Fulfil(ctx, id, []string{paidup.ByWebhook, paidup.ByReturnPage, paidup.ByReconciler}[i%3])
 					})
 				}
 				wg.Wait()
@@ -646,7 +646,7 @@ func TestFulfilNeedsAttention(t *testing.T) {
 					require.Equal(t, paidup.AttemptNeedsAttention, outs[i].State)
 				}
 				b.clock.Advance(time.Hour)
-				_, err = b.svc.Fulfil(ctx, id, store.ByReconciler)
+				_, err = b.svc.Fulfil(ctx, id, paidup.ByReconciler)
 				require.NoError(t, err)
 				check(t)
 			})
@@ -662,7 +662,7 @@ func TestCustomerMatching(t *testing.T) {
 		b := setup(t, engine)
 		fulfil := func(id string) checkout.Outcome {
 			t.Helper()
-			out, err := b.svc.Fulfil(ctx, id, store.ByReturnPage)
+			out, err := b.svc.Fulfil(ctx, id, paidup.ByReturnPage)
 			require.NoError(t, err)
 			require.Equal(t, paidup.AttemptFulfilled, out.State)
 			return out
@@ -687,7 +687,7 @@ func TestCustomerMatching(t *testing.T) {
 		require.Equal(t, "ada.work@example.org", b.checkout(t, id).Email)
 		// She holds Member for life already, so this is a duplicate of
 		// hers: refunded, not granted.
-		third, err := b.svc.Fulfil(ctx, id, store.ByReturnPage)
+		third, err := b.svc.Fulfil(ctx, id, paidup.ByReturnPage)
 		require.NoError(t, err)
 		require.Equal(t, paidup.AttemptDuplicate, third.State)
 		require.Equal(t, ada.ID, third.CustomerID)
@@ -722,7 +722,7 @@ func TestRefunded(t *testing.T) {
 				ctx := context.Background()
 				b := setup(t, engine)
 				a := b.bought(t, proAnnual, "ada@example.com")
-				out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+				out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
 				require.NoError(t, err)
 				co := b.checkout(t, a.CheckoutID)
 
@@ -733,7 +733,7 @@ func TestRefunded(t *testing.T) {
 					refunded += amount
 					// Delivered twice, as webhooks may be.
 					for range 2 {
-						_, err := b.svc.SyncRefunds(ctx, co.PaymentID, store.ByWebhook, fmt.Sprintf("evt_refund_%d", i))
+						_, err := b.svc.SyncRefunds(ctx, co.PaymentID, paidup.ByWebhook, fmt.Sprintf("evt_refund_%d", i))
 						require.NoError(t, err)
 					}
 				}
@@ -758,12 +758,12 @@ func TestRefunded(t *testing.T) {
 				if tt.revoked {
 					require.Equal(t, now, g.Revoked)
 					require.Equal(t, "payment refunded", g.RevokeReason)
-					require.Equal(t, store.PaymentRefunded, payments[0].Status)
+					require.Equal(t, paidup.PaymentRefunded, payments[0].Status)
 					require.Equal(t, 1, countPrefix(timeline, "Access ended: the payment was refunded in full"))
 					require.False(t, access.Active)
 				} else {
 					require.Zero(t, g.Revoked)
-					require.Equal(t, store.PaymentSucceeded, payments[0].Status)
+					require.Equal(t, paidup.PaymentSucceeded, payments[0].Status)
 					require.Zero(t, countPrefix(timeline, "Access ended"))
 					require.Equal(t, paidup.Access{Active: true, Tier: "pro", Until: g.End}, access)
 				}
@@ -779,7 +779,7 @@ func TestRefunded(t *testing.T) {
 			b := setup(t, engine)
 			before := b.counts(t)
 			_, err := b.svc.ApplyRefunds(context.Background(), paidup.PaymentRefunds{PaymentID: "pi_unknown",
-				Refunds: []paidup.Refund{{ID: "re_1", Amount: paidup.Money{Amount: 100, Currency: "usd"}, Status: paidup.RefundSucceeded}}}, store.ByWebhook, "evt_1")
+				Refunds: []paidup.Refund{{ID: "re_1", Amount: paidup.Money{Amount: 100, Currency: "usd"}, Status: paidup.RefundSucceeded}}}, paidup.ByWebhook, "evt_1")
 			require.NoError(t, err)
 			require.Equal(t, before, b.counts(t))
 		})
@@ -810,7 +810,7 @@ func TestRefundedBeforeFulfilment(t *testing.T) {
 				b.sb.Refund(t, co.PaymentID, tc.refund)
 
 				for range 2 {
-					out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByReconciler)
+					out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByReconciler)
 					require.NoError(t, err)
 					require.Equal(t, tc.state, out.State)
 				}
@@ -829,7 +829,7 @@ func TestRefundedBeforeFulfilment(t *testing.T) {
 				// The refund is told once, however many times its events
 				// come, with what it means for access.
 				for range 2 {
-					_, err := b.svc.SyncRefunds(ctx, co.PaymentID, store.ByWebhook, "evt_refund")
+					_, err := b.svc.SyncRefunds(ctx, co.PaymentID, paidup.ByWebhook, "evt_refund")
 					require.NoError(t, err)
 				}
 				var told []store.Email

@@ -105,11 +105,11 @@ func (s *Service) duplicateOf(ctx context.Context, tx *store.Tx, customerID stri
 // flagDuplicate opens the support case for a duplicate purchase a person
 // must settle.
 func (s *Service) flagDuplicate(ctx context.Context, tx *store.Tx, d duplicate, plan paidup.Plan, customerID, ref, paymentID string, amount paidup.Money) error {
-	what, kind := "refund it, or grant it by hand", store.CaseDuplicatePurchase
+	what, kind := "refund it, or grant it by hand", paidup.CaseDuplicatePurchase
 	if plan.Interval.Recurring() {
-		what, kind = "cancel and refund the subscription, or leave both", store.CaseOverlappingSubscription
+		what, kind = "cancel and refund the subscription, or leave both", paidup.CaseOverlappingSubscription
 	}
-	return s.Notify.OpenCase(ctx, tx, store.SupportCase{
+	return s.Notify.OpenCase(ctx, tx, paidup.SupportCase{
 		DedupeKey: "duplicate_purchase:" + s.Processor.Name() + ":" + paymentID, CustomerID: customerID, Reference: ref,
 		PaymentID: paymentID, Kind: kind,
 		Summary: fmt.Sprintf("Paid %s for %s while already holding %s %s (grant %s): %s",
@@ -124,7 +124,7 @@ func (s *Service) settleDuplicate(ctx context.Context, tx *store.Tx, d duplicate
 	co paidup.Checkout, entry func(kind, summary string) error) (Outcome, error) {
 	held := fmt.Sprintf("%s, which they hold %s", s.Policy.TierName(plan.Tier), Until(d.held))
 	if !d.refund {
-		if err := entry(store.EventGrant, "No access granted: a second purchase of "+held+"; a person decides"); err != nil {
+		if err := entry(paidup.EventGrant, "No access granted: a second purchase of "+held+"; a person decides"); err != nil {
 			return Outcome{}, err
 		}
 		if err := s.flagDuplicate(ctx, tx, d, plan, customerID, ref, co.PaymentID, co.Amount); err != nil {
@@ -135,7 +135,7 @@ func (s *Service) settleDuplicate(ctx context.Context, tx *store.Tx, d duplicate
 		}
 		return Outcome{State: paidup.AttemptNeedsAttention, CustomerID: customerID}, nil
 	}
-	if err := entry(store.EventGrant, "No access granted: a second purchase of "+held+"; refunding it"); err != nil {
+	if err := entry(paidup.EventGrant, "No access granted: a second purchase of "+held+"; refunding it"); err != nil {
 		return Outcome{}, err
 	}
 	if err := tx.Enqueue(ctx, RefundArgs{Processor: s.Processor.Name(), PaymentID: co.PaymentID, Reason: paidup.RefundDuplicate}, nil); err != nil {
@@ -206,9 +206,9 @@ func (w *RefundWorker) Work(ctx context.Context, job *river.Job[RefundArgs]) err
 		if err != nil || !found {
 			return err
 		}
-		return s.Notify.OpenCase(ctx, tx, store.SupportCase{
+		return s.Notify.OpenCase(ctx, tx, paidup.SupportCase{
 			DedupeKey: "refund:" + a.Processor + ":" + a.PaymentID, CustomerID: p.CustomerID, Reference: p.CheckoutReference,
-			PaymentID: p.ID, Kind: store.CaseRefundFailed,
+			PaymentID: p.ID, Kind: paidup.CaseRefundFailed,
 			Summary: fmt.Sprintf("paidup could not refund payment %s of %s (%s) at the processor: %v. Refund it by hand; it grants nothing.",
 				p.ID, p.Amount, a.Reason, err),
 		})
@@ -224,7 +224,7 @@ func (s *Service) refundOnce(ctx context.Context, a RefundArgs) error {
 	if len(pr.Failed()) > 0 {
 		// A refund of it failed: recording it opens a case, and a person
 		// refunds the customer another way.
-		_, err := s.ApplyRefunds(ctx, pr, store.BySystem, "refund of a "+a.Reason+" purchase")
+		_, err := s.ApplyRefunds(ctx, pr, paidup.BySystem, "refund of a "+a.Reason+" purchase")
 		return err
 	}
 	var pending int64
@@ -242,7 +242,7 @@ func (s *Service) refundOnce(ctx context.Context, a RefundArgs) error {
 			return fmt.Errorf("reading the refunds of %s: %w", a.PaymentID, err)
 		}
 	}
-	if _, err := s.ApplyRefunds(ctx, pr, store.BySystem, "refund of a "+a.Reason+" purchase"); err != nil {
+	if _, err := s.ApplyRefunds(ctx, pr, paidup.BySystem, "refund of a "+a.Reason+" purchase"); err != nil {
 		return err
 	}
 	failpoint.Inject("refund.after_record")

@@ -31,7 +31,7 @@ func (b *testBundle) withPolicy(change func(p *paidup.Policy)) {
 func (b *testBundle) paidFor(t *testing.T, plan paidup.Plan, email string) (paidup.CheckoutAttempt, checkout.Outcome) {
 	t.Helper()
 	a := b.bought(t, plan, email)
-	out, err := b.svc.Fulfil(context.Background(), a.CheckoutID, store.ByReturnPage)
+	out, err := b.svc.Fulfil(context.Background(), a.CheckoutID, paidup.ByReturnPage)
 	require.NoError(t, err)
 	a, err = b.store.CheckoutAttempt(context.Background(), a.Reference)
 	require.NoError(t, err)
@@ -82,7 +82,7 @@ func TestDuplicatePurchaseRefunded(t *testing.T) {
 		require.Len(t, report.Refunding, 1, "being refunded, not broken")
 
 		// Fulfilled again (the webhook, the reconciler): still one job.
-		_, err = b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+		_, err = b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
 		require.NoError(t, err)
 		require.Equal(t, 1, b.jobs(t, "refund_payment"))
 
@@ -92,7 +92,7 @@ func TestDuplicatePurchaseRefunded(t *testing.T) {
 		p, found, err := b.store.Payment(ctx, "stripe", a.PaymentID)
 		require.NoError(t, err)
 		require.True(t, found)
-		require.Equal(t, store.PaymentRefunded, p.Status)
+		require.Equal(t, paidup.PaymentRefunded, p.Status)
 
 		emails, err := b.store.Emails(ctx, first.CustomerID)
 		require.NoError(t, err)
@@ -131,7 +131,7 @@ func TestDuplicatePurchaseCase(t *testing.T) {
 		b.paidFor(t, memberForLife, "ada@example.com")
 		a, out := b.paidFor(t, memberForLife, "ada@example.com")
 		require.Equal(t, paidup.AttemptNeedsAttention, out.State)
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, store.CaseDuplicatePurchase, a.PaymentID))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, paidup.CaseDuplicatePurchase, a.PaymentID))
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'case_opened' AND to_address = 'ada@example.com'`),
 			"the customer is told a person is looking at it, as the status page says")
 		require.Zero(t, b.jobs(t, "refund_payment"))
@@ -196,7 +196,7 @@ func TestDuplicateRefundGivesUp(t *testing.T) {
 		err := b.refundJob(&down, a.PaymentID, 15)
 		var cancel *river.JobCancelError
 		require.True(t, errors.As(err, &cancel), "%v", err)
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, store.CaseRefundFailed, a.PaymentID))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, paidup.CaseRefundFailed, a.PaymentID))
 		require.Zero(t, b.processorRefunds(t, a.PaymentID))
 		report, err := b.store.Check(ctx)
 		require.NoError(t, err)
@@ -215,7 +215,7 @@ func TestCheckFindsPayingTwice(t *testing.T) {
 		_, first := b.paidFor(t, proAnnual, "ada@example.com")
 		// As paidup granted before it knew of duplicates.
 		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-			if err := tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_twice", CustomerID: first.CustomerID,
+			if err := tx.RecordPayment(ctx, paidup.Payment{Processor: "stripe", ID: "pi_twice", CustomerID: first.CustomerID,
 				PlanID: proAnnual.ID, Amount: proAnnual.Amount, PaidAt: tx.Now()}); err != nil {
 				return err
 			}
@@ -240,8 +240,8 @@ func TestCheckFindsPayingTwice(t *testing.T) {
 		require.Contains(t, twice[0].Detail, "stripe:pi_twice")
 
 		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-			_, _, err := tx.OpenCase(ctx, store.SupportCase{DedupeKey: "test", CustomerID: first.CustomerID, PaymentID: "pi_twice",
-				Kind: store.CaseDuplicatePurchase, Summary: "paid twice"})
+			_, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "test", CustomerID: first.CustomerID, PaymentID: "pi_twice",
+				Kind: paidup.CaseDuplicatePurchase, Summary: "paid twice"})
 			return err
 		}))
 		report, err = b.store.Check(ctx)

@@ -13,7 +13,6 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // lostAnswer is the processor with its answer to checkout creation lost
@@ -111,7 +110,7 @@ func TestCheckoutCreatedButNotRecorded(t *testing.T) {
 			"metadata[paidup_proof]": {paidup.CheckoutProof(paidup.NewStatusToken())}, "line_items[0][price]": {proAnnual.PriceID},
 			"customer_email": {"mallory@example.com"}})
 		b.sb.Pay(t, forged, nil)
-		out, err := b.svc.Fulfil(ctx, forged, store.ByReconciler)
+		out, err := b.svc.Fulfil(ctx, forged, paidup.ByReconciler)
 		require.NoError(t, err)
 		require.Equal(t, "PROCESSOR-"+forged, out.Reference, "a wrong proof proves nothing")
 		got, err := b.store.CheckoutAttempt(ctx, ref)
@@ -120,7 +119,7 @@ func TestCheckoutCreatedButNotRecorded(t *testing.T) {
 		require.Empty(t, got.CheckoutID)
 
 		b.sb.Pay(t, own, nil)
-		out, err = b.svc.Fulfil(ctx, own, store.ByReconciler)
+		out, err = b.svc.Fulfil(ctx, own, paidup.ByReconciler)
 		require.NoError(t, err)
 		require.Equal(t, paidup.AttemptFulfilled, out.State)
 		require.Equal(t, ref, out.Reference)
@@ -129,7 +128,7 @@ func TestCheckoutCreatedButNotRecorded(t *testing.T) {
 		require.Equal(t, paidup.AttemptFulfilled, got.Status)
 		require.Equal(t, own, got.CheckoutID, "the proven checkout is recorded")
 		require.Empty(t, got.StatusToken)
-		again, err := b.svc.Fulfil(ctx, own, store.ByWebhook)
+		again, err := b.svc.Fulfil(ctx, own, paidup.ByWebhook)
 		require.NoError(t, err)
 		require.Equal(t, out.Grant.ID, again.Grant.ID)
 
@@ -137,7 +136,7 @@ func TestCheckoutCreatedButNotRecorded(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, report.Violations)
 		require.Equal(t, 2, b.count(t, `SELECT count(*) FROM grants`))
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1`, store.CaseForeignReference))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1`, paidup.CaseForeignReference))
 	})
 }
 
@@ -157,7 +156,7 @@ func TestTokenlessAttemptNotRecorded(t *testing.T) {
 	require.NoError(t, err)
 	id := b.sessionFor(t, ref)["id"].(string)
 	b.sb.Pay(t, id, nil)
-	out, err := b.svc.Fulfil(ctx, id, store.ByReconciler)
+	out, err := b.svc.Fulfil(ctx, id, paidup.ByReconciler)
 	require.NoError(t, err)
 	require.Equal(t, paidup.AttemptFulfilled, out.State)
 	require.Equal(t, "PROCESSOR-"+id, out.Reference)

@@ -14,8 +14,8 @@ const RefundRevokeReason = "payment refunded"
 
 // SyncRefunds reads a payment's refunds from the processor and records
 // them (see ApplyRefunds). An event about a refund is a hint: what counts
-// is what the processor says now. source says who asked (store.ByWebhook,
-// store.ByReconciler); prompt names what prompted it (an event, a
+// is what the processor says now. source says who asked (paidup.ByWebhook,
+// paidup.ByReconciler); prompt names what prompted it (an event, a
 // refund), for the timeline.
 func (s *Service) SyncRefunds(ctx context.Context, paymentID, source, prompt string) (changed bool, err error) {
 	pr, err := s.Processor.Refunds(ctx, paymentID)
@@ -70,7 +70,7 @@ type refundChange struct {
 	s      *Service
 	ctx    context.Context
 	tx     *store.Tx
-	p      store.Payment // as paidup had it
+	p      paidup.Payment // as paidup had it
 	source string
 	ids    map[string]string
 	// refunds are the payment's refunds as the processor has them now.
@@ -78,7 +78,7 @@ type refundChange struct {
 }
 
 func (r *refundChange) entry(kind, summary string) error {
-	return r.tx.Append(r.ctx, store.TimelineEntry{CustomerID: r.p.CustomerID, Reference: r.p.CheckoutReference, Kind: kind,
+	return r.tx.Append(r.ctx, paidup.TimelineEntry{CustomerID: r.p.CustomerID, Reference: r.p.CheckoutReference, Kind: kind,
 		Source: r.source, Summary: summary, Data: r.ids})
 }
 
@@ -94,13 +94,13 @@ func (r *refundChange) apply(refunded int64) (bool, error) {
 	if err != nil || !changed {
 		return false, err
 	}
-	wasFull := r.p.Status == store.PaymentRefunded
+	wasFull := r.p.Status == paidup.PaymentRefunded
 	full := refunded >= r.p.Amount.Amount
 	switch {
 	case refunded > r.p.AmountRefunded:
-		err = r.entry(store.EventPayment, fmt.Sprintf("Refund recorded: %s of %s", r.money(refunded), r.p.Amount))
+		err = r.entry(paidup.EventPayment, fmt.Sprintf("Refund recorded: %s of %s", r.money(refunded), r.p.Amount))
 	case refunded < r.p.AmountRefunded:
-		err = r.entry(store.EventPayment, fmt.Sprintf("Refund corrected: the processor has %s of %s refunded, not %s",
+		err = r.entry(paidup.EventPayment, fmt.Sprintf("Refund corrected: the processor has %s of %s refunded, not %s",
 			r.money(refunded), r.p.Amount, r.money(r.p.AmountRefunded)))
 	}
 	if err != nil {
@@ -140,7 +140,7 @@ func (r *refundChange) endAccess() error {
 		return err
 	}
 	r.ids["grant"] = g.ID
-	return r.entry(store.EventGrant, "Access ended: the payment was refunded in full")
+	return r.entry(paidup.EventGrant, "Access ended: the payment was refunded in full")
 }
 
 // restoreAccess gives back the payment's grant if its full refund ended it:
@@ -158,14 +158,14 @@ func (r *refundChange) restoreAccess() error {
 	}
 	for _, b := range blocks {
 		if b.Source == paidup.BlockDispute && g.Start.Before(b.CreatedAt) {
-			return r.entry(store.EventGrant, "The refund did not go through, but access stays ended: a chargeback ("+b.Reason+") ended it too")
+			return r.entry(paidup.EventGrant, "The refund did not go through, but access stays ended: a chargeback ("+b.Reason+") ended it too")
 		}
 	}
 	restored, err := r.tx.RestoreGrant(r.ctx, g.ID, RefundRevokeReason)
 	if err != nil || !restored {
 		return err
 	}
-	return r.entry(store.EventGrant, "Access restored: the refund did not go through")
+	return r.entry(paidup.EventGrant, "Access restored: the refund did not go through")
 }
 
 // failed opens a support case for a refund that failed, once: the
@@ -175,9 +175,9 @@ func (r *refundChange) failed(re paidup.Refund) error {
 	if re.FailureReason != "" {
 		why = " (" + re.FailureReason + ")"
 	}
-	return r.s.Notify.OpenCase(r.ctx, r.tx, store.SupportCase{
+	return r.s.Notify.OpenCase(r.ctx, r.tx, paidup.SupportCase{
 		DedupeKey: "refund_failed:" + r.p.Processor + ":" + re.ID, CustomerID: r.p.CustomerID, Reference: r.p.CheckoutReference,
-		PaymentID: r.p.ID, Kind: store.CaseRefundFailed,
+		PaymentID: r.p.ID, Kind: paidup.CaseRefundFailed,
 		Summary: fmt.Sprintf("Refund %s of %s (payment %s) failed at the processor%s: the customer has not had the money back (if they were emailed that it was refunded, under reference %s, tell them it was not). paidup gave back any access the refund had ended. Refund them another way, or end their access by hand.",
 			re.ID, re.Amount, r.p.ID, why, paidup.RefundReference(r.p.Processor, re.ID)),
 	})

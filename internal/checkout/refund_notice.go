@@ -16,7 +16,7 @@ type RefundNotice struct {
 	Email      string
 	Processor  string
 	Refund     paidup.Refund
-	Payment    store.Payment
+	Payment    paidup.Payment
 	// Tier is the tier the refunded payment was for.
 	Tier string
 	// Full: the payment is refunded in full.

@@ -31,7 +31,7 @@ func PlanOf(policy *paidup.Policy, g paidup.Grant, amount paidup.Money) paidup.P
 // a purchase from these, read when they are shown or sent.
 func PurchaseFacts(ctx context.Context, s *store.Store, policy *paidup.Policy, plan paidup.Plan, g paidup.Grant, paymentStatus string, now time.Time) (standing.Facts, error) {
 	f := standing.Facts{Plan: plan, TierName: policy.TierName(g.Tier), Granted: true, Grant: g,
-		Refunded: paymentStatus == store.PaymentRefunded, Now: now}
+		Refunded: paymentStatus == paidup.PaymentRefunded, Now: now}
 	blocks, err := s.Blocks(ctx, g.CustomerID)
 	if err != nil {
 		return f, err
@@ -50,7 +50,7 @@ func PurchaseFacts(ctx context.Context, s *store.Store, policy *paidup.Policy, p
 		return f, err
 	}
 	processor, _, _ := strings.Cut(g.SourceRef, ":")
-	var sub *store.Subscription
+	var sub *paidup.Subscription
 	for i := range subs {
 		if subs[i].Processor == processor && subs[i].PlanID == plan.ID && (sub == nil || subs[i].CreatedAt.After(sub.CreatedAt)) {
 			sub = &subs[i]

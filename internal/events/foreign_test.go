@@ -10,7 +10,6 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // An event about a checkout or payment that merely names an attempt's
@@ -53,7 +52,7 @@ func TestProcessWorkerForeignReference(t *testing.T) {
 	cases, err := b.store.OpenCases(ctx)
 	require.NoError(t, err)
 	require.Len(t, cases, 1)
-	require.Equal(t, store.CaseForeignReference, cases[0].Kind)
+	require.Equal(t, paidup.CaseForeignReference, cases[0].Kind)
 	require.Equal(t, eve.Reference, cases[0].Reference)
 	require.True(t, strings.HasPrefix(cases[0].Summary, "Checkout "+foreign+" named reference "+own.Reference+", which belongs to another checkout"), cases[0].Summary)
 	timeline := b.timeline(t, own.Reference)

@@ -157,8 +157,8 @@ func (w *ProcessWorker) notApplicable(ctx context.Context, ev store.WebhookEvent
 		if !strings.HasPrefix(ev.Type, "charge.dispute.") {
 			return nil
 		}
-		return w.Checkout.Notify.OpenCase(ctx, tx, store.SupportCase{
-			DedupeKey: "missing:" + ev.Processor + ":" + ev.ObjectID, Kind: store.CaseMissingObject,
+		return w.Checkout.Notify.OpenCase(ctx, tx, paidup.SupportCase{
+			DedupeKey: "missing:" + ev.Processor + ":" + ev.ObjectID, Kind: paidup.CaseMissingObject,
 			Summary: fmt.Sprintf("Chargeback event %s (%s) names %s %s, which the processor does not have: nothing was blocked. Look for the dispute in the processor's dashboard.",
 				ev.ID, ev.Type, ev.ObjectType, ev.ObjectID),
 		})
@@ -182,7 +182,7 @@ type jobProgress struct {
 // processed is an event processed and the timeline entry recording it.
 type processed struct {
 	ev   store.WebhookEvent
-	note *store.TimelineEntry
+	note *paidup.TimelineEntry
 }
 
 // record puts processed events on their customers' timelines and marks
@@ -208,7 +208,7 @@ func record(ctx context.Context, tx *store.Tx, evs []processed) error {
 func (w *ProcessWorker) fulfil(ctx context.Context, j *jobProgress, co paidup.Checkout) (checkout.Outcome, error) {
 	ev := j.events[j.current]
 	var staged []processed
-	out, err := w.Checkout.FulfilCheckoutWith(ctx, co, store.ByWebhook, func(tx *store.Tx, out checkout.Outcome) error {
+	out, err := w.Checkout.FulfilCheckoutWith(ctx, co, paidup.ByWebhook, func(tx *store.Tx, out checkout.Outcome) error {
 		// On SQLite a transaction may run twice (see sqldb.InGroupTx):
 		// start afresh each time.
 		staged = append(slices.Clip(j.pending), processed{ev, note(ev, out.CustomerID, out.Reference)})
@@ -278,7 +278,7 @@ var Types = []string{
 
 // process acts on an event and returns the timeline entry that records
 // it, if any.
-func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
+func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*paidup.TimelineEntry, error) {
 	switch ev.Type {
 	case "checkout.session.completed", "checkout.session.async_payment_succeeded", "checkout.session.expired":
 		return w.checkoutEvent(ctx, ev, j)
@@ -298,7 +298,7 @@ func (w *ProcessWorker) process(ctx context.Context, ev store.WebhookEvent, j *j
 }
 
 // checkoutEvent fulfils (or expires) the checkout the event is about.
-func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
+func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*paidup.TimelineEntry, error) {
 	defer w.busy.lock(ev.ObjectID)()
 	// The attempt whose own checkout this is, if paidup recorded it.
 	own, err := w.Store.CheckoutAttemptByCheckout(ctx, ev.ObjectID)
@@ -323,7 +323,7 @@ func (w *ProcessWorker) checkoutEvent(ctx context.Context, ev store.WebhookEvent
 // when the payment carries a reference in paidup's format. The reference
 // only says where to look first: the payment is passed over only if the
 // attempt it names was settled by this very payment.
-func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*store.TimelineEntry, error) {
+func (w *ProcessWorker) paymentEvent(ctx context.Context, ev store.WebhookEvent, j *jobProgress) (*paidup.TimelineEntry, error) {
 	var pi struct {
 		Metadata map[string]string `json:"metadata"`
 	}
@@ -403,21 +403,21 @@ func (w *ProcessWorker) invoiceEvent(ctx context.Context, ev store.WebhookEvent)
 // back.
 func source(ev store.WebhookEvent) string {
 	if ev.Via == store.ViaSweep {
-		return store.ByReconciler
+		return paidup.ByReconciler
 	}
-	return store.ByWebhook
+	return paidup.ByWebhook
 }
 
 // note is the timeline entry recording an event for a customer.
-func note(ev store.WebhookEvent, customerID, ref string) *store.TimelineEntry {
+func note(ev store.WebhookEvent, customerID, ref string) *paidup.TimelineEntry {
 	if customerID == "" && ref == "" {
 		return nil
 	}
-	summary, source := "Webhook received: "+ev.Type, store.ByWebhook
+	summary, source := "Webhook received: "+ev.Type, paidup.ByWebhook
 	if ev.Via == store.ViaSweep {
-		summary, source = "Event "+ev.Type+" read back from the processor (its webhook never arrived)", store.ByReconciler
+		summary, source = "Event "+ev.Type+" read back from the processor (its webhook never arrived)", paidup.ByReconciler
 	}
-	return &store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventWebhook, Source: source,
+	return &paidup.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: paidup.EventWebhook, Source: source,
 		Summary: summary, Data: map[string]string{"event": ev.ID, "object": ev.ObjectID}}
 }
 

@@ -87,7 +87,7 @@ func TestRefundEventsAreHints(t *testing.T) {
 		ctx := context.Background()
 		b := setupWorker(t, engine)
 		a, co, charge := b.bought(t, "pm_card_refundFail", "ada@example.com")
-		state := func() (paidup.Grant, store.Payment) {
+		state := func() (paidup.Grant, paidup.Payment) {
 			t.Helper()
 			grants, err := b.store.Grants(ctx, a.CustomerID)
 			require.NoError(t, err)
@@ -104,7 +104,7 @@ func TestRefundEventsAreHints(t *testing.T) {
 		b.deliver(t, forged)
 		g, p := state()
 		require.Zero(t, g.Revoked, "a refund the processor does not have ends nothing")
-		require.Equal(t, store.PaymentSucceeded, p.Status)
+		require.Equal(t, paidup.PaymentSucceeded, p.Status)
 		require.Zero(t, p.AmountRefunded)
 		require.True(t, policy.AccessAt([]paidup.Grant{g}, nil, time.Now()).Active)
 		require.Zero(t, countPrefix(b.timeline(t, a.Reference), "Refund recorded"))
@@ -124,7 +124,7 @@ func TestRefundEventsAreHints(t *testing.T) {
 		g, p = state()
 		require.NotZero(t, g.Revoked, "a real full refund ends the access")
 		require.Equal(t, checkout.RefundRevokeReason, g.RevokeReason)
-		require.Equal(t, store.PaymentRefunded, p.Status)
+		require.Equal(t, paidup.PaymentRefunded, p.Status)
 		require.Equal(t, int64(24900), p.AmountRefunded)
 
 		b.advanceSandbox(t, time.Minute) // the refund fails
@@ -138,13 +138,13 @@ func TestRefundEventsAreHints(t *testing.T) {
 		g, p = state()
 		require.Zero(t, g.Revoked, "the failed refund gives the access back")
 		require.Empty(t, g.RevokeReason)
-		require.Equal(t, store.PaymentSucceeded, p.Status)
+		require.Equal(t, paidup.PaymentSucceeded, p.Status)
 		require.Zero(t, p.AmountRefunded)
 		require.True(t, policy.AccessAt([]paidup.Grant{g}, nil, time.Now()).Active)
 		timeline := b.timeline(t, a.Reference)
 		require.Equal(t, 1, countPrefix(timeline, "Access restored: the refund did not go through"), "%q", timeline)
 		require.Equal(t, 1, countPrefix(timeline, "Refund corrected: the processor has $0.00 of $249.00 refunded, not $249.00"), "%q", timeline)
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, store.CaseRefundFailed, co.PaymentID))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, paidup.CaseRefundFailed, co.PaymentID))
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'confirmation'`))
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'refund_issued'`), "the refund told once; its failure goes to a person, by the case")
 		require.Equal(t, 2, b.count(t, `SELECT count(*) FROM emails`))
@@ -194,7 +194,7 @@ func TestEventsAboutMissingObjects(t *testing.T) {
 		require.Equal(t, jobs, b.count(t, `SELECT count(*) FROM river_job WHERE kind = $1 AND state = 'completed' AND attempt = 1`,
 			ProcessArgs{}.Kind()), "each job done at its first attempt")
 		require.Zero(t, b.count(t, `SELECT count(*) FROM grants`))
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND summary LIKE '%dp_missing%'`, store.CaseMissingObject))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND summary LIKE '%dp_missing%'`, paidup.CaseMissingObject))
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases`), "only the chargeback's matters")
 
 		// Another event about the same missing dispute: the case is open already.

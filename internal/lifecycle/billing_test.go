@@ -18,9 +18,9 @@ import (
 // the real sandbox through the Stripe adapter.)
 type billing struct {
 	mu       sync.Mutex
-	subs     map[string]paidup.Subscription
-	invoices map[string]paidup.Invoice
-	disputes map[string]paidup.Dispute
+	subs     map[string]paidup.ProcessorSubscription
+	invoices map[string]paidup.ProcessorInvoice
+	disputes map[string]paidup.ProcessorDispute
 	refunds  map[string][]paidup.Refund // by payment
 	// cancelled lists the subscriptions paidup cancelled, in order.
 	cancelled []string
@@ -28,7 +28,7 @@ type billing struct {
 }
 
 func newBilling() *billing {
-	return &billing{subs: map[string]paidup.Subscription{}, invoices: map[string]paidup.Invoice{}, disputes: map[string]paidup.Dispute{},
+	return &billing{subs: map[string]paidup.ProcessorSubscription{}, invoices: map[string]paidup.ProcessorInvoice{}, disputes: map[string]paidup.ProcessorDispute{},
 		refunds: map[string][]paidup.Refund{}}
 }
 
@@ -39,38 +39,38 @@ func (b *billing) id(prefix string) string {
 	return fmt.Sprintf("%s_%03d", prefix, b.seq)
 }
 
-func (b *billing) putSub(s paidup.Subscription) {
+func (b *billing) putSub(s paidup.ProcessorSubscription) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.subs[s.ID] = s
 }
 
-func (b *billing) sub(id string) paidup.Subscription {
+func (b *billing) sub(id string) paidup.ProcessorSubscription {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.subs[id]
 }
 
-func (b *billing) putInvoice(in paidup.Invoice) {
+func (b *billing) putInvoice(in paidup.ProcessorInvoice) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.invoices[in.ID] = in
 }
 
-func (b *billing) invoice(id string) paidup.Invoice {
+func (b *billing) invoice(id string) paidup.ProcessorInvoice {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.invoices[id]
 }
 
-func (b *billing) putDispute(d paidup.Dispute) {
+func (b *billing) putDispute(d paidup.ProcessorDispute) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.disputes[d.ID] = d
 }
 
 // refund refunds a payment in full.
-func (b *billing) refund(p paidup.Payment) {
+func (b *billing) refund(p paidup.ProcessorPayment) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.seq++
@@ -92,7 +92,7 @@ var errNotFound = errors.New("no such object")
 
 func (b *billing) Name() string { return "stripe" }
 
-func (b *billing) Subscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (b *billing) Subscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.subs[id]
@@ -102,7 +102,7 @@ func (b *billing) Subscription(ctx context.Context, id string) (paidup.Subscript
 	return s, nil
 }
 
-func (b *billing) CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (b *billing) CancelSubscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.subs[id]
@@ -115,7 +115,7 @@ func (b *billing) CancelSubscription(ctx context.Context, id string) (paidup.Sub
 	return s, nil
 }
 
-func (b *billing) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.Subscription, error) {
+func (b *billing) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.ProcessorSubscription, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s, ok := b.subs[id]
@@ -130,7 +130,7 @@ func (b *billing) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bo
 	return s, nil
 }
 
-func (b *billing) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
+func (b *billing) Invoice(ctx context.Context, id string) (paidup.ProcessorInvoice, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	in, ok := b.invoices[id]
@@ -140,11 +140,11 @@ func (b *billing) Invoice(ctx context.Context, id string) (paidup.Invoice, error
 	return in, nil
 }
 
-func (b *billing) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.Invoice) error) error {
+func (b *billing) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorInvoice) error) error {
 	return errors.ErrUnsupported
 }
 
-func (b *billing) Dispute(ctx context.Context, id string) (paidup.Dispute, error) {
+func (b *billing) Dispute(ctx context.Context, id string) (paidup.ProcessorDispute, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	d, ok := b.disputes[id]
@@ -154,7 +154,7 @@ func (b *billing) Dispute(ctx context.Context, id string) (paidup.Dispute, error
 	return d, nil
 }
 
-func (b *billing) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.Dispute) error) error {
+func (b *billing) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorDispute) error) error {
 	return errors.ErrUnsupported
 }
 
@@ -176,7 +176,7 @@ func (b *billing) CheckoutForPayment(context.Context, string) (paidup.Checkout, 
 func (b *billing) ListCheckouts(context.Context, paidup.Created, func(paidup.Checkout) error) error {
 	return errors.ErrUnsupported
 }
-func (b *billing) ListPayments(context.Context, paidup.Created, func(paidup.Payment) error) error {
+func (b *billing) ListPayments(context.Context, paidup.Created, func(paidup.ProcessorPayment) error) error {
 	return errors.ErrUnsupported
 }
 func (b *billing) Refunds(ctx context.Context, paymentID string) (paidup.PaymentRefunds, error) {

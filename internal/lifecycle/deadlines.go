@@ -97,7 +97,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 	entry := func(summary string, data map[string]string) error {
 		data["subscription"] = subID
 		data["deadline"] = d.Key
-		return tx.Append(ctx, store.TimelineEntry{CustomerID: m.CustomerID, Kind: store.EventSubscription, Source: store.BySystem,
+		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: m.CustomerID, Kind: paidup.EventSubscription, Source: paidup.BySystem,
 			Summary: summary, Data: data})
 	}
 	customer, err := tx.Customer(ctx, m.CustomerID)
@@ -195,7 +195,7 @@ func (s *Service) fire(ctx context.Context, tx *store.Tx, d store.Deadline) erro
 // about, for the customer to quote: the one recorded when the renewal
 // failed, or, for a deadline recorded before paidup gave invoices
 // references, one given now. None for a deadline about no invoice.
-func (s *Service) invoiceReference(ctx context.Context, tx *store.Tx, m store.Subscription, d store.Deadline) (string, error) {
+func (s *Service) invoiceReference(ctx context.Context, tx *store.Tx, m paidup.Subscription, d store.Deadline) (string, error) {
 	invoice := d.Data["invoice"]
 	if ref := d.Data["reference"]; ref != "" || invoice == "" {
 		return ref, nil
@@ -207,8 +207,8 @@ func (s *Service) invoiceReference(ctx context.Context, tx *store.Tx, m store.Su
 		return "", nil // settled since: the deadline does nothing
 	}
 	amount, _ := strconv.ParseInt(d.Data["amount"], 10, 64)
-	in, err := tx.PutInvoice(ctx, store.Invoice{Processor: m.Processor, ID: invoice, CustomerID: m.CustomerID, SubscriptionID: m.ID,
-		PlanID: m.PlanID, Amount: paidup.Money{Amount: amount, Currency: d.Data["currency"]}, Status: store.InvoiceFailed, CreatedAt: m.FailingSince})
+	in, err := tx.PutInvoice(ctx, paidup.Invoice{Processor: m.Processor, ID: invoice, CustomerID: m.CustomerID, SubscriptionID: m.ID,
+		PlanID: m.PlanID, Amount: paidup.Money{Amount: amount, Currency: d.Data["currency"]}, Status: paidup.InvoiceFailed, CreatedAt: m.FailingSince})
 	if err != nil {
 		return "", err
 	}
@@ -366,7 +366,7 @@ type SyncWorker struct {
 
 // Work syncs the job's subscription.
 func (w *SyncWorker) Work(ctx context.Context, job *river.Job[checkout.SubscriptionArgs]) error {
-	return w.Service.SyncSubscription(ctx, job.Args.SubscriptionID, job.Args.InvoiceID, store.BySystem)
+	return w.Service.SyncSubscription(ctx, job.Args.SubscriptionID, job.Args.InvoiceID, paidup.BySystem)
 }
 
 // CancelWorker cancels subscriptions at the processor (CancelArgs), then
@@ -388,5 +388,5 @@ func (w *CancelWorker) Work(ctx context.Context, job *river.Job[CancelArgs]) err
 			return fmt.Errorf("cancelling subscription %s (%s): %w", job.Args.SubscriptionID, job.Args.Reason, err)
 		}
 	}
-	return w.Service.SyncSubscription(ctx, job.Args.SubscriptionID, "", store.BySystem)
+	return w.Service.SyncSubscription(ctx, job.Args.SubscriptionID, "", paidup.BySystem)
 }

@@ -146,7 +146,7 @@ func newDeadlineBench(b *testing.B, engine sqldb.Engine) *deadlineBench {
 		if e.customer, _, err = tx.MatchCustomer(ctx, "stripe", "cus_bench", "bench@example.com"); err != nil {
 			return err
 		}
-		return tx.PutSubscription(ctx, store.Subscription{Processor: "stripe", ID: e.sub, CustomerID: e.customer, PlanID: proMonthly.ID,
+		return tx.PutSubscription(ctx, paidup.Subscription{Processor: "stripe", ID: e.sub, CustomerID: e.customer, PlanID: proMonthly.ID,
 			Status: paidup.SubscriptionActive, PeriodStart: tx.Now(), PeriodEnd: tx.Now().Add(time.Hour), CancelAtPeriodEnd: true})
 	})
 	if err != nil {

@@ -111,7 +111,7 @@ func TestManyDeadlinesFireAtOnce(t *testing.T) {
 					return err
 				}
 				sub := fmt.Sprintf("sub_%d", i)
-				if err := tx.PutSubscription(ctx, store.Subscription{Processor: "stripe", ID: sub, CustomerID: cu, PlanID: proMonthly.ID,
+				if err := tx.PutSubscription(ctx, paidup.Subscription{Processor: "stripe", ID: sub, CustomerID: cu, PlanID: proMonthly.ID,
 					Status: paidup.SubscriptionActive, PeriodStart: tx.Now(), PeriodEnd: tx.Now(), CancelAtPeriodEnd: true}); err != nil {
 					return err
 				}

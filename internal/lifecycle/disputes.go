@@ -37,7 +37,7 @@ func (s *Service) Disputed(ctx context.Context, disputeID string, closed bool, s
 		if !found {
 			return fmt.Errorf("%w: dispute %s of payment %s", ErrUnknownPayer, d.ID, d.PaymentID)
 		}
-		rec, _, err := tx.RecordDispute(ctx, store.Dispute{Processor: processor, ID: d.ID, PaymentID: d.PaymentID, CustomerID: p.CustomerID,
+		rec, _, err := tx.RecordDispute(ctx, paidup.Dispute{Processor: processor, ID: d.ID, PaymentID: d.PaymentID, CustomerID: p.CustomerID,
 			Amount: d.Amount, Reason: d.Reason, Status: d.Status, CreatedAt: d.Created})
 		if err != nil {
 			return err
@@ -75,14 +75,14 @@ type chargeback struct {
 	s       *Service
 	tx      *store.Tx
 	ctx     context.Context
-	d       paidup.Dispute
-	payment store.Payment
-	rec     store.Dispute
+	d       paidup.ProcessorDispute
+	payment paidup.Payment
+	rec     paidup.Dispute
 	source  string
 }
 
 func (c *chargeback) entry(summary string) error {
-	return c.tx.Append(c.ctx, store.TimelineEntry{CustomerID: c.payment.CustomerID, Reference: c.rec.Reference, Kind: store.EventDispute,
+	return c.tx.Append(c.ctx, paidup.TimelineEntry{CustomerID: c.payment.CustomerID, Reference: c.rec.Reference, Kind: paidup.EventDispute,
 		Source: c.source, Summary: summary,
 		Data: map[string]string{"dispute": c.d.ID, "payment": c.d.PaymentID, "charge": c.d.ChargeID}})
 }
@@ -202,7 +202,7 @@ func (s *Service) Block(ctx context.Context, customerID, actor, reason string) (
 		if b, _, err = tx.AddBlock(ctx, paidup.Block{CustomerID: customerID, Source: paidup.BlockStaff, Reason: reason + " (by " + actor + ")"}, ""); err != nil {
 			return err
 		}
-		return tx.Append(ctx, store.TimelineEntry{CustomerID: customerID, Kind: store.EventBlock, Source: store.ByStaff,
+		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Kind: paidup.EventBlock, Source: paidup.ByStaff,
 			Summary: fmt.Sprintf("Blocked by %s: %s. Every grant is suspended until a person lifts the block", actor, reason),
 			Data:    map[string]string{"block": b.ID, "actor": actor}})
 	})
@@ -254,7 +254,7 @@ func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason stri
 					holds = append(holds, ref)
 				}
 			}
-			if err := tx.Append(ctx, store.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: store.EventBlock, Source: store.ByStaff,
+			if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: paidup.EventBlock, Source: paidup.ByStaff,
 				Summary: fmt.Sprintf("Block lifted by %s: %s (it was: %s); access now: %s", actor, reason, b.Reason, s.describeAccess(a)),
 				Data:    map[string]string{"block": b.ID, "actor": actor}}); err != nil {
 				return err
@@ -294,7 +294,7 @@ func resolveDisputeCase(ctx context.Context, tx *store.Tx, b paidup.Block, ref, 
 	if err != nil || !open {
 		return err
 	}
-	return tx.Append(ctx, store.TimelineEntry{CustomerID: b.CustomerID, Reference: ref, Kind: store.EventSupportCase, Source: store.ByStaff,
+	return tx.Append(ctx, paidup.TimelineEntry{CustomerID: b.CustomerID, Reference: ref, Kind: paidup.EventSupportCase, Source: paidup.ByStaff,
 		Summary: fmt.Sprintf("Support case resolved by %s: block lifted: %s", actor, reason),
 		Data:    map[string]string{"case": sc.ID, "kind": sc.Kind, "actor": actor}})
 }
@@ -324,7 +324,7 @@ func (s *Service) reapplyPolicy(ctx context.Context, tx *store.Tx, b paidup.Bloc
 		if ok, err := tx.RestoreGrant(ctx, g.ID, why); err != nil {
 			return err
 		} else if ok {
-			if err := tx.Append(ctx, store.TimelineEntry{CustomerID: b.CustomerID, Kind: store.EventBlock, Source: store.ByStaff,
+			if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: b.CustomerID, Kind: paidup.EventBlock, Source: paidup.ByStaff,
 				Summary: fmt.Sprintf("%s is back: the chargeback policy suspends it rather than ending it", s.Policy.TierName(g.Tier)),
 				Data:    map[string]string{"grant": g.ID, "block": b.ID}}); err != nil {
 				return err

@@ -5,7 +5,6 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/notify"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // endedKey keys the subscription_ended email: once per subscription.
@@ -33,7 +32,7 @@ func (c *change) subscriptionAccess() (bool, error) {
 // had changed (its grace ran out and was told, or it ended with the
 // period, as its cancellation said). A cancellation at the period's end
 // told already is not told again unless it cut a grace short.
-func (c *change) endedNow(prev store.Subscription, had, graceCut bool) error {
+func (c *change) endedNow(prev paidup.Subscription, had, graceCut bool) error {
 	if len(c.blocks) > 0 || !had || (prev.CancelAtPeriodEnd && !graceCut) {
 		return nil // on hold: the hold is what they are told about
 	}

@@ -46,7 +46,7 @@ func TestEndedNowAgainstSandbox(t *testing.T) {
 		sb.Pay(t, co.ID, nil)
 		paid, err := c.Checkout(ctx, co.ID)
 		require.NoError(t, err)
-		require.NoError(t, svc.SyncSubscription(ctx, paid.SubscriptionID, paid.InvoiceID, store.ByWebhook))
+		require.NoError(t, svc.SyncSubscription(ctx, paid.SubscriptionID, paid.InvoiceID, paidup.ByWebhook))
 		ended := func() []store.Email {
 			cu, err := st.CustomerByEmail(ctx, "ada@example.com")
 			require.NoError(t, err)
@@ -65,7 +65,7 @@ func TestEndedNowAgainstSandbox(t *testing.T) {
 		canceled, err := c.CancelSubscription(ctx, paid.SubscriptionID)
 		require.NoError(t, err)
 		for range 3 { // the event, a duplicate, the reconciler
-			require.NoError(t, svc.SyncSubscription(ctx, paid.SubscriptionID, "", store.ByWebhook))
+			require.NoError(t, svc.SyncSubscription(ctx, paid.SubscriptionID, "", paidup.ByWebhook))
 		}
 		told := ended()
 		require.Len(t, told, 1, "told once")

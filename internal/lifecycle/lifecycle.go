@@ -44,10 +44,10 @@ type Notifier interface {
 // objects it re-reads, and a cancellation (a double buy).
 type Processor interface {
 	Name() string
-	Subscription(ctx context.Context, id string) (paidup.Subscription, error)
-	CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error)
-	Invoice(ctx context.Context, id string) (paidup.Invoice, error)
-	Dispute(ctx context.Context, id string) (paidup.Dispute, error)
+	Subscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error)
+	CancelSubscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error)
+	Invoice(ctx context.Context, id string) (paidup.ProcessorInvoice, error)
+	Dispute(ctx context.Context, id string) (paidup.ProcessorDispute, error)
 }
 
 // Service applies the lifecycle policy.
@@ -84,8 +84,8 @@ const (
 
 // SyncSubscription brings paidup's view of a subscription up to date with
 // the processor's, and acts on what changed. invoiceID, if not empty, is
-// an invoice an event named. source says who asked (store.ByWebhook,
-// store.ByReconciler).
+// an invoice an event named. source says who asked (paidup.ByWebhook,
+// paidup.ByReconciler).
 func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source string) error {
 	sub, err := s.Processor.Subscription(ctx, subID)
 	if err != nil {
@@ -103,9 +103,9 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 	} else if found && m.FailingInvoice != "" {
 		ids = append(ids, m.FailingInvoice)
 	}
-	var invoices []paidup.Invoice
+	var invoices []paidup.ProcessorInvoice
 	for _, id := range ids {
-		if id == "" || slices.ContainsFunc(invoices, func(in paidup.Invoice) bool { return in.ID == id }) {
+		if id == "" || slices.ContainsFunc(invoices, func(in paidup.ProcessorInvoice) bool { return in.ID == id }) {
 			continue
 		}
 		in, err := s.Processor.Invoice(ctx, id)
@@ -117,7 +117,7 @@ func (s *Service) SyncSubscription(ctx context.Context, subID, invoiceID, source
 		}
 	}
 	// Oldest first, so that a renewal paid after a failure is seen last.
-	slices.SortFunc(invoices, func(a, b paidup.Invoice) int { return a.Created.Compare(b.Created) })
+	slices.SortFunc(invoices, func(a, b paidup.ProcessorInvoice) int { return a.Created.Compare(b.Created) })
 	for tries := 1; ; tries++ {
 		early, err := s.earlyRefunds(ctx, invoices)
 		if err != nil {
@@ -153,8 +153,8 @@ func (s *Service) planFor(prices []string) (paidup.Plan, bool) {
 }
 
 // syncTx applies a subscription as the processor reported it.
-func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscription, plan paidup.Plan, planKnown bool,
-	invoices []paidup.Invoice, early map[string][]paidup.Refund, source string) error {
+func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.ProcessorSubscription, plan paidup.Plan, planKnown bool,
+	invoices []paidup.ProcessorInvoice, early map[string][]paidup.Refund, source string) error {
 	processor := s.Processor.Name()
 	m, found, err := tx.SubscriptionForUpdate(ctx, processor, sub.ID)
 	if err != nil {
@@ -172,18 +172,18 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 	}
 	c := &change{s: s, tx: tx, ctx: ctx, sub: sub, plan: plan, customerID: customerID, email: email, source: source, early: early}
 	if created {
-		if err := c.entry(store.EventCheckout, "New customer "+email, nil); err != nil {
+		if err := c.entry(paidup.EventCheckout, "New customer "+email, nil); err != nil {
 			return err
 		}
 	}
 	if !planKnown {
-		return s.Notify.OpenCase(ctx, tx, store.SupportCase{
+		return s.Notify.OpenCase(ctx, tx, paidup.SupportCase{
 			DedupeKey: "subscription:" + processor + ":" + sub.ID, CustomerID: customerID, Reference: sub.Reference,
-			Kind: store.CaseUnknownPlan, Summary: fmt.Sprintf("Subscription %s is to price %v, which no plan sells", sub.ID, sub.PriceIDs),
+			Kind: paidup.CaseUnknownPlan, Summary: fmt.Sprintf("Subscription %s is to price %v, which no plan sells", sub.ID, sub.PriceIDs),
 		})
 	}
 	if !found {
-		m = store.Subscription{Processor: processor, ID: sub.ID, CreatedAt: tx.Now()}
+		m = paidup.Subscription{Processor: processor, ID: sub.ID, CreatedAt: tx.Now()}
 	}
 	prev := m
 	m.CustomerID, m.ProcessorCustomerID, m.PlanID, m.Status = customerID, sub.CustomerID, plan.ID, sub.Status
@@ -223,7 +223,7 @@ func (s *Service) syncTx(ctx context.Context, tx *store.Tx, sub paidup.Subscript
 	return nil
 }
 
-func ended(sub paidup.Subscription) bool {
+func ended(sub paidup.ProcessorSubscription) bool {
 	return sub.Status == paidup.SubscriptionCanceled || !sub.EndedAt.IsZero()
 }
 
@@ -232,9 +232,9 @@ type change struct {
 	s          *Service
 	tx         *store.Tx
 	ctx        context.Context
-	sub        paidup.Subscription
+	sub        paidup.ProcessorSubscription
 	plan       paidup.Plan
-	m          *store.Subscription
+	m          *paidup.Subscription
 	customerID string
 	email      string
 	blocks     []paidup.Block
@@ -253,7 +253,7 @@ func (c *change) entry(kind, summary string, data map[string]string) error {
 		data = map[string]string{}
 	}
 	data["subscription"] = c.sub.ID
-	return c.tx.Append(c.ctx, store.TimelineEntry{CustomerID: c.customerID, Reference: c.sub.Reference, Kind: kind,
+	return c.tx.Append(c.ctx, paidup.TimelineEntry{CustomerID: c.customerID, Reference: c.sub.Reference, Kind: kind,
 		Source: c.source, Summary: summary, Data: data})
 }
 
@@ -268,10 +268,10 @@ func (c *change) grantEnd(periodEnd time.Time) time.Time {
 
 // paid grants the period a paid invoice pays for, once, and ends a failure
 // it settles.
-func (c *change) paid(in paidup.Invoice) error {
+func (c *change) paid(in paidup.ProcessorInvoice) error {
 	processor := c.s.Processor.Name()
 	ref := processor + ":" + in.PaymentID
-	if err := c.tx.RecordPayment(c.ctx, store.Payment{Processor: processor, ID: in.PaymentID, CustomerID: c.customerID,
+	if err := c.tx.RecordPayment(c.ctx, paidup.Payment{Processor: processor, ID: in.PaymentID, CustomerID: c.customerID,
 		CheckoutReference: c.sub.Reference, PlanID: c.plan.ID, Amount: in.Amount, PaidAt: orNow(in.PaidAt, c.tx.Now())}); err != nil {
 		return err
 	}
@@ -283,7 +283,7 @@ func (c *change) paid(in paidup.Invoice) error {
 		if changed, err := c.tx.SetRefunded(c.ctx, processor, in.PaymentID, refunded); err != nil {
 			return err
 		} else if changed && refunded >= in.Amount.Amount {
-			if err := c.entry(store.EventPayment, fmt.Sprintf("Payment of %s for %s was refunded in full before access was granted; no access granted",
+			if err := c.entry(paidup.EventPayment, fmt.Sprintf("Payment of %s for %s was refunded in full before access was granted; no access granted",
 				in.Amount, in.ID), map[string]string{"invoice": in.ID, "payment": in.PaymentID}); err != nil {
 				return err
 			}
@@ -297,7 +297,7 @@ func (c *change) paid(in paidup.Invoice) error {
 	// A payment refunded in full before it granted grants nothing.
 	if p, _, err := c.tx.PaymentForUpdate(c.ctx, processor, in.PaymentID); err != nil {
 		return err
-	} else if p.Status == store.PaymentRefunded {
+	} else if p.Status == paidup.PaymentRefunded {
 		if _, found, err := c.tx.GrantBySource(c.ctx, paidup.SourceSubscription, ref); err != nil || !found {
 			return err
 		}
@@ -314,7 +314,7 @@ func (c *change) paid(in paidup.Invoice) error {
 	// of its own too.
 	reference := c.sub.Reference
 	if in.BillingReason != paidup.InvoiceForSubscriptionCreate || !paidup.IsReference(reference) {
-		rec, err := c.invoice(in, store.InvoicePaid)
+		rec, err := c.invoice(in, paidup.InvoicePaid)
 		if err != nil {
 			return err
 		}
@@ -336,14 +336,14 @@ func (c *change) paid(in paidup.Invoice) error {
 		if in.BillingReason == paidup.InvoiceForSubscriptionCreate {
 			what = "First payment"
 		}
-		if err := c.entry(store.EventPayment, fmt.Sprintf("%s of %s paid: %s until %s", what, in.Amount,
+		if err := c.entry(paidup.EventPayment, fmt.Sprintf("%s of %s paid: %s until %s", what, in.Amount,
 			c.s.Policy.TierName(c.plan.Tier), g.End.Format("2 January 2006 15:04 MST")), ids); err != nil {
 			return err
 		}
 		if len(c.blocks) > 0 {
-			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{
+			if err := c.s.Notify.OpenCase(c.ctx, c.tx, paidup.SupportCase{
 				DedupeKey: "payment:" + ref, CustomerID: c.customerID, Reference: in.ID, PaymentID: in.PaymentID,
-				Kind: store.CaseBlockedPayer, Summary: fmt.Sprintf("Paid %s for %s while blocked (%s); no access until a person lifts the block",
+				Kind: paidup.CaseBlockedPayer, Summary: fmt.Sprintf("Paid %s for %s while blocked (%s); no access until a person lifts the block",
 					in.Amount, c.plan.Name, c.blocks[0].Reason),
 			}); err != nil {
 				return err
@@ -385,13 +385,13 @@ func (c *change) paid(in paidup.Invoice) error {
 
 // invoice records an invoice paidup tells the customer about, with its
 // reference.
-func (c *change) invoice(in paidup.Invoice, status string) (store.Invoice, error) {
-	return c.tx.PutInvoice(c.ctx, store.Invoice{Processor: c.s.Processor.Name(), ID: in.ID, CustomerID: c.customerID,
+func (c *change) invoice(in paidup.ProcessorInvoice, status string) (paidup.Invoice, error) {
+	return c.tx.PutInvoice(c.ctx, paidup.Invoice{Processor: c.s.Processor.Name(), ID: in.ID, CustomerID: c.customerID,
 		SubscriptionID: c.sub.ID, PlanID: c.plan.ID, Amount: in.Amount, Status: status, PaymentID: in.PaymentID, CreatedAt: in.Created})
 }
 
 // settled ends a failure: a late payment of the failing invoice.
-func (c *change) settled(in paidup.Invoice, g paidup.Grant, reference string) error {
+func (c *change) settled(in paidup.ProcessorInvoice, g paidup.Grant, reference string) error {
 	failingSince := c.m.FailingSince
 	c.m.FailingInvoice, c.m.FailingSince = "", time.Time{}
 	if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlineReminder, DeadlineGraceEnd); err != nil {
@@ -408,12 +408,12 @@ func (c *change) settled(in paidup.Invoice, g paidup.Grant, reference string) er
 	}
 	ids := map[string]string{"invoice": in.ID, "payment": in.PaymentID}
 	if len(c.blocks) > 0 {
-		return c.entry(store.EventSubscription, "The failed renewal was paid; the customer stays blocked", ids)
+		return c.entry(paidup.EventSubscription, "The failed renewal was paid; the customer stays blocked", ids)
 	}
 	if c.tx.Now().Before(graceEnd) {
-		return c.entry(store.EventSubscription, "The failed renewal was paid within the grace; reminders stopped", ids)
+		return c.entry(paidup.EventSubscription, "The failed renewal was paid within the grace; reminders stopped", ids)
 	}
-	if err := c.entry(store.EventSubscription, fmt.Sprintf("The failed renewal was paid after the grace ended: %s is back", c.s.Policy.TierName(c.plan.Tier)), ids); err != nil {
+	if err := c.entry(paidup.EventSubscription, fmt.Sprintf("The failed renewal was paid after the grace ended: %s is back", c.s.Policy.TierName(c.plan.Tier)), ids); err != nil {
 		return err
 	}
 	return c.s.Notify.QueueLifecycle(c.ctx, c.tx, notify.LifecycleEmail{Kind: notify.KindWelcomeBack, Key: "welcome_back:" + processor + ":" + in.ID,
@@ -422,7 +422,7 @@ func (c *change) settled(in paidup.Invoice, g paidup.Grant, reference string) er
 }
 
 // failed starts the grace after a renewal failed, once per invoice.
-func (c *change) failed(in paidup.Invoice) error {
+func (c *change) failed(in paidup.ProcessorInvoice) error {
 	if c.m.FailingInvoice == in.ID || ended(c.sub) {
 		return nil
 	}
@@ -432,13 +432,13 @@ func (c *change) failed(in paidup.Invoice) error {
 		since = c.tx.Now()
 	}
 	c.m.FailingInvoice, c.m.FailingSince = in.ID, since
-	rec, err := c.invoice(in, store.InvoiceFailed)
+	rec, err := c.invoice(in, paidup.InvoiceFailed)
 	if err != nil {
 		return err
 	}
 	ids := map[string]string{"invoice": in.ID, "reference": rec.Reference}
 	if len(c.blocks) > 0 {
-		return c.entry(store.EventSubscription, fmt.Sprintf("Renewal of %s failed; the customer is blocked, so no grace", in.Amount), ids)
+		return c.entry(paidup.EventSubscription, fmt.Sprintf("Renewal of %s failed; the customer is blocked, so no grace", in.Amount), ids)
 	}
 	grace := c.s.Policy.GraceFor(c.plan)
 	graceEnd := since.Add(grace)
@@ -448,7 +448,7 @@ func (c *change) failed(in paidup.Invoice) error {
 		return err
 	}
 	ids["grant"] = g.ID
-	if err := c.entry(store.EventSubscription, fmt.Sprintf("Renewal of %s failed; %s continues through the grace, until %s",
+	if err := c.entry(paidup.EventSubscription, fmt.Sprintf("Renewal of %s failed; %s continues through the grace, until %s",
 		in.Amount, c.s.Policy.TierName(c.plan.Tier), graceEnd.Format("2 January 2006 15:04 MST")), ids); err != nil {
 		return err
 	}
@@ -472,7 +472,7 @@ func (c *change) failed(in paidup.Invoice) error {
 }
 
 // ends records cancellations: scheduled, undone, and done.
-func (c *change) ends(prev store.Subscription, found bool) error {
+func (c *change) ends(prev paidup.Subscription, found bool) error {
 	processor := c.s.Processor.Name()
 	switch {
 	case ended(c.sub) && (!found || prev.Status != paidup.SubscriptionCanceled):
@@ -500,7 +500,7 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 			}
 			c.failing, c.m.FailingInvoice, c.m.FailingSince = c.m.FailingInvoice, "", time.Time{}
 		}
-		if err := c.entry(store.EventSubscription, summary, nil); err != nil {
+		if err := c.entry(paidup.EventSubscription, summary, nil); err != nil {
 			return err
 		}
 		return c.endedNow(prev, had, graceCut)
@@ -509,7 +509,7 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 			Kind: DeadlinePeriodEnd, CustomerID: c.customerID, Subject: c.subject(), Due: c.sub.CurrentPeriodEnd}); err != nil {
 			return err
 		}
-		if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscription set to end with its period: access until %s",
+		if err := c.entry(paidup.EventSubscription, fmt.Sprintf("Subscription set to end with its period: access until %s",
 			c.sub.CurrentPeriodEnd.Format("2 January 2006 15:04 MST")), nil); err != nil {
 			return err
 		}
@@ -519,7 +519,7 @@ func (c *change) ends(prev store.Subscription, found bool) error {
 		if _, err := c.tx.CancelDeadlines(c.ctx, c.subject(), DeadlinePeriodEnd); err != nil {
 			return err
 		}
-		if err := c.entry(store.EventSubscription, "The subscription's cancellation was undone: it renews", nil); err != nil {
+		if err := c.entry(paidup.EventSubscription, "The subscription's cancellation was undone: it renews", nil); err != nil {
 			return err
 		}
 		return c.resumed(prev)
@@ -566,7 +566,7 @@ func (c *change) cancellationConfirmed() error {
 
 // resumed tells the customer the cancellation prev recorded is undone:
 // once per cancellation undone.
-func (c *change) resumed(prev store.Subscription) error {
+func (c *change) resumed(prev paidup.Subscription) error {
 	if len(c.blocks) > 0 {
 		return nil
 	}
@@ -595,11 +595,11 @@ func (c *change) doubleBuy() error {
 		switch {
 		case o.Failing() && c.s.Policy.Rank(op.Tier) <= newRank:
 			if c.s.Policy.Lifecycle.DoubleBuy == paidup.DoubleBuyFlag {
-				if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s is failing; flagged for a person", o.ID), ids); err != nil {
+				if err := c.entry(paidup.EventSubscription, fmt.Sprintf("Subscribed again while %s is failing; flagged for a person", o.ID), ids); err != nil {
 					return err
 				}
-				if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "double_buy:" + processor + ":" + o.ID,
-					CustomerID: c.customerID, Reference: c.sub.Reference, Kind: store.CaseDoubleBuy,
+				if err := c.s.Notify.OpenCase(c.ctx, c.tx, paidup.SupportCase{DedupeKey: "double_buy:" + processor + ":" + o.ID,
+					CustomerID: c.customerID, Reference: c.sub.Reference, Kind: paidup.CaseDoubleBuy,
 					Summary: fmt.Sprintf("Bought %s while %s is failing: cancel or refund one", c.sub.ID, o.ID)}); err != nil {
 					return err
 				}
@@ -622,7 +622,7 @@ func (c *change) doubleBuy() error {
 			if err := c.tx.Enqueue(c.ctx, CancelArgs{Processor: processor, SubscriptionID: o.ID, Reason: "replaced by " + c.sub.ID}, nil); err != nil {
 				return err
 			}
-			if err := c.entry(store.EventSubscription, fmt.Sprintf("Subscribed again while %s was failing: the failing one is being cancelled", o.ID), ids); err != nil {
+			if err := c.entry(paidup.EventSubscription, fmt.Sprintf("Subscribed again while %s was failing: the failing one is being cancelled", o.ID), ids); err != nil {
 				return err
 			}
 			if found && g.ActiveAt(c.tx.Now()) && len(c.blocks) == 0 {
@@ -637,8 +637,8 @@ func (c *change) doubleBuy() error {
 				}
 			}
 		case !o.Failing() && !o.CancelAtPeriodEnd && op.Tier == c.plan.Tier:
-			if err := c.s.Notify.OpenCase(c.ctx, c.tx, store.SupportCase{DedupeKey: "duplicate:" + processor + ":" + c.sub.ID,
-				CustomerID: c.customerID, Reference: c.sub.Reference, Kind: store.CaseDuplicateSub,
+			if err := c.s.Notify.OpenCase(c.ctx, c.tx, paidup.SupportCase{DedupeKey: "duplicate:" + processor + ":" + c.sub.ID,
+				CustomerID: c.customerID, Reference: c.sub.Reference, Kind: paidup.CaseDuplicateSub,
 				Summary: fmt.Sprintf("Two active subscriptions to %s: %s and %s; cancel or refund one", c.s.Policy.TierName(c.plan.Tier), o.ID, c.sub.ID)}); err != nil {
 				return err
 			}

@@ -508,7 +508,7 @@ type world struct {
 	// names maps subscription ids back to script names.
 	names map[string]string
 	// lastPayment is the latest payment, which a dispute takes back.
-	lastPayment paidup.Payment
+	lastPayment paidup.ProcessorPayment
 	// disputes counts the chargebacks opened: dp_1, dp_2, …
 	disputes int
 	// delays, if set, gives the delays after which an event is delivered,
@@ -601,7 +601,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 			lifecycle.AfterRefundsRead(w.svc, func() {
 				w.billing.refund(p)
 				refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify, Policy: w.svc.Policy}
-				_, err := refunds.SyncRefunds(w.ctx, p.ID, store.ByWebhook, "evt_refund")
+				_, err := refunds.SyncRefunds(w.ctx, p.ID, paidup.ByWebhook, "evt_refund")
 				require.NoError(t, err, at)
 			})
 			return
@@ -612,7 +612,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 			w.billing.refund(w.lastPayment)
 		}
 		refunds := &checkout.Service{Store: w.st, Processor: w.billing, Notify: w.svc.Notify, Policy: w.svc.Policy}
-		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, store.ByWebhook, "evt_refund")
+		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, paidup.ByWebhook, "evt_refund")
 		require.NoError(t, err, at)
 	case "lift":
 		lifted, err := w.svc.LiftBlocks(w.ctx, w.customerID(t), "sam", "the bank reversed the dispute")
@@ -638,7 +638,7 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		require.NoError(t, err, at)
 		var n int
 		for _, p := range payments {
-			if p.State() == store.PaymentDisputed {
+			if p.State() == paidup.PaymentDisputed {
 				n++
 			}
 		}
@@ -679,7 +679,7 @@ func list(s string) []string {
 // lets paidup learn of it.
 func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	now := w.clock.Now()
-	sub := paidup.Subscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive, Reference: paidup.NewReference(),
+	sub := paidup.ProcessorSubscription{ID: w.billing.id("sub"), CustomerID: w.cust, Status: paidup.SubscriptionActive, Reference: paidup.NewReference(),
 		PriceIDs: []string{plan.PriceID}, CurrentPeriodStart: now, CurrentPeriodEnd: month(now, 1), Created: now}
 	in := w.paidInvoice(sub, paidup.InvoiceForSubscriptionCreate, plan.Amount, now, sub.CurrentPeriodEnd)
 	sub.LatestInvoiceID = in.ID
@@ -688,12 +688,12 @@ func (w *world) subscribe(t *testing.T, plan paidup.Plan, name string) {
 	w.hint(t, hint{sub: sub.ID, invoice: in.ID})
 }
 
-func (w *world) paidInvoice(sub paidup.Subscription, reason string, amount paidup.Money, start, end time.Time) paidup.Invoice {
-	in := paidup.Invoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: sub.ID,
+func (w *world) paidInvoice(sub paidup.ProcessorSubscription, reason string, amount paidup.Money, start, end time.Time) paidup.ProcessorInvoice {
+	in := paidup.ProcessorInvoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: sub.ID,
 		Status: paidup.InvoicePaid, BillingReason: reason, PaymentID: w.billing.id("pi"), Amount: amount,
 		PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, PaidAt: w.clock.Now(), AttemptCount: 1, Created: w.clock.Now()}
 	w.billing.putInvoice(in)
-	w.lastPayment = paidup.Payment{ID: in.PaymentID, Amount: amount}
+	w.lastPayment = paidup.ProcessorPayment{ID: in.PaymentID, Amount: amount}
 	return in
 }
 
@@ -705,8 +705,8 @@ func (w *world) buy(t *testing.T, plan paidup.Plan) {
 			return err
 		}
 		pi := w.billing.id("pi")
-		w.lastPayment = paidup.Payment{ID: pi, Amount: plan.Amount}
-		if err := tx.RecordPayment(w.ctx, store.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
+		w.lastPayment = paidup.ProcessorPayment{ID: pi, Amount: plan.Amount}
+		if err := tx.RecordPayment(w.ctx, paidup.Payment{Processor: "stripe", ID: pi, CustomerID: id, PlanID: plan.ID,
 			Amount: plan.Amount, PaidAt: tx.Now()}); err != nil {
 			return err
 		}
@@ -753,12 +753,12 @@ func (w *world) renew(t *testing.T, name string, ok bool) {
 	}
 	start, end := sub.CurrentPeriodEnd, month(sub.CurrentPeriodEnd, 1)
 	plan, _ := w.policy.PlanByPrice(sub.PriceIDs[0])
-	var in paidup.Invoice
+	var in paidup.ProcessorInvoice
 	if ok {
 		in = w.paidInvoice(sub, paidup.InvoiceForSubscriptionCycle, plan.Amount, start, end)
 		sub.CurrentPeriodStart, sub.CurrentPeriodEnd, sub.Status = start, end, paidup.SubscriptionActive
 	} else {
-		in = paidup.Invoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: id,
+		in = paidup.ProcessorInvoice{ID: w.billing.id("in"), CustomerID: w.cust, CustomerEmail: w.email, SubscriptionID: id,
 			Status: paidup.InvoiceOpen, BillingReason: paidup.InvoiceForSubscriptionCycle, Amount: plan.Amount,
 			PriceIDs: sub.PriceIDs, PeriodStart: start, PeriodEnd: end, AttemptCount: 1,
 			NextAttempt: w.clock.Now().Add(24 * time.Hour), Created: w.clock.Now()}
@@ -782,7 +782,7 @@ func (w *world) retry(t *testing.T, name string, ok bool) {
 		sub.Status = paidup.SubscriptionActive
 	}
 	if ok {
-		w.lastPayment = paidup.Payment{ID: in.PaymentID, Amount: in.Amount}
+		w.lastPayment = paidup.ProcessorPayment{ID: in.PaymentID, Amount: in.Amount}
 	}
 	w.billing.putInvoice(in)
 	w.billing.putSub(sub)
@@ -814,7 +814,7 @@ func (w *world) dispute(t *testing.T, closing bool, outcome string) {
 		w.billing.putDispute(d)
 	} else {
 		require.NotEmpty(t, w.lastPayment.ID, "dispute: nothing paid yet")
-		w.billing.putDispute(paidup.Dispute{ID: id, ChargeID: "ch_" + w.lastPayment.ID, PaymentID: w.lastPayment.ID, CustomerID: w.cust,
+		w.billing.putDispute(paidup.ProcessorDispute{ID: id, ChargeID: "ch_" + w.lastPayment.ID, PaymentID: w.lastPayment.ID, CustomerID: w.cust,
 			Amount: w.lastPayment.Amount, Status: "needs_response", Reason: "fraudulent", Created: w.clock.Now()})
 	}
 	w.hint(t, hint{dispute: id, closed: closing})
@@ -869,7 +869,7 @@ func (w *world) deliverDue(t *testing.T) {
 func (w *world) deliver(t *testing.T, h hint) {
 	t.Helper()
 	if h.dispute != "" {
-		err := w.svc.Disputed(w.ctx, h.dispute, h.closed, store.ByWebhook)
+		err := w.svc.Disputed(w.ctx, h.dispute, h.closed, paidup.ByWebhook)
 		if errors.Is(err, lifecycle.ErrUnknownPayer) && w.delays != nil {
 			// Its payment's events are still on their way: the job is
 			// retried, as River would, an hour later.
@@ -887,10 +887,10 @@ func (w *world) deliver(t *testing.T, h hint) {
 // a duplicated event would, to show that the second changes nothing.
 func (w *world) sync(t *testing.T, subID, invoiceID string) {
 	t.Helper()
-	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, store.ByWebhook))
+	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, paidup.ByWebhook))
 	w.runJobs(t)
 	before := w.snapshot(t)
-	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, store.ByWebhook))
+	require.NoError(t, w.svc.SyncSubscription(w.ctx, subID, invoiceID, paidup.ByWebhook))
 	w.runJobs(t)
 	require.Equal(t, before, w.snapshot(t), "a repeated sync changed something")
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // run runs script lines in a world.
@@ -66,7 +65,7 @@ func TestRenewalReferences(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, invoices, 2, "the paid renewal and the one that failed, then was paid")
 		for _, in := range invoices {
-			require.Equal(t, store.InvoicePaid, in.Status)
+			require.Equal(t, paidup.InvoicePaid, in.Status)
 			require.NotEmpty(t, in.PaymentID)
 		}
 		found, ok, err := w.st.InvoiceByReference(w.ctx, refs[0])

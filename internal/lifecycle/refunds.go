@@ -20,7 +20,7 @@ type refundReader interface {
 // refunded while its own events were on their way): they are told to the
 // customer when the sync records the payment. Read before the sync's
 // transaction, so that no processor call holds it open.
-func (s *Service) earlyRefunds(ctx context.Context, invoices []paidup.Invoice) (map[string][]paidup.Refund, error) {
+func (s *Service) earlyRefunds(ctx context.Context, invoices []paidup.ProcessorInvoice) (map[string][]paidup.Refund, error) {
 	rr, ok := s.Processor.(refundReader)
 	if !ok {
 		return nil, nil
@@ -57,7 +57,7 @@ var errRefundedSinceRead = errors.New("a refund was recorded since the sync read
 // nothing. It runs in the transaction that records the refund, by the same
 // key as any refund's email, so that a refund event read later tells
 // nothing twice.
-func (c *change) tellEarlyRefund(in paidup.Invoice, full bool) error {
+func (c *change) tellEarlyRefund(in paidup.ProcessorInvoice, full bool) error {
 	refunds, read := c.early[in.PaymentID]
 	switch {
 	case c.early == nil:

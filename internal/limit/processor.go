@@ -175,8 +175,8 @@ func (p *Processor) ListCheckouts(ctx context.Context, created paidup.Created, f
 	return listed(ctx, p.read, func(f func(paidup.Checkout) error) error { return p.next.ListCheckouts(ctx, created, f) }, fn)
 }
 
-func (p *Processor) ListPayments(ctx context.Context, created paidup.Created, fn func(paidup.Payment) error) error {
-	return listed(ctx, p.read, func(f func(paidup.Payment) error) error { return p.next.ListPayments(ctx, created, f) }, fn)
+func (p *Processor) ListPayments(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorPayment) error) error {
+	return listed(ctx, p.read, func(f func(paidup.ProcessorPayment) error) error { return p.next.ListPayments(ctx, created, f) }, fn)
 }
 
 func (p *Processor) Refunds(ctx context.Context, paymentID string) (paidup.PaymentRefunds, error) {
@@ -212,47 +212,47 @@ func (p *Processor) ListUndeliveredEvents(ctx context.Context, created paidup.Cr
 	return listed(ctx, p.read, func(f func(paidup.ProcessorEvent) error) error { return p.next.ListUndeliveredEvents(ctx, created, f) }, fn)
 }
 
-func (p *Processor) Subscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (p *Processor) Subscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	if err := p.read.turn(ctx); err != nil {
-		return paidup.Subscription{}, err
+		return paidup.ProcessorSubscription{}, err
 	}
 	return p.next.Subscription(ctx, id)
 }
 
-func (p *Processor) CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (p *Processor) CancelSubscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	if err := p.write.turn(ctx); err != nil {
-		return paidup.Subscription{}, err
+		return paidup.ProcessorSubscription{}, err
 	}
 	return p.next.CancelSubscription(ctx, id)
 }
 
-func (p *Processor) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.Subscription, error) {
+func (p *Processor) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.ProcessorSubscription, error) {
 	if err := p.write.turn(ctx); err != nil {
-		return paidup.Subscription{}, err
+		return paidup.ProcessorSubscription{}, err
 	}
 	return p.next.SetCancelAtPeriodEnd(ctx, id, cancel)
 }
 
-func (p *Processor) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
+func (p *Processor) Invoice(ctx context.Context, id string) (paidup.ProcessorInvoice, error) {
 	if err := p.read.turn(ctx); err != nil {
-		return paidup.Invoice{}, err
+		return paidup.ProcessorInvoice{}, err
 	}
 	return p.next.Invoice(ctx, id)
 }
 
-func (p *Processor) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.Invoice) error) error {
-	return listed(ctx, p.read, func(f func(paidup.Invoice) error) error { return p.next.ListInvoices(ctx, created, f) }, fn)
+func (p *Processor) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorInvoice) error) error {
+	return listed(ctx, p.read, func(f func(paidup.ProcessorInvoice) error) error { return p.next.ListInvoices(ctx, created, f) }, fn)
 }
 
-func (p *Processor) Dispute(ctx context.Context, id string) (paidup.Dispute, error) {
+func (p *Processor) Dispute(ctx context.Context, id string) (paidup.ProcessorDispute, error) {
 	if err := p.read.turn(ctx); err != nil {
-		return paidup.Dispute{}, err
+		return paidup.ProcessorDispute{}, err
 	}
 	return p.next.Dispute(ctx, id)
 }
 
-func (p *Processor) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.Dispute) error) error {
-	return listed(ctx, p.read, func(f func(paidup.Dispute) error) error { return p.next.ListDisputes(ctx, created, f) }, fn)
+func (p *Processor) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorDispute) error) error {
+	return listed(ctx, p.read, func(f func(paidup.ProcessorDispute) error) error { return p.next.ListDisputes(ctx, created, f) }, fn)
 }
 
 func (p *Processor) PortalURL(ctx context.Context, customerID, returnURL string) (string, error) {

@@ -19,16 +19,16 @@ const (
 // customerCases are the support cases that leave a customer's purchase
 // waiting on a person: its status page promises a reply, and the customer
 // is told when a person starts and what they found.
-var customerCases = []string{store.CaseUnknownPlan, store.CaseAmountMismatch, store.CaseBlockedPayer, store.CaseUnconfirmed,
-	store.CaseDuplicatePurchase}
+var customerCases = []string{paidup.CaseUnknownPlan, paidup.CaseAmountMismatch, paidup.CaseBlockedPayer, paidup.CaseUnconfirmed,
+	paidup.CaseDuplicatePurchase}
 
 // paidCases are those among them where the payment is known to have
 // succeeded.
-var paidCases = []string{store.CaseUnknownPlan, store.CaseAmountMismatch, store.CaseBlockedPayer, store.CaseDuplicatePurchase}
+var paidCases = []string{paidup.CaseUnknownPlan, paidup.CaseAmountMismatch, paidup.CaseBlockedPayer, paidup.CaseDuplicatePurchase}
 
 // tellCustomer queues, for a case a customer waits on, the email that says
 // a person is looking at their purchase, once per case.
-func (o *Outbox) tellCustomer(ctx context.Context, tx *store.Tx, sc store.SupportCase) error {
+func (o *Outbox) tellCustomer(ctx context.Context, tx *store.Tx, sc paidup.SupportCase) error {
 	a, ok, err := o.waitingCustomer(ctx, tx, sc)
 	if err != nil || !ok {
 		return err
@@ -41,7 +41,7 @@ func (o *Outbox) tellCustomer(ctx context.Context, tx *store.Tx, sc store.Suppor
 }
 
 // waitingCustomer is the checkout of a case a customer waits on.
-func (o *Outbox) waitingCustomer(ctx context.Context, tx *store.Tx, sc store.SupportCase) (paidup.CheckoutAttempt, bool, error) {
+func (o *Outbox) waitingCustomer(ctx context.Context, tx *store.Tx, sc paidup.SupportCase) (paidup.CheckoutAttempt, bool, error) {
 	if !slices.Contains(customerCases, sc.Kind) || sc.Reference == "" {
 		return paidup.CheckoutAttempt{}, false, nil
 	}
@@ -56,10 +56,10 @@ func (o *Outbox) waitingCustomer(ctx context.Context, tx *store.Tx, sc store.Sup
 // customer's timeline with who made it. If the customer waits on it, the
 // answer is emailed to them, once; answer is written to the customer
 // and is required then.
-func (o *Outbox) ResolveCase(ctx context.Context, tx *store.Tx, id, actor, answer string) (store.SupportCase, error) {
+func (o *Outbox) ResolveCase(ctx context.Context, tx *store.Tx, id, actor, answer string) (paidup.SupportCase, error) {
 	answer = strings.TrimSpace(answer)
 	if strings.TrimSpace(actor) == "" {
-		return store.SupportCase{}, paidup.Errorf(paidup.EINVALID, "Who resolves the case is required, for the record.")
+		return paidup.SupportCase{}, paidup.Errorf(paidup.EINVALID, "Who resolves the case is required, for the record.")
 	}
 	sc, open, err := tx.ResolveCase(ctx, id, actor, answer)
 	switch {
@@ -79,8 +79,8 @@ func (o *Outbox) ResolveCase(ctx context.Context, tx *store.Tx, id, actor, answe
 	if answer != "" {
 		summary += ": " + answer
 	}
-	if err := tx.Append(ctx, store.TimelineEntry{CustomerID: sc.CustomerID, Reference: sc.Reference, Kind: store.EventSupportCase,
-		Source: store.ByStaff, Summary: summary, Data: map[string]string{"case": sc.ID, "kind": sc.Kind, "actor": actor}}); err != nil {
+	if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: sc.CustomerID, Reference: sc.Reference, Kind: paidup.EventSupportCase,
+		Source: paidup.ByStaff, Summary: summary, Data: map[string]string{"case": sc.ID, "kind": sc.Kind, "actor": actor}}); err != nil {
 		return sc, err
 	}
 	if !waiting {

@@ -43,7 +43,7 @@ func TestCaseEmails(t *testing.T) {
 			Email: "ada@example.com", Amount: proAnnual.Amount, Processor: "stripe"})
 		require.NoError(t, err)
 		var customerID string
-		open := func(c store.SupportCase) {
+		open := func(c paidup.SupportCase) {
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
 				var err error
 				if customerID, _, err = tx.MatchCustomer(ctx, "stripe", "", "ada@example.com"); err != nil {
@@ -53,11 +53,11 @@ func TestCaseEmails(t *testing.T) {
 				return b.outbox.OpenCase(ctx, tx, c)
 			}))
 		}
-		c := store.SupportCase{DedupeKey: "payment:stripe:pi_1", Reference: "PU-7K3M-Q9XD", PaymentID: "pi_1", Kind: store.CaseAmountMismatch,
+		c := paidup.SupportCase{DedupeKey: "payment:stripe:pi_1", Reference: "PU-7K3M-Q9XD", PaymentID: "pi_1", Kind: paidup.CaseAmountMismatch,
 			Summary: "Paid $1.00 for Pro, one year, which costs $249.00"}
 		open(c)
 		open(c) // the same case again: nothing more
-		open(store.SupportCase{DedupeKey: "email:em_1", Reference: "PU-7K3M-Q9XD", Kind: store.CaseEmailFailed, Summary: "bounced"})
+		open(paidup.SupportCase{DedupeKey: "email:em_1", Reference: "PU-7K3M-Q9XD", Kind: paidup.CaseEmailFailed, Summary: "bounced"})
 
 		sent := b.sendKind(t, customerID, notify.KindCaseOpened)
 		require.Len(t, sent, 1, "one email for the one case a customer waits on")
@@ -76,7 +76,7 @@ func TestCaseEmails(t *testing.T) {
 		require.NoError(t, err)
 		var caseID string
 		for _, sc := range cases {
-			if sc.Kind == store.CaseAmountMismatch {
+			if sc.Kind == paidup.CaseAmountMismatch {
 				caseID = sc.ID
 			}
 		}

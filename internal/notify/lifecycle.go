@@ -129,7 +129,7 @@ type DisputeAlert struct {
 	CustomerID string
 	Email      string // the customer's
 	Processor  string // e.g. "stripe"
-	Dispute    paidup.Dispute
+	Dispute    paidup.ProcessorDispute
 	Revoked    int      // grants ended
 	Suspended  []string // the tiers the block suspends, back when it is lifted
 	// Reference is paidup's reference of the dispute (PU-…): the one the
@@ -149,13 +149,13 @@ func (o *Outbox) AlertDispute(ctx context.Context, tx *store.Tx, d DisputeAlert)
 	if who == "" {
 		who = d.CustomerID
 	}
-	c := store.SupportCase{
+	c := paidup.SupportCase{
 		DedupeKey: "dispute:" + d.Processor + ":" + d.Dispute.ID, CustomerID: d.CustomerID, Reference: d.Reference,
 		PaymentID: d.Dispute.PaymentID, Kind: CaseDispute,
 		Summary: fmt.Sprintf("Chargeback of %s by %s (%s): blocked; %s ended, %s suspended", d.Dispute.Amount, who,
 			humanReason(d.Dispute.Reason), grants(d.Revoked), grants(len(d.Suspended))),
 	}
-	return o.openCase(ctx, tx, c, KindDisputeAlert, func(sc store.SupportCase) map[string]string {
+	return o.openCase(ctx, tx, c, KindDisputeAlert, func(sc paidup.SupportCase) map[string]string {
 		return map[string]string{
 			"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": d.Reference, "purchase": d.Purchase, "payment": d.Dispute.PaymentID,
 			"opened": sc.CreatedAt.Format(time.RFC3339), "customer_email": d.Email, "processor": d.Processor,

@@ -265,7 +265,7 @@ func TestAlertDispute(t *testing.T) {
 		customerID := b.subscriber(t)
 		d := notify.DisputeAlert{CustomerID: customerID, Email: "ada@example.com", Processor: "stripe", Revoked: 2, Reference: "PU-4D7N-8WQE",
 			Purchase: "PU-7K3M-Q9XD", Suspended: []string{"supporter"},
-			Dispute: paidup.Dispute{ID: "dp_123", ChargeID: "ch_123", PaymentID: "pi_123", CustomerID: "cus_ada",
+			Dispute: paidup.ProcessorDispute{ID: "dp_123", ChargeID: "ch_123", PaymentID: "pi_123", CustomerID: "cus_ada",
 				Amount: paidup.Money{Amount: 900, Currency: "usd"}, Status: "needs_response", Reason: "product_not_received"}}
 		for range 2 {
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { return b.outbox.AlertDispute(ctx, tx, d) }))

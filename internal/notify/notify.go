@@ -108,8 +108,8 @@ func (o *Outbox) signInLimits() (int, time.Duration) {
 
 // OpenCase opens a support case, once, puts it on the customer's timeline
 // and alerts everyone on call.
-func (o *Outbox) OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase) error {
-	return o.openCase(ctx, tx, c, KindAlert, func(sc store.SupportCase) map[string]string {
+func (o *Outbox) OpenCase(ctx context.Context, tx *store.Tx, c paidup.SupportCase) error {
+	return o.openCase(ctx, tx, c, KindAlert, func(sc paidup.SupportCase) map[string]string {
 		return map[string]string{"case": sc.ID, "kind": c.Kind, "summary": c.Summary, "reference": c.Reference,
 			"payment": c.PaymentID, "opened": sc.CreatedAt.Format(time.RFC3339)}
 	})
@@ -117,13 +117,13 @@ func (o *Outbox) OpenCase(ctx context.Context, tx *store.Tx, c store.SupportCase
 
 // openCase opens a support case, once, puts it on the customer's timeline
 // and emails everyone on call an email of kind, with data about the case.
-func (o *Outbox) openCase(ctx context.Context, tx *store.Tx, c store.SupportCase, kind string, data func(store.SupportCase) map[string]string) error {
+func (o *Outbox) openCase(ctx context.Context, tx *store.Tx, c paidup.SupportCase, kind string, data func(paidup.SupportCase) map[string]string) error {
 	sc, created, err := tx.OpenCase(ctx, c)
 	if err != nil || !created {
 		return err
 	}
-	if err := tx.Append(ctx, store.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: store.EventSupportCase,
-		Source: store.BySystem, Summary: "Support case opened: " + c.Summary,
+	if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: paidup.EventSupportCase,
+		Source: paidup.BySystem, Summary: "Support case opened: " + c.Summary,
 		Data: map[string]string{"case": sc.ID, "kind": c.Kind, "payment": c.PaymentID}}); err != nil {
 		return err
 	}
@@ -154,7 +154,7 @@ func queueNew(ctx context.Context, tx *store.Tx, e store.Email, ref string) (boo
 	if err := tx.Enqueue(ctx, SendArgs{EmailID: em.ID}, nil); err != nil {
 		return false, err
 	}
-	return true, tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: store.EventEmail, Source: store.BySystem,
+	return true, tx.Append(ctx, paidup.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: paidup.EventEmail, Source: paidup.BySystem,
 		Summary: fmt.Sprintf("%s email queued to %s", describeKind(e.Kind), e.To), Data: map[string]string{"email": em.ID}})
 }
 
@@ -303,8 +303,8 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSent, ""); err != nil {
 			return err
 		}
-		return tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.EventEmail,
-			Source: store.BySystem, Summary: fmt.Sprintf("%s email sent to %s", describeKind(e.Kind), e.To),
+		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: paidup.EventEmail,
+			Source: paidup.BySystem, Summary: fmt.Sprintf("%s email sent to %s", describeKind(e.Kind), e.To),
 			Data: map[string]string{"email": e.ID, "attempt": strconv.Itoa(job.Attempt)}})
 	})
 	if err != nil {
@@ -331,13 +331,13 @@ func (s *Sender) failed(ctx context.Context, job *river.Job[SendArgs], e store.E
 		if final {
 			summary = fmt.Sprintf("%s email to %s failed for good after %d attempts: %v", describeKind(e.Kind), e.To, job.Attempt, sendErr)
 		}
-		if err := tx.Append(ctx, store.TimelineEntry{CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.EventEmail,
-			Source: store.BySystem, Summary: summary, Data: map[string]string{"email": e.ID}}); err != nil {
+		if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: paidup.EventEmail,
+			Source: paidup.BySystem, Summary: summary, Data: map[string]string{"email": e.ID}}); err != nil {
 			return err
 		}
 		if final && !toOnCall(e.Kind) {
-			return s.Outbox.OpenCase(ctx, tx, store.SupportCase{
-				DedupeKey: "email:" + e.ID, CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: store.CaseEmailFailed,
+			return s.Outbox.OpenCase(ctx, tx, paidup.SupportCase{
+				DedupeKey: "email:" + e.ID, CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: paidup.CaseEmailFailed,
 				Summary: fmt.Sprintf("The %s email to %s could not be delivered: %v", strings.ToLower(describeKind(e.Kind)), e.To, sendErr),
 			})
 		}

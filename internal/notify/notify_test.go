@@ -360,7 +360,7 @@ func TestSendFailures(t *testing.T) {
 		cases, err := b.store.OpenCases(ctx)
 		require.NoError(t, err)
 		require.Len(t, cases, 1)
-		require.Equal(t, store.CaseEmailFailed, cases[0].Kind)
+		require.Equal(t, paidup.CaseEmailFailed, cases[0].Kind)
 		require.Equal(t, e.CustomerID, cases[0].CustomerID)
 		require.Equal(t, "PU-7K3M-Q9XD", cases[0].Reference)
 		timeline = b.timeline(t, e.CustomerID)
@@ -500,8 +500,8 @@ func TestConfirmationSaysHowThePurchaseStandsWhenSent(t *testing.T) {
 			{"unchanged", func(*testing.T, *testBundle, store.Email) {}, "What you have: Pro, until 23 November 2027."},
 			{"refunded", func(t *testing.T, b *testBundle, e store.Email) {
 				require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-					if err := tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_ada@example.com", CustomerID: e.CustomerID,
-						PlanID: proAnnual.ID, Amount: proAnnual.Amount, Status: store.PaymentSucceeded, PaidAt: tx.Now()}); err != nil {
+					if err := tx.RecordPayment(ctx, paidup.Payment{Processor: "stripe", ID: "pi_ada@example.com", CustomerID: e.CustomerID,
+						PlanID: proAnnual.ID, Amount: proAnnual.Amount, Status: paidup.PaymentSucceeded, PaidAt: tx.Now()}); err != nil {
 						return err
 					}
 					_, err := tx.SetRefunded(ctx, "stripe", "pi_ada@example.com", proAnnual.Amount.Amount)

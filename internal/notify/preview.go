@@ -80,12 +80,12 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
 	case KindAlert:
 		e.To = "oncall@example.com"
-		e.Data = map[string]string{"case": "sc_preview", "kind": store.CaseUnconfirmed, "reference": "PU-7K3M-Q9XD",
+		e.Data = map[string]string{"case": "sc_preview", "kind": paidup.CaseUnconfirmed, "reference": "PU-7K3M-Q9XD",
 			"summary": "Checkout PU-7K3M-Q9XD by ada@example.com: the processor never said how it ended",
 			"payment": "pi_3QpreviewA1b2C3", "opened": now.Format(time.RFC3339), "customer_email": "ada@example.com"}
 	case KindCaseOpened, KindCaseAnswered:
 		p := s.samplePlan(false)
-		e.Data = map[string]string{"case": "sc_preview", "kind": store.CaseAmountMismatch, "reference": "PU-7K3M-Q9XD", "plan": p.ID, "paid": "yes"}
+		e.Data = map[string]string{"case": "sc_preview", "kind": paidup.CaseAmountMismatch, "reference": "PU-7K3M-Q9XD", "plan": p.ID, "paid": "yes"}
 		if kind == KindCaseAnswered {
 			e.Data["answer"] = "Your payment was for last year's price. We have granted your access as bought, and refunded the difference; it shows on your statement in a few days."
 		}

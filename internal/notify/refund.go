@@ -43,7 +43,7 @@ func (o *Outbox) QueueRefundIssued(ctx context.Context, tx *store.Tx, n checkout
 			data["keeps_until"] = n.Access.Until.UTC().Format(time.RFC3339)
 		}
 	}
-	if err := tx.Append(ctx, store.TimelineEntry{CustomerID: n.CustomerID, Reference: ref, Kind: store.EventPayment, Source: store.BySystem,
+	if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: n.CustomerID, Reference: ref, Kind: paidup.EventPayment, Source: paidup.BySystem,
 		Summary: "Refund " + ref + ": " + n.Refund.Amount.String() + " of payment " + n.Payment.ID + " (" + n.Payment.CheckoutReference + ")",
 		Data:    map[string]string{"refund": n.Refund.ID, "payment": n.Payment.ID, "purchase": n.Payment.CheckoutReference}}); err != nil {
 		return err

@@ -100,7 +100,7 @@ func TestRefundIssuedEmail(t *testing.T) {
 				refundID := "re_3Test" + strings.Repeat("x", i)
 				n := tt.notice(checkout.RefundNotice{CustomerID: customerID, Email: "ada@example.com", Processor: "stripe",
 					Refund:  paidup.Refund{ID: refundID, PaymentID: "pi_3Test", Amount: usd(24900), Status: paidup.RefundSucceeded},
-					Payment: store.Payment{Processor: "stripe", ID: "pi_3Test", CustomerID: customerID, CheckoutReference: "PU-7K3M-Q9XD", PlanID: proAnnual.ID, Amount: usd(24900)},
+					Payment: paidup.Payment{Processor: "stripe", ID: "pi_3Test", CustomerID: customerID, CheckoutReference: "PU-7K3M-Q9XD", PlanID: proAnnual.ID, Amount: usd(24900)},
 					Tier:    "pro"})
 				queue := func() {
 					require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { return b.outbox.QueueRefundIssued(ctx, tx, n) }))

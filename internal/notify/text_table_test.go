@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/standing"
@@ -99,12 +100,12 @@ var customerEmails = []customerEmail{
 	}},
 	{kind: notify.KindCaseOpened, states: []standing.State{standing.NeedsPerson}, data: func(st standing.Standing) map[string]string {
 		d := planData(st)
-		d["case"], d["kind"], d["paid"] = "sc_test", store.CaseAmountMismatch, "yes"
+		d["case"], d["kind"], d["paid"] = "sc_test", paidup.CaseAmountMismatch, "yes"
 		return d
 	}},
 	{kind: notify.KindCaseAnswered, states: []standing.State{standing.In, standing.Renewing}, data: func(st standing.Standing) map[string]string {
 		d := planData(st)
-		d["case"], d["kind"], d["answer"] = "sc_test", store.CaseAmountMismatch, "We have granted your access as you bought it."
+		d["case"], d["kind"], d["answer"] = "sc_test", paidup.CaseAmountMismatch, "We have granted your access as you bought it."
 		return d
 	}, forbiddenOnly: true},
 	{kind: notify.KindAccessOnHold, states: []standing.State{standing.OnHold}, data: func(st standing.Standing) map[string]string {

@@ -127,7 +127,7 @@ func (r *Reconciler) check(ctx context.Context, a paidup.CheckoutAttempt, rep *R
 		return r.reschedule(ctx, a, rep)
 	}
 	failpoint.Inject("reconcile.after_check")
-	out, err := r.Checkout.FulfilCheckout(ctx, co, store.ByReconciler)
+	out, err := r.Checkout.FulfilCheckout(ctx, co, paidup.ByReconciler)
 	if err != nil {
 		r.reschedule(ctx, a, rep)
 		return err
@@ -164,8 +164,8 @@ func (r *Reconciler) giveUp(ctx context.Context, a paidup.CheckoutAttempt) error
 		if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptUnknown, "", ""); err != nil {
 			return err
 		}
-		return r.Notify.OpenCase(ctx, tx, store.SupportCase{
-			DedupeKey: "unconfirmed:" + a.Reference, Reference: a.Reference, Kind: store.CaseUnconfirmed,
+		return r.Notify.OpenCase(ctx, tx, paidup.SupportCase{
+			DedupeKey: "unconfirmed:" + a.Reference, Reference: a.Reference, Kind: paidup.CaseUnconfirmed,
 			Summary: fmt.Sprintf("Checkout %s (%s, %s) was never confirmed by the processor after %d checks", a.Reference, a.PlanID, a.Email, a.Checks+1),
 		})
 	})
@@ -179,7 +179,7 @@ func (r *Reconciler) resolve(ctx context.Context, a paidup.CheckoutAttempt, stat
 		if err := tx.ResolveAttempt(ctx, a.Reference, status, "", ""); err != nil {
 			return err
 		}
-		return tx.Append(ctx, store.TimelineEntry{Reference: a.Reference, Kind: store.EventCheckout, Source: store.ByReconciler, Summary: summary})
+		return tx.Append(ctx, paidup.TimelineEntry{Reference: a.Reference, Kind: paidup.EventCheckout, Source: paidup.ByReconciler, Summary: summary})
 	})
 }
 
@@ -277,7 +277,7 @@ func (r *Reconciler) repairCheckout(ctx context.Context, listed paidup.Checkout,
 // paidup has not recorded.
 func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
 	return r.sweep(ctx, "payments", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListPayments(ctx, created, func(p paidup.Payment) error {
+		return r.Checkout.Processor.ListPayments(ctx, created, func(p paidup.ProcessorPayment) error {
 			rep.Swept++
 			done(p.Created, r.repairPayment(ctx, p, rep))
 			return ctx.Err()
@@ -289,7 +289,7 @@ func (r *Reconciler) sweepPayments(ctx context.Context, rep *Report) error {
 // carries a reference in paidup's format (anything else there is not
 // paidup's; a checkout for a plan's price is found by the checkouts
 // sweep), unless paidup knows the payment.
-func (r *Reconciler) repairPayment(ctx context.Context, p paidup.Payment, rep *Report) error {
+func (r *Reconciler) repairPayment(ctx context.Context, p paidup.ProcessorPayment, rep *Report) error {
 	if !p.Succeeded || !paidup.IsReference(p.Reference) {
 		return nil
 	}
@@ -312,7 +312,7 @@ func (r *Reconciler) sweepRefunds(ctx context.Context, rep *Report) error {
 	return r.sweep(ctx, "refunds", func(created paidup.Created, done func(time.Time, error)) error {
 		return r.Checkout.Processor.ListRefunds(ctx, created, func(rf paidup.Refund, all paidup.PaymentRefunds) error {
 			rep.Swept++
-			changed, err := r.Checkout.ApplyRefunds(ctx, all, store.ByReconciler, rf.ID)
+			changed, err := r.Checkout.ApplyRefunds(ctx, all, paidup.ByReconciler, rf.ID)
 			if changed {
 				rep.Repaired++
 				r.Logger.Info("reconciler: recorded refunds paidup had missed", "payment", all.PaymentID, "refund", rf.ID)
@@ -351,7 +351,7 @@ func (r *Reconciler) verifyRefunds(ctx context.Context, rep *Report) error {
 			return ctx.Err()
 		}
 		rep.Checked++
-		changed, err := r.Checkout.SyncRefunds(ctx, p.ID, store.ByReconciler, "")
+		changed, err := r.Checkout.SyncRefunds(ctx, p.ID, paidup.ByReconciler, "")
 		switch {
 		case errors.Is(err, paidup.ErrNoSuchObject):
 			r.Logger.Warn("reconciler: the processor has no payment paidup recorded as refunded", "payment", p.ID)
@@ -374,7 +374,7 @@ func (r *Reconciler) repair(ctx context.Context, co paidup.Checkout, rep *Report
 	if err != nil || known {
 		return err
 	}
-	out, err := r.Checkout.FulfilCheckout(ctx, co, store.ByReconciler)
+	out, err := r.Checkout.FulfilCheckout(ctx, co, paidup.ByReconciler)
 	if err != nil {
 		return err
 	}
@@ -410,7 +410,7 @@ func (r *Reconciler) sweepInvoices(ctx context.Context, rep *Report) error {
 	}
 	processor := r.Checkout.Processor.Name()
 	return r.sweep(ctx, "invoices", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListInvoices(ctx, created, func(in paidup.Invoice) error {
+		return r.Checkout.Processor.ListInvoices(ctx, created, func(in paidup.ProcessorInvoice) error {
 			rep.Swept++
 			if in.SubscriptionID == "" {
 				done(in.Created, nil)
@@ -422,7 +422,7 @@ func (r *Reconciler) sweepInvoices(ctx context.Context, rep *Report) error {
 	})
 }
 
-func (r *Reconciler) repairInvoice(ctx context.Context, processor string, in paidup.Invoice, rep *Report) error {
+func (r *Reconciler) repairInvoice(ctx context.Context, processor string, in paidup.ProcessorInvoice, rep *Report) error {
 	switch {
 	case in.Status == paidup.InvoicePaid && in.PaymentID != "":
 		if known, err := r.Store.PaymentKnown(ctx, processor, in.PaymentID); err != nil || known {
@@ -436,7 +436,7 @@ func (r *Reconciler) repairInvoice(ctx context.Context, processor string, in pai
 	default:
 		return nil
 	}
-	if err := r.Lifecycle.SyncSubscription(ctx, in.SubscriptionID, in.ID, store.ByReconciler); err != nil {
+	if err := r.Lifecycle.SyncSubscription(ctx, in.SubscriptionID, in.ID, paidup.ByReconciler); err != nil {
 		return err
 	}
 	rep.Repaired++
@@ -451,12 +451,12 @@ func (r *Reconciler) sweepDisputes(ctx context.Context, rep *Report) error {
 	}
 	processor := r.Checkout.Processor.Name()
 	return r.sweep(ctx, "disputes", func(created paidup.Created, done func(time.Time, error)) error {
-		return r.Checkout.Processor.ListDisputes(ctx, created, func(d paidup.Dispute) error {
+		return r.Checkout.Processor.ListDisputes(ctx, created, func(d paidup.ProcessorDispute) error {
 			rep.Swept++
 			known, err := r.Store.BlockExists(ctx, paidup.BlockDispute, processor+":"+d.ID)
 			if err == nil && !known {
 				closed := d.Status == paidup.DisputeWon || d.Status == paidup.DisputeLost
-				err = r.Lifecycle.Disputed(ctx, d.ID, closed, store.ByReconciler)
+				err = r.Lifecycle.Disputed(ctx, d.ID, closed, paidup.ByReconciler)
 				switch {
 				case err == nil:
 					rep.Repaired++
@@ -488,7 +488,7 @@ func (r *Reconciler) checkStaleSubscriptions(ctx context.Context, rep *Report) e
 	var errs []error
 	for _, id := range ids {
 		rep.Checked++
-		if err := r.Lifecycle.SyncSubscription(ctx, id, "", store.ByReconciler); err != nil {
+		if err := r.Lifecycle.SyncSubscription(ctx, id, "", paidup.ByReconciler); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -264,7 +264,7 @@ func TestRunGivesUpWhenProcessorUnreachable(t *testing.T) {
 			cases, err := b.store.OpenCases(ctx)
 			require.NoError(t, err)
 			require.Len(t, cases, 1)
-			require.Equal(t, store.CaseUnconfirmed, cases[0].Kind)
+			require.Equal(t, paidup.CaseUnconfirmed, cases[0].Kind)
 			require.Equal(t, a.Reference, cases[0].Reference)
 			require.Contains(t, cases[0].Summary, "after 3 checks")
 			require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'alert' AND to_address = $1`, onCall[0]))
@@ -450,7 +450,7 @@ func TestSweepRecordsLostRefunds(t *testing.T) {
 		b := setup(t, engine, time.Hour, sandbox.Options{})
 		a := b.start(t, "ada@example.com")
 		b.sb.Pay(t, a.CheckoutID, nil)
-		out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+		out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
 		require.NoError(t, err)
 		require.Equal(t, paidup.AttemptFulfilled, out.State)
 
@@ -516,7 +516,7 @@ func TestReconcilerConfirmsRefunds(t *testing.T) {
 		buy := func(email, card string) (checkout.Outcome, paidup.Checkout) {
 			a := b.start(t, email)
 			b.sb.Pay(t, a.CheckoutID, url.Values{"payment_method": {card}})
-			out, err := b.svc.Fulfil(ctx, a.CheckoutID, store.ByWebhook)
+			out, err := b.svc.Fulfil(ctx, a.CheckoutID, paidup.ByWebhook)
 			require.NoError(t, err)
 			require.Equal(t, paidup.AttemptFulfilled, out.State)
 			co, err := b.sb.Processor().Checkout(ctx, a.CheckoutID)
@@ -529,7 +529,7 @@ func TestReconcilerConfirmsRefunds(t *testing.T) {
 			require.Len(t, grants, 1)
 			return grants[0]
 		}
-		payment := func(customerID string) store.Payment {
+		payment := func(customerID string) paidup.Payment {
 			payments, err := b.store.Payments(ctx, customerID)
 			require.NoError(t, err)
 			require.Len(t, payments, 1)
@@ -551,12 +551,12 @@ func TestReconcilerConfirmsRefunds(t *testing.T) {
 		require.Equal(t, 2, rep.Repaired, "%+v", rep)
 
 		p := payment(wrong.CustomerID)
-		require.Equal(t, store.PaymentSucceeded, p.Status, "the processor has no refund of it")
+		require.Equal(t, paidup.PaymentSucceeded, p.Status, "the processor has no refund of it")
 		require.Zero(t, p.AmountRefunded)
 		require.Zero(t, grant(wrong.CustomerID).Revoked, "its access is back")
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM timeline WHERE customer_id = $1 AND summary LIKE 'Access restored%'`, wrong.CustomerID))
 		require.NotZero(t, grant(failing.CustomerID).Revoked, "the refund the sweep found ends the access")
-		require.Equal(t, store.PaymentRefunded, payment(failing.CustomerID).Status)
+		require.Equal(t, paidup.PaymentRefunded, payment(failing.CustomerID).Status)
 
 		// A later refund moves the refunds sweep on.
 		b.clock.Advance(10 * time.Minute)
@@ -577,10 +577,10 @@ func TestReconcilerConfirmsRefunds(t *testing.T) {
 		rep = b.run(t)
 		require.Equal(t, 1, rep.Repaired, "an hour on, it is confirmed again: %+v", rep)
 		p = payment(failing.CustomerID)
-		require.Equal(t, store.PaymentSucceeded, p.Status)
+		require.Equal(t, paidup.PaymentSucceeded, p.Status)
 		require.Zero(t, p.AmountRefunded)
 		require.Zero(t, grant(failing.CustomerID).Revoked, "the failed refund gives the access back")
-		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, store.CaseRefundFailed, failingCo.PaymentID))
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM support_cases WHERE kind = $1 AND payment_id = $2`, paidup.CaseRefundFailed, failingCo.PaymentID))
 
 		b.clock.Advance(2 * time.Hour)
 		rep = b.run(t)

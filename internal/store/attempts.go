@@ -52,7 +52,7 @@ func (s *Store) CreateCheckoutAttempt(ctx context.Context, a paidup.CheckoutAtte
 			return nil
 		}
 		created = true
-		return tx.Append(ctx, TimelineEntry{Reference: a.Reference, Kind: EventCheckout, Source: ByCustomer,
+		return tx.Append(ctx, paidup.TimelineEntry{Reference: a.Reference, Kind: paidup.EventCheckout, Source: paidup.ByCustomer,
 			Summary: fmt.Sprintf("Checkout started: %s, %s, for %s", a.PlanID, a.Amount, a.Email)})
 	})
 	if err != nil || created {
@@ -109,7 +109,7 @@ func (s *Store) OpenCheckoutAttempt(ctx context.Context, ref, checkoutID, url st
 			return nil
 		}
 		opened = true
-		return tx.Append(ctx, TimelineEntry{Reference: ref, Kind: EventCheckout, Source: ByCustomer,
+		return tx.Append(ctx, paidup.TimelineEntry{Reference: ref, Kind: paidup.EventCheckout, Source: paidup.ByCustomer,
 			Summary: "Sent to the processor's payment page", Data: map[string]string{"checkout": checkoutID}})
 	})
 	if err != nil || opened {
@@ -138,7 +138,7 @@ func (s *Store) AttemptGrant(ctx context.Context, ref string) (g paidup.Grant, p
 		FROM checkout_attempts a
 		JOIN payments p ON p.processor = a.processor AND p.payment_id = a.payment_id AND p.checkout_id = a.processor_checkout_id
 		JOIN grants g ON g.source_ref = p.processor || ':' || p.payment_id AND g.source IN ($2, $3)
-		WHERE a.reference = $1`, ref, paidup.SourcePurchase, paidup.SourceSubscription, PaymentDisputed)
+		WHERE a.reference = $1`, ref, paidup.SourcePurchase, paidup.SourceSubscription, paidup.PaymentDisputed)
 	var end, revoked sql.NullTime
 	err = row.Scan(&g.ID, &g.CustomerID, &g.Tier, &g.PlanID, &g.Source, &g.SourceRef, &g.Start, &end, &revoked, &g.RevokeReason, &g.CreatedAt, &paymentStatus)
 	if errors.Is(err, sql.ErrNoRows) {

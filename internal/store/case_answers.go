@@ -16,8 +16,8 @@ func (tx *Tx) CheckoutAttempt(ctx context.Context, ref string) (paidup.CheckoutA
 
 // ResolveCase resolves an open support case, recording who resolved it and
 // how. It returns the case and whether it was open.
-func (tx *Tx) ResolveCase(ctx context.Context, id, actor, resolution string) (SupportCase, bool, error) {
-	var c SupportCase
+func (tx *Tx) ResolveCase(ctx context.Context, id, actor, resolution string) (paidup.SupportCase, bool, error) {
+	var c paidup.SupportCase
 	var customer sql.NullString
 	var resolved sql.NullTime
 	err := tx.tx.QueryRowContext(ctx, `SELECT id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at
@@ -30,16 +30,16 @@ func (tx *Tx) ResolveCase(ctx context.Context, id, actor, resolution string) (Su
 		return c, false, fmt.Errorf("reading support case %s: %w", id, err)
 	}
 	c.CustomerID, c.CreatedAt, c.ResolvedAt = customer.String, c.CreatedAt.UTC(), timeOf(resolved)
-	if c.Status != CaseOpen {
+	if c.Status != paidup.CaseOpen {
 		return c, false, nil
 	}
 	res, err := tx.tx.ExecContext(ctx, `UPDATE support_cases SET status = $2, resolved_at = $3, resolved_by = $4, resolution = $5
-		WHERE id = $1 AND status = $6`, id, CaseResolved, tx.now, actor, resolution, CaseOpen)
+		WHERE id = $1 AND status = $6`, id, paidup.CaseResolved, tx.now, actor, resolution, paidup.CaseOpen)
 	if err != nil {
 		return c, false, fmt.Errorf("resolving support case %s: %w", id, err)
 	}
 	n, _ := res.RowsAffected()
-	c.Status, c.ResolvedAt = CaseResolved, tx.now
+	c.Status, c.ResolvedAt = paidup.CaseResolved, tx.now
 	return c, n == 1, nil
 }
 

@@ -54,14 +54,14 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.source_ref = p.processor || ':' || p.payment_id)
 			  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)
 			  AND NOT EXISTS (SELECT 1 FROM checkout_attempts a WHERE a.reference = p.checkout_reference AND a.payment_id = p.payment_id AND a.status = $3)`,
-			[]any{PaymentSucceeded, CaseOpen, paidup.AttemptDuplicate}, false},
+			[]any{paidup.PaymentSucceeded, paidup.CaseOpen, paidup.AttemptDuplicate}, false},
 		{"a succeeded payment awaits a person (open support case)", `
 			SELECT p.processor || ':' || p.payment_id || ' (' || COALESCE(p.checkout_reference, 'no reference') || ')'
 			FROM payments p
 			WHERE p.status = $1
 			  AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.source_ref = p.processor || ':' || p.payment_id)
 			  AND EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $2)`,
-			[]any{PaymentSucceeded, CaseOpen}, true},
+			[]any{paidup.PaymentSucceeded, paidup.CaseOpen}, true},
 		{"a payment has more than one grant", `
 			SELECT g.source_ref || ' has ' || count(*) || ' grants' FROM grants g
 			WHERE g.source IN ($1, $2) GROUP BY g.source_ref HAVING count(*) > 1`,
@@ -70,7 +70,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 			SELECT g.id || ' rests on refunded ' || g.source_ref FROM grants g
 			JOIN payments p ON g.source_ref = p.processor || ':' || p.payment_id
 			WHERE p.status = $1 AND g.revoked_at IS NULL`,
-			[]any{PaymentRefunded}, false},
+			[]any{paidup.PaymentRefunded}, false},
 		{"a disputed payment still grants access", `
 			SELECT g.id || ' rests on ' || g.source_ref || ', disputed (' || d.reference || ')' FROM grants g
 			JOIN disputes d ON g.source_ref = d.processor || ':' || d.payment_id
@@ -103,7 +103,7 @@ func (s *Store) Check(ctx context.Context) (CheckReport, error) {
 		FROM payments p JOIN checkout_attempts a ON a.reference = p.checkout_reference AND a.payment_id = p.payment_id
 		WHERE p.status = $1 AND a.status = $2
 		  AND NOT EXISTS (SELECT 1 FROM support_cases c WHERE c.payment_id = p.payment_id AND c.status = $3)`,
-		PaymentSucceeded, paidup.AttemptDuplicate, CaseOpen)
+		paidup.PaymentSucceeded, paidup.AttemptDuplicate, paidup.CaseOpen)
 	if err != nil {
 		return r, fmt.Errorf("checking duplicate purchases: %w", err)
 	}

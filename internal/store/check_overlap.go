@@ -16,7 +16,7 @@ const overlapSlack = 24 * time.Hour
 
 // Duplicate-purchase cases: a person looks at a customer who holds one
 // tier twice.
-var duplicateCases = []string{CaseDuplicatePurchase, CaseOverlappingSubscription, CaseDuplicateSub, CaseDoubleBuy}
+var duplicateCases = []string{paidup.CaseDuplicatePurchase, paidup.CaseOverlappingSubscription, paidup.CaseDuplicateSub, paidup.CaseDoubleBuy}
 
 // overlappingPayments finds customers paying twice for the same access:
 // two paid grants of one tier, resting on different payments that are not

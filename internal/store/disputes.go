@@ -5,30 +5,14 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/paidup/paidup"
 )
 
-// Dispute is a chargeback as paidup mirrors it.
-type Dispute struct {
-	Processor  string
-	ID         string // the processor's, e.g. dp_…
-	PaymentID  string
-	CustomerID string
-	// Reference is paidup's for it, e.g. PU-7K3M-Q9XD: what the customer
-	// is told and quotes, and what support looks the dispute up by.
-	Reference string
-	Amount    paidup.Money
-	Reason    string
-	Status    string
-	CreatedAt time.Time // when the bank opened it
-}
-
 const disputeColumns = `processor, dispute_id, payment_id, customer_id, reference, amount, currency, reason, status, created_at`
 
-func scanDispute(row interface{ Scan(...any) error }) (Dispute, error) {
-	var d Dispute
+func scanDispute(row interface{ Scan(...any) error }) (paidup.Dispute, error) {
+	var d paidup.Dispute
 	err := row.Scan(&d.Processor, &d.ID, &d.PaymentID, &d.CustomerID, &d.Reference, &d.Amount.Amount, &d.Amount.Currency,
 		&d.Reason, &d.Status, &d.CreatedAt)
 	d.CreatedAt = d.CreatedAt.UTC()
@@ -37,7 +21,7 @@ func scanDispute(row interface{ Scan(...any) error }) (Dispute, error) {
 
 // RecordDispute mirrors a dispute: a new one gets a new reference, a known
 // one its status. It returns the dispute as recorded and whether it is new.
-func (tx *Tx) RecordDispute(ctx context.Context, d Dispute) (Dispute, bool, error) {
+func (tx *Tx) RecordDispute(ctx context.Context, d paidup.Dispute) (paidup.Dispute, bool, error) {
 	res, err := tx.tx.ExecContext(ctx, `INSERT INTO disputes (`+disputeColumns+`, recorded_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (processor, dispute_id) DO NOTHING`,
 		d.Processor, d.ID, d.PaymentID, d.CustomerID, paidup.NewReference(), d.Amount.Amount, d.Amount.Currency, d.Reason, d.Status,
@@ -61,7 +45,7 @@ func (tx *Tx) RecordDispute(ctx context.Context, d Dispute) (Dispute, bool, erro
 
 // Dispute reads a mirrored dispute in the transaction; found is false if
 // paidup has none.
-func (tx *Tx) Dispute(ctx context.Context, processor, id string) (Dispute, bool, error) {
+func (tx *Tx) Dispute(ctx context.Context, processor, id string) (paidup.Dispute, bool, error) {
 	d, err := scanDispute(tx.tx.QueryRowContext(ctx, `SELECT `+disputeColumns+` FROM disputes WHERE processor = $1 AND dispute_id = $2`,
 		processor, id))
 	if errors.Is(err, sql.ErrNoRows) {

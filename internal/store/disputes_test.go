@@ -24,18 +24,18 @@ func TestDisputesAndReferences(t *testing.T) {
 		b.exec(t, `INSERT INTO checkout_attempts (reference, plan_id, email, amount, currency, processor, status, created_at, updated_at, customer_id)
 			VALUES ('PU-AAAA-0001', 'pro-annual', 'ada@example.com', 24900, 'usd', 'stripe', 'fulfilled', $1, $1, $2)`, b.now, customer)
 		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
-			return tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_1", CustomerID: customer, CheckoutReference: "PU-AAAA-0001",
+			return tx.RecordPayment(ctx, paidup.Payment{Processor: "stripe", ID: "pi_1", CustomerID: customer, CheckoutReference: "PU-AAAA-0001",
 				PlanID: "pro-annual", Amount: paidup.Money{Amount: 24900, Currency: "usd"}, PaidAt: b.now})
 		}))
 		p, _, err := b.store.Payment(ctx, "stripe", "pi_1")
 		require.NoError(t, err)
-		require.Equal(t, store.PaymentSucceeded, p.State())
+		require.Equal(t, paidup.PaymentSucceeded, p.State())
 
-		d := store.Dispute{Processor: "stripe", ID: "dp_1", PaymentID: "pi_1", CustomerID: customer,
+		d := paidup.Dispute{Processor: "stripe", ID: "dp_1", PaymentID: "pi_1", CustomerID: customer,
 			Amount: paidup.Money{Amount: 24900, Currency: "usd"}, Reason: "fraudulent", Status: "needs_response", CreatedAt: b.now.Add(-time.Hour)}
-		record := func(status string) (store.Dispute, bool) {
+		record := func(status string) (paidup.Dispute, bool) {
 			t.Helper()
-			var rec store.Dispute
+			var rec paidup.Dispute
 			var created bool
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
 				d.Status = status
@@ -55,11 +55,11 @@ func TestDisputesAndReferences(t *testing.T) {
 
 		p, _, err = b.store.Payment(ctx, "stripe", "pi_1")
 		require.NoError(t, err)
-		require.Equal(t, store.PaymentDisputed, p.State())
+		require.Equal(t, paidup.PaymentDisputed, p.State())
 		require.Equal(t, first.Reference, p.DisputeReference)
 		ps, err := b.store.Payments(ctx, customer)
 		require.NoError(t, err)
-		require.Equal(t, store.PaymentDisputed, ps[0].State())
+		require.Equal(t, paidup.PaymentDisputed, ps[0].State())
 
 		for _, ref := range []string{first.Reference, "PU-AAAA-0001"} {
 			c, err := b.store.CustomerByReference(ctx, ref)

@@ -6,40 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"time"
 
 	"github.com/paidup/paidup"
 )
 
-// Invoice statuses, as paidup tells customers about an invoice.
-const (
-	InvoiceFailed = "failed" // a renewal whose payment failed and is not paid
-	InvoicePaid   = "paid"
-)
-
-// Invoice is a subscription's invoice that paidup has told a customer
-// about (a renewal paid, or one that failed), with paidup's reference for
-// it: the one customers quote and support searches by, instead of the
-// processor's id.
-type Invoice struct {
-	Processor      string
-	ID             string // the processor's, e.g. in_…
-	Reference      string // PU-XXXX-XXXX
-	CustomerID     string
-	SubscriptionID string
-	PlanID         string
-	Amount         paidup.Money
-	Status         string // InvoiceFailed or InvoicePaid
-	PaymentID      string // the payment that paid it, once paid
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
 const invoiceColumns = `processor, invoice_id, reference, customer_id, subscription_id, plan_id, amount, currency, status,
 	payment_id, created_at, updated_at`
 
-func scanInvoice(row interface{ Scan(...any) error }) (Invoice, error) {
-	var in Invoice
+func scanInvoice(row interface{ Scan(...any) error }) (paidup.Invoice, error) {
+	var in paidup.Invoice
 	var payment sql.NullString
 	err := row.Scan(&in.Processor, &in.ID, &in.Reference, &in.CustomerID, &in.SubscriptionID, &in.PlanID, &in.Amount.Amount,
 		&in.Amount.Currency, &in.Status, &payment, &in.CreatedAt, &in.UpdatedAt)
@@ -52,7 +27,7 @@ func scanInvoice(row interface{ Scan(...any) error }) (Invoice, error) {
 // CreatedAt, if set, is the invoice's own date (the processor's). It
 // returns the invoice as recorded, reference included: one invoice
 // keeps one reference, however often it is put.
-func (tx *Tx) PutInvoice(ctx context.Context, in Invoice) (Invoice, error) {
+func (tx *Tx) PutInvoice(ctx context.Context, in paidup.Invoice) (paidup.Invoice, error) {
 	cur, err := scanInvoice(tx.tx.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE processor = $1 AND invoice_id = $2`,
 		in.Processor, in.ID))
 	switch {
@@ -84,7 +59,7 @@ func (tx *Tx) PutInvoice(ctx context.Context, in Invoice) (Invoice, error) {
 
 // InvoiceForUpdate reads an invoice paidup has recorded, in the
 // transaction.
-func (tx *Tx) InvoiceForUpdate(ctx context.Context, processor, id string) (Invoice, bool, error) {
+func (tx *Tx) InvoiceForUpdate(ctx context.Context, processor, id string) (paidup.Invoice, bool, error) {
 	in, err := scanInvoice(tx.tx.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE processor = $1 AND invoice_id = $2`,
 		processor, id))
 	if errors.Is(err, sql.ErrNoRows) {
@@ -98,14 +73,14 @@ func (tx *Tx) InvoiceForUpdate(ctx context.Context, processor, id string) (Invoi
 
 // Invoices lists the invoices paidup has told a customer about, newest
 // first.
-func (s *Store) Invoices(ctx context.Context, customerID string) ([]Invoice, error) {
+func (s *Store) Invoices(ctx context.Context, customerID string) ([]paidup.Invoice, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE customer_id = $1
 		ORDER BY created_at DESC, invoice_id`, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("listing invoices: %w", err)
 	}
 	defer rows.Close()
-	var out []Invoice
+	var out []paidup.Invoice
 	for rows.Next() {
 		in, err := scanInvoice(rows)
 		if err != nil {
@@ -118,7 +93,7 @@ func (s *Store) Invoices(ctx context.Context, customerID string) ([]Invoice, err
 
 // InvoiceByReference finds an invoice by paidup's reference for it, as
 // support is given it.
-func (s *Store) InvoiceByReference(ctx context.Context, reference string) (Invoice, bool, error) {
+func (s *Store) InvoiceByReference(ctx context.Context, reference string) (paidup.Invoice, bool, error) {
 	in, err := scanInvoice(s.db.Read.QueryRowContext(ctx, `SELECT `+invoiceColumns+` FROM invoices WHERE reference = $1`, reference))
 	if errors.Is(err, sql.ErrNoRows) {
 		return in, false, nil
@@ -133,7 +108,7 @@ func (s *Store) InvoiceByReference(ctx context.Context, reference string) (Invoi
 // has taken back or is taking back, by processor: what the customer's
 // timeline says of their disputes.
 func (s *Store) DisputedPayments(ctx context.Context, customerID string) (map[string]bool, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT data FROM timeline WHERE customer_id = $1 AND kind = $2`, customerID, EventDispute)
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT data FROM timeline WHERE customer_id = $1 AND kind = $2`, customerID, paidup.EventDispute)
 	if err != nil {
 		return nil, fmt.Errorf("listing disputed payments: %w", err)
 	}

@@ -11,55 +11,11 @@ import (
 	"github.com/paidup/paidup/internal/sqldb"
 )
 
-// Timeline entry kinds of the subscription lifecycle.
-const (
-	EventSubscription = "subscription" // a subscription started, renewed, failed, ended
-	EventBlock        = "block"        // a customer blocked, or a block lifted
-	EventDispute      = "dispute"      // a chargeback opened or closed
-)
-
-// Support case kinds of the subscription lifecycle.
-const (
-	CaseDispute      = "dispute"                // a chargeback
-	CaseDoubleBuy    = "double_buy"             // a failing subscription beside a new one
-	CaseDuplicateSub = "duplicate_subscription" // two active subscriptions to one tier
-	CaseCancelFailed = "cancel_failed"          // a subscription paidup meant to cancel could not be
-)
-
-// Subscription is a processor subscription as paidup mirrors it.
-type Subscription struct {
-	Processor  string
-	ID         string
-	CustomerID string
-	// ProcessorCustomerID is the processor's customer it bills: whose card
-	// pays.
-	ProcessorCustomerID string
-	PlanID              string
-	Status              string // the processor's, e.g. paidup.SubscriptionActive
-	PeriodStart         time.Time
-	PeriodEnd           time.Time
-	CancelAtPeriodEnd   bool
-	// Cancellations counts the times it was set to end with its period,
-	// so that each is told once.
-	Cancellations int
-	EndedAt       time.Time
-	// FailingInvoice is the renewal whose payment failed and is not yet
-	// paid, and FailingSince when it first failed; empty when none.
-	FailingInvoice string
-	FailingSince   time.Time
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
-}
-
-// Failing reports whether the subscription's renewal has failed and is
-// unpaid.
-func (s Subscription) Failing() bool { return s.FailingInvoice != "" }
-
 const subscriptionColumns = `processor, subscription_id, customer_id, processor_customer_id, plan_id, status, period_start,
 	period_end, cancel_at_period_end, ended_at, failing_invoice, failing_since, created_at, updated_at, cancellations`
 
-func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error) {
-	var s Subscription
+func scanSubscription(row interface{ Scan(...any) error }) (paidup.Subscription, error) {
+	var s paidup.Subscription
 	var ended, failing sql.NullTime
 	err := row.Scan(&s.Processor, &s.ID, &s.CustomerID, &s.ProcessorCustomerID, &s.PlanID, &s.Status, &s.PeriodStart, &s.PeriodEnd,
 		&s.CancelAtPeriodEnd, &ended, &s.FailingInvoice, &failing, &s.CreatedAt, &s.UpdatedAt, &s.Cancellations)
@@ -72,7 +28,7 @@ func scanSubscription(row interface{ Scan(...any) error }) (Subscription, error)
 // SubscriptionForUpdate reads a mirrored subscription and, on PostgreSQL,
 // locks it until the transaction ends, so that two syncs of one
 // subscription take turns.
-func (tx *Tx) SubscriptionForUpdate(ctx context.Context, processor, id string) (Subscription, bool, error) {
+func (tx *Tx) SubscriptionForUpdate(ctx context.Context, processor, id string) (paidup.Subscription, bool, error) {
 	q := `SELECT ` + subscriptionColumns + ` FROM subscriptions WHERE processor = $1 AND subscription_id = $2`
 	if tx.s.db.Engine == sqldb.Postgres {
 		q += ` FOR UPDATE`
@@ -88,7 +44,7 @@ func (tx *Tx) SubscriptionForUpdate(ctx context.Context, processor, id string) (
 }
 
 // PutSubscription writes a subscription's mirror, new or changed.
-func (tx *Tx) PutSubscription(ctx context.Context, s Subscription) error {
+func (tx *Tx) PutSubscription(ctx context.Context, s paidup.Subscription) error {
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO subscriptions (`+subscriptionColumns+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)
 		ON CONFLICT (processor, subscription_id) DO UPDATE SET
@@ -108,23 +64,23 @@ func (tx *Tx) PutSubscription(ctx context.Context, s Subscription) error {
 
 // CustomerSubscriptions lists a customer's mirrored subscriptions in the
 // transaction, oldest first.
-func (tx *Tx) CustomerSubscriptions(ctx context.Context, customerID string) ([]Subscription, error) {
+func (tx *Tx) CustomerSubscriptions(ctx context.Context, customerID string) ([]paidup.Subscription, error) {
 	return subscriptions(ctx, tx.tx, customerID)
 }
 
 // Subscriptions lists a customer's mirrored subscriptions, oldest first.
-func (s *Store) Subscriptions(ctx context.Context, customerID string) ([]Subscription, error) {
+func (s *Store) Subscriptions(ctx context.Context, customerID string) ([]paidup.Subscription, error) {
 	return subscriptions(ctx, s.db.Read, customerID)
 }
 
-func subscriptions(ctx context.Context, q sqldb.Queryer, customerID string) ([]Subscription, error) {
+func subscriptions(ctx context.Context, q sqldb.Queryer, customerID string) ([]paidup.Subscription, error) {
 	rows, err := q.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions WHERE customer_id = $1
 		ORDER BY created_at, subscription_id`, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("listing subscriptions: %w", err)
 	}
 	defer rows.Close()
-	var out []Subscription
+	var out []paidup.Subscription
 	for rows.Next() {
 		s, err := scanSubscription(rows)
 		if err != nil {
@@ -338,7 +294,7 @@ func (tx *Tx) LiftBlocks(ctx context.Context, customerID, actor, reason string) 
 
 // Subscription reads a mirrored subscription; found is false if paidup has
 // none.
-func (s *Store) Subscription(ctx context.Context, processor, id string) (Subscription, bool, error) {
+func (s *Store) Subscription(ctx context.Context, processor, id string) (paidup.Subscription, bool, error) {
 	sub, err := scanSubscription(s.db.Read.QueryRowContext(ctx, `SELECT `+subscriptionColumns+`
 		FROM subscriptions WHERE processor = $1 AND subscription_id = $2`, processor, id))
 	if err == sql.ErrNoRows {

@@ -10,55 +10,19 @@ import (
 	"github.com/paidup/paidup"
 )
 
-// Payment statuses.
-const (
-	PaymentSucceeded = "succeeded"
-	PaymentRefunded  = "refunded" // fully refunded
-	// PaymentDisputed is the state of a payment with a chargeback, as
-	// Payment.State and the read models give it; never a stored status.
-	PaymentDisputed = "disputed"
-)
-
-// Payment is a processor payment paidup knows of.
-type Payment struct {
-	Processor         string
-	ID                string
-	CustomerID        string
-	CheckoutReference string
-	CheckoutID        string
-	PlanID            string
-	Amount            paidup.Money
-	AmountRefunded    int64
-	Status            string
-	PaidAt            time.Time
-	// DisputeReference is paidup's reference of a chargeback of the
-	// payment, if there is one (read by Payment, Payments and
-	// RefundedPayments).
-	DisputeReference string
-}
-
-// State is the payment's state for people: PaymentDisputed once a
-// chargeback is made of it, whatever its refunds, else its status.
-func (p Payment) State() string {
-	if p.DisputeReference != "" {
-		return PaymentDisputed
-	}
-	return p.Status
-}
-
 // RecordPayment mirrors a succeeded payment, once. A payment recorded
 // before without its checkout (a subscription's first payment, recorded
 // by its sync while its checkout was being fulfilled in another
 // transaction) gets the checkout p names, as LinkPaymentCheckout would;
 // nothing else of it changes.
-func (tx *Tx) RecordPayment(ctx context.Context, p Payment) error {
+func (tx *Tx) RecordPayment(ctx context.Context, p paidup.Payment) error {
 	_, err := tx.tx.ExecContext(ctx, `INSERT INTO payments
 		(processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id, amount, currency, status, paid_at, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) ON CONFLICT (processor, payment_id) DO UPDATE
 		SET checkout_id = excluded.checkout_id, checkout_reference = excluded.checkout_reference, updated_at = excluded.updated_at
 		WHERE payments.checkout_id IS NULL AND excluded.checkout_id IS NOT NULL`,
 		p.Processor, p.ID, p.CustomerID, nullString(p.CheckoutReference), nullString(p.CheckoutID), p.PlanID,
-		p.Amount.Amount, p.Amount.Currency, PaymentSucceeded, ts(p.PaidAt), tx.now)
+		p.Amount.Amount, p.Amount.Currency, paidup.PaymentSucceeded, ts(p.PaidAt), tx.now)
 	if err != nil {
 		return fmt.Errorf("recording payment %s: %w", p.ID, err)
 	}
@@ -79,8 +43,8 @@ func (tx *Tx) LinkPaymentCheckout(ctx context.Context, processor, id, ref, check
 }
 
 // PaymentForUpdate reads a payment in the transaction.
-func (tx *Tx) PaymentForUpdate(ctx context.Context, processor, id string) (Payment, bool, error) {
-	var p Payment
+func (tx *Tx) PaymentForUpdate(ctx context.Context, processor, id string) (paidup.Payment, bool, error) {
+	var p paidup.Payment
 	var ref, checkout sql.NullString
 	err := tx.tx.QueryRowContext(ctx, `SELECT processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id,
 		amount, currency, amount_refunded, status, paid_at FROM payments WHERE processor = $1 AND payment_id = $2`, processor, id).Scan(
@@ -103,7 +67,7 @@ func (tx *Tx) SetRefunded(ctx context.Context, processor, id string, refunded in
 	res, err := tx.tx.ExecContext(ctx, `UPDATE payments
 		SET amount_refunded = $3, status = CASE WHEN $3 >= amount THEN $4 ELSE $5 END, updated_at = $6, refunds_checked_at = $6
 		WHERE processor = $1 AND payment_id = $2 AND (amount_refunded <> $3 OR status <> CASE WHEN $3 >= amount THEN $4 ELSE $5 END)`,
-		processor, id, refunded, PaymentRefunded, PaymentSucceeded, tx.now)
+		processor, id, refunded, paidup.PaymentRefunded, paidup.PaymentSucceeded, tx.now)
 	if err != nil {
 		return false, fmt.Errorf("recording the refunds of %s: %w", id, err)
 	}
@@ -112,14 +76,14 @@ func (tx *Tx) SetRefunded(ctx context.Context, processor, id string, refunded in
 }
 
 // Payment reads a payment paidup knows of.
-func (s *Store) Payment(ctx context.Context, processor, id string) (Payment, bool, error) {
+func (s *Store) Payment(ctx context.Context, processor, id string) (paidup.Payment, bool, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE processor = $1 AND payment_id = $2`, processor, id)
 	if err != nil {
-		return Payment{}, false, fmt.Errorf("reading payment %s: %w", id, err)
+		return paidup.Payment{}, false, fmt.Errorf("reading payment %s: %w", id, err)
 	}
 	ps, err := scanPayments(rows)
 	if err != nil || len(ps) == 0 {
-		return Payment{}, false, err
+		return paidup.Payment{}, false, err
 	}
 	return ps[0], true, nil
 }
@@ -129,7 +93,7 @@ func (s *Store) Payment(ctx context.Context, processor, id string) (Payment, boo
 // changed at or after since are listed; unless checkedBefore is zero, only
 // those whose refunds were not confirmed with the processor since then;
 // at most limit of them, unless limit is 0.
-func (s *Store) RefundedPayments(ctx context.Context, processor string, since, checkedBefore time.Time, limit int) ([]Payment, error) {
+func (s *Store) RefundedPayments(ctx context.Context, processor string, since, checkedBefore time.Time, limit int) ([]paidup.Payment, error) {
 	q := `SELECT ` + paymentColumns + ` FROM payments
 		WHERE (amount_refunded > 0 OR status = 'refunded') AND processor = $1 AND updated_at >= $2`
 	args := []any{processor, ts(since)}
@@ -171,7 +135,7 @@ const paymentColumns = `processor, payment_id, customer_id, checkout_reference, 
 		COALESCE((SELECT min(d.reference) FROM disputes d WHERE d.processor = payments.processor AND d.payment_id = payments.payment_id), '')`
 
 // Payments lists a customer's payments, newest first.
-func (s *Store) Payments(ctx context.Context, customerID string) ([]Payment, error) {
+func (s *Store) Payments(ctx context.Context, customerID string) ([]paidup.Payment, error) {
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT `+paymentColumns+` FROM payments WHERE customer_id = $1 ORDER BY paid_at DESC`, customerID)
 	if err != nil {
 		return nil, fmt.Errorf("listing payments: %w", err)
@@ -180,11 +144,11 @@ func (s *Store) Payments(ctx context.Context, customerID string) ([]Payment, err
 }
 
 // scanPayments reads rows of paymentColumns, and closes them.
-func scanPayments(rows *sql.Rows) ([]Payment, error) {
+func scanPayments(rows *sql.Rows) ([]paidup.Payment, error) {
 	defer rows.Close()
-	var out []Payment
+	var out []paidup.Payment
 	for rows.Next() {
-		var p Payment
+		var p paidup.Payment
 		var ref, checkout sql.NullString
 		if err := rows.Scan(&p.Processor, &p.ID, &p.CustomerID, &ref, &checkout, &p.PlanID, &p.Amount.Amount, &p.Amount.Currency,
 			&p.AmountRefunded, &p.Status, &p.PaidAt, &p.DisputeReference); err != nil {

@@ -10,10 +10,6 @@ import (
 	"github.com/paidup/paidup"
 )
 
-// CaseDuplicateCustomer: two customers turned out to have one address when
-// their addresses were normalised anew (migration 11); a person merges them.
-const CaseDuplicateCustomer = "duplicate_customer"
-
 // migration11 makes card links single-use (their last use becomes the one
 // use, and the page that spends one is recorded) and rewrites stored email
 // addresses by today's NormaliseEmail.
@@ -96,10 +92,10 @@ func renormaliseCustomers(ctx context.Context, tx *sql.Tx) error {
 func openDuplicateCase(ctx context.Context, tx *sql.Tx, keeper string, dup storedEmail) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO support_cases (id, dedupe_key, customer_id, kind, summary, status, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (dedupe_key) DO NOTHING`,
-		newID("sc"), "duplicate_customer:"+dup.key, dup.key, CaseDuplicateCustomer,
+		newID("sc"), "duplicate_customer:"+dup.key, dup.key, paidup.CaseDuplicateCustomer,
 		fmt.Sprintf("Customers %s and %s have one email address, %s, spelt two ways; new purchases and sign-ins go to %s. Merge them by hand.",
 			keeper, dup.key, dup.email, keeper),
-		CaseOpen, ts(time.Now()))
+		paidup.CaseOpen, ts(time.Now()))
 	if err != nil {
 		return fmt.Errorf("opening a case for duplicate customer %s: %w", dup.key, err)
 	}

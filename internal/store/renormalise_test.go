@@ -103,7 +103,7 @@ func TestMigrationRenormalisesEmails(t *testing.T) {
 		cases, err := s.OpenCases(ctx)
 		require.NoError(t, err)
 		require.Len(t, cases, 1)
-		require.Equal(t, store.CaseDuplicateCustomer, cases[0].Kind)
+		require.Equal(t, paidup.CaseDuplicateCustomer, cases[0].Kind)
 		require.Equal(t, "cu_dup", cases[0].CustomerID)
 		require.Contains(t, cases[0].Summary, "cu_keeper")
 

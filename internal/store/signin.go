@@ -84,7 +84,7 @@ func (tx *Tx) signIn(ctx context.Context, customerID string, sessionTTL time.Dur
 		tokenHash(session), customerID, tx.now, tx.s.sessionStamp().Add(sessionTTL)); err != nil {
 		return "", fmt.Errorf("opening account session: %w", err)
 	}
-	err := tx.Append(ctx, TimelineEntry{CustomerID: customerID, Kind: EventSignIn, Source: ByCustomer, Summary: summary, Data: data})
+	err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Kind: paidup.EventSignIn, Source: paidup.ByCustomer, Summary: summary, Data: data})
 	return session, err
 }
 

@@ -38,7 +38,7 @@ func (s *Store) Stats(ctx context.Context) (Stats, error) {
 		query string
 		args  []any
 	}{
-		{st.OpenCases, `SELECT kind, count(*) FROM support_cases WHERE status = $1 GROUP BY kind`, []any{CaseOpen}},
+		{st.OpenCases, `SELECT kind, count(*) FROM support_cases WHERE status = $1 GROUP BY kind`, []any{paidup.CaseOpen}},
 		{st.Emails, `SELECT status, count(*) FROM emails GROUP BY status`, nil},
 		{st.Jobs, `SELECT state, count(*) FROM river_job GROUP BY state`, nil},
 	} {

@@ -193,7 +193,7 @@ func (b *testBundle) build(t *testing.T, st checkState) {
 	customer := b.newCustomer(t, "ada@example.com")
 	for _, p := range st.payments {
 		refunded := 0
-		if p.status == store.PaymentRefunded {
+		if p.status == paidup.PaymentRefunded {
 			refunded = 24900
 		}
 		b.exec(t, `INSERT INTO payments (processor, payment_id, customer_id, checkout_reference, checkout_id, plan_id,
@@ -222,14 +222,14 @@ func (b *testBundle) build(t *testing.T, st checkState) {
 	for i, c := range st.cases {
 		b.exec(t, `INSERT INTO support_cases (id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at)
 			VALUES ($1, $2, $3, 'PU-AAAA-0001', $4, $5, 'needs a person', $6, $7)`,
-			"sc_"+string(rune('a'+i)), "case:"+string(rune('a'+i)), customer, c.payment, store.CaseAmountMismatch, c.status, b.now)
+			"sc_"+string(rune('a'+i)), "case:"+string(rune('a'+i)), customer, c.payment, paidup.CaseAmountMismatch, c.status, b.now)
 	}
 }
 
 // Check finds each kind of broken invariant, and tells a payment waiting
 // for a person apart from a broken one.
 func TestCheckFindsViolations(t *testing.T) {
-	paid := checkPayment{"pi_1", store.PaymentSucceeded}
+	paid := checkPayment{"pi_1", paidup.PaymentSucceeded}
 	granted := checkGrant{"gr_1", paidup.SourcePurchase, "stripe:pi_1", false}
 	confirmed := checkEmail{"gr_1", store.EmailSent}
 	tests := []struct {
@@ -245,26 +245,26 @@ func TestCheckFindsViolations(t *testing.T) {
 		{name: "confirmation being sent", state: checkState{
 			payments: []checkPayment{paid}, grants: []checkGrant{granted}, emails: []checkEmail{{"gr_1", store.EmailSending}}}},
 		{name: "refunded, grant revoked", state: checkState{
-			payments: []checkPayment{{"pi_1", store.PaymentRefunded}}, grants: []checkGrant{{"gr_1", paidup.SourcePurchase, "stripe:pi_1", true}},
+			payments: []checkPayment{{"pi_1", paidup.PaymentRefunded}}, grants: []checkGrant{{"gr_1", paidup.SourcePurchase, "stripe:pi_1", true}},
 			emails: []checkEmail{confirmed}}},
-		{name: "refunded before any grant", state: checkState{payments: []checkPayment{{"pi_1", store.PaymentRefunded}}}},
+		{name: "refunded before any grant", state: checkState{payments: []checkPayment{{"pi_1", paidup.PaymentRefunded}}}},
 		{name: "a manual grant needs no payment", state: checkState{grants: []checkGrant{{"gr_1", paidup.SourceManual, "staff:ada", false}}}},
 		{name: "a paid payment with no grant", state: checkState{payments: []checkPayment{paid}},
 			rules: []string{"a succeeded payment has no grant"}},
 		{name: "a paid payment with no grant but an open case", state: checkState{
-			payments: []checkPayment{paid}, cases: []checkCase{{"pi_1", store.CaseOpen}}}, awaiting: 1},
+			payments: []checkPayment{paid}, cases: []checkCase{{"pi_1", paidup.CaseOpen}}}, awaiting: 1},
 		{name: "a paid payment with no grant and its case resolved", state: checkState{
-			payments: []checkPayment{paid}, cases: []checkCase{{"pi_1", store.CaseResolved}}},
+			payments: []checkPayment{paid}, cases: []checkCase{{"pi_1", paidup.CaseResolved}}},
 			rules: []string{"a succeeded payment has no grant"}},
 		{name: "an open case about another payment", state: checkState{
-			payments: []checkPayment{paid}, cases: []checkCase{{"pi_2", store.CaseOpen}}},
+			payments: []checkPayment{paid}, cases: []checkCase{{"pi_2", paidup.CaseOpen}}},
 			rules: []string{"a succeeded payment has no grant"}},
 		{name: "a payment granted twice", state: checkState{
 			payments: []checkPayment{paid}, grants: []checkGrant{granted, {"gr_2", paidup.SourceSubscription, "stripe:pi_1", false}},
 			emails: []checkEmail{confirmed}},
 			rules: []string{"a payment has more than one grant"}},
 		{name: "refunded, still granting", state: checkState{
-			payments: []checkPayment{{"pi_1", store.PaymentRefunded}}, grants: []checkGrant{granted}, emails: []checkEmail{confirmed}},
+			payments: []checkPayment{{"pi_1", paidup.PaymentRefunded}}, grants: []checkGrant{granted}, emails: []checkEmail{confirmed}},
 			rules: []string{"a refunded payment still grants access"}},
 		{name: "disputed, grant ended", state: checkState{
 			payments: []checkPayment{paid}, grants: []checkGrant{{"gr_1", paidup.SourcePurchase, "stripe:pi_1", true}},
@@ -464,7 +464,7 @@ func TestRecordPaymentKeepsItsCheckout(t *testing.T) {
 			customer, _, err = tx.MatchCustomer(ctx, "stripe", "cus_a", "ada@example.com")
 			return err
 		}))
-		bySync := store.Payment{Processor: "stripe", ID: "pi_first", CustomerID: customer, PlanID: "pro-monthly",
+		bySync := paidup.Payment{Processor: "stripe", ID: "pi_first", CustomerID: customer, PlanID: "pro-monthly",
 			Amount: paidup.Money{Amount: 1900, Currency: "usd"}, PaidAt: b.now}
 		byCheckout := bySync
 		byCheckout.CheckoutID, byCheckout.CheckoutReference = "cs_own", "PU-0000-0001"
@@ -473,7 +473,7 @@ func TestRecordPaymentKeepsItsCheckout(t *testing.T) {
 			require.NoError(t, b.db.Read.QueryRow(`SELECT checkout_id, checkout_reference FROM payments WHERE payment_id = $1`, id).Scan(&checkout, &ref))
 			return checkout.String, ref.String
 		}
-		record := func(p store.Payment) {
+		record := func(p paidup.Payment) {
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { return tx.RecordPayment(ctx, p) }))
 		}
 

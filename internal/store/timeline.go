@@ -5,48 +5,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
-)
 
-// Timeline entry kinds.
-const (
-	EventWebhook     = "webhook"      // a processor event arrived
-	EventCheckout    = "checkout"     // a checkout started, expired, was abandoned
-	EventPayment     = "payment"      // a payment was confirmed, refunded
-	EventGrant       = "grant"        // access granted, ended, revoked
-	EventEmail       = "email"        // an email queued, sent, failed
-	EventSupportCase = "support_case" // a case opened or resolved
-	EventSignIn      = "sign_in"      // the customer signed in
-	EventReconciler  = "reconciler"   // the reconciler found or repaired something
+	"github.com/paidup/paidup"
 )
-
-// Sources of timeline entries: who or what established the fact.
-const (
-	ByWebhook    = "webhook"
-	ByReturnPage = "return_page"
-	ByReconciler = "reconciler"
-	BySystem     = "system"
-	ByCustomer   = "customer"
-	ByStaff      = "staff" // a person, named in the entry's data
-)
-
-// TimelineEntry is one fact about a customer. Data holds the ids involved.
-type TimelineEntry struct {
-	ID         int64
-	CustomerID string
-	Reference  string
-	At         time.Time
-	Kind       string
-	Source     string
-	Summary    string
-	Data       map[string]string
-}
 
 // Append adds a fact to the timeline, when the transaction commits.
 // Nothing edits it afterwards. The facts a transaction appends are written
 // together at its end, in the order appended, in as few statements as
 // possible: a fulfilment appends several.
-func (tx *Tx) Append(ctx context.Context, e TimelineEntry) error {
+func (tx *Tx) Append(ctx context.Context, e paidup.TimelineEntry) error {
 	data, err := json.Marshal(e.Data)
 	if err != nil {
 		return err
@@ -88,14 +55,14 @@ func (tx *Tx) flushTimeline(ctx context.Context) error {
 }
 
 // Append adds a fact to the timeline in a transaction of its own.
-func (s *Store) Append(ctx context.Context, e TimelineEntry) error {
+func (s *Store) Append(ctx context.Context, e paidup.TimelineEntry) error {
 	return s.InTx(ctx, func(tx *Tx) error { return tx.Append(ctx, e) })
 }
 
 // Timeline lists the facts about a customer — including those recorded
 // about their checkouts before paidup knew who they were — or about a
 // checkout reference when customerID is empty, oldest first.
-func (s *Store) Timeline(ctx context.Context, customerID, reference string) ([]TimelineEntry, error) {
+func (s *Store) Timeline(ctx context.Context, customerID, reference string) ([]paidup.TimelineEntry, error) {
 	q, arg := `SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline
 		WHERE customer_id = $1 OR (customer_id IS NULL AND reference IN (SELECT reference FROM checkout_attempts WHERE customer_id = $1))
 		ORDER BY id`, customerID
@@ -107,9 +74,9 @@ func (s *Store) Timeline(ctx context.Context, customerID, reference string) ([]T
 		return nil, fmt.Errorf("reading timeline: %w", err)
 	}
 	defer rows.Close()
-	var out []TimelineEntry
+	var out []paidup.TimelineEntry
 	for rows.Next() {
-		var e TimelineEntry
+		var e paidup.TimelineEntry
 		var customer *string
 		var data string
 		if err := rows.Scan(&e.ID, &customer, &e.Reference, &e.At, &e.Kind, &e.Source, &e.Summary, &data); err != nil {

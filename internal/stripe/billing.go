@@ -11,10 +11,10 @@ import (
 )
 
 // Subscription reads a subscription.
-func (c *Client) Subscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (c *Client) Subscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	s, err := c.api.V1Subscriptions.Retrieve(ctx, id, nil)
 	if err != nil {
-		return paidup.Subscription{}, wrap(err, "reading subscription %s", id)
+		return paidup.ProcessorSubscription{}, wrap(err, "reading subscription %s", id)
 	}
 	return subscription(s), nil
 }
@@ -22,7 +22,7 @@ func (c *Client) Subscription(ctx context.Context, id string) (paidup.Subscripti
 // CancelSubscription cancels a subscription at once, without refund or a
 // final invoice. Cancelling one that has already ended gives it back as it
 // is, so that paidup may ask again after a crash.
-func (c *Client) CancelSubscription(ctx context.Context, id string) (paidup.Subscription, error) {
+func (c *Client) CancelSubscription(ctx context.Context, id string) (paidup.ProcessorSubscription, error) {
 	p := &stripego.SubscriptionCancelParams{}
 	p.SetIdempotencyKey("paidup-cancel-" + id)
 	s, err := c.api.V1Subscriptions.Cancel(ctx, id, p)
@@ -31,44 +31,44 @@ func (c *Client) CancelSubscription(ctx context.Context, id string) (paidup.Subs
 	}
 	werr := wrap(err, "cancelling subscription %s", id)
 	if !errors.Is(werr, errRefused) {
-		return paidup.Subscription{}, werr
+		return paidup.ProcessorSubscription{}, werr
 	}
 	cur, rerr := c.Subscription(ctx, id)
 	if rerr == nil && cur.Status == paidup.SubscriptionCanceled {
 		return cur, nil
 	}
-	return paidup.Subscription{}, werr
+	return paidup.ProcessorSubscription{}, werr
 }
 
 // SetCancelAtPeriodEnd sets a subscription's cancel_at_period_end: the
 // customer's cancellation at the end of the period they paid for, or its
 // undoing. Asking twice for the same is harmless, so no idempotency key
 // is needed (and one would refuse a cancel, resume, cancel again).
-func (c *Client) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.Subscription, error) {
+func (c *Client) SetCancelAtPeriodEnd(ctx context.Context, id string, cancel bool) (paidup.ProcessorSubscription, error) {
 	s, err := c.api.V1Subscriptions.Update(ctx, id, &stripego.SubscriptionUpdateParams{CancelAtPeriodEnd: stripego.Bool(cancel)})
 	if err != nil {
 		what := "cancelling subscription %s at its period's end"
 		if !cancel {
 			what = "resuming subscription %s"
 		}
-		return paidup.Subscription{}, wrap(err, what, id)
+		return paidup.ProcessorSubscription{}, wrap(err, what, id)
 	}
 	return subscription(s), nil
 }
 
 // Invoice reads an invoice with its payments.
-func (c *Client) Invoice(ctx context.Context, id string) (paidup.Invoice, error) {
+func (c *Client) Invoice(ctx context.Context, id string) (paidup.ProcessorInvoice, error) {
 	p := &stripego.InvoiceRetrieveParams{}
 	p.AddExpand("payments")
 	inv, err := c.api.V1Invoices.Retrieve(ctx, id, p)
 	if err != nil {
-		return paidup.Invoice{}, wrap(err, "reading invoice %s", id)
+		return paidup.ProcessorInvoice{}, wrap(err, "reading invoice %s", id)
 	}
 	return invoice(inv), nil
 }
 
 // ListInvoices lists invoices created in the range, with their payments.
-func (c *Client) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.Invoice) error) error {
+func (c *Client) ListInvoices(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorInvoice) error) error {
 	p := &stripego.InvoiceListParams{
 		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
 		CreatedRange: createdRange(created),
@@ -86,18 +86,18 @@ func (c *Client) ListInvoices(ctx context.Context, created paidup.Created, fn fu
 }
 
 // Dispute reads a dispute, with its charge for the customer.
-func (c *Client) Dispute(ctx context.Context, id string) (paidup.Dispute, error) {
+func (c *Client) Dispute(ctx context.Context, id string) (paidup.ProcessorDispute, error) {
 	p := &stripego.DisputeRetrieveParams{}
 	p.AddExpand("charge")
 	d, err := c.api.V1Disputes.Retrieve(ctx, id, p)
 	if err != nil {
-		return paidup.Dispute{}, wrap(err, "reading dispute %s", id)
+		return paidup.ProcessorDispute{}, wrap(err, "reading dispute %s", id)
 	}
 	return dispute(d), nil
 }
 
 // ListDisputes lists disputes created in the range.
-func (c *Client) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.Dispute) error) error {
+func (c *Client) ListDisputes(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorDispute) error) error {
 	p := &stripego.DisputeListParams{
 		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
 		CreatedRange: createdRange(created),
@@ -135,8 +135,8 @@ func unix(t int64) time.Time {
 	return time.Unix(t, 0).UTC()
 }
 
-func subscription(s *stripego.Subscription) paidup.Subscription {
-	sub := paidup.Subscription{
+func subscription(s *stripego.Subscription) paidup.ProcessorSubscription {
+	sub := paidup.ProcessorSubscription{
 		ID:                s.ID,
 		Status:            string(s.Status),
 		Reference:         s.Metadata[MetadataKey],
@@ -164,8 +164,8 @@ func subscription(s *stripego.Subscription) paidup.Subscription {
 	return sub
 }
 
-func invoice(inv *stripego.Invoice) paidup.Invoice {
-	out := paidup.Invoice{
+func invoice(inv *stripego.Invoice) paidup.ProcessorInvoice {
+	out := paidup.ProcessorInvoice{
 		ID:            inv.ID,
 		CustomerEmail: inv.CustomerEmail,
 		Status:        string(inv.Status),
@@ -212,8 +212,8 @@ func paidPayment(inv *stripego.Invoice) string {
 	return ""
 }
 
-func dispute(d *stripego.Dispute) paidup.Dispute {
-	out := paidup.Dispute{
+func dispute(d *stripego.Dispute) paidup.ProcessorDispute {
+	out := paidup.ProcessorDispute{
 		ID:      d.ID,
 		Amount:  paidup.Money{Amount: d.Amount, Currency: string(d.Currency)},
 		Status:  string(d.Status),

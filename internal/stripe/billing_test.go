@@ -77,7 +77,7 @@ func TestSubscriptionsAgainstSandbox(t *testing.T) {
 
 	first, err := c.Invoice(ctx, paid.InvoiceID)
 	require.NoError(t, err)
-	require.Equal(t, paidup.Invoice{
+	require.Equal(t, paidup.ProcessorInvoice{
 		ID: paid.InvoiceID, CustomerID: paid.CustomerID, CustomerEmail: "ada@example.com", SubscriptionID: sub.ID, Status: paidup.InvoicePaid,
 		BillingReason: paidup.InvoiceForSubscriptionCreate, PaymentID: paid.PaymentID, Amount: proMonthly.Amount,
 		PriceIDs: []string{proMonthly.PriceID}, PeriodStart: sub.CurrentPeriodStart, PeriodEnd: sub.CurrentPeriodEnd,
@@ -95,8 +95,8 @@ func TestSubscriptionsAgainstSandbox(t *testing.T) {
 	}
 	sb.Call(t, http.MethodPost, "/v1/subscriptions/"+sub.ID, url.Values{"default_payment_method": {failing}})
 	advance(t, sb, sub.CurrentPeriodEnd.Add(time.Hour))
-	var invoices []paidup.Invoice
-	require.NoError(t, c.ListInvoices(ctx, paidup.Created{Since: start}, func(inv paidup.Invoice) error {
+	var invoices []paidup.ProcessorInvoice
+	require.NoError(t, c.ListInvoices(ctx, paidup.Created{Since: start}, func(inv paidup.ProcessorInvoice) error {
 		invoices = append(invoices, inv)
 		return nil
 	}))
@@ -170,8 +170,8 @@ func TestDisputesAgainstSandbox(t *testing.T) {
 	paid, err := c.Checkout(ctx, co.ID)
 	require.NoError(t, err)
 
-	var disputes []paidup.Dispute
-	require.NoError(t, c.ListDisputes(ctx, paidup.Created{Since: start}, func(d paidup.Dispute) error {
+	var disputes []paidup.ProcessorDispute
+	require.NoError(t, c.ListDisputes(ctx, paidup.Created{Since: start}, func(d paidup.ProcessorDispute) error {
 		disputes = append(disputes, d)
 		return nil
 	}))

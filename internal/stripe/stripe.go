@@ -217,7 +217,7 @@ func (c *Client) ListCheckouts(ctx context.Context, created paidup.Created, fn f
 }
 
 // ListPayments lists payment intents created in the range.
-func (c *Client) ListPayments(ctx context.Context, created paidup.Created, fn func(paidup.Payment) error) error {
+func (c *Client) ListPayments(ctx context.Context, created paidup.Created, fn func(paidup.ProcessorPayment) error) error {
 	p := &stripego.PaymentIntentListParams{
 		ListParams:   stripego.ListParams{Limit: stripego.Int64(100)},
 		CreatedRange: createdRange(created),
@@ -226,7 +226,7 @@ func (c *Client) ListPayments(ctx context.Context, created paidup.Created, fn fu
 		if err != nil {
 			return wrap(err, "listing payment intents")
 		}
-		pay := paidup.Payment{
+		pay := paidup.ProcessorPayment{
 			ID: pi.ID, Reference: pi.Metadata[MetadataKey], Succeeded: pi.Status == stripego.PaymentIntentStatusSucceeded,
 			Amount:  paidup.Money{Amount: pi.Amount, Currency: string(pi.Currency)},
 			Created: time.Unix(pi.Created, 0).UTC(),

@@ -48,7 +48,7 @@ func (s *Server) handleSubscriptionCancel(cancel bool) http.Handler {
 		}
 		// Only the customer's own subscription: an id of anyone else's is
 		// not found.
-		i := slices.IndexFunc(subs, func(sub store.Subscription) bool { return sub.ID == r.PostForm.Get("subscription") })
+		i := slices.IndexFunc(subs, func(sub paidup.Subscription) bool { return sub.ID == r.PostForm.Get("subscription") })
 		if i < 0 {
 			s.fail(w, r, paidup.Errorf(paidup.ENOTFOUND, "We could not find that subscription on your account. Nothing has changed."))
 			return
@@ -69,7 +69,7 @@ func (s *Server) handleSubscriptionCancel(cancel bool) http.Handler {
 // setCancelAtPeriodEnd asks the processor, outside any transaction, then
 // syncs the subscription from what it says. A sync that fails is left to
 // a job, so that the change is acted on (and its email sent) all the same.
-func (s *Server) setCancelAtPeriodEnd(ctx context.Context, sub store.Subscription, cancel bool) error {
+func (s *Server) setCancelAtPeriodEnd(ctx context.Context, sub paidup.Subscription, cancel bool) error {
 	billing, syncer := s.Billing[sub.Processor], s.Subscriptions[sub.Processor]
 	if billing == nil || syncer == nil {
 		return errors.New("no billing for processor " + sub.Processor)
@@ -80,7 +80,7 @@ func (s *Server) setCancelAtPeriodEnd(ctx context.Context, sub store.Subscriptio
 		return err
 	}
 	failpoint.Inject("account.after_cancel")
-	if err := syncer.SyncSubscription(ctx, sub.ID, "", store.ByCustomer); err != nil {
+	if err := syncer.SyncSubscription(ctx, sub.ID, "", paidup.ByCustomer); err != nil {
 		s.Logger.Warn("syncing a subscription after the customer changed it failed; a job syncs it", "subscription", sub.ID, "err", err)
 		qctx := context.WithoutCancel(ctx)
 		if qerr := s.Store.InTx(qctx, func(tx *store.Tx) error {

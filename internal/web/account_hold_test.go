@@ -36,7 +36,7 @@ func TestAccountOnHoldSaysWhy(t *testing.T) {
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
 				blk := paidup.Block{CustomerID: id, Source: paidup.BlockStaff, Reason: "asked us to close the account", CreatedAt: since}
 				if dispute {
-					d, _, err := tx.RecordDispute(ctx, store.Dispute{Processor: "stripe", ID: "dp_" + id, PaymentID: "pi_" + id, CustomerID: id,
+					d, _, err := tx.RecordDispute(ctx, paidup.Dispute{Processor: "stripe", ID: "dp_" + id, PaymentID: "pi_" + id, CustomerID: id,
 						Amount: paidup.Money{Amount: 24900, Currency: "usd"}, Reason: "fraudulent", Status: "needs_response", CreatedAt: since})
 					if err != nil {
 						return err

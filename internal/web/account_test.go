@@ -19,7 +19,6 @@ import (
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
-	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/web"
 )
 
@@ -65,7 +64,7 @@ func (s *subscribers) subscribe(t *testing.T, email string) (string, map[string]
 		}
 	}
 	require.NotEmpty(t, subID)
-	require.NoError(t, s.life.SyncSubscription(ctx, subID, "", store.ByWebhook))
+	require.NoError(t, s.life.SyncSubscription(ctx, subID, "", paidup.ByWebhook))
 	c, err := s.store.CustomerByEmail(ctx, email)
 	require.NoError(t, err)
 	token, err := s.store.CreateSignInLink(ctx, c.ID, time.Hour)
@@ -100,8 +99,8 @@ func (s *subscribers) emails(t *testing.T, to string) []string {
 // refusing is a processor that refuses to change subscriptions.
 type refusing struct{ paidup.Processor }
 
-func (refusing) SetCancelAtPeriodEnd(context.Context, string, bool) (paidup.Subscription, error) {
-	return paidup.Subscription{}, errors.New("stripe: 503 api_error: the processor is having a moment")
+func (refusing) SetCancelAtPeriodEnd(context.Context, string, bool) (paidup.ProcessorSubscription, error) {
+	return paidup.ProcessorSubscription{}, errors.New("stripe: 503 api_error: the processor is having a moment")
 }
 
 var periodEnd = regexp.MustCompile(`until ([0-9]{1,2} [A-Z][a-z]+ [0-9]{4})`)
@@ -187,7 +186,7 @@ func TestAccountCancelAndResume(t *testing.T) {
 		// Cancelled at the processor's portal: the same page, and email.
 		_, err = s.stripe.V1Subscriptions.Update(context.Background(), ada, &stripego.SubscriptionUpdateParams{CancelAtPeriodEnd: stripego.Bool(true)})
 		require.NoError(t, err)
-		require.NoError(t, s.life.SyncSubscription(context.Background(), ada, "", store.ByWebhook))
+		require.NoError(t, s.life.SyncSubscription(context.Background(), ada, "", paidup.ByWebhook))
 		text = page()
 		require.Contains(t, text, "Cancelled: you keep Pro until ")
 		require.NotContains(t, text, "Your subscription is cancelled.", "no notice without the customer's own action")

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // Subscription states, as the account page tells them.
@@ -101,7 +100,7 @@ func (s *Server) accountState(ctx context.Context, customerID string) (accountPa
 
 // subscriptionView says where a subscription stands, as its mirror of the
 // processor's word has it.
-func (s *Server) subscriptionView(sub store.Subscription, blocked bool) subscriptionView {
+func (s *Server) subscriptionView(sub paidup.Subscription, blocked bool) subscriptionView {
 	v := subscriptionView{ID: sub.ID, Plan: sub.PlanID}
 	plan, known := s.Policy.Plan(sub.PlanID)
 	if known {
@@ -152,7 +151,7 @@ func (s *Server) subscriptionView(sub store.Subscription, blocked bool) subscrip
 // purchases lists a customer's payments, each with its true state, and
 // the renewals that failed, newest first, each with the reference the
 // customer may quote.
-func (s *Server) purchases(ctx context.Context, customerID string, subs []store.Subscription) ([]purchaseView, error) {
+func (s *Server) purchases(ctx context.Context, customerID string, subs []paidup.Subscription) ([]purchaseView, error) {
 	payments, err := s.Store.Payments(ctx, customerID)
 	if err != nil {
 		return nil, err
@@ -172,12 +171,12 @@ func (s *Server) purchases(ctx context.Context, customerID string, subs []store.
 			refOf[in.Processor+":"+in.PaymentID] = in.Reference
 			continue
 		}
-		if in.Status != store.InvoiceFailed {
+		if in.Status != paidup.InvoiceFailed {
 			continue
 		}
 		pv := purchaseView{Reference: in.Reference, Plan: s.planName(in.PlanID), Amount: in.Amount.String(),
 			Paid: in.CreatedAt.Format(dateOnlyForm), State: payNotPaid, Status: "Not paid: the renewal failed", at: in.CreatedAt}
-		if slices.ContainsFunc(subs, func(sub store.Subscription) bool { return sub.FailingInvoice == in.ID }) {
+		if slices.ContainsFunc(subs, func(sub paidup.Subscription) bool { return sub.FailingInvoice == in.ID }) {
 			pv.State, pv.Status = payFailed, "Payment failed: the card will be tried again"
 		}
 		out = append(out, pv)
@@ -191,7 +190,7 @@ func (s *Server) purchases(ctx context.Context, customerID string, subs []store.
 		switch {
 		case disputed[pay.ID]:
 			pv.State, pv.Status = payDisputed, "Disputed: your bank has taken this payment back"
-		case pay.Status == store.PaymentRefunded:
+		case pay.Status == paidup.PaymentRefunded:
 			pv.State, pv.Status = payRefunded, "Refunded"
 		case pay.AmountRefunded > 0:
 			pv.State = payPartly

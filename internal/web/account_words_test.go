@@ -9,7 +9,6 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/config"
-	"github.com/paidup/paidup/internal/store"
 )
 
 var (
@@ -28,7 +27,7 @@ func TestAccountPageWordsByState(t *testing.T) {
 		t.Fatal(err)
 	}
 	s := &Server{Deps: Deps{Policy: &cfg.Policy}}
-	monthly := store.Subscription{Processor: "stripe", ID: "sub_1", PlanID: "pro-monthly", Status: paidup.SubscriptionActive,
+	monthly := paidup.Subscription{Processor: "stripe", ID: "sub_1", PlanID: "pro-monthly", Status: paidup.SubscriptionActive,
 		PeriodStart: wordsDate.AddDate(0, -1, 0), PeriodEnd: wordsDate}
 	cancelled, failing, failingCancelled, ended := monthly, monthly, monthly, monthly
 	cancelled.CancelAtPeriodEnd = true
@@ -48,7 +47,7 @@ func TestAccountPageWordsByState(t *testing.T) {
 	for _, c := range []struct {
 		name      string
 		page      accountPage
-		sub       *store.Subscription
+		sub       *paidup.Subscription
 		blocked   bool
 		business  Business
 		required  []string

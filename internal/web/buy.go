@@ -11,7 +11,6 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/limit"
-	"github.com/paidup/paidup/internal/store"
 )
 
 type buyForm struct {
@@ -80,7 +79,7 @@ func (s *Server) stillUnpaid(ctx context.Context, r *http.Request, a paidup.Chec
 		return false
 	}
 	askCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	out, err := s.Checkout.FulfilAttempt(askCtx, a, a.CheckoutID, store.ByReturnPage)
+	out, err := s.Checkout.FulfilAttempt(askCtx, a, a.CheckoutID, paidup.ByReturnPage)
 	cancel()
 	if err != nil {
 		s.Logger.Warn("asking about a checkout left unpaid failed; showing its status", "ref", requestRef(r), "checkout", a.Reference, "err", err)

@@ -6,7 +6,6 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // heldView is what the buy page tells a signed-in customer who already
@@ -131,5 +130,5 @@ func (s *Server) describeDuplicate(ctx context.Context, v *statusView) {
 	if err != nil {
 		s.Logger.Warn("reading the payment for the status page failed", "checkout", v.Attempt.Reference, "err", err)
 	}
-	v.Refunded = found && p.Status == store.PaymentRefunded
+	v.Refunded = found && p.Status == paidup.PaymentRefunded
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/standing"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // Status page states.
@@ -98,7 +97,7 @@ func (s *Server) handleCheckoutStatus() http.Handler {
 			// A checkout paidup did not record (it stopped first) is named
 			// by the address the processor sent the customer back to.
 			ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
-			out, ferr := s.Checkout.FulfilAttempt(ctx, a, id, store.ByReturnPage)
+			out, ferr := s.Checkout.FulfilAttempt(ctx, a, id, paidup.ByReturnPage)
 			cancel()
 			if ferr != nil {
 				s.Logger.Warn("fulfilling from the return page failed; the reconciler will retry", "ref", requestRef(r), "checkout", a.Reference, "err", ferr)

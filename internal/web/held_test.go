@@ -14,7 +14,6 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
-	"github.com/paidup/paidup/internal/store"
 )
 
 // signIn signs the customer of email in, as their link would, and
@@ -105,7 +104,7 @@ func TestBuyingWhatYouHave(t *testing.T) {
 		b.pay(t, r.header.Get("Location"))
 		require.Contains(t, b.do(t, "GET", b.returnPath(t, r.header.Get("Location")), nil, nil).body, "You're in")
 		var cases int
-		require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM support_cases WHERE kind = $1`, store.CaseOverlappingSubscription).Scan(&cases))
+		require.NoError(t, b.db.Read.QueryRow(`SELECT count(*) FROM support_cases WHERE kind = $1`, paidup.CaseOverlappingSubscription).Scan(&cases))
 		require.Equal(t, 1, cases)
 
 		// Supporter is another tier: nothing to warn of.

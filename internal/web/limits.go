@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/store"
 )
@@ -130,8 +131,8 @@ func (s *Server) countLimited(r *http.Request, name string, client netip.Addr) {
 	s.Metrics.RequestsLimited.WithLabelValues(name).Inc()
 	s.refusals.warn("limited:"+name, "request limited", "limit", name, "client", client.String())
 	if n, alert := s.limitRefusals.add(s.Now(), s.Limits.AlertAfter); alert {
-		s.alert(r, store.SupportCase{
-			DedupeKey: "requests_limited:" + s.Now().UTC().Format("2006-01-02T15"), Kind: store.CaseRequestsLimit,
+		s.alert(r, paidup.SupportCase{
+			DedupeKey: "requests_limited:" + s.Now().UTC().Format("2006-01-02T15"), Kind: paidup.CaseRequestsLimit,
 			Summary: fmt.Sprintf("paidup's limits refused %d requests in the last %s (the last: %s, from %s). Something is asking far more often than a person would: a script, a flood, or someone guessing purchase references. If it is one address, consider blocking it at your proxy; if it is many customers behind one address (an office, a school), raise limits.%s in the configuration. The log's \"request limited\" lines name the addresses.",
 				n, burstWindow, name, client, limitSettings[name]),
 		})
@@ -139,7 +140,7 @@ func (s *Server) countLimited(r *http.Request, name string, client netip.Addr) {
 }
 
 // alert opens a support case, which alerts on-call.
-func (s *Server) alert(r *http.Request, c store.SupportCase) {
+func (s *Server) alert(r *http.Request, c paidup.SupportCase) {
 	err := s.Store.InTx(r.Context(), func(tx *store.Tx) error { return s.Outbox.OpenCase(r.Context(), tx, c) })
 	if err != nil {
 		s.Logger.Error("opening a support case failed", "kind", c.Kind, "err", err)

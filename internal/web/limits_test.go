@@ -15,9 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/web"
 )
 
@@ -239,7 +239,7 @@ func TestLimitedRefusalsAlertOnCallHourly(t *testing.T) {
 			b.do(t, "GET", "/checkout/PU-0000-0000", nil, nil)
 		}
 	}
-	cases := func() []store.SupportCase {
+	cases := func() []paidup.SupportCase {
 		cs, err := b.store.OpenCases(context.Background())
 		require.NoError(t, err)
 		return cs
@@ -248,7 +248,7 @@ func TestLimitedRefusalsAlertOnCallHourly(t *testing.T) {
 	require.Empty(t, cases(), "four refusals: below the threshold")
 	guess(20)
 	require.Len(t, cases(), 1)
-	require.Equal(t, store.CaseRequestsLimit, cases()[0].Kind)
+	require.Equal(t, paidup.CaseRequestsLimit, cases()[0].Kind)
 	require.Contains(t, cases()[0].Summary, "limits.status")
 	require.Contains(t, cases()[0].Summary, "127.0.0.1")
 	clock.Advance(30 * time.Minute)

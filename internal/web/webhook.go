@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/stripe"
 )
@@ -99,8 +100,8 @@ func (s *Server) countRefusal(r *http.Request, reason string, err error) {
 	}
 	s.refusals.warn(reason, "webhook refused", "processor", "stripe", "reason", reason, "detail", detail)
 	if n, alert := s.webhookRefusals.add(s.Now(), refusalAlertThreshold); alert {
-		s.alert(r, store.SupportCase{
-			DedupeKey: "webhook_refusals:" + s.Now().UTC().Format("2006-01-02T15"), Kind: store.CaseWebhookRefusal,
+		s.alert(r, paidup.SupportCase{
+			DedupeKey: "webhook_refusals:" + s.Now().UTC().Format("2006-01-02T15"), Kind: paidup.CaseWebhookRefusal,
 			Summary: fmt.Sprintf("%d Stripe webhooks were refused in the last %s (the last for %s). Check that processor.stripe.webhook_secrets has the endpoint's current signing secret, and that the endpoint is of paidup's mode (live or test); if both are right, someone is sending forged webhooks.",
 				n, burstWindow, reason),
 		})

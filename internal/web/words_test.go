@@ -133,7 +133,7 @@ func TestStatusPageFollowsTheSubscription(t *testing.T) {
 		a, err := b.store.CheckoutAttempt(ctx, ref)
 		require.NoError(t, err)
 		end := time.Now().AddDate(0, 1, 0).UTC().Truncate(time.Second)
-		sub := store.Subscription{Processor: "stripe", ID: "sub_test", CustomerID: a.CustomerID, PlanID: "pro-monthly",
+		sub := paidup.Subscription{Processor: "stripe", ID: "sub_test", CustomerID: a.CustomerID, PlanID: "pro-monthly",
 			Status: paidup.SubscriptionActive, PeriodStart: time.Now().UTC().Truncate(time.Second), PeriodEnd: end, CancelAtPeriodEnd: true}
 		put := func() {
 			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error { return tx.PutSubscription(ctx, sub) }))

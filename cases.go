@@ -1,0 +1,65 @@
+package paidup
+
+import "time"
+
+// Support case kinds: what paidup could not repair by itself.
+const (
+	CaseUnknownPlan    = "unknown_plan"     // paid for a price no plan sells
+	CaseAmountMismatch = "amount_mismatch"  // paid a different amount than the plan costs
+	CaseBlockedPayer   = "blocked_payer"    // a blocked customer paid
+	CaseUnconfirmed    = "unconfirmed"      // the processor never said how a checkout ended
+	CaseEmailFailed    = "email_failed"     // an email could not be delivered
+	CaseWebhookRefusal = "webhook_refusals" // many webhooks failed verification
+	CaseRequestsLimit  = "requests_limited" // many requests refused by the limits
+	CaseRefundFailed   = "refund_failed"    // a refund failed at the processor: the customer was not refunded
+	CaseMissingObject  = "missing_object"   // an event that matters names an object the processor does not have
+	// CaseForeignReference: a paid processor checkout named the
+	// reference of a checkout attempt it does not belong to (a payment
+	// link's client_reference_id, another integration's session).
+	CaseForeignReference = "foreign_reference"
+	// CaseDuplicateCustomer: two customers turned out to have one address
+	// when their stored addresses were normalised anew; a person merges
+	// them.
+	CaseDuplicateCustomer = "duplicate_customer"
+)
+
+// Case statuses.
+const (
+	CaseOpen     = "open"
+	CaseResolved = "resolved"
+)
+
+// SupportCase is something paidup could not repair by itself, for a
+// person: a Kind (CaseUnknownPlan, …), CaseOpen until resolved. One exists
+// per DedupeKey.
+type SupportCase struct {
+	ID         string
+	DedupeKey  string
+	CustomerID string
+	Reference  string
+	PaymentID  string
+	Kind       string
+	Summary    string
+	Status     string
+	CreatedAt  time.Time
+	ResolvedAt time.Time
+}
+
+// Support case kinds of the subscription lifecycle.
+const (
+	CaseDispute      = "dispute"                // a chargeback
+	CaseDoubleBuy    = "double_buy"             // a failing subscription beside a new one
+	CaseDuplicateSub = "duplicate_subscription" // two active subscriptions to one tier
+	CaseCancelFailed = "cancel_failed"          // a subscription paidup meant to cancel could not be
+)
+
+// Duplicate purchases a person settles.
+const (
+	// CaseDuplicatePurchase: a customer paid for a one-time plan whose
+	// tier they already held, and the policy leaves it to a person; the
+	// purchase waits on them, with no access granted.
+	CaseDuplicatePurchase = "duplicate_purchase"
+	// CaseOverlappingSubscription: a customer subscribed while holding the
+	// subscription's tier; granted, and a person decides which to keep.
+	CaseOverlappingSubscription = "overlapping_subscription"
+)
