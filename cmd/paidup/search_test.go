@@ -47,7 +47,7 @@ func TestSearchCommand(t *testing.T) {
 		if ada, _, err = tx.MatchCustomer(ctx, "stripe", "cus_ada1", "ada.lovelace@example.com"); err != nil {
 			return err
 		}
-		if err := tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_ada1", CustomerID: ada, CheckoutReference: "PU-7K3M-Q9XD",
+		if err := tx.RecordPayment(ctx, paidup.Payment{Processor: "stripe", ID: "pi_ada1", CustomerID: ada, CheckoutReference: "PU-7K3M-Q9XD",
 			PlanID: "pro-annual", Amount: amount, PaidAt: time.Now()}); err != nil {
 			return err
 		}

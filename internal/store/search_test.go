@@ -47,44 +47,44 @@ func newSearchFixture(t *testing.T, b *testBundle) searchFixture {
 		if f.grace, _, err = tx.MatchCustomer(ctx, "stripe", "", "grace@hopper.example.org"); err != nil {
 			return err
 		}
-		if err := tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_ada1", CustomerID: f.ada, CheckoutReference: a.Reference,
+		if err := tx.RecordPayment(ctx, paidup.Payment{Processor: "stripe", ID: "pi_ada1", CustomerID: f.ada, CheckoutReference: a.Reference,
 			CheckoutID: "cs_test_ada1", PlanID: "pro-annual", Amount: a.Amount, PaidAt: b.now}); err != nil {
 			return err
 		}
 		if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptFulfilled, f.ada, "pi_ada1"); err != nil {
 			return err
 		}
-		if err := tx.PutSubscription(ctx, store.Subscription{Processor: "stripe", ID: "sub_ada1", CustomerID: f.ada, ProcessorCustomerID: "cus_ada1",
+		if err := tx.PutSubscription(ctx, paidup.Subscription{Processor: "stripe", ID: "sub_ada1", CustomerID: f.ada, ProcessorCustomerID: "cus_ada1",
 			PlanID: "pro-monthly", Status: "active", PeriodStart: b.now, PeriodEnd: b.now.AddDate(0, 1, 0)}); err != nil {
 			return err
 		}
-		in, err := tx.PutInvoice(ctx, store.Invoice{Processor: "stripe", ID: "in_ada1", CustomerID: f.ada, SubscriptionID: "sub_ada1",
-			PlanID: "pro-monthly", Amount: a.Amount, Status: store.InvoiceFailed})
+		in, err := tx.PutInvoice(ctx, paidup.Invoice{Processor: "stripe", ID: "in_ada1", CustomerID: f.ada, SubscriptionID: "sub_ada1",
+			PlanID: "pro-monthly", Amount: a.Amount, Status: paidup.InvoiceFailed})
 		if err != nil {
 			return err
 		}
 		f.adaInvoice = in.Reference
-		d, _, err := tx.RecordDispute(ctx, store.Dispute{Processor: "stripe", ID: "dp_ada1", PaymentID: "pi_ada1", CustomerID: f.ada,
+		d, _, err := tx.RecordDispute(ctx, paidup.Dispute{Processor: "stripe", ID: "dp_ada1", PaymentID: "pi_ada1", CustomerID: f.ada,
 			Amount: a.Amount, Status: "needs_response", CreatedAt: b.now})
 		if err != nil {
 			return err
 		}
 		f.adaDispute = d.Reference
-		if err := tx.Append(ctx, store.TimelineEntry{CustomerID: f.ada, Reference: d.Reference, Kind: store.EventDispute, Source: store.ByWebhook,
+		if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: f.ada, Reference: d.Reference, Kind: paidup.EventDispute, Source: paidup.ByWebhook,
 			Summary: "Chargeback", Data: map[string]string{"dispute": "dp_ada1", "payment": "pi_ada1", "charge": "ch_ada1"}}); err != nil {
 			return err
 		}
-		if err := tx.Append(ctx, store.TimelineEntry{CustomerID: f.ada, Reference: f.adaRefund, Kind: store.EventPayment, Source: store.BySystem,
+		if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: f.ada, Reference: f.adaRefund, Kind: paidup.EventPayment, Source: paidup.BySystem,
 			Summary: "Refund", Data: map[string]string{"refund": "re_ada1", "payment": "pi_ada1", "purchase": a.Reference}}); err != nil {
 			return err
 		}
-		sc, _, err := tx.OpenCase(ctx, store.SupportCase{DedupeKey: "ada", CustomerID: f.ada, Reference: a.Reference, PaymentID: "pi_ada1",
-			Kind: store.CaseAmountMismatch, Summary: "paid less"})
+		sc, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "ada", CustomerID: f.ada, Reference: a.Reference, PaymentID: "pi_ada1",
+			Kind: paidup.CaseAmountMismatch, Summary: "paid less"})
 		f.adaCase = sc.ID
 		if err != nil {
 			return err
 		}
-		sc, _, err = tx.OpenCase(ctx, store.SupportCase{DedupeKey: "refusals", Kind: store.CaseWebhookRefusal, Summary: "refused"})
+		sc, _, err = tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "refusals", Kind: paidup.CaseWebhookRefusal, Summary: "refused"})
 		f.looseCase = sc.ID
 		return err
 	}))
@@ -262,14 +262,14 @@ func TestSearchFindsNewRowsAtOnce(t *testing.T) {
 			if id, _, err = tx.MatchCustomer(ctx, "stripe", "cus_new1", a.Email); err != nil {
 				return err
 			}
-			if err := tx.RecordPayment(ctx, store.Payment{Processor: "stripe", ID: "pi_new1", CustomerID: id, CheckoutReference: a.Reference,
+			if err := tx.RecordPayment(ctx, paidup.Payment{Processor: "stripe", ID: "pi_new1", CustomerID: id, CheckoutReference: a.Reference,
 				PlanID: a.PlanID, Amount: a.Amount, PaidAt: b.now}); err != nil {
 				return err
 			}
 			if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptFulfilled, id, "pi_new1"); err != nil {
 				return err
 			}
-			sc, _, err := tx.OpenCase(ctx, store.SupportCase{DedupeKey: "new", CustomerID: id, Reference: a.Reference, Kind: store.CaseUnconfirmed, Summary: "?"})
+			sc, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "new", CustomerID: id, Reference: a.Reference, Kind: paidup.CaseUnconfirmed, Summary: "?"})
 			caseID = sc.ID
 			return err
 		}))
@@ -346,18 +346,18 @@ func TestTimelinePage(t *testing.T) {
 				if i%3 == 2 {
 					who = other
 				}
-				if err := tx.Append(ctx, store.TimelineEntry{CustomerID: who, Kind: store.EventEmail, Source: store.BySystem, Summary: fmt.Sprint(i)}); err != nil {
+				if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: who, Kind: paidup.EventEmail, Source: paidup.BySystem, Summary: fmt.Sprint(i)}); err != nil {
 					return err
 				}
 			}
 			return tx.ResolveAttempt(ctx, "PU-TTTT-0001", paidup.AttemptFulfilled, id, "")
 		}))
-		require.NoError(t, b.store.Append(ctx, store.TimelineEntry{Reference: "PU-TTTT-0001", Kind: store.EventCheckout, Source: store.BySystem, Summary: "late"}))
+		require.NoError(t, b.store.Append(ctx, paidup.TimelineEntry{Reference: "PU-TTTT-0001", Kind: paidup.EventCheckout, Source: paidup.BySystem, Summary: "late"}))
 
 		all, err := b.store.Timeline(ctx, id, "")
 		require.NoError(t, err)
 		require.Len(t, all, 7, "the checkout's two, and five of the seven")
-		var paged []store.TimelineEntry
+		var paged []paidup.TimelineEntry
 		for before := int64(0); ; {
 			page, err := b.store.TimelinePage(ctx, id, before, 2)
 			require.NoError(t, err)

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+
+	"github.com/paidup/paidup"
 )
 
 // TimelinePage lists up to limit facts about a customer, newest first,
@@ -16,7 +18,7 @@ import (
 // timeline_customer, their checkouts' by checkout_attempts_customer and
 // timeline_reference (the CROSS JOIN keeps SQLite from reading every
 // entry with no customer instead).
-func (s *Store) TimelinePage(ctx context.Context, customerID string, before int64, limit int) ([]TimelineEntry, error) {
+func (s *Store) TimelinePage(ctx context.Context, customerID string, before int64, limit int) ([]paidup.TimelineEntry, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
@@ -30,9 +32,9 @@ func (s *Store) TimelinePage(ctx context.Context, customerID string, before int6
 		return nil, fmt.Errorf("reading timeline of %s: %w", customerID, err)
 	}
 	defer rows.Close()
-	var out []TimelineEntry
+	var out []paidup.TimelineEntry
 	for rows.Next() {
-		var e TimelineEntry
+		var e paidup.TimelineEntry
 		var customer *string
 		var data string
 		if err := rows.Scan(&e.ID, &customer, &e.Reference, &e.At, &e.Kind, &e.Source, &e.Summary, &data); err != nil {
