@@ -12,6 +12,7 @@ import (
 
 	"github.com/pressly/goose/v3"
 
+	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
@@ -187,6 +188,14 @@ func (o *options) search(ctx context.Context, engine string) error {
 			}
 			return err
 		}},
+		measured{fmt.Sprintf("open cases: a page of 50 of %d (keyset)", so.cases), 100 * time.Millisecond, func() error {
+			after := paidup.SupportCase{ID: fmt.Sprintf("sc_s%d", pick(so.cases)), CreatedAt: shopTime}
+			if rand.N(4) == 0 {
+				after = paidup.SupportCase{}
+			}
+			_, err := st.OpenCasesPage(ctx, after, 50)
+			return err
+		}},
 	)
 	fmt.Fprintf(o.out, "each query %d times, one at a time, each for a different row (the first 10 not counted):\n", so.samples)
 	for _, q := range queries {
@@ -299,7 +308,6 @@ func loadShop(ctx context.Context, db *sqldb.DB, so searchOptions, out interface
 		}
 	}
 	email := fmt.Sprintf("'c' || i || '.' || %s || '@' || %s", wordSQL(surnames, "i % 100"), wordSQL(domains, "(i / 100) % 20"))
-	now := time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 	steps := []struct {
 		what  string
 		rows  int
@@ -349,7 +357,7 @@ func loadShop(ctx context.Context, db *sqldb.DB, so searchOptions, out interface
 			to := min(from+chunk-1, last)
 			var args []any
 			if strings.Contains(s.query, "$1") {
-				args = append(args, now)
+				args = append(args, shopTime)
 			}
 			if _, err := db.Write.ExecContext(ctx, strings.Replace(s.query, "{series}", series(from, to), 1), args...); err != nil {
 				return fmt.Errorf("%s: %w", s.what, err)
@@ -359,6 +367,9 @@ func loadShop(ctx context.Context, db *sqldb.DB, so searchOptions, out interface
 	}
 	return nil
 }
+
+// shopTime is when everything in the data set happened.
+var shopTime = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 
 // searchMigration is the migration that builds the search's indexes.
 const searchMigration = 19

@@ -374,3 +374,36 @@ func TestTimelinePage(t *testing.T) {
 		}
 	})
 }
+
+func TestOpenCasesPage(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		for i := range 7 {
+			if i%3 == 0 {
+				b.now = b.now.Add(time.Minute) // some opened in the same microsecond, ordered by id
+			}
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+				_, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: fmt.Sprint(i), Kind: paidup.CaseUnconfirmed, Summary: "?"})
+				return err
+			}))
+		}
+		_, err := b.db.Write.ExecContext(ctx, `UPDATE support_cases SET status = 'resolved' WHERE dedupe_key = '4'`)
+		require.NoError(t, err)
+		all, err := b.store.OpenCases(ctx)
+		require.NoError(t, err)
+		require.Len(t, all, 6)
+		var paged []paidup.SupportCase
+		var after paidup.SupportCase
+		for {
+			page, err := b.store.OpenCasesPage(ctx, after, 4)
+			require.NoError(t, err)
+			if len(page) == 0 {
+				break
+			}
+			paged = append(paged, page...)
+			after = page[len(page)-1]
+		}
+		require.Equal(t, all, paged, "every open case once, oldest first, the resolved one not")
+	})
+}
