@@ -168,6 +168,8 @@ func TestSearchEmailPartsAnyCase(t *testing.T) {
 			{"example", []string{bob, ada, grace}},
 			{"@example.n", []string{bob}},
 			{"ovelace@exa", []string{ada}},
+			{"lovelace@EXAMPLE.c", []string{ada}},
+			{"@hopper.example.org", []string{grace}},
 		} {
 			require.Equal(t, tc.want, found(t, b.store, tc.query), "%q", tc.query)
 		}
@@ -236,7 +238,8 @@ func TestSearchNoMatch(t *testing.T) {
 		b := setup(t, engine)
 		newSearchFixture(t, b)
 		for _, q := range []string{"nobody@nowhere.example", "zebra", "PU-ZZZZ-ZZZZ", "pi_nope", "cs_nope", "cus_nope", "ch_nope", "in_nope",
-			"sub_nope", "dp_nope", "re_nope", "sc_nope", "cu_nope", "PI_ADA1", "pi_ada"} {
+			"sub_nope", "dp_nope", "re_nope", "sc_nope", "cu_nope", "PI_ADA1", "pi_ada",
+			"lovelace@example.net", "bob.bobson@example.com", "ada.lovelace@example.co.uk"} {
 			require.Empty(t, found(t, b.store, q), "%q", q)
 		}
 	})
