@@ -29,6 +29,12 @@ const (
 	CaseResolved = "resolved"
 )
 
+// States of an open case in the inbox, besides CaseOpen.
+const (
+	CaseSnoozed = "snoozed" // put aside until a time
+	CaseWaiting = "waiting" // a person answered; it waits on the customer
+)
+
 // SupportCase is something paidup could not repair by itself, for a
 // person: a Kind (CaseUnknownPlan, …), CaseOpen until resolved. One exists
 // per DedupeKey.
@@ -43,6 +49,41 @@ type SupportCase struct {
 	Status     string
 	CreatedAt  time.Time
 	ResolvedAt time.Time
+	// Stake is the money the case is about: its payment's, else its
+	// checkout's, invoice's or chargeback's; zero for none.
+	Stake Money
+	// Assignee is the person working on it, so that the other does not
+	// answer too; empty for no one.
+	Assignee string
+	// SnoozedUntil puts an open case aside until then; WaitingSince is
+	// when it began waiting on the customer's answer. Zero for neither.
+	SnoozedUntil, WaitingSince time.Time
+}
+
+// State is where an open case stands at now: CaseSnoozed while snoozed,
+// CaseWaiting while it waits on the customer, else CaseOpen; CaseResolved
+// once resolved.
+func (c SupportCase) State(now time.Time) string {
+	switch {
+	case c.Status != CaseOpen:
+		return c.Status
+	case now.Before(c.SnoozedUntil):
+		return CaseSnoozed
+	case !c.WaitingSince.IsZero():
+		return CaseWaiting
+	}
+	return CaseOpen
+}
+
+// CaseGroup is the open cases of one kind, which usually share a cause (a
+// processor outage leaves several payments unconfirmed, a mail outage
+// several emails undelivered).
+type CaseGroup struct {
+	Kind   string
+	Count  int
+	Oldest time.Time
+	// Stakes is the money at stake, per currency.
+	Stakes []Money
 }
 
 // Support case kinds of the subscription lifecycle.

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -14,12 +16,16 @@ import (
 	"github.com/paidup/paidup/internal/store"
 )
 
-// supportCase lists the open support cases, or resolves one: a person's
-// decision, on the customer's timeline with who made it. A customer whose
-// purchase waited on the case is emailed the answer.
+// supportCase lists the open support cases in the order a person should
+// take them, triages one (take it, snooze it, mark it waiting on the
+// customer), or resolves one: a person's decision, on the customer's
+// timeline with who made it. A customer whose purchase waited on the case
+// is emailed the answer.
 func supportCase(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	const usage = `usage: paidup case list, or paidup case resolve --case ID --answer TEXT --actor NAME`
-	if len(args) == 0 || (args[0] != "list" && args[0] != "resolve") {
+	const usage = `usage: paidup case list [--all]
+       paidup case take|wait|snooze --case ID --actor NAME [--for 4h | --until TIME]
+       paidup case resolve --case ID --answer TEXT --actor NAME`
+	if len(args) == 0 || !slices.Contains([]string{"list", "take", "wait", "snooze", "resolve"}, args[0]) {
 		return usageError{usage}
 	}
 	sub := args[0]
@@ -27,17 +33,41 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	fs.SetOutput(stderr)
 	var f commonFlags
 	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
-	id, answer, actor := new(string), new(string), new(string)
-	if sub == "resolve" {
+	id, answer, actor, until := new(string), new(string), new(string), new(string)
+	all := new(bool)
+	snoozeFor := new(time.Duration)
+	switch sub {
+	case "list":
+		fs.BoolVar(all, "all", false, "list snoozed cases too")
+	default:
 		fs.StringVar(id, "case", "", "the support case (sc_…), as paidup case list shows it")
+		fs.StringVar(actor, "actor", getenv("USER"), "who does it, for the audit trail [USER]")
+	}
+	switch sub {
+	case "resolve":
 		fs.StringVar(answer, "answer", "", "what was found and done, in words for the customer: it is emailed to them when they wait on the case")
-		fs.StringVar(actor, "actor", getenv("USER"), "who resolves the case, for the audit trail [USER]")
+	case "snooze":
+		fs.DurationVar(snoozeFor, "for", 0, "snooze for this long (e.g. 4h)")
+		fs.StringVar(until, "until", "", "snooze until this time (RFC 3339, e.g. 2026-12-05T09:00:00Z)")
 	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
-	if sub == "resolve" && (*id == "" || strings.TrimSpace(*actor) == "") {
+	if sub != "list" && (*id == "" || strings.TrimSpace(*actor) == "") {
 		return usageError{"--case and --actor are required: " + usage}
+	}
+	var snoozeUntil time.Time
+	if sub == "snooze" {
+		switch {
+		case *until != "" && *snoozeFor != 0, *until == "" && *snoozeFor <= 0:
+			return usageError{"paidup case snooze needs one of --for (a positive duration) or --until: " + usage}
+		case *until != "":
+			t, err := time.Parse(time.RFC3339, *until)
+			if err != nil {
+				return usageError{fmt.Sprintf("--until %q: want a time like 2026-12-05T09:00:00Z", *until)}
+			}
+			snoozeUntil = t
+		}
 	}
 	cfg, err := f.load(io.Discard)
 	if err != nil {
@@ -48,22 +78,14 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer db.Close()
-	if sub == "list" {
-		cases, err := st.OpenCases(ctx)
-		if err != nil {
-			return err
+	switch sub {
+	case "list":
+		return listCases(ctx, st, *all, stdout)
+	case "take", "wait", "snooze":
+		if sub == "snooze" && snoozeUntil.IsZero() {
+			snoozeUntil = st.Now().Add(*snoozeFor)
 		}
-		if len(cases) == 0 {
-			fmt.Fprintln(stdout, "No open support cases.")
-		}
-		for _, c := range cases {
-			ref := c.Reference
-			if ref == "" {
-				ref = "-"
-			}
-			fmt.Fprintf(stdout, "%s\t%s\t%s\t%s\t%s\n", c.ID, c.CreatedAt.Format(time.RFC3339), c.Kind, ref, c.Summary)
-		}
-		return nil
+		return triageCase(ctx, st, sub, *id, strings.TrimSpace(*actor), snoozeUntil, stdout)
 	}
 	outbox := &notify.Outbox{}
 	var resolved paidup.SupportCase
@@ -84,4 +106,104 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Fprintf(stdout, "Resolved %s (%s).\n", resolved.ID, resolved.Kind)
 	}
 	return nil
+}
+
+// listCases prints the open cases in the order a person should take them,
+// then the kinds that have several open cases, which usually share a
+// cause.
+func listCases(ctx context.Context, st *store.Store, all bool, stdout io.Writer) error {
+	now := st.Now()
+	cases, err := st.Inbox(ctx, now, 1000)
+	if all {
+		cases, err = st.OpenCases(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	if len(cases) == 0 {
+		fmt.Fprintln(stdout, "No open support cases.")
+	}
+	for _, c := range cases {
+		stake, ref, who := "-", cmp.Or(c.Reference, "-"), cmp.Or(c.Assignee, "-")
+		if c.Stake.Amount > 0 {
+			stake = c.Stake.String()
+		}
+		state := c.State(now)
+		if state == paidup.CaseSnoozed {
+			state += " until " + c.SnoozedUntil.Format(time.RFC3339)
+		}
+		fmt.Fprintf(stdout, "%s\t%s\twaiting %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.CreatedAt.Format(time.RFC3339),
+			notify.HumanDuration(now.Sub(c.CreatedAt).Truncate(time.Minute)), state, stake, c.Kind, ref, who, c.Summary)
+	}
+	groups, err := st.CaseGroups(ctx)
+	if err != nil {
+		return err
+	}
+	for _, g := range groups {
+		var stakes []string
+		for _, m := range g.Stakes {
+			stakes = append(stakes, m.String())
+		}
+		line := fmt.Sprintf("%d open %s cases, the oldest since %s", g.Count, g.Kind, g.Oldest.Format(time.RFC3339))
+		if len(stakes) > 0 {
+			line += ", " + strings.Join(stakes, " + ") + " at stake"
+		}
+		fmt.Fprintln(stdout, line+": likely one cause.")
+	}
+	return nil
+}
+
+// triageCase takes a case (the actor works on it), marks it waiting on
+// the customer, or snoozes it until until, on the customer's timeline.
+func triageCase(ctx context.Context, st *store.Store, how, id, actor string, until time.Time, stdout io.Writer) error {
+	var c paidup.SupportCase
+	var changed bool
+	err := st.InTx(ctx, func(tx *store.Tx) error {
+		cur, err := tx.Case(ctx, id)
+		if err != nil {
+			return err
+		}
+		assignee, snoozed, waiting := cur.Assignee, cur.SnoozedUntil, !cur.WaitingSince.IsZero()
+		var summary string
+		switch how {
+		case "take":
+			assignee, summary = actor, "Support case taken by "+actor
+		case "wait":
+			assignee, waiting, summary = cmp.Or(assignee, actor), true, "Support case waiting on the customer's answer, by "+actor
+		case "snooze":
+			snoozed, summary = until, "Support case snoozed by "+actor+" until "+until.UTC().Format(time.RFC3339)
+		}
+		if c, changed, err = tx.TriageCase(ctx, id, assignee, snoozed, waiting); err != nil || !changed {
+			return err
+		}
+		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: paidup.EventSupportCase,
+			Source: paidup.ByStaff, Summary: summary, Data: map[string]string{"case": c.ID, "kind": c.Kind, "actor": actor}})
+	})
+	if err != nil {
+		return err
+	}
+	if !changed {
+		fmt.Fprintf(stdout, "%s is already %s; nothing changed.\n", id, describeTriage(c, st.Now()))
+		return nil
+	}
+	fmt.Fprintf(stdout, "%s is now %s.\n", id, describeTriage(c, st.Now()))
+	return nil
+}
+
+// describeTriage says where a case stands: "open, taken by sam",
+// "snoozed until …", "waiting on the customer".
+func describeTriage(c paidup.SupportCase, now time.Time) string {
+	var s string
+	switch c.State(now) {
+	case paidup.CaseSnoozed:
+		s = "snoozed until " + c.SnoozedUntil.Format(time.RFC3339)
+	case paidup.CaseWaiting:
+		s = "waiting on the customer"
+	default:
+		s = "open"
+	}
+	if c.Assignee != "" {
+		s += ", taken by " + c.Assignee
+	}
+	return s
 }

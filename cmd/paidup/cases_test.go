@@ -46,6 +46,40 @@ func TestCaseCommand(t *testing.T) {
 	require.NoError(t, err, out)
 	require.Contains(t, out, id+"\t")
 	require.Contains(t, out, "PU-7K3M-Q9XD")
+	require.Contains(t, out, "\topen\t$1.00\tunconfirmed\t", "its state and the money at stake")
+
+	// Triage: taken (twice is once), snoozed out of the list, waiting.
+	out, err = cmd("case", "take", "--case", id, "--actor", "sam")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "is now open, taken by sam")
+	out, err = cmd("case", "take", "--case", id, "--actor", "sam")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "already open, taken by sam; nothing changed")
+	for _, bad := range [][]string{
+		{"case", "snooze", "--case", id, "--actor", "sam"},
+		{"case", "snooze", "--case", id, "--actor", "sam", "--for", "1h", "--until", "2026-12-05T09:00:00Z"},
+		{"case", "snooze", "--case", id, "--actor", "sam", "--until", "tomorrow"},
+		{"case", "take", "--case", id, "--actor", " "},
+		{"case", "shelve", "--case", id},
+	} {
+		_, err := cmd(bad...)
+		require.Equal(t, 2, exitCode(err), "%v: %v", bad, err)
+	}
+	out, err = cmd("case", "snooze", "--case", id, "--actor", "sam", "--for", "2h")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "is now snoozed until ")
+	out, err = cmd("case", "list")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "No open support cases.", "snoozed: out of the list")
+	out, err = cmd("case", "list", "--all")
+	require.NoError(t, err, out)
+	require.Contains(t, out, id+"\t")
+	require.Contains(t, out, "snoozed until ")
+	out, err = cmd("case", "wait", "--case", id, "--actor", "kim")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "taken by sam", "waiting keeps who works on it")
+	_, err = cmd("case", "take", "--case", "sc_nope", "--actor", "sam")
+	require.ErrorContains(t, err, "No support case sc_nope")
 
 	_, err = cmd("case", "resolve", "--case", id)
 	require.ErrorContains(t, err, "--case and --actor are required")

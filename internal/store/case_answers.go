@@ -17,19 +17,10 @@ func (tx *Tx) CheckoutAttempt(ctx context.Context, ref string) (paidup.CheckoutA
 // ResolveCase resolves an open support case, recording who resolved it and
 // how. It returns the case and whether it was open.
 func (tx *Tx) ResolveCase(ctx context.Context, id, actor, resolution string) (paidup.SupportCase, bool, error) {
-	var c paidup.SupportCase
-	var customer sql.NullString
-	var resolved sql.NullTime
-	err := tx.tx.QueryRowContext(ctx, `SELECT id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at
-		FROM support_cases WHERE id = $1`, id).
-		Scan(&c.ID, &c.DedupeKey, &customer, &c.Reference, &c.PaymentID, &c.Kind, &c.Summary, &c.Status, &c.CreatedAt, &resolved)
-	if errors.Is(err, sql.ErrNoRows) {
-		return c, false, paidup.Errorf(paidup.ENOTFOUND, "No support case %s.", id)
-	}
+	c, err := tx.Case(ctx, id)
 	if err != nil {
-		return c, false, fmt.Errorf("reading support case %s: %w", id, err)
+		return c, false, err
 	}
-	c.CustomerID, c.CreatedAt, c.ResolvedAt = customer.String, c.CreatedAt.UTC(), timeOf(resolved)
 	if c.Status != paidup.CaseOpen {
 		return c, false, nil
 	}

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -24,13 +23,13 @@ type Stats struct {
 func (s *Store) Stats(ctx context.Context) (Stats, error) {
 	st := Stats{OpenCases: map[string]int64{}, Emails: map[string]int64{}, Jobs: map[string]int64{}}
 	q := s.db.Read
-	var oldest sql.NullTime
+	var oldest aggregateTime
 	err := q.QueryRowContext(ctx, `SELECT count(*), min(created_at) FROM checkout_attempts WHERE status IN ($1, $2)`,
 		paidup.AttemptCreated, paidup.AttemptOpen).Scan(&st.UnresolvedCheckouts, &oldest)
 	if err != nil {
 		return st, fmt.Errorf("counting unresolved checkouts: %w", err)
 	}
-	if oldest.Valid {
+	if !oldest.IsZero() {
 		st.OldestUnresolved = max(0, s.now().Sub(oldest.Time))
 	}
 	for _, g := range []struct {

@@ -117,3 +117,30 @@ func timeOf(n sql.NullTime) time.Time {
 	}
 	return n.Time.UTC()
 }
+
+// aggregateTime scans a time computed by the query (min, max), which
+// SQLite returns as the text it stores, not as a time.
+type aggregateTime struct{ time.Time }
+
+// sqliteTimeLayouts are the forms SQLite stores times in.
+var sqliteTimeLayouts = []string{"2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", time.RFC3339Nano}
+
+func (a *aggregateTime) Scan(src any) error {
+	switch v := src.(type) {
+	case nil:
+		a.Time = time.Time{}
+		return nil
+	case time.Time:
+		a.Time = v.UTC()
+		return nil
+	case string:
+		for _, layout := range sqliteTimeLayouts {
+			if t, err := time.Parse(layout, v); err == nil {
+				a.Time = t.UTC()
+				return nil
+			}
+		}
+		return fmt.Errorf("reading a time from %q", v)
+	}
+	return fmt.Errorf("reading a time from %T", src)
+}
