@@ -25,7 +25,9 @@ import (
 // the queries support's console makes, timed in this process against it:
 // the search (store.Search) by each kind of thing a person types, a
 // customer's timeline page (store.TimelinePage) for a customer with ten
-// thousand entries, and the list of open cases (store.OpenCases).
+// thousand entries, and the open cases: all of them (store.OpenCases), a
+// page (store.OpenCasesPage), the inbox's first page and its groups
+// (store.Inbox, store.CaseGroups).
 //
 // The data set: each customer has a processor customer, a checkout
 // attempt (PU-…, cs_…) and its payment (pi_…); one in five a subscription
@@ -196,6 +198,14 @@ func (o *options) search(ctx context.Context, engine string) error {
 			_, err := st.OpenCasesPage(ctx, after, 50)
 			return err
 		}},
+		measured{fmt.Sprintf("inbox: the first 50 of %d (store.Inbox)", so.cases), 100 * time.Millisecond, func() error {
+			_, err := st.Inbox(ctx, time.Now(), 50)
+			return err
+		}},
+		measured{fmt.Sprintf("inbox: the groups of %d (store.CaseGroups)", so.cases), 100 * time.Millisecond, func() error {
+			_, err := st.CaseGroups(ctx)
+			return err
+		}},
 	)
 	fmt.Fprintf(o.out, "each query %d times, one at a time, each for a different row (the first 10 not counted):\n", so.samples)
 	for _, q := range queries {
@@ -333,7 +343,8 @@ func loadShop(ctx context.Context, db *sqldb.DB, so searchOptions, out interface
 			created_at, recorded_at, updated_at)
 			SELECT 'stripe', 'dp_s' || i, ` + refSQL(fmt.Sprint(disputeRefs)+" + i") + `, 'cu_s' || i, 'pi_s' || i, 2500, 'usd', 'fraudulent', 'needs_response', ` + at + `, ` + at + `, ` + at + ` FROM {series}`},
 		{"support cases", 3 * so.cases, `INSERT INTO support_cases (id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at)
-			SELECT 'sc_s' || i, 'load:' || i, 'cu_s' || (i * 97 % ` + fmt.Sprint(n) + ` + 1), ` + refSQL(fmt.Sprint(caseRefs)+" + i") + `, '', 'unconfirmed',
+			SELECT 'sc_s' || i, 'load:' || i, 'cu_s' || (i * 97 % ` + fmt.Sprint(n) + ` + 1), ` + refSQL(fmt.Sprint(caseRefs)+" + i") + `,
+				CASE WHEN i % 2 = 0 THEN 'pi_s' || (i * 97 % ` + fmt.Sprint(n) + ` + 1) ELSE '' END, 'unconfirmed',
 				'The processor never said how the checkout ended', CASE WHEN i <= ` + fmt.Sprint(so.cases) + ` THEN 'open' ELSE 'resolved' END, ` + at + `,
 				CASE WHEN i <= ` + fmt.Sprint(so.cases) + ` THEN NULL ELSE ` + at + ` END FROM {series}`},
 		{"timeline: each checkout's first entry", n, `INSERT INTO timeline (customer_id, reference, at, kind, source, summary, data)

@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"database/sql"
-	"fmt"
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/sqldb"
@@ -20,23 +18,7 @@ func (s *Store) OpenCasesPage(ctx context.Context, after paidup.SupportCase, lim
 		// opened in the same microsecond as the page's first.
 		table += ` INDEXED BY support_cases_open`
 	}
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at
-		FROM `+table+` WHERE status = '`+paidup.CaseOpen+`' AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3`,
-		ts(after.CreatedAt), after.ID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("listing support cases: %w", err)
-	}
-	defer rows.Close()
-	var out []paidup.SupportCase
-	for rows.Next() {
-		var c paidup.SupportCase
-		var customer sql.NullString
-		var resolved sql.NullTime
-		if err := rows.Scan(&c.ID, &c.DedupeKey, &customer, &c.Reference, &c.PaymentID, &c.Kind, &c.Summary, &c.Status, &c.CreatedAt, &resolved); err != nil {
-			return nil, fmt.Errorf("listing support cases: %w", err)
-		}
-		c.CustomerID, c.CreatedAt, c.ResolvedAt = customer.String, c.CreatedAt.UTC(), timeOf(resolved)
-		out = append(out, c)
-	}
-	return out, rows.Err()
+	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM `+table+`
+		WHERE status = '`+paidup.CaseOpen+`' AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3`,
+		ts(after.CreatedAt), after.ID, limit))
 }
