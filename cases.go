@@ -104,3 +104,7 @@ const (
 	// subscription's tier; granted, and a person decides which to keep.
 	CaseOverlappingSubscription = "overlapping_subscription"
 )
+
+// CaseHelpRequest: someone wrote in through the help form ("I was charged
+// but have no access") and paidup found no access to turn on for them.
+const CaseHelpRequest = "help_request"

@@ -19,13 +19,16 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/help"
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/mailbox"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
+	"github.com/paidup/paidup/internal/oncall"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/reconcile"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
@@ -182,6 +185,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	sender.Store, sender.Mailer, sender.Outbox, sender.Logger, sender.Now = a.store, mailer, outbox, log, now
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
+	// The help form's answers; its repair is the support service's
+	// recovery once that is wired.
+	river.AddWorker(workers, &help.Worker{Store: a.store, Policy: &cfg.Policy, Outbox: outbox,
+		AnswersPerDay: cfg.Support.HelpAnswersPerDay, Logger: log.With("component", "help")})
 	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
@@ -197,6 +204,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		),
 	}
 	periodic = append(periodic, a.retention(workers)...)
+	onCallJobs, ackLinks := a.onCall(workers, outbox)
+	periodic = append(periodic, onCallJobs...)
 	a.jobs, err = queue.New(a.db, queue.Config{
 		ID:           id,
 		Workers:      workers,
@@ -251,6 +260,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Now: now, Logger: log, Metrics: metrics,
 		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})
+	a.handler = a.withConsole(a.handler, now)
+	if ackLinks != nil {
+		mux := http.NewServeMux()
+		mux.Handle("/oncall/ack/", ackLinks)
+		mux.Handle("/", a.handler)
+		a.handler = mux
+	}
 	return a, nil
 }
 
@@ -292,7 +308,7 @@ func (a *app) start() error {
 
 // periodicKinds are the jobs the leader enqueues on a timer, each unique
 // while it runs and safe to run twice.
-var periodicKinds = []string{reconcile.RunArgs{}.Kind(), lifecycle.SweepArgs{}.Kind(), events.PruneArgs{}.Kind()}
+var periodicKinds = []string{reconcile.RunArgs{}.Kind(), lifecycle.SweepArgs{}.Kind(), events.PruneArgs{}.Kind(), oncall.EvaluateArgs{}.Kind()}
 
 // rescueOrphans takes back, every interval, the periodic jobs that an
 // instance which is gone left running, so that the next reconciler pass
@@ -483,6 +499,9 @@ func emailTemplates(cfg *config.Config, publicURL string) (*notify.Templates, er
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: lifecycle.templates: %w", cfg.Source, err)
+	}
+	if _, err := replies.Load(cfg.Support.ReplyTemplates); err != nil {
+		return nil, fmt.Errorf("%s: support.reply_templates: %w", cfg.Source, err)
 	}
 	for i, r := range cfg.Policy.Lifecycle.Reminders {
 		if !templates.Has(r.Template) {

@@ -11,16 +11,17 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/lifecycle"
-	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/support"
 )
 
 const blockUsage = "usage: paidup block show --customer WHO, paidup block lift --customer WHO --actor NAME --reason TEXT, " +
 	"or paidup block add --customer WHO --actor NAME --reason TEXT (WHO: paidup's customer id, an email address, or a PU- reference)"
 
 // block shows a customer's blocks and grants, lifts their blocks, or
-// blocks them: a person's decision, on the customer's timeline with who
-// made it and why.
+// blocks them: a person's decision, taken through the support service,
+// on the customer's timeline and in the audit log with who made it and
+// why.
 func block(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 || (args[0] != "lift" && args[0] != "show" && args[0] != "add") {
 		return usageError{blockUsage}
@@ -31,11 +32,9 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	var f commonFlags
 	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
 	who := fs.String("customer", "", "the customer: paidup's id (cu_…), their email address, or a reference of theirs (PU-…: a purchase's or a chargeback's)")
-	actor, reason := new(string), new(string)
+	var a actionFlags
 	if sub != "show" {
-		verb := map[string]string{"lift": "lifts the block", "add": "blocks the customer"}[sub]
-		fs.StringVar(actor, "actor", getenv("USER"), "who "+verb+", for the audit trail [USER]")
-		fs.StringVar(reason, "reason", "", "why, for the audit trail")
+		a.register(fs, getenv, map[string]string{"lift": "lifts the block", "add": "blocks the customer"}[sub])
 	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
@@ -43,7 +42,7 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *who == "" {
 		return usageError{"--customer is required"}
 	}
-	if sub != "show" && (strings.TrimSpace(*actor) == "" || strings.TrimSpace(*reason) == "") {
+	if sub != "show" && (strings.TrimSpace(a.actor) == "" || strings.TrimSpace(a.reason) == "") {
 		return usageError{"--actor and --reason are required: a block, and its lifting, are on the customer's record"}
 	}
 	cfg, err := f.load(io.Discard)
@@ -55,60 +54,53 @@ func block(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer db.Close()
-	c, err := findCustomer(ctx, st, *who)
+	svc := supportService(cfg, st, nil)
+	c, err := svc.Customer(ctx, *who)
 	if err != nil {
 		return err
 	}
-	svc := &lifecycle.Service{Store: st, Policy: &cfg.Policy, Notify: &notify.Outbox{OnCall: cfg.OnCall.Emails}}
 	switch sub {
 	case "lift":
-		lifted, err := svc.LiftBlocks(ctx, c.ID, *actor, *reason)
+		res, lifted, err := svc.LiftBlocks(ctx, a.request(support.Key(paidup.ActionLift, c.ID, a.actor, a.reason)), c.ID)
 		if err != nil {
 			return err
 		}
-		if len(lifted) == 0 {
-			fmt.Fprintf(stdout, "%s (%s) has no active block.\n", c.Email, c.ID)
-			return nil
+		if res.Repeat {
+			printResult(stdout, res)
 		}
 		for _, b := range lifted {
 			fmt.Fprintf(stdout, "Lifted %s block %s (%s).\n", b.Source, b.ID, b.Reason)
 		}
+		if len(lifted) == 0 {
+			if blocks, err := st.Blocks(ctx, c.ID); err != nil {
+				return err
+			} else if !anyActive(blocks, st.Now()) {
+				fmt.Fprintf(stdout, "%s (%s) has no active block.\n", c.Email, c.ID)
+				return nil
+			}
+		}
 	case "add":
-		b, err := svc.Block(ctx, c.ID, *actor, *reason)
+		res, b, err := svc.Block(ctx, a.request(support.Key(paidup.ActionBlock, c.ID, a.actor, a.reason)), c.ID)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "Blocked %s (%s): block %s. Every grant is suspended until the block is lifted.\n", c.Email, c.ID, b.ID)
+		if res.Repeat {
+			printResult(stdout, res)
+		} else {
+			fmt.Fprintf(stdout, "Blocked %s (%s): block %s. Every grant is suspended until the block is lifted.\n", c.Email, c.ID, b.ID)
+		}
 	}
 	return showBlocks(ctx, st, &cfg.Policy, c, stdout)
 }
 
-// findCustomer finds a customer by paidup's id, email address, or a
-// reference of theirs.
-func findCustomer(ctx context.Context, st *store.Store, who string) (paidup.Customer, error) {
-	if ref, ok := paidup.ParseReference(who); ok && strings.HasPrefix(strings.ToUpper(strings.TrimSpace(who)), "PU") {
-		c, err := st.CustomerByReference(ctx, ref)
-		if err != nil {
-			return c, fmt.Errorf("no customer with reference %s: %w", ref, err)
+// anyActive reports whether a block holds at t or after.
+func anyActive(blocks []paidup.Block, t time.Time) bool {
+	for _, b := range blocks {
+		if b.Lifted.IsZero() || b.Lifted.After(t) {
+			return true
 		}
-		return c, nil
 	}
-	if strings.Contains(who, "@") {
-		email, err := paidup.NormaliseEmail(who)
-		if err != nil {
-			return paidup.Customer{}, err
-		}
-		c, err := st.CustomerByEmail(ctx, email)
-		if err != nil {
-			return c, fmt.Errorf("no customer with email %s: %w", email, err)
-		}
-		return c, nil
-	}
-	c, err := st.Customer(ctx, who)
-	if err != nil {
-		return c, fmt.Errorf("no customer %s: %w", who, err)
-	}
-	return c, nil
+	return false
 }
 
 // showBlocks prints a customer's blocks, grants and access, tiers by name.

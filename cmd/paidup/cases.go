@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/replies"
+	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -24,8 +27,9 @@ import (
 func supportCase(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	const usage = `usage: paidup case list [--all]
        paidup case take|wait|snooze --case ID --actor NAME [--for 4h | --until TIME]
+       paidup case reply --case ID --template NAME --actor NAME [--preview]   (no --template: the templates)
        paidup case resolve --case ID --answer TEXT --actor NAME`
-	if len(args) == 0 || !slices.Contains([]string{"list", "take", "wait", "snooze", "resolve"}, args[0]) {
+	if len(args) == 0 || !slices.Contains([]string{"list", "take", "wait", "snooze", "reply", "resolve"}, args[0]) {
 		return usageError{usage}
 	}
 	sub := args[0]
@@ -34,7 +38,8 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	var f commonFlags
 	f.register(fs, getenv, "config", "database-url", "sandbox-database-url")
 	id, answer, actor, until := new(string), new(string), new(string), new(string)
-	all := new(bool)
+	all, preview := new(bool), new(bool)
+	replyTemplate := new(string)
 	snoozeFor := new(time.Duration)
 	switch sub {
 	case "list":
@@ -46,12 +51,18 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	switch sub {
 	case "resolve":
 		fs.StringVar(answer, "answer", "", "what was found and done, in words for the customer: it is emailed to them when they wait on the case")
+	case "reply":
+		fs.StringVar(replyTemplate, "template", "", "the reply template (paidup case reply --case ID lists them)")
+		fs.BoolVar(preview, "preview", false, "print the reply as it would be sent, and send nothing")
 	case "snooze":
 		fs.DurationVar(snoozeFor, "for", 0, "snooze for this long (e.g. 4h)")
 		fs.StringVar(until, "until", "", "snooze until this time (RFC 3339, e.g. 2026-12-05T09:00:00Z)")
 	}
 	if err := parse(fs, args[1:]); err != nil {
 		return err
+	}
+	if sub == "reply" && *replyTemplate == "" && *id != "" {
+		*actor = cmp.Or(strings.TrimSpace(*actor), "-") // listing the templates needs no one
 	}
 	if sub != "list" && (*id == "" || strings.TrimSpace(*actor) == "") {
 		return usageError{"--case and --actor are required: " + usage}
@@ -81,6 +92,8 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	switch sub {
 	case "list":
 		return listCases(ctx, st, *all, stdout)
+	case "reply":
+		return replyToCase(ctx, cfg, st, *id, *replyTemplate, strings.TrimSpace(*actor), *preview, stdout)
 	case "take", "wait", "snooze":
 		if sub == "snooze" && snoozeUntil.IsZero() {
 			snoozeUntil = st.Now().Add(*snoozeFor)
@@ -206,4 +219,107 @@ func describeTriage(c paidup.SupportCase, now time.Time) string {
 		s += ", taken by " + c.Assignee
 	}
 	return s
+}
+
+// replyToCase sends a reply to a case's customer from a reply template,
+// with the case's fields, and marks the case waiting on them; with
+// preview, prints it and sends nothing. Without a template, it lists them.
+func replyToCase(ctx context.Context, cfg *config.Config, st *store.Store, id, name, actor string, preview bool, stdout io.Writer) error {
+	set, err := replies.Load(cfg.Support.ReplyTemplates)
+	if err != nil {
+		return err
+	}
+	if name == "" {
+		for _, n := range set.Names() {
+			t, _ := set.Template(n)
+			fmt.Fprintf(stdout, "%s\t%s\n", n, t.Source)
+		}
+		return nil
+	}
+	var sent bool
+	var r replies.Reply
+	err = st.InTx(ctx, func(tx *store.Tx) error {
+		c, err := tx.Case(ctx, id)
+		if err != nil {
+			return err
+		}
+		f, err := caseFields(ctx, cfg, tx, c)
+		if err != nil {
+			return err
+		}
+		if f.CustomerEmail == "" {
+			return paidup.Errorf(paidup.EINVALID, "Support case %s has no customer or checkout with an address to reply to.", id)
+		}
+		if r, err = set.Render(name, f); err != nil {
+			return paidup.Errorf(paidup.EINVALID, "%v", err)
+		}
+		if preview {
+			return nil
+		}
+		if sent, err = (&notify.Outbox{}).QueueReply(ctx, tx, notify.Reply{CaseID: c.ID, CustomerID: c.CustomerID, To: f.CustomerEmail,
+			Reference: c.Reference, Reply: r}); err != nil || !sent {
+			return err
+		}
+		if _, _, err := tx.TriageCase(ctx, c.ID, cmp.Or(c.Assignee, actor), c.SnoozedUntil, true); err != nil {
+			return err
+		}
+		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: paidup.EventSupportCase,
+			Source: paidup.ByStaff, Summary: fmt.Sprintf("Replied to %s by %s (%s): %s", f.CustomerEmail, actor, name, r.Subject),
+			Data: map[string]string{"case": c.ID, "actor": actor, "template": name}})
+	})
+	if err != nil {
+		return err
+	}
+	if preview {
+		fmt.Fprintf(stdout, "Subject: %s\n\n%s", r.Subject, strings.ReplaceAll(r.Text, replies.SignInPlaceholder, "[a sign-in link, made when it is sent]"))
+		return nil
+	}
+	if !sent {
+		fmt.Fprintf(stdout, "This reply was sent to %s before; nothing sent again.\n", id)
+		return nil
+	}
+	fmt.Fprintf(stdout, "Reply %q queued to the customer of %s (sent by the running paidup serve); the case now waits on them.\n", r.Subject, id)
+	return nil
+}
+
+// caseFields are the reply template's fields for case c: its customer
+// (or, before there is one, its checkout's address), reference and money
+// at stake, what it bought, and their access now.
+func caseFields(ctx context.Context, cfg *config.Config, tx *store.Tx, c paidup.SupportCase) (replies.Fields, error) {
+	f := replies.Fields{Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail, Reference: c.Reference, Case: c.ID,
+		ReplyWithin: cfg.Support.ReplyWithin}
+	if c.Stake.Amount > 0 {
+		f.Amount = c.Stake.String()
+	}
+	if c.Reference != "" {
+		if a, err := tx.CheckoutAttempt(ctx, c.Reference); err == nil {
+			f.CustomerEmail = a.Email // a checkout not yet a customer's
+			if p, ok := cfg.Policy.Plan(a.PlanID); ok {
+				f.Plan, f.Tier = p.Name, cfg.Policy.TierName(p.Tier)
+			}
+		}
+	}
+	if c.CustomerID == "" {
+		return f, nil
+	}
+	cu, err := tx.Customer(ctx, c.CustomerID)
+	if err != nil {
+		return f, err
+	}
+	f.CustomerEmail = cu.Email
+	grants, err := tx.Grants(ctx, c.CustomerID)
+	if err != nil {
+		return f, err
+	}
+	blocks, err := tx.Blocks(ctx, c.CustomerID)
+	if err != nil {
+		return f, err
+	}
+	if a := cfg.Policy.AccessAt(grants, blocks, tx.Now()); a.Active {
+		f.Tier = cfg.Policy.TierName(a.Tier)
+		if !a.Until.IsZero() {
+			f.Until = standing.Day(a.Until)
+		}
+	}
+	return f, nil
 }

@@ -81,6 +81,27 @@ func TestCaseCommand(t *testing.T) {
 	_, err = cmd("case", "take", "--case", "sc_nope", "--actor", "sam")
 	require.ErrorContains(t, err, "No support case sc_nope")
 
+	// A reply from a template: previewed, then queued once, and the case
+	// waits on the customer.
+	out, err = cmd("case", "reply", "--case", id)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "charged_no_access_repaired\tbuilt in")
+	_, err = cmd("case", "reply", "--case", id, "--template", "nope", "--actor", "sam")
+	require.ErrorContains(t, err, `no reply template named "nope"`)
+	out, err = cmd("case", "reply", "--case", id, "--template", "charged_no_access_refunded", "--actor", "sam", "--preview")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "Subject: We've refunded your payment (PU-7K3M-Q9XD)")
+	require.Contains(t, out, "your payment of $1.00 was for")
+	out, err = cmd("case", "reply", "--case", id, "--template", "charged_no_access_repaired", "--actor", "sam")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "queued to the customer of "+id)
+	out, err = cmd("case", "reply", "--case", id, "--template", "charged_no_access_repaired", "--actor", "sam")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "sent to "+id+" before; nothing sent again")
+	var replies int
+	require.NoError(t, db.Read.QueryRowContext(ctx, `SELECT count(*) FROM emails WHERE kind = 'case_reply' AND to_address = 'ada@example.com'`).Scan(&replies))
+	require.Equal(t, 1, replies)
+
 	_, err = cmd("case", "resolve", "--case", id)
 	require.ErrorContains(t, err, "--case and --actor are required")
 	_, err = cmd("case", "resolve", "--case", id, "--actor", "sam")
@@ -100,7 +121,7 @@ func TestCaseCommand(t *testing.T) {
 		kinds = append(kinds, k)
 	}
 	require.NoError(t, rows.Err())
-	require.ElementsMatch(t, []string{notify.KindCaseOpened, notify.KindCaseAnswered}, kinds)
+	require.ElementsMatch(t, []string{notify.KindCaseOpened, notify.KindCaseReply, notify.KindCaseAnswered}, kinds)
 	out, err = cmd("case", "list")
 	require.NoError(t, err)
 	require.Contains(t, out, "No open support cases.")

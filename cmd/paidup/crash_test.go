@@ -75,8 +75,9 @@ func TestCrashMatrix(t *testing.T) {
 	mp := startMailpit(t) // first: without Mailpit the test skips
 	bin := buildPaidup(t)
 	// The purchase path's failpoints; the lifecycle's, the duplicate
-	// refund's and the support case's have their own tests.
-	points := slices.DeleteFunc(listFailpoints(t, bin), func(p string) bool { return lifecyclePoint(p) || refundPoint(p) || casePoint(p) })
+	// refund's, the support case's and the support actions' have their
+	// own tests.
+	points := slices.DeleteFunc(listFailpoints(t, bin), func(p string) bool { return lifecyclePoint(p) || refundPoint(p) || casePoint(p) || supportPoint(p) })
 
 	type crashCase struct {
 		engine    sqldb.Engine

@@ -6,6 +6,7 @@
 //	paidup migrate    create or upgrade the database tables
 //	paidup check      verify paidup's invariants on a live database
 //	paidup case       list the open support cases, or resolve one
+//	paidup operator   add, remove, reset or list the console's operators
 //	paidup search     find customers by email, reference or processor id
 //	paidup demo       replay a crash after a charge, and the recovery
 //	paidup preview-email  print an email with sample data, or list them
@@ -64,9 +65,23 @@ Usage:
                            show a customer's blocks and grants, lift them,
                            or block them (a person's decision, with --actor
                            and --reason)
-  paidup case list|resolve list the open support cases, or resolve one
-                           (--case, --actor; --answer is emailed to the
-                           customer whose purchase waited on it)
+  paidup case list|take|wait|snooze|reply|resolve
+                           the open support cases in the order to take them;
+                           take one, mark it waiting on the customer, snooze
+                           it, reply from a template, or resolve it (--case,
+                           --actor; --answer is emailed to the customer
+                           whose purchase waited on it)
+  paidup operator add|remove|reset|list [EMAIL]
+                           add an operator of the console (printing their
+                           password, TOTP secret and recovery codes once),
+                           remove one, reset one (a lost phone: new
+                           credentials, their sessions end), or list them
+  paidup customer show|recover|resend|refund|grant|end-grant|note
+                           what paidup knows of a customer, and the support
+                           actions on them (--actor, --reason; a refund
+                           shows its preview, and needs --yes to run)
+  paidup audit [--customer WHO]
+                           the audit log: every action people took
   paidup search QUERY      find customers by email (or part of one), a PU-
                            reference, a processor's id (pi_…, cus_…) or a case
   paidup demo              replay the $249 story: a crash after the charge,
@@ -100,6 +115,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return block(ctx, rest, getenv, stdout, stderr)
 	case "case":
 		return supportCase(ctx, rest, getenv, stdout, stderr)
+	case "operator":
+		return operatorCommand(ctx, rest, getenv, stdout, stderr)
+	case "customer":
+		return customerCommand(ctx, rest, getenv, stdout, stderr)
+	case "audit":
+		return audit(ctx, rest, getenv, stdout, stderr)
 	case "search":
 		return search(ctx, rest, getenv, stdout, stderr)
 	case "failpoints":

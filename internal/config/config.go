@@ -47,6 +47,7 @@ type Config struct {
 	Limits     Limits     `yaml:"limits"`
 	Retention  Retention  `yaml:"retention"`
 	Support    Support    `yaml:"support"`
+	Console    Console    `yaml:"console"`
 
 	// Policy is built from Tiers and Plans.
 	Policy paidup.Policy `yaml:"-"`
@@ -80,6 +81,12 @@ type Support struct {
 	// ReplyWithin is how soon a person answers, in the words pages and
 	// emails use after "within": "one business day".
 	ReplyWithin string `yaml:"reply_within"`
+	// HelpAnswersPerDay is how many answers to the help form one address
+	// gets a day.
+	HelpAnswersPerDay int `yaml:"help_answers_per_day"`
+	// ReplyTemplates is a directory of reply templates (NAME.md) that
+	// replace or add to the built-in ones; empty for the built-in only.
+	ReplyTemplates string `yaml:"reply_templates"`
 }
 
 // Processor kinds.
@@ -193,11 +200,6 @@ type SMTP struct {
 	// FromByKind is the From: of the emails of a kind (e.g. alert),
 	// where it is not From.
 	FromByKind map[string]string `yaml:"from_by_kind"`
-}
-
-// OnCall is who hears about what paidup cannot repair by itself.
-type OnCall struct {
-	Emails []string `yaml:"emails"`
 }
 
 // API configures the operator's app's access to paidup.
@@ -327,9 +329,13 @@ func (c *Config) applyDefaults() {
 	if c.SMTP.From == "" {
 		c.SMTP.From = c.Business.Name + " <billing@example.com>"
 	}
+	if c.Support.HelpAnswersPerDay == 0 {
+		c.Support.HelpAnswersPerDay = 3
+	}
 	if c.Support.ReplyWithin == "" {
 		c.Support.ReplyWithin = "one business day"
 	}
+	c.OnCall.applyDefaults()
 	r := &c.Reconciler
 	if r.Interval == 0 {
 		r.Interval = Duration(15 * time.Second)
@@ -380,6 +386,7 @@ func (c *Config) applyDefaults() {
 	}
 	c.applyLimitDefaults()
 	c.Retention.applyDefaults()
+	c.Console.applyDefaults()
 }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -416,12 +423,16 @@ func (c *Config) validate(v *validator) {
 			v.errorf(v.line("smtp", "from_by_kind", kind), "smtp.from_by_kind.%s: %q is not an email address", kind, c.SMTP.FromByKind[kind])
 		}
 	}
+	if c.Support.HelpAnswersPerDay < 1 || c.Support.HelpAnswersPerDay > 50 {
+		v.errorf(v.line("support", "help_answers_per_day"), "support.help_answers_per_day: want a whole number from 1 to 50")
+	}
 	if len(c.Support.ReplyWithin) > 60 || strings.ContainsAny(c.Support.ReplyWithin, "\r\n") {
 		v.errorf(v.line("support", "reply_within"), "support.reply_within: want a few words on one line, like \"one business day\"")
 	}
 	if c.Processor.Kind == KindStripe && c.SMTP.URL == "" {
 		v.errorf(v.line("smtp", "url"), "smtp.url is required when processor.kind is stripe: paidup must be able to email customers (set it, or PAIDUP_SMTP_URL)")
 	}
+	c.validateOnCall(v)
 	for i, e := range c.OnCall.Emails {
 		if a, err := mail.ParseAddress(e); err != nil || a.Name != "" {
 			v.errorf(v.line("oncall", "emails", i), "oncall.emails[%d]: %q is not an email address", i, e)
@@ -460,6 +471,7 @@ func (c *Config) validate(v *validator) {
 	c.validateTrustedProxies(v)
 	c.validateLimits(v)
 	c.Retention.validate(v)
+	c.Console.validate(v)
 }
 
 // Email templates a reminder may name.

@@ -238,6 +238,8 @@ support:
 			`5: smtp.from_by_kind.alert: "not an address" is not an email address`,
 			"7: support.reply_within: want a few words on one line",
 		}},
+		{"console idle", "console:\n  session_idle: 10s\n", []string{"2: console.session_idle: 10s is less than 1m"}},
+		{"console lifetime", "console:\n  session_idle: 2h\n  session_lifetime: 1h\n", []string{"3: console.session_lifetime: 1h0m0s is not from console.session_idle (2h0m0s) to 720h"}},
 		{"no policy", "server:\n  listen: 127.0.0.1:1\n", []string{"1: tiers: at least one tier is required", "1: plans: at least one plan is required"}},
 		{"lifecycle", `tiers:
   - {id: member, rank: 1}

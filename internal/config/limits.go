@@ -22,6 +22,7 @@ type Limits struct {
 	SignIn          Rate `yaml:"sign_in"`
 	Status          Rate `yaml:"status"`
 	Account         Rate `yaml:"account"`
+	Help            Rate `yaml:"help"`
 	APIAuthFailures Rate `yaml:"api_auth_failures"`
 
 	Processor ProcessorBudget `yaml:"processor"`
@@ -73,6 +74,7 @@ func (c *Config) applyLimitDefaults() {
 	// confirms: this leaves three such pages at once alone.
 	defaultRate(&l.Status, 60, 30)
 	defaultRate(&l.Account, 10, 10)
+	defaultRate(&l.Help, 3, 3)
 	defaultRate(&l.APIAuthFailures, 10, 20)
 	p := &l.Processor
 	if p.ReadsPerSecond == nil || p.WritesPerSecond == nil {
@@ -118,7 +120,7 @@ func (c *Config) validateLimits(v *validator) {
 	for _, r := range []struct {
 		key  string
 		rate Rate
-	}{{"checkout", l.Checkout}, {"sign_in_link", l.SignInLink}, {"sign_in", l.SignIn}, {"status", l.Status}, {"account", l.Account}, {"api_auth_failures", l.APIAuthFailures}} {
+	}{{"checkout", l.Checkout}, {"sign_in_link", l.SignInLink}, {"sign_in", l.SignIn}, {"status", l.Status}, {"account", l.Account}, {"help", l.Help}, {"api_auth_failures", l.APIAuthFailures}} {
 		// At least one a minute, so that "wait a minute" is always true.
 		if r.rate.PerMinute < 1 {
 			v.errorf(v.line("limits", r.key, "per_minute"), "limits.%s.per_minute: want at least 1", r.key)

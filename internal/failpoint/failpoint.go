@@ -45,6 +45,7 @@ var Points = []Point{
 	{"account.after_cancel", "the processor cancelled or resumed a subscription as its customer asked; paidup has not read it back"},
 	{"refund.after_refund", "the processor refunded a duplicate purchase; paidup has not recorded the refund"},
 	{"refund.after_record", "a duplicate purchase's refund and its email are recorded"},
+	{"support.after_refund", "the processor made a refund a person asked for; paidup has not recorded it"},
 }
 
 var (

@@ -187,97 +187,82 @@ func orUnknown(s string) string {
 	return strings.ReplaceAll(s, "_", " ")
 }
 
-// Block blocks a customer: a person's decision, with their name and reason
-// on the timeline. It ends no grant: the block suspends them all until a
-// person lifts it. The customer is not emailed; the person tells them.
-// Block and LiftBlocks use only the Store, Policy and Notify.
-func (s *Service) Block(ctx context.Context, customerID, actor, reason string) (paidup.Block, error) {
-	actor, reason = strings.TrimSpace(actor), strings.TrimSpace(reason)
-	if actor == "" || reason == "" {
-		return paidup.Block{}, paidup.Errorf(paidup.EINVALID, "blocking a customer needs who blocks them and why")
+// BlockTx blocks a customer in tx: a person's decision, with their name
+// and reason on the timeline. It ends no grant: the block suspends them
+// all until a person lifts it. The customer is not emailed; the person
+// tells them. BlockTx and LiftBlocksTx use only the Store, Policy and
+// Notify; the support service is where people call them from.
+func (s *Service) BlockTx(ctx context.Context, tx *store.Tx, customerID, actor, reason string) (paidup.Block, error) {
+	b, _, err := tx.AddBlock(ctx, paidup.Block{CustomerID: customerID, Source: paidup.BlockStaff, Reason: reason + " (by " + actor + ")"}, "")
+	if err != nil {
+		return b, err
 	}
-	var b paidup.Block
-	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		if b, _, err = tx.AddBlock(ctx, paidup.Block{CustomerID: customerID, Source: paidup.BlockStaff, Reason: reason + " (by " + actor + ")"}, ""); err != nil {
-			return err
-		}
-		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Kind: paidup.EventBlock, Source: paidup.ByStaff,
-			Summary: fmt.Sprintf("Blocked by %s: %s. Every grant is suspended until a person lifts the block", actor, reason),
-			Data:    map[string]string{"block": b.ID, "actor": actor}})
-	})
-	return b, err
+	return b, tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Kind: paidup.EventBlock, Source: paidup.ByStaff,
+		Summary: fmt.Sprintf("Blocked by %s: %s. Every grant is suspended until a person lifts the block", actor, reason),
+		Data:    map[string]string{"block": b.ID, "actor": actor}})
 }
 
-// LiftBlocks lifts every block on a customer: a person's decision, with
-// their name and reason on the timeline. What the blocks suspended comes
-// back; what a chargeback ended stays ended. A customer told of a hold
-// (a chargeback's) is told it is lifted, with what they have back and
-// until when. It returns the blocks lifted.
-func (s *Service) LiftBlocks(ctx context.Context, customerID, actor, reason string) ([]paidup.Block, error) {
-	actor, reason = strings.TrimSpace(actor), strings.TrimSpace(reason)
-	if actor == "" || reason == "" {
-		return nil, paidup.Errorf(paidup.EINVALID, "lifting a block needs who lifts it and why")
+// LiftBlocksTx lifts every block on a customer in tx: a person's
+// decision, with their name and reason on the timeline. What the blocks
+// suspended comes back; what a chargeback ended stays ended. A customer
+// told of a hold (a chargeback's) is told it is lifted, with what they
+// have back and until when. It returns the blocks lifted.
+func (s *Service) LiftBlocksTx(ctx context.Context, tx *store.Tx, customerID, actor, reason string) ([]paidup.Block, error) {
+	lifted, err := tx.LiftBlocks(ctx, customerID, actor, reason)
+	if err != nil || len(lifted) == 0 {
+		return nil, err
 	}
-	var lifted []paidup.Block
-	err := s.Store.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		if lifted, err = tx.LiftBlocks(ctx, customerID, actor, reason); err != nil || len(lifted) == 0 {
-			return err
+	failpoint.Inject("block.before_commit")
+	for _, b := range lifted {
+		if err := s.reapplyPolicy(ctx, tx, b); err != nil {
+			return nil, err
 		}
-		failpoint.Inject("block.before_commit")
-		for _, b := range lifted {
-			if err := s.reapplyPolicy(ctx, tx, b); err != nil {
-				return err
+	}
+	grants, err := tx.Grants(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	blocks, err := tx.Blocks(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	at := Moment(tx.Now(), grants, blocks)
+	a := s.Policy.AccessAt(grants, blocks, at)
+	var holds []string // the references of the chargebacks the customer was told of
+	for _, b := range lifted {
+		ref := ""
+		if processor, id, ok := strings.Cut(b.SourceRef, ":"); ok && b.Source == paidup.BlockDispute {
+			d, found, err := tx.Dispute(ctx, processor, id)
+			if err != nil {
+				return nil, err
+			}
+			if found {
+				ref = d.Reference
+				holds = append(holds, ref)
 			}
 		}
-		grants, err := tx.Grants(ctx, customerID)
-		if err != nil {
-			return err
+		if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: paidup.EventBlock, Source: paidup.ByStaff,
+			Summary: fmt.Sprintf("Block lifted by %s: %s (it was: %s); access now: %s", actor, reason, b.Reason, s.describeAccess(a)),
+			Data:    map[string]string{"block": b.ID, "actor": actor}}); err != nil {
+			return nil, err
 		}
-		blocks, err := tx.Blocks(ctx, customerID)
-		if err != nil {
-			return err
+		if err := resolveDisputeCase(ctx, tx, b, ref, actor, reason); err != nil {
+			return nil, err
 		}
-		at := Moment(tx.Now(), grants, blocks)
-		a := s.Policy.AccessAt(grants, blocks, at)
-		var holds []string // the references of the chargebacks the customer was told of
-		for _, b := range lifted {
-			ref := ""
-			if processor, id, ok := strings.Cut(b.SourceRef, ":"); ok && b.Source == paidup.BlockDispute {
-				d, found, err := tx.Dispute(ctx, processor, id)
-				if err != nil {
-					return err
-				}
-				if found {
-					ref = d.Reference
-					holds = append(holds, ref)
-				}
-			}
-			if err := tx.Append(ctx, paidup.TimelineEntry{CustomerID: customerID, Reference: ref, Kind: paidup.EventBlock, Source: paidup.ByStaff,
-				Summary: fmt.Sprintf("Block lifted by %s: %s (it was: %s); access now: %s", actor, reason, b.Reason, s.describeAccess(a)),
-				Data:    map[string]string{"block": b.ID, "actor": actor}}); err != nil {
-				return err
-			}
-			if err := resolveDisputeCase(ctx, tx, b, ref, actor, reason); err != nil {
-				return err
-			}
-		}
-		if len(holds) == 0 {
-			return nil // no one told the customer of a hold
-		}
-		cu, err := tx.Customer(ctx, customerID)
-		if err != nil {
-			return err
-		}
-		renews, err := renewal(ctx, tx, customerID, grants, a, at)
-		if err != nil {
-			return err
-		}
-		return s.Notify.QueueRestored(ctx, tx, notify.Restored{CustomerID: customerID, To: cu.Email, BlockID: lifted[0].ID,
-			Reference: holds[0], Others: holds[1:], Lifted: at, Tier: a.Tier, Until: a.Until, Renews: renews, Ended: endedForGood(grants, a, at)})
-	})
-	return lifted, err
+	}
+	if len(holds) == 0 {
+		return lifted, nil // no one told the customer of a hold
+	}
+	cu, err := tx.Customer(ctx, customerID)
+	if err != nil {
+		return nil, err
+	}
+	renews, err := renewal(ctx, tx, customerID, grants, a, at)
+	if err != nil {
+		return nil, err
+	}
+	return lifted, s.Notify.QueueRestored(ctx, tx, notify.Restored{CustomerID: customerID, To: cu.Email, BlockID: lifted[0].ID,
+		Reference: holds[0], Others: holds[1:], Lifted: at, Tier: a.Tier, Until: a.Until, Renews: renews, Ended: endedForGood(grants, a, at)})
 }
 
 // resolveDisputeCase resolves the support case a chargeback's block b

@@ -615,7 +615,12 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		_, err := refunds.SyncRefunds(w.ctx, w.lastPayment.ID, paidup.ByWebhook, "evt_refund")
 		require.NoError(t, err, at)
 	case "lift":
-		lifted, err := w.svc.LiftBlocks(w.ctx, w.customerID(t), "sam", "the bank reversed the dispute")
+		var lifted []paidup.Block
+		err := w.st.InTx(w.ctx, func(tx *store.Tx) error {
+			var err error
+			lifted, err = w.svc.LiftBlocksTx(w.ctx, tx, w.customerID(t), "sam", "the bank reversed the dispute")
+			return err
+		})
 		require.NoError(t, err, at)
 		require.Equal(t, len(f) == 1, len(lifted) > 0, "%s: lifted %v", at, lifted)
 	case "as":
@@ -627,7 +632,10 @@ func (w *world) step(t *testing.T, n int, f []string) {
 		_, err = db.Exec(`DELETE FROM disputes`)
 		require.NoError(t, err, at)
 	case "block":
-		_, err := w.svc.Block(w.ctx, w.customerID(t), "sam", "abusive messages to other members")
+		err := w.st.InTx(w.ctx, func(tx *store.Tx) error {
+			_, err := w.svc.BlockTx(w.ctx, tx, w.customerID(t), "sam", "abusive messages to other members")
+			return err
+		})
 		require.NoError(t, err, at)
 	case "told":
 		require.Equal(t, list(f[1]), w.holdEmails(t), at)

@@ -43,6 +43,18 @@ var emailDocs = []emailDoc{
 		"A subscription is set to end with its paid period (from the account page or the processor's portal): once per cancellation. " +
 			"It says until when the tier lasts, what the customer keeps after, and that it can be resumed until then."},
 	{notify.KindResumed, "the subscriber", "That cancellation is undone before the period ends: once per resumption. It says when it renews and for how much."},
+	{notify.KindHelpAccess, "whoever wrote in",
+		"Someone sends the help form (`/help`: \"I was charged but have no access\") and, once paidup has asked the processor about their " +
+			"address and reference and repaired what it could, the address has access: once per request. It says what they have, with a sign-in link. " +
+			"The page says the same whatever the address; the answer is only ever this email or the next."},
+	{notify.KindHelpReceived, "whoever wrote in",
+		"The same form, when there is still no access to turn on: a support case opens (kind `help_request`) and this email says a person " +
+			"will answer within `support.reply_within`, that their money is safe and not to pay again, and gives the case number. Once per request, " +
+			"at most `support.help_answers_per_day` a day to one address."},
+	{notify.KindCaseReply, "the customer of a case",
+		"A person replies about a support case from a reply template (`paidup case reply`): once per case and text. Its subject and body are the " +
+			"template's, rendered when the person sends it (shown to them first with `--preview`), and the sign-in link it names is made when it is sent. " +
+			"The reply templates and their fields are in [operations](operations.md#replying-to-a-customer)."},
 	{notify.KindSubscriptionEnded, "the subscriber",
 		"A subscription ends at once, not by the customer's cancellation at the period's end: cancelled in the processor's dashboard or by its portal's " +
 			"\"cancel now\", or by paidup when the customer subscribed again while it was failing (`lifecycle.double_buy: cancel`): once per subscription, " +
@@ -51,6 +63,11 @@ var emailDocs = []emailDoc{
 	{notify.KindRenewalReceipt, "the subscriber", "A renewal is paid, only with `lifecycle.renewal_receipts: true` (off by default, as the processor sends receipts): once per invoice."},
 	{notify.KindAlert, "everyone in `oncall.emails`", "A support case opens: something paidup could not repair by itself."},
 	{notify.KindDisputeAlert, "everyone in `oncall.emails`", "A chargeback: the case, what was done, and how to lift the block."},
+	{notify.KindOnCallAlert, "the operator on call in `oncall.rotation` (and, escalated, the other)",
+		"A critical alert fires, escalates after `oncall.escalate_after`, repeats every `oncall.repeat_every` until acknowledged, " +
+			"or resolves by itself: once per notification, with the link that acknowledges it. With a rotation set, it replaces `alert` and `dispute_alert` " +
+			"(see [operations](operations.md#on-call))."},
+	{notify.KindOnCallDigest, "every operator in `oncall.rotation`", "Once a day at `oncall.digest_at`, if paidup raised warnings since the last one: each warning, one line."},
 	{notify.KindCaseOpened, "the customer",
 		"A support case opens that leaves the customer's purchase waiting on a person (a payment for an unknown plan or the wrong amount, " +
 			"a blocked customer paying, a checkout the processor never confirmed): once per case. It promises an answer within `support.reply_within`, " +

@@ -344,7 +344,10 @@ func TestTemplateOverrides(t *testing.T) {
 		"cancellation_confirmed built in built in", "subscription_resumed built in built in", "renewal_receipt built in built in",
 		"access_on_hold built in built in", "access_restored built in built in",
 		"refund_issued built in built in",
-		"subscription_ended built in built in",
+		"subscription_ended built in built in", "oncall_alert built in built in", "oncall_digest built in built in",
+		"help_access built in built in",
+		"help_received built in built in",
+		"case_reply built in built in",
 		"payment_nudge " + filepath.Join(dir, "payment_nudge.txt") + " " + filepath.Join(dir, "payment_nudge.html"),
 	}, list)
 

@@ -196,13 +196,25 @@ func describeKind(kind string) string {
 		return "Refund issued"
 	case KindSubscriptionEnded:
 		return "Subscription ended"
+	case KindOnCallAlert:
+		return "On-call page"
+	case KindOnCallDigest:
+		return "On-call digest"
+	case KindHelpAccess:
+		return "Help answered: access"
+	case KindHelpReceived:
+		return "Help request received"
+	case KindCaseReply:
+		return "Reply"
 	}
 	return kind
 }
 
 // toOnCall reports whether a kind's emails go to on-call, whose failure
 // alerts nobody further.
-func toOnCall(kind string) bool { return kind == KindAlert || kind == KindDisputeAlert }
+func toOnCall(kind string) bool {
+	return kind == KindAlert || kind == KindDisputeAlert || kind == KindOnCallAlert || kind == KindOnCallDigest
+}
 
 // SendArgs is the job that sends one queued email.
 type SendArgs struct {
@@ -264,7 +276,7 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 		if err := tx.SetEmailStatus(ctx, e.ID, store.EmailSending, ""); err != nil {
 			return err
 		}
-		if e.Kind == KindConfirmation || e.Kind == KindSignIn {
+		if needsSignIn(e) {
 			token, err := tx.CreateSignInLink(ctx, e.CustomerID, s.LinkTTL)
 			if err != nil {
 				return err
@@ -415,12 +427,23 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	case e.Kind == KindDisputeAlert:
 		m.Headers["Auto-Submitted"] = "auto-generated"
 		data = s.dispute(ctx, e)
+	case e.Kind == KindOnCallAlert || e.Kind == KindOnCallDigest:
+		m.Headers["Auto-Submitted"] = "auto-generated"
+		data = s.onCall(e)
 	case e.Kind == KindCaseOpened || e.Kind == KindCaseAnswered:
 		data = s.caseData(e)
 	case e.Kind == KindAccessOnHold || e.Kind == KindAccessRestored:
 		data = s.hold(e)
 	case e.Kind == KindRefundIssued:
 		data = s.refund(e)
+	case e.Kind == KindHelpAccess || e.Kind == KindHelpReceived:
+		data = s.help(e, l.signIn)
+	case e.Kind == KindCaseReply:
+		d, err := s.reply(e, l.signIn)
+		if err != nil {
+			return nil, err
+		}
+		data = d
 	case isLifecycle(e.Kind):
 		if t := e.Data["template"]; t != "" {
 			name = t

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -103,6 +104,34 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 		money(p.Amount)
 	case KindAccessOnHold, KindAccessRestored:
 		s.sampleHold(&e, now)
+	case KindOnCallAlert, KindOnCallDigest:
+		e.To, e.CustomerID = "oncall@example.com", ""
+		e.Data = map[string]string{"event": "firing", "severity": "critical", "rule": "unfulfilled",
+			"summary": "2 payments succeeded more than 15m ago with nothing granted", "first_seen": now.Format(time.RFC3339),
+			"detail": "stripe:pi_3QpreviewA1b2C3 (PU-7K3M-Q9XD)\nstripe:pi_3QpreviewD4e5F6 (PU-4RW2-8HNM)", "on_call": "oncall@example.com",
+			"advice":  "Look each payment up and recover it; if the reconciler cannot, the processor or paidup's database is the cause.",
+			"ack_url": s.PublicURL + "/oncall/ack/preview", "items": "warning: 1 job exhausted its retries (send_email)"}
+	case KindHelpAccess:
+		p := s.samplePlan(false)
+		e.Data["access"] = s.Policy.TierName(p.Tier) + ", for good"
+		if !p.Term.IsZero() {
+			e.Data["access"] = s.Policy.TierName(p.Tier) + ", until " + p.Term.AddTo(now).Format("2 January 2006")
+		}
+		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
+	case KindHelpReceived:
+		e.Data["case"] = "sc_preview"
+	case KindCaseReply:
+		p := s.samplePlan(false)
+		set, err := replies.Load("")
+		if err != nil {
+			panic(err) // the built-in replies are checked by their tests
+		}
+		r, _ := set.Render("charged_no_access_repaired", replies.Fields{Business: s.Business, Reference: "PU-7K3M-Q9XD", Case: "sc_preview",
+			Amount: p.Amount.String(), Plan: p.Name, Tier: s.Policy.TierName(p.Tier)})
+		e.Data = map[string]string{"case": "sc_preview", "reference": "PU-7K3M-Q9XD", "reply_template": r.Template, "subject": r.Subject,
+			"text": r.Text, "markdown": r.Markdown}
+		e.CustomerID = "cu_preview"
+		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
 	case KindRefundIssued:
 		p := s.samplePlan(false)
 		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"

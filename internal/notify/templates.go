@@ -53,6 +53,9 @@ var builtinKinds = []string{
 	KindAccessOnHold, KindAccessRestored,
 	KindRefundIssued,
 	KindSubscriptionEnded,
+	KindOnCallAlert, KindOnCallDigest,
+	KindHelpAccess, KindHelpReceived,
+	KindCaseReply,
 }
 
 // BuiltinTemplates names the built-in templates.

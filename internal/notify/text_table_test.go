@@ -11,6 +11,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/notify"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/standing/standingtest"
 	"github.com/paidup/paidup/internal/store"
@@ -140,11 +141,23 @@ var customerEmails = []customerEmail{
 		}
 		return d
 	}},
+	// The help form's answers describe no purchase (the access is the
+	// customer's whole access; the acknowledgement found nothing to turn
+	// on), so only what they must not say is checked.
+	{kind: notify.KindHelpAccess, states: []standing.State{standing.In, standing.Renewing}, forbiddenOnly: true,
+		data: func(st standing.Standing) map[string]string { return map[string]string{"access": st.Access()} }},
+	{kind: notify.KindCaseReply, states: []standing.State{standing.In, standing.Renewing}, forbiddenOnly: true,
+		data: func(st standing.Standing) map[string]string {
+			return map[string]string{"case": "sc_test", "subject": "Your access is ready (PU-7K3M-Q9XD)",
+				"text": "Hello,\n\nYou have Pro now: " + replies.SignInPlaceholder + "\n", "markdown": "Hello,\n\nYou have **Pro** now: " + replies.SignInPlaceholder + "\n"}
+		}},
+	{kind: notify.KindHelpReceived, states: []standing.State{standing.NeedsPerson, standing.Confirming}, forbiddenOnly: true,
+		data: func(standing.Standing) map[string]string { return map[string]string{"case": "sc_test"} }},
 }
 
 // onCallEmails go to whoever is on call, not to customers: they name the
 // processor's objects on purpose.
-var onCallEmails = []string{notify.KindAlert, notify.KindDisputeAlert}
+var onCallEmails = []string{notify.KindAlert, notify.KindDisputeAlert, notify.KindOnCallAlert, notify.KindOnCallDigest}
 
 // Every built-in email a customer gets, rendered for every plan kind and
 // state it is sent in, keeps the table of what customers may be told.

@@ -75,7 +75,7 @@ func NewMetrics() *Metrics {
 
 func (m *Metrics) registerLimits() {
 	m.RequestsLimited = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "paidup_requests_limited_total", Help: "Requests refused with a 429, by limit (checkout, sign_in_link, sign_in, status, account, api_auth, processor_budget).",
+		Name: "paidup_requests_limited_total", Help: "Requests refused with a 429, by limit (checkout, sign_in_link, sign_in, status, account, help, api_auth, processor_budget).",
 	}, []string{"limit"})
 	m.ProcessorBudgetWaited = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "paidup_processor_budget_waits_total", Help: "Processor calls that waited for their turn in the processor budget, by kind (read, write).",

@@ -130,3 +130,26 @@ func (s *Store) Emails(ctx context.Context, customerID string) ([]Email, error) 
 	}
 	return out, rows.Err()
 }
+
+// EmailsTo counts the emails of kinds queued at or after since to address
+// for customerID, or, with customerID empty, to address for no customer
+// (both by the customer index).
+func (tx *Tx) EmailsTo(ctx context.Context, customerID, address string, kinds []string, since time.Time) (int, error) {
+	q := `SELECT count(*) FROM emails WHERE customer_id = $1 AND to_address = $2 AND queued_at >= $3 AND kind IN (`
+	if customerID == "" {
+		q = `SELECT count(*) FROM emails WHERE customer_id IS NULL AND $1 = '' AND to_address = $2 AND queued_at >= $3 AND kind IN (`
+	}
+	args := []any{customerID, address, ts(since)}
+	for i, k := range kinds {
+		if i > 0 {
+			q += ", "
+		}
+		args = append(args, k)
+		q += fmt.Sprintf("$%d", len(args))
+	}
+	var n int
+	if err := tx.tx.QueryRowContext(ctx, q+`)`, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting emails to %s: %w", address, err)
+	}
+	return n, nil
+}

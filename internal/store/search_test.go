@@ -326,7 +326,7 @@ func TestSearchBackfill(t *testing.T) {
 	})
 }
 
-func TestTimelinePage(t *testing.T) {
+func TestTimelinePageIsTheTimelineNewestFirst(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		ctx := context.Background()
 		b := setup(t, engine)

@@ -22,6 +22,8 @@ type Limits struct {
 	SignInLink, SignIn limit.Rule
 	// Status: GET /checkout/{reference}.
 	Status limit.Rule
+	// Help: POST /help, each a look at the processor and an email.
+	Help limit.Rule
 	// Account: a signed-in customer's changes, each a processor call
 	// (POST /account/cancel, /account/resume, /account/card).
 	Account limit.Rule
@@ -40,6 +42,7 @@ const (
 	limitSignIn     = "sign_in"
 	limitStatus     = "status"
 	limitAccount    = "account"
+	limitHelp       = "help"
 	limitAPIAuth    = "api_auth"
 	limitBudget     = "processor_budget"
 )
@@ -47,7 +50,7 @@ const (
 // limitSettings names each limit's settings in the configuration, for
 // on-call.
 var limitSettings = map[string]string{limitCheckout: "checkout", limitSignInLink: "sign_in_link", limitSignIn: "sign_in",
-	limitStatus: "status", limitAccount: "account", limitAPIAuth: "api_auth_failures", limitBudget: "processor"}
+	limitStatus: "status", limitAccount: "account", limitHelp: "help", limitAPIAuth: "api_auth_failures", limitBudget: "processor"}
 
 // routeLimit is a per-client limit, with the calm page a refused customer
 // reads.
@@ -74,12 +77,13 @@ var (
 	statusLimitedPage   = limitedPage{Reload: true, Message: "We've had too many requests for purchase pages from your connection in the last minute. Your purchase is safe: nothing about it has changed, and if you have paid, you do not need to pay again. Please wait a minute, then reload this page (it also reloads by itself)."}
 	linkLimitedPage     = limitedPage{Message: "We've had too many requests for sign-in links from your connection in the last minute. Please wait a minute, then try again. If you asked for a link earlier, it may already be in your inbox."}
 	accountLimitedPage  = limitedPage{Message: "We've had too many changes asked for from your connection in the last minute, so we did not make this one: nothing about your plan or your card has changed. Please wait a minute, then try again from your account page."}
+	helpLimitedPage     = limitedPage{Message: "We've had too many help requests from your connection in the last minute, so we did not take this one. Please wait a minute, then send it again; if you sent one earlier, its answer is on its way by email."}
 	signInLimitedPage   = limitedPage{Message: "We've had too many sign-ins from your connection in the last minute. Your sign-in link has not been used by this, so it still works until it expires: please wait a minute, then open it again."}
 )
 
 // routeLimits are the server's per-client limits; a nil one is off.
 type routeLimits struct {
-	checkout, signInLink, signIn, status, account, apiAuth *routeLimit
+	checkout, signInLink, signIn, status, account, help, apiAuth *routeLimit
 }
 
 func newRouteLimits(l Limits) routeLimits {
@@ -95,6 +99,7 @@ func newRouteLimits(l Limits) routeLimits {
 		signIn:     newLimit(limitSignIn, l.SignIn, signInLimitedPage),
 		status:     newLimit(limitStatus, l.Status, statusLimitedPage),
 		account:    newLimit(limitAccount, l.Account, accountLimitedPage),
+		help:       newLimit(limitHelp, l.Help, helpLimitedPage),
 		apiAuth:    newLimit(limitAPIAuth, l.APIAuthFailures, limitedPage{}),
 	}
 }

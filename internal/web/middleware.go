@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup/internal/limit"
+	"github.com/paidup/paidup/internal/view"
 )
 
 // observe counts and times requests under a route name (not the raw path,
@@ -22,9 +23,9 @@ import (
 func (s *Server) observe(route string, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ref := newRef()
+		ref := view.NewRef()
 		extra := &logAttrs{}
-		r = r.WithContext(context.WithValue(withRef(r.Context(), ref), logAttrsKey, extra))
+		r = r.WithContext(context.WithValue(view.WithRef(r.Context(), ref), logAttrsKey, extra))
 		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
 		next.ServeHTTP(sw, r)
 		d := time.Since(start)
@@ -45,7 +46,9 @@ func (s *Server) observe(route string, next http.Handler) http.Handler {
 // logAttrs are what a handler adds to its request's log line.
 type logAttrs struct{ args []any }
 
-const logAttrsKey ctxKey = refKey + 1
+type ctxKey int
+
+const logAttrsKey ctxKey = 0
 
 // addLogAttrs adds key-value pairs to the request's log line, so that one
 // line says what the request did (a webhook's event, say) rather than a
@@ -64,12 +67,7 @@ func addLogAttrs(r *http.Request, args ...any) {
 func (s *Server) pageMiddleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(limit.ForCustomer(r.Context()))
-		h := w.Header()
-		h.Set("Content-Security-Policy", s.csp)
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Referrer-Policy", "same-origin")
-		h.Set("Cache-Control", "no-store")
+		view.SecurityHeaders(w.Header(), s.csp)
 		if r.Method == http.MethodPost && !s.sameOrigin(r) {
 			http.Error(w, "cross-site form submissions are refused", http.StatusForbidden)
 			return
@@ -92,19 +90,6 @@ func (s *Server) pageMiddleware(next http.Handler) http.Handler {
 }
 
 var errPanic = errors.New("panic while serving a page")
-
-// contentSecurityPolicy is the pages' policy: everything from paidup
-// itself, and forms that lead only to paidup or to the processor's pages
-// (its checkout, its card portal), which a form's redirect reaches.
-func contentSecurityPolicy(pageOrigins []string) string {
-	formAction := "'self'"
-	for _, o := range pageOrigins {
-		if u, err := url.Parse(o); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && o == u.Scheme+"://"+u.Host {
-			formAction += " " + o
-		}
-	}
-	return "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action " + formAction + "; frame-ancestors 'none'"
-}
 
 // sameOrigin reports whether a form post comes from paidup's own pages.
 // Browsers send Origin with every POST; its absence (a script, an old

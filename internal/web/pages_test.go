@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/help"
 	"github.com/paidup/paidup/internal/standing"
 )
 
@@ -32,7 +33,8 @@ func TestEveryPageRenders(t *testing.T) {
 		},
 		"sign_in.html": {accountPage{Token: "abc"}},
 		"card.html":    {cardPage{Token: "abc"}, cardPage{Expired: true}, cardPage{Used: true}},
-		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage},
+		"limited.html": {checkoutLimitedPage, statusLimitedPage, linkLimitedPage, signInLimitedPage, accountLimitedPage, helpLimitedPage},
+		"help.html":    {helpPage{}, helpPage{Sent: true}, helpPage{Error: "Please enter the email address you paid with.", Form: help.RequestArgs{Email: "x", Message: "<b>"}}},
 	}
 	fixtures["unknown.html"] = []any{unknownPage{Reference: "PU-7K3M-Q9XD", Ref: "R-ABC"}}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded,

@@ -19,6 +19,8 @@ func (s *Server) routes() {
 	page("POST /account/card", "account_card", s.limited(s.limits.account, s.handleAccountCard()))
 	page("POST /account/cancel", "account_cancel", s.limited(s.limits.account, s.handleSubscriptionCancel(true)))
 	page("POST /account/resume", "account_resume", s.limited(s.limits.account, s.handleSubscriptionCancel(false)))
+	page("GET /help", "help_form", s.handleHelpForm())
+	page("POST /help", "help", s.limited(s.limits.help, s.handleHelp()))
 	page("GET /card/{token}", "card_form", s.handleCardForm())
 	page("POST /card/{token}", "card", s.handleCard())
 

@@ -5,18 +5,11 @@ package web
 
 import (
 	"cmp"
-	"context"
-	"crypto/rand"
 	"embed"
-	"encoding/hex"
-	"fmt"
-	"html/template"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/netip"
-	"path"
 	"strings"
 	"time"
 
@@ -29,6 +22,7 @@ import (
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/stripe"
+	"github.com/paidup/paidup/internal/view"
 )
 
 // Deps are what the web server needs.
@@ -125,7 +119,7 @@ func NewServer(d Deps) *Server {
 		d.Business.ReplyWithin = "one business day"
 	}
 	s := &Server{Deps: d, mux: http.NewServeMux(), refusals: newRateLimitedLog(d.Logger, 10*time.Second),
-		limits: newRouteLimits(d.Limits), csp: contentSecurityPolicy(d.PageOrigins), hsts: strings.HasPrefix(d.PublicURL, "https://")}
+		limits: newRouteLimits(d.Limits), csp: view.ContentSecurityPolicy(d.PageOrigins), hsts: strings.HasPrefix(d.PublicURL, "https://")}
 	s.signInPace = newSignInPace(cmp.Or(d.SignInLimit, notify.DefaultSignInLimit), cmp.Or(d.SignInWindow, notify.DefaultSignInWindow), 100_000)
 	s.routes()
 	return s
@@ -145,31 +139,9 @@ var templateFiles embed.FS
 
 // pages holds one template set per page, each with the shared layout, so
 // that a page may define its own blocks.
-var pages = parsePages()
+var pages = view.Parse(templateFiles, "templates/layout.html", "templates/*.html", nil)
 
-func parsePages() map[string]*template.Template {
-	names, err := fs.Glob(templateFiles, "templates/*.html")
-	if err != nil {
-		panic(err)
-	}
-	out := map[string]*template.Template{}
-	for _, n := range names {
-		name := path.Base(n)
-		if name == "layout.html" {
-			continue
-		}
-		out[name] = template.Must(template.New(name).ParseFS(templateFiles, "templates/layout.html", n))
-	}
-	return out
-}
-
-func executePage(w io.Writer, name string, data any) error {
-	t, ok := pages[name]
-	if !ok {
-		return fmt.Errorf("no page template %q", name)
-	}
-	return t.ExecuteTemplate(w, name, data)
-}
+func executePage(w io.Writer, name string, data any) error { return pages.Execute(w, name, data) }
 
 // page is the data every customer page template gets.
 type page struct {
@@ -186,86 +158,36 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name
 		s.fail(w, r, err)
 		return
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	view.Write(w, status, b.String())
 }
 
-// errorPage is shown when something went wrong; Ref lets support find the
-// log line.
-type errorPage struct {
-	Heading string
-	Message string
-	Ref     string
-}
+// errorPage is shown when something went wrong.
+type errorPage = view.ErrorPage
 
 // fail answers an error: application errors with their own message and
 // status, anything else with a recovery page that reveals nothing and gives
 // a reference that support can find in the logs.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := paidup.ErrorCode(err)
-	status := httpStatus(code)
 	ref := requestRef(r)
-	if code == paidup.EINTERNAL || code == paidup.EUNAVAILABLE {
+	if view.Logged(err) {
 		s.Logger.Error("request failed", "ref", ref, "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	data := errorPage{Heading: "Something went wrong on our side", Message: paidup.ErrorMessage(err), Ref: ref}
-	switch code {
-	case paidup.ENOTFOUND:
-		data.Heading = "We could not find that page"
-	case paidup.EINVALID:
-		data.Heading = "Please check what you entered"
-	case paidup.EUNAVAILABLE:
-		data.Heading = "We could not finish that just now"
-	}
+	data := view.ErrorFor(err, ref)
 	var b strings.Builder
 	if terr := executePage(&b, "error.html", page{Title: data.Heading, Business: s.Business, Data: data}); terr != nil {
 		s.Logger.Error("rendering the error page failed", "ref", ref, "err", terr)
 		b.Reset()
-		b.WriteString("<!doctype html><title>Something went wrong</title><h1>Something went wrong on our side</h1><p>Please try again in a minute. Reference: " + ref + "</p>")
+		b.WriteString(view.FallbackPage(ref))
 	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	w.Write([]byte(b.String()))
+	view.Write(w, view.HTTPStatus(paidup.ErrorCode(err)), b.String())
 }
-
-func httpStatus(code string) int {
-	switch code {
-	case paidup.EINVALID:
-		return http.StatusBadRequest
-	case paidup.ENOTFOUND:
-		return http.StatusNotFound
-	case paidup.ECONFLICT:
-		return http.StatusConflict
-	case paidup.EUNAUTHORIZED:
-		return http.StatusUnauthorized
-	case paidup.EUNAVAILABLE:
-		return http.StatusServiceUnavailable
-	}
-	return http.StatusInternalServerError
-}
-
-type ctxKey int
-
-const refKey ctxKey = iota
 
 // requestRef is the request's reference, set by the middleware.
-func requestRef(r *http.Request) string {
-	if ref, ok := r.Context().Value(refKey).(string); ok {
-		return ref
-	}
-	return "-"
-}
+func requestRef(r *http.Request) string { return view.Ref(r) }
 
-func newRef() string {
-	b := make([]byte, 6)
-	rand.Read(b)
-	return "R-" + strings.ToUpper(hex.EncodeToString(b))
-}
-
-func withRef(ctx context.Context, ref string) context.Context {
-	return context.WithValue(ctx, refKey, ref)
-}
+// clientAddr is who a request comes from, for the per-client limits (see
+// view.ClientAddr).
+func (s *Server) clientAddr(r *http.Request) netip.Addr { return view.ClientAddr(r, s.TrustedProxies) }
 
 var errNotFound = paidup.Errorf(paidup.ENOTFOUND, "There is nothing at this address. If you followed a link from an email, check that it was copied whole.")

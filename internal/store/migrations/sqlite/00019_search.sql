@@ -38,17 +38,11 @@ END;
 CREATE INDEX timeline_refund ON timeline (json_extract(data, '$.refund')) WHERE data LIKE '%"refund":%';
 CREATE INDEX timeline_charge ON timeline (json_extract(data, '$.charge')) WHERE data LIKE '%"charge":%';
 
--- A customer's page: their checkouts (and so the timeline of those made
--- before paidup knew them) and their cases, without a scan of either table.
-CREATE INDEX checkout_attempts_customer ON checkout_attempts (customer_id);
-CREATE INDEX support_cases_customer ON support_cases (customer_id, status);
--- The inbox, a page at a time in the order the cases were opened.
+-- The open cases, a page at a time in the order they were opened.
 CREATE INDEX support_cases_open ON support_cases (created_at, id) WHERE status = 'open';
 
 -- +goose Down
 DROP INDEX support_cases_open;
-DROP INDEX support_cases_customer;
-DROP INDEX checkout_attempts_customer;
 DROP INDEX timeline_charge;
 DROP INDEX timeline_refund;
 DROP TRIGGER search_attempt_added;

@@ -1,4 +1,4 @@
-package web
+package view
 
 import (
 	"net/http"
@@ -6,15 +6,15 @@ import (
 	"strings"
 )
 
-// clientAddr is who a request comes from, for the per-client limits: the
+// ClientAddr is who a request comes from, for the per-client limits: the
 // connection's peer; or, when the peer is a trusted proxy, the rightmost
 // X-Forwarded-For address that is not itself a trusted proxy (the
 // addresses to its left are whatever the client chose to send). IPv6
 // clients are taken by their /64, which one subscriber usually has whole.
-func (s *Server) clientAddr(r *http.Request) netip.Addr {
+func ClientAddr(r *http.Request, trusted []netip.Prefix) netip.Addr {
 	client := peerAddr(r.RemoteAddr)
-	if len(s.TrustedProxies) > 0 && s.trustedProxy(client) {
-		client = s.forwardedFor(r.Header.Values("X-Forwarded-For"), client)
+	if len(trusted) > 0 && trustedProxy(trusted, client) {
+		client = forwardedFor(trusted, r.Header.Values("X-Forwarded-For"), client)
 	}
 	if client.Is6() {
 		if p, err := client.Prefix(64); err == nil {
@@ -34,8 +34,8 @@ func peerAddr(remote string) netip.Addr {
 	return ap.Addr().Unmap().WithZone("")
 }
 
-func (s *Server) trustedProxy(a netip.Addr) bool {
-	for _, p := range s.TrustedProxies {
+func trustedProxy(trusted []netip.Prefix, a netip.Addr) bool {
+	for _, p := range trusted {
 		if p.Contains(a) {
 			return true
 		}
@@ -47,7 +47,7 @@ func (s *Server) trustedProxy(a netip.Addr) bool {
 // appended to it, past the trusted proxies, to the client. An entry that
 // is not an address stops the walk at the last trusted hop before it,
 // which is then the client as far as paidup can tell.
-func (s *Server) forwardedFor(values []string, peer netip.Addr) netip.Addr {
+func forwardedFor(trusted []netip.Prefix, values []string, peer netip.Addr) netip.Addr {
 	client := peer
 	for i := len(values) - 1; i >= 0; i-- {
 		rest := values[i]
@@ -66,7 +66,7 @@ func (s *Server) forwardedFor(values []string, peer netip.Addr) netip.Addr {
 			if !ok {
 				return client
 			}
-			if client = a; !s.trustedProxy(a) {
+			if client = a; !trustedProxy(trusted, a) {
 				return a
 			}
 		}

@@ -1,0 +1,23 @@
+package main
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/paidup/paidup/internal/console"
+)
+
+// withConsole serves the support console under /console/ beside the
+// customer pages, on the same server; now is the business clock, at
+// which the console reads access.
+func (a *app) withConsole(customer http.Handler, now func() time.Time) http.Handler {
+	ops := operators(a.cfg)
+	ops.Store = a.store
+	mux := http.NewServeMux()
+	mux.Handle("/console/", console.NewServer(console.Deps{
+		Store: a.store, Operators: ops, Policy: &a.cfg.Policy, Business: a.cfg.Business.Name,
+		PublicURL: a.publicURL, TrustedProxies: a.cfg.Server.Proxies, Now: now, Logger: a.log.With("component", "console"),
+	}))
+	mux.Handle("/", customer)
+	return mux
+}

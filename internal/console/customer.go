@@ -1,0 +1,114 @@
+package console
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/paidup/paidup"
+)
+
+// timelinePage is how many timeline entries the customer page shows at a
+// time.
+const timelinePage = 50
+
+// customerPage answers at a glance whether a customer can get in now, at
+// which tier, why and until when; then their open cases and timeline.
+type customerPage struct {
+	Customer paidup.Customer
+	Now      time.Time
+	Access   paidup.Access
+	TierName string
+	Grants   []grantView
+	Blocks   []blockView
+	Cases    []paidup.SupportCase
+	Timeline []paidup.TimelineEntry
+	// Older is the address of the next page of the timeline; empty on
+	// its last page. Newest leads back to its first page.
+	Older, Newest string
+}
+
+type grantView struct {
+	paidup.Grant
+	TierName string
+	// State is what the grant gives now: "active", "ran out", "ended", …
+	State  string
+	Active bool
+}
+
+type blockView struct {
+	paidup.Block
+	Active bool
+}
+
+// handleCustomer shows a customer. Their timeline is read a page at a
+// time, newest first, from ?before=ENTRY.
+func (s *Server) handleCustomer() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := r.Context()
+		c, err := s.Store.Customer(ctx, r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		var before int64
+		if v := r.URL.Query().Get("before"); v != "" {
+			if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
+				s.fail(w, r, paidup.Errorf(paidup.EINVALID, "That is not a page of this customer's timeline."))
+				return
+			}
+		}
+		grants, err := s.Store.Grants(ctx, c.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		blocks, err := s.Store.Blocks(ctx, c.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		cases, err := s.Store.CustomerOpenCases(ctx, c.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		entries, err := s.Store.TimelinePage(ctx, c.ID, before, timelinePage+1)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		now := s.Now()
+		p := customerPage{Customer: c, Now: now, Access: s.Policy.AccessAt(grants, blocks, now), Cases: cases, Timeline: entries}
+		p.TierName = s.Policy.TierName(p.Access.Tier)
+		if len(entries) > timelinePage {
+			p.Timeline = entries[:timelinePage]
+			p.Older = "/console/customers/" + c.ID + "?before=" + strconv.FormatInt(p.Timeline[timelinePage-1].ID, 10) + "#timeline"
+		}
+		if before > 0 {
+			p.Newest = "/console/customers/" + c.ID + "#timeline"
+		}
+		for _, g := range grants {
+			p.Grants = append(p.Grants, grantView{Grant: g, TierName: s.Policy.TierName(g.Tier), State: grantState(g, p.Access, now), Active: g.ActiveAt(now)})
+		}
+		for _, b := range blocks {
+			p.Blocks = append(p.Blocks, blockView{Block: b, Active: b.ActiveAt(now)})
+		}
+		s.render(w, r, http.StatusOK, "customer.html", c.Email, p)
+	})
+}
+
+// grantState says what a grant gives at t.
+func grantState(g paidup.Grant, a paidup.Access, t time.Time) string {
+	switch {
+	case !g.Revoked.IsZero() && !t.Before(g.Revoked):
+		return "ended " + when(g.Revoked)
+	case !g.End.IsZero() && !t.Before(g.End):
+		return "ran out " + when(g.End)
+	case t.Before(g.Start):
+		return "starts " + when(g.Start)
+	case a.Blocked:
+		return "suspended by a block"
+	}
+	return "active"
+}
