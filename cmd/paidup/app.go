@@ -33,6 +33,7 @@ import (
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/stripe"
+	"github.com/paidup/paidup/internal/support"
 	"github.com/paidup/paidup/internal/web"
 )
 
@@ -185,10 +186,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	sender.Store, sender.Mailer, sender.Outbox, sender.Logger, sender.Now = a.store, mailer, outbox, log, now
 	river.AddWorker(workers, sender)
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
-	// The help form's answers; its repair is the support service's
-	// recovery once that is wired.
+	// The help form's answers, after the support service's recovery of
+	// whoever wrote in.
+	desk := &support.Service{Store: a.store, Policy: &cfg.Policy, Notify: outbox, Lifecycle: life, Checkout: co, Reconciler: rec}
 	river.AddWorker(workers, &help.Worker{Store: a.store, Policy: &cfg.Policy, Outbox: outbox,
-		AnswersPerDay: cfg.Support.HelpAnswersPerDay, Logger: log.With("component", "help")})
+		AnswersPerDay: cfg.Support.HelpAnswersPerDay, Logger: log.With("component", "help"), Recover: helpRecovery(desk)})
 	periodic := []*river.PeriodicJob{
 		river.NewPeriodicJob(
 			river.PeriodicInterval(cfg.Reconciler.Interval.D()),
@@ -509,4 +511,18 @@ func emailTemplates(cfg *config.Config, publicURL string) (*notify.Templates, er
 		}
 	}
 	return templates, nil
+}
+
+// helpRecovery is the help form's repair: the support service's recovery
+// of an address or a reference, on the record as the help form's. Nobody
+// found to recover is not a failure: there is nothing to repair.
+func helpRecovery(svc *support.Service) func(ctx context.Context, who string) error {
+	return func(ctx context.Context, who string) error {
+		_, err := svc.Recover(ctx, support.Request{ID: support.Key("help", who, svc.Store.Now().Format(time.RFC3339Nano)), Actor: "help form",
+			Reason: "the customer wrote in through the help form"}, who)
+		if paidup.ErrorCode(err) == paidup.ENOTFOUND {
+			return nil
+		}
+		return err
+	}
 }
