@@ -21,6 +21,9 @@
 //	           cost of scheduling one as the table fills, and how late
 //	           deadlines fire amid them (runs paidup's deadline machinery
 //	           in this process)
+//	search     (only when named) a million customers and ten million
+//	           timeline entries: support's search, a long timeline's
+//	           pages and the open cases, timed (in this process)
 //
 // Everything binds to 127.0.0.1. Run it from the repository root:
 //
@@ -104,6 +107,7 @@ type options struct {
 	refClients    int
 	refWorkers    int
 	dl            deadlineOptions
+	so            searchOptions
 
 	out     io.Writer
 	summary *table
@@ -112,7 +116,7 @@ type options struct {
 var allScenarios = []string{"ack", "latency", "purchase", "repair", "footprint", "reference"}
 
 // onDemandScenarios run only when named: they take long.
-var onDemandScenarios = []string{"deadlines"}
+var onDemandScenarios = []string{"deadlines", "search"}
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("paidup-load", flag.ContinueOnError)
@@ -149,6 +153,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.refClients, "reference-clients", 80, "reference: concurrent customers")
 	fs.IntVar(&o.refWorkers, "reference-workers", 40, "reference: request threads of each reference design (FastAPI's thread pool, 40 by default as in FastAPI)")
 	o.dl.flags(fs)
+	o.so.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: paidup-load [flags] [scenario...]\n\nScenarios: %s (default: all).\n\nFlags:\n", strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
@@ -227,6 +232,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				err = o.reference(ctx, engine)
 			case "deadlines":
 				err = o.deadlines(ctx, engine)
+			case "search":
+				err = o.search(ctx, engine)
 			}
 			if err != nil {
 				fmt.Fprintf(o.out, "FAILED: %v\n", err)

@@ -7,6 +7,7 @@
 //	paidup check      verify paidup's invariants on a live database
 //	paidup case       list the open support cases, or resolve one
 //	paidup operator   add, remove, reset or list the console's operators
+//	paidup search     find customers by email, reference or processor id
 //	paidup demo       replay a crash after a charge, and the recovery
 //	paidup preview-email  print an email with sample data, or list them
 //	paidup failpoints list the crash points for tests
@@ -81,6 +82,8 @@ Usage:
                            shows its preview, and needs --yes to run)
   paidup audit [--customer WHO]
                            the audit log: every action people took
+  paidup search QUERY      find customers by email (or part of one), a PU-
+                           reference, a processor's id (pi_…, cus_…) or a case
   paidup demo              replay the $249 story: a crash after the charge,
                            and the recovery, on a throwaway database
   paidup preview-email [NAME] [--html]
@@ -118,6 +121,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return customerCommand(ctx, rest, getenv, stdout, stderr)
 	case "audit":
 		return audit(ctx, rest, getenv, stdout, stderr)
+	case "search":
+		return search(ctx, rest, getenv, stdout, stderr)
 	case "failpoints":
 		for _, p := range failpoint.Points {
 			fmt.Fprintf(stdout, "%s\t%s\n", p.Name, p.Desc)

@@ -13,23 +13,25 @@ import (
 // TimelinePage lists up to n facts about a customer, newest first, from
 // before the entry before (0: from the newest): a page of the console's
 // timeline, read by the entry ids so that a customer with ten thousand
-// entries is as quick to page through as one with ten.
+// entries is as quick to page through as one with ten. Like Timeline it
+// includes what was recorded about the customer's checkouts before paidup
+// knew who they were.
 func (s *Store) TimelinePage(ctx context.Context, customerID string, before int64, n int) ([]paidup.TimelineEntry, error) {
 	if before <= 0 {
 		before = math.MaxInt64
 	}
-	// The two halves each use an index (timeline_customer, and
-	// timeline_reference for the facts recorded before the customer was
-	// known), which one OR would not.
+	// The two halves each use an index, which one OR would not: the
+	// customer's entries timeline_customer; those of their checkouts
+	// checkout_attempts_customer, then timeline_reference. (The CROSS JOIN
+	// keeps SQLite from reading every entry with no customer instead.)
 	rows, err := s.db.Read.QueryContext(ctx, `SELECT id, customer_id, reference, at, kind, source, summary, data FROM (
 			SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline
 			WHERE customer_id = $1 AND id < $2 ORDER BY id DESC LIMIT $3) AS known
 		UNION ALL
 		SELECT id, customer_id, reference, at, kind, source, summary, data FROM (
-			SELECT id, customer_id, reference, at, kind, source, summary, data FROM timeline
-			WHERE customer_id IS NULL AND id < $2
-			AND reference IN (SELECT reference FROM checkout_attempts WHERE customer_id = $1)
-			ORDER BY id DESC LIMIT $3) AS before_known
+			SELECT t.id, t.customer_id, t.reference, t.at, t.kind, t.source, t.summary, t.data FROM checkout_attempts a CROSS JOIN timeline t
+			WHERE a.customer_id = $1 AND t.reference = a.reference AND t.customer_id IS NULL AND t.id < $2
+			ORDER BY t.id DESC LIMIT $3) AS before_known
 		ORDER BY id DESC LIMIT $3`, customerID, before, n)
 	if err != nil {
 		return nil, fmt.Errorf("reading timeline: %w", err)

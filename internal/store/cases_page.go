@@ -1,0 +1,24 @@
+package store
+
+import (
+	"context"
+
+	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/sqldb"
+)
+
+// OpenCasesPage lists up to limit open support cases, oldest first,
+// those after the case after (the last of the page before; the zero case
+// for the first page). Each page reads its cases from an index of the open
+// cases alone (support_cases_open), however many there are.
+func (s *Store) OpenCasesPage(ctx context.Context, after paidup.SupportCase, limit int) ([]paidup.SupportCase, error) {
+	table := `support_cases`
+	if s.db.Engine == sqldb.SQLite {
+		// Else it reads by support_cases_status, and sorts every case
+		// opened in the same microsecond as the page's first.
+		table += ` INDEXED BY support_cases_open`
+	}
+	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM `+table+`
+		WHERE status = '`+paidup.CaseOpen+`' AND (created_at, id) > ($1, $2) ORDER BY created_at, id LIMIT $3`,
+		ts(after.CreatedAt), after.ID, limit))
+}
