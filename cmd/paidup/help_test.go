@@ -19,7 +19,8 @@ import (
 // The $249 story, told by the customer: they paid, every webhook was lost,
 // they closed the tab, and the reconciler is not due for hours. They send
 // the help form; paidup asks the processor about them at once, grants
-// what they paid for, and emails them a sign-in link. Someone paidup has
+// what they paid for, and emails them its confirmation, with a sign-in
+// link. Someone paidup has
 // nothing for gets a case and an acknowledgement instead; the page reads
 // the same for both.
 func TestHelpFormRecoversThePayment(t *testing.T) {
@@ -59,7 +60,7 @@ func TestHelpFormRecoversThePayment(t *testing.T) {
 		var access, received mailboxMessage
 		require.Eventually(t, func() bool {
 			for _, m := range mailboxMessages(t, in.sandbox, email) {
-				if strings.HasPrefix(m.Subject, "Your access to ") {
+				if strings.HasPrefix(m.Subject, "You're in") {
 					access = m
 				}
 			}
@@ -72,6 +73,8 @@ func TestHelpFormRecoversThePayment(t *testing.T) {
 		}, 30*time.Second, 100*time.Millisecond)
 		require.Contains(t, access.Text, "What you have: Pro, until ")
 		require.Regexp(t, `/account/sign-in\?token=`, access.Text)
+		time.Sleep(time.Second)
+		require.Len(t, mailboxMessages(t, in.sandbox, email), 1, "the confirmation answers; no second email")
 		require.Contains(t, received.Text, "Your case number: sc_")
 		require.Contains(t, received.Text, "Please don't pay again")
 

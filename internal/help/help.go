@@ -91,9 +91,14 @@ type Worker struct {
 }
 
 // Work repairs what it can, then answers: a sign-in link if the address
-// has access now, else a support case and an acknowledgement.
+// has access now (unless the repair granted it: then the purchase's own
+// confirmation answers), else a support case and an acknowledgement.
 func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 	a := job.Args
+	before, err := w.access(ctx, a.Email)
+	if err != nil {
+		return err
+	}
 	repaired := w.repair(ctx, a)
 	customer, err := w.Store.CustomerByEmail(ctx, a.Email)
 	known := err == nil
@@ -122,6 +127,13 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 				return err
 			}
 			access = w.Policy.AccessAt(grants, blocks, now)
+		}
+		if access.Active && !before.Active {
+			// The repair granted it: its confirmation, with a sign-in
+			// link, is the answer; a second email would say it again.
+			return tx.Append(ctx, paidup.TimelineEntry{CustomerID: customer.ID, Reference: a.Reference, Kind: paidup.EventSupportCase,
+				Source: paidup.ByCustomer, Summary: "Wrote in through the help form; the processor's payment was found and granted: " +
+					describe(w.Policy, access) + "; the confirmation is the answer"})
 		}
 		if access.Active {
 			if answered >= limit {
@@ -154,6 +166,27 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 		_, err = w.Outbox.QueueHelp(ctx, tx, notify.Help{RequestID: a.ID, CustomerID: customer.ID, To: a.Email, Case: id})
 		return err
 	})
+}
+
+// access is an address's access now; none for an address paidup has no
+// customer for.
+func (w *Worker) access(ctx context.Context, email string) (paidup.Access, error) {
+	c, err := w.Store.CustomerByEmail(ctx, email)
+	if paidup.ErrorCode(err) == paidup.ENOTFOUND {
+		return paidup.Access{}, nil
+	}
+	if err != nil {
+		return paidup.Access{}, err
+	}
+	grants, err := w.Store.Grants(ctx, c.ID)
+	if err != nil {
+		return paidup.Access{}, err
+	}
+	blocks, err := w.Store.Blocks(ctx, c.ID)
+	if err != nil {
+		return paidup.Access{}, err
+	}
+	return w.Policy.AccessAt(grants, blocks, w.Store.Now()), nil
 }
 
 // repair asks the processor about the address and the reference given,

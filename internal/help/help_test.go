@@ -168,6 +168,25 @@ func TestHelpRequests(t *testing.T) {
 		require.Len(t, dee, 1)
 		require.Contains(t, dee[0], "could not ask the processor about them")
 
+		// The repair itself grants: the purchase's confirmation answers,
+		// not a second email.
+		b.recoverErr = nil
+		eve := b.customer(t, "eve@example.com", false)
+		b.worker.Recover = func(ctx context.Context, who string) error {
+			return b.store.InTx(ctx, func(tx *store.Tx) error {
+				_, _, err := tx.InsertGrant(ctx, paidup.Grant{CustomerID: eve, Tier: "pro", PlanID: "pro-annual", Source: paidup.SourcePurchase,
+					SourceRef: "stripe:pi_eve", Start: tx.Now(), End: tx.Now().AddDate(1, 0, 0)})
+				return err
+			})
+		}
+		b.ask(t, help.RequestArgs{ID: "hr_9", Email: "eve@example.com"})
+		require.Empty(t, b.answers(t, "eve@example.com"))
+		timeline, err := b.store.Timeline(ctx, eve, "")
+		require.NoError(t, err)
+		require.Contains(t, timeline[len(timeline)-1].Summary, "the confirmation is the answer")
+		cases, err = b.store.OpenCases(ctx)
+		require.NoError(t, err)
+
 		// On-call hears of each case.
 		var alerts int
 		require.NoError(t, b.store.DB().Read.QueryRow(`SELECT count(*) FROM emails WHERE kind = $1`, notify.KindAlert).Scan(&alerts))

@@ -45,7 +45,8 @@ var emailDocs = []emailDoc{
 	{notify.KindResumed, "the subscriber", "That cancellation is undone before the period ends: once per resumption. It says when it renews and for how much."},
 	{notify.KindHelpAccess, "whoever wrote in",
 		"Someone sends the help form (`/help`: \"I was charged but have no access\") and, once paidup has asked the processor about their " +
-			"address and reference and repaired what it could, the address has access: once per request. It says what they have, with a sign-in link. " +
+			"address and reference and repaired what it could, the address has access: once per request. It says what they have, with a sign-in link. When the repair itself granted the purchase, " +
+			"its confirmation is the answer and this email is not sent. " +
 			"The page says the same whatever the address; the answer is only ever this email or the next."},
 	{notify.KindHelpReceived, "whoever wrote in",
 		"The same form, when there is still no access to turn on: a support case opens (kind `help_request`) and this email says a person " +
