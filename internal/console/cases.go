@@ -7,20 +7,37 @@ import (
 	"github.com/paidup/paidup"
 )
 
-// casesPage is the open support cases, oldest first.
+// casesPage is the inbox: the open cases in the order to take them, and
+// the kinds with several open, which usually share a cause.
 type casesPage struct {
-	Now   time.Time
-	Cases []paidup.SupportCase
+	Now    time.Time
+	Cases  []paidup.SupportCase
+	Groups []paidup.CaseGroup
+	// More: more cases are open than the page shows.
+	More bool
 }
 
-// handleCases shows the open support cases, each leading to its customer.
+// inboxSize is how many cases the inbox shows.
+const inboxSize = 200
+
+// handleCases shows the inbox, each case leading to its customer.
 func (s *Server) handleCases() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cases, err := s.Store.OpenCases(r.Context())
+		now := s.Now()
+		cases, err := s.Store.Inbox(r.Context(), now, inboxSize+1)
 		if err != nil {
 			s.fail(w, r, err)
 			return
 		}
-		s.render(w, r, http.StatusOK, "cases.html", "Open cases", casesPage{Now: s.Now(), Cases: cases})
+		groups, err := s.Store.CaseGroups(r.Context())
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		p := casesPage{Now: now, Cases: cases, Groups: groups}
+		if len(cases) > inboxSize {
+			p.Cases, p.More = cases[:inboxSize], true
+		}
+		s.render(w, r, http.StatusOK, "cases.html", "Open cases", p)
 	})
 }

@@ -12,6 +12,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /console/sign-out-everywhere", s.signedIn(s.handleSignOut(true)))
 	s.mux.Handle("GET /console/{$}", s.signedIn(s.handleCases()))
 	s.mux.Handle("GET /console/customers/{id}", s.signedIn(s.handleCustomer()))
+	s.mux.Handle("GET /console/search", s.signedIn(s.handleSearch()))
 	s.mux.Handle("/console/", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotFound)
 	})))

@@ -1,0 +1,42 @@
+package console
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/paidup/paidup"
+)
+
+// searchPage is a search and what it found.
+type searchPage struct {
+	Query   string
+	Results paidup.SearchResults
+}
+
+// searchSize is how many hits a search shows.
+const searchSize = 20
+
+// handleSearch finds customers by an email or part of one, a reference,
+// a processor id or a case number. One hit goes straight to its customer.
+func (s *Server) handleSearch() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := strings.TrimSpace(r.URL.Query().Get("q"))
+		if len(q) > 500 {
+			q = q[:500]
+		}
+		p := searchPage{Query: q}
+		if q != "" {
+			res, err := s.Store.Search(r.Context(), q, searchSize)
+			if err != nil {
+				s.fail(w, r, err)
+				return
+			}
+			if len(res.Hits) == 1 && !res.More && res.Hits[0].CustomerID != "" {
+				http.Redirect(w, r, "/console/customers/"+res.Hits[0].CustomerID, http.StatusSeeOther)
+				return
+			}
+			p.Results = res
+		}
+		s.render(w, r, http.StatusOK, "search.html", "Search", p)
+	})
+}
