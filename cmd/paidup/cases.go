@@ -17,6 +17,7 @@ import (
 	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/support"
 )
 
 // supportCase lists the open support cases in the order a person should
@@ -169,29 +170,7 @@ func listCases(ctx context.Context, st *store.Store, all bool, stdout io.Writer)
 // triageCase takes a case (the actor works on it), marks it waiting on
 // the customer, or snoozes it until until, on the customer's timeline.
 func triageCase(ctx context.Context, st *store.Store, how, id, actor string, until time.Time, stdout io.Writer) error {
-	var c paidup.SupportCase
-	var changed bool
-	err := st.InTx(ctx, func(tx *store.Tx) error {
-		cur, err := tx.Case(ctx, id)
-		if err != nil {
-			return err
-		}
-		assignee, snoozed, waiting := cur.Assignee, cur.SnoozedUntil, !cur.WaitingSince.IsZero()
-		var summary string
-		switch how {
-		case "take":
-			assignee, summary = actor, "Support case taken by "+actor
-		case "wait":
-			assignee, waiting, summary = cmp.Or(assignee, actor), true, "Support case waiting on the customer's answer, by "+actor
-		case "snooze":
-			snoozed, summary = until, "Support case snoozed by "+actor+" until "+until.UTC().Format(time.RFC3339)
-		}
-		if c, changed, err = tx.TriageCase(ctx, id, assignee, snoozed, waiting); err != nil || !changed {
-			return err
-		}
-		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: paidup.EventSupportCase,
-			Source: paidup.ByStaff, Summary: summary, Data: map[string]string{"case": c.ID, "kind": c.Kind, "actor": actor}})
-	})
+	c, changed, err := support.Triage(ctx, st, how, id, actor, until)
 	if err != nil {
 		return err
 	}

@@ -482,3 +482,64 @@ func TestGrowingDelays(t *testing.T) {
 		require.Equal(t, http.StatusUnauthorized, fail("ada@example.com", "198.51.100.31:1"))
 	})
 }
+
+// From the inbox, an operator takes a case (the other sees who is on it),
+// marks it waiting on the customer, or snoozes it out of the inbox; each
+// pressed twice is once, and each is refused signed out, cross-site, for
+// a case that does not exist, and for a resolved one.
+func TestTriageFromTheInbox(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		b.customer(t, 1)
+		cases, err := b.store.OpenCases(context.Background())
+		require.NoError(t, err)
+		require.NotEmpty(t, cases)
+		id := cases[0].ID
+		session := b.signIn(t)
+		post := func(path string, form url.Values, header map[string]string) *httptest.ResponseRecorder {
+			return b.do(t, request{method: "POST", path: path, form: form, cookie: session, header: header})
+		}
+		inbox := func() string {
+			return b.do(t, request{method: "GET", path: "/console/", cookie: session}).Body.String()
+		}
+		require.Contains(t, inbox(), `action="/console/cases/`+id+`/take"`)
+
+		for range 2 {
+			w := post("/console/cases/"+id+"/take", nil, nil)
+			require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			require.Equal(t, "/console/", w.Header().Get("Location"))
+		}
+		require.Contains(t, inbox(), "ada@example.com is on it")
+		require.Equal(t, http.StatusSeeOther, post("/console/cases/"+id+"/wait", nil, nil).Code)
+		require.Contains(t, inbox(), "waiting on the customer")
+
+		require.Equal(t, http.StatusBadRequest, post("/console/cases/"+id+"/snooze", url.Values{"for": {"forever"}}, nil).Code)
+		require.Equal(t, http.StatusSeeOther, post("/console/cases/"+id+"/snooze", url.Values{"for": {"4h"}}, nil).Code)
+		require.NotContains(t, inbox(), `action="/console/cases/`+id+`/take"`, "snoozed: out of the inbox")
+		b.advance(4*time.Hour + time.Minute)
+		session = b.signIn(t)
+		require.Contains(t, inbox(), `action="/console/cases/`+id+`/take"`, "back when the snooze ends")
+
+		w := post("/console/cases/"+id+"/take", nil, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.example"})
+		require.Equal(t, http.StatusForbidden, w.Code)
+		w = b.do(t, request{method: "POST", path: "/console/cases/" + id + "/take"})
+		require.Equal(t, http.StatusSeeOther, w.Code)
+		require.Equal(t, "/console/sign-in", w.Header().Get("Location"))
+		require.Equal(t, http.StatusNotFound, post("/console/cases/sc_nope/take", nil, nil).Code)
+		require.NoError(t, b.store.InTx(context.Background(), func(tx *store.Tx) error {
+			_, _, err := tx.ResolveCase(context.Background(), id, "sam", "done")
+			return err
+		}))
+		require.Equal(t, http.StatusConflict, post("/console/cases/"+id+"/take", nil, nil).Code)
+
+		timeline, err := b.store.Timeline(context.Background(), cases[0].CustomerID, "")
+		require.NoError(t, err)
+		var triaged int
+		for _, e := range timeline {
+			if strings.HasPrefix(e.Summary, "Support case taken by ada@example.com") {
+				triaged++
+			}
+		}
+		require.Equal(t, 1, triaged, "taken twice: once on the timeline")
+	})
+}
