@@ -8,14 +8,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v84"
 
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 )
 
 // casePoint reports whether a failpoint is on the path of resolving a
@@ -48,24 +46,9 @@ func TestCaseEmailCrashes(t *testing.T) {
 	if !slices.ContainsFunc(points, casePoint) {
 		t.Fatal("paidup lists no support case failpoint")
 	}
-	engines := sqldbtest.Engines
-	if testing.Short() {
-		points, engines = []string{"email.after_send"}, []sqldb.Engine{sqldb.SQLite}
-	}
-	sem := make(chan struct{}, 3)
-	var wg sync.WaitGroup
-	for _, engine := range engines {
-		for _, point := range points {
-			wg.Go(func() {
-				t.Run(string(engine)+"_"+point, func(t *testing.T) {
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					runCaseEmailCrash(t, bin, mp, engine, point)
-				})
-			})
-		}
-	}
-	wg.Wait()
+	eachCrashCase(t, points, "email.after_send", func(t *testing.T, engine sqldb.Engine, point string) {
+		runCaseEmailCrash(t, bin, mp, engine, point)
+	})
 }
 
 const (
@@ -93,14 +76,7 @@ func runCaseEmailCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	// until waits for what a step leads to, restarting paidup if the
 	// failpoint killed it.
 	until := func(what string, done func() bool) { t.Helper(); waitRestarting(t, p, what, done) }
-	atRest := func() {
-		t.Helper()
-		until("rest", func() bool {
-			return !strings.Contains(sandboxCall(t, c.sandboxURL, http.MethodGet, "/_sandbox/deliveries?status=pending", ""), `"id"`) &&
-				count(`SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable') AND kind NOT IN ('reconcile')`) == 0 &&
-				count(`SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
-		})
-	}
+	atRest := func() { t.Helper(); c.atRest(t, p) }
 	// restart stops paidup and starts it again with the failpoint armed,
 	// or with none.
 	restart := func(armed string) {

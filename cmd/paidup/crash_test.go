@@ -175,6 +175,41 @@ func TestCrashMatrix(t *testing.T) {
 	t.Log(b.String())
 }
 
+// atRest waits, restarting paidup if a failpoint killed it, until every
+// webhook is delivered and processed and every job but the periodic ones
+// is done.
+func (c *crashSetup) atRest(t *testing.T, p *paidupChild) {
+	t.Helper()
+	waitRestarting(t, p, "rest", func() bool {
+		return !strings.Contains(sandboxCall(t, c.sandboxURL, http.MethodGet, "/_sandbox/deliveries?status=pending", ""), `"id"`) &&
+			c.count(t, `SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable') AND kind NOT IN ('reconcile', 'deadline_sweep')`) == 0 &&
+			c.count(t, `SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
+	})
+}
+
+// eachCrashCase runs run for each engine and failpoint, as subtests named
+// ENGINE_POINT, three at a time; with -short, only shortPoint on SQLite.
+func eachCrashCase(t *testing.T, points []string, shortPoint string, run func(t *testing.T, engine sqldb.Engine, point string)) {
+	engines := sqldbtest.Engines
+	if testing.Short() {
+		points, engines = []string{shortPoint}, []sqldb.Engine{sqldb.SQLite}
+	}
+	sem := make(chan struct{}, 3)
+	var wg sync.WaitGroup
+	for _, engine := range engines {
+		for _, point := range points {
+			wg.Go(func() {
+				t.Run(string(engine)+"_"+point, func(t *testing.T) {
+					sem <- struct{}{}
+					defer func() { <-sem }()
+					run(t, engine, point)
+				})
+			})
+		}
+	}
+	wg.Wait()
+}
+
 // runCrashCase is one customer's purchase with one failpoint armed. It
 // reports whether the failpoint fired.
 func runCrashCase(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, point, scenario string) bool {

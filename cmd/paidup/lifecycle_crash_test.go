@@ -8,14 +8,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v84"
 
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 )
 
 // TestLifecycleCrashes is the crash matrix for the subscription lifecycle:
@@ -36,24 +34,9 @@ func TestLifecycleCrashes(t *testing.T) {
 	if len(points) == 0 {
 		t.Fatal("paidup lists no lifecycle failpoints")
 	}
-	engines := sqldbtest.Engines
-	if testing.Short() {
-		points, engines = []string{"deadline.before_commit"}, []sqldb.Engine{sqldb.SQLite}
-	}
-	sem := make(chan struct{}, 3)
-	var wg sync.WaitGroup
-	for _, engine := range engines {
-		for _, point := range points {
-			wg.Go(func() {
-				t.Run(string(engine)+"_"+point, func(t *testing.T) {
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					runLifecycleCrash(t, bin, mp, engine, point)
-				})
-			})
-		}
-	}
-	wg.Wait()
+	eachCrashCase(t, points, "deadline.before_commit", func(t *testing.T, engine sqldb.Engine, point string) {
+		runLifecycleCrash(t, bin, mp, engine, point)
+	})
 }
 
 func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, point string) {
@@ -205,11 +188,7 @@ func runLifecycleCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engin
 	until("the hold lifted email", func() bool { return mails(customer, "hold on your account is lifted") == 1 })
 
 	// At rest: every delivery made, every job done.
-	until("rest", func() bool {
-		return !strings.Contains(sandboxCall(t, sandboxURL, http.MethodGet, "/_sandbox/deliveries?status=pending", ""), `"id"`) &&
-			count(`SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable') AND kind NOT IN ('reconcile', 'deadline_sweep')`) == 0 &&
-			count(`SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
-	})
+	c.atRest(t, p)
 	time.Sleep(500 * time.Millisecond)
 	p.ensureUp()
 

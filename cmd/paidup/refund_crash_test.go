@@ -6,14 +6,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v84"
 
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 )
 
 // refundPoint reports whether a failpoint is on the path that refunds a
@@ -34,19 +32,9 @@ func TestDuplicateRefundCrashes(t *testing.T) {
 	if len(points) == 0 {
 		t.Fatal("paidup lists no refund failpoints")
 	}
-	engines := sqldbtest.Engines
-	if testing.Short() {
-		points, engines = []string{"refund.after_refund"}, []sqldb.Engine{sqldb.SQLite}
-	}
-	var wg sync.WaitGroup
-	for _, engine := range engines {
-		for _, point := range points {
-			wg.Go(func() {
-				t.Run(string(engine)+"_"+point, func(t *testing.T) { runRefundCrash(t, bin, mp, engine, point) })
-			})
-		}
-	}
-	wg.Wait()
+	eachCrashCase(t, points, "refund.after_refund", func(t *testing.T, engine sqldb.Engine, point string) {
+		runRefundCrash(t, bin, mp, engine, point)
+	})
 }
 
 func runRefundCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, point string) {
@@ -101,11 +89,7 @@ func runRefundCrash(t *testing.T, bin string, mp *mailpit, engine sqldb.Engine, 
 		return count(`SELECT count(*) FROM payments WHERE checkout_reference = $1 AND status = 'refunded'`, second) == 1 &&
 			mails("Refunded: your second purchase") == 1
 	})
-	until("rest", func() bool {
-		return !strings.Contains(sandboxCall(t, c.sandboxURL, http.MethodGet, "/_sandbox/deliveries?status=pending", ""), `"id"`) &&
-			count(`SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable') AND kind NOT IN ('reconcile')`) == 0 &&
-			count(`SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
-	})
+	c.atRest(t, p)
 	time.Sleep(500 * time.Millisecond)
 	p.ensureUp()
 

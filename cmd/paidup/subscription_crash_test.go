@@ -6,14 +6,12 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	stripego "github.com/stripe/stripe-go/v84"
 
 	"github.com/paidup/paidup/internal/sqldb"
-	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 )
 
 // subscriptionEmailPoint reports whether TestSubscriptionEmailCrashes
@@ -35,24 +33,9 @@ func TestSubscriptionEmailCrashes(t *testing.T) {
 	mp := startMailpit(t)
 	bin := buildPaidup(t)
 	points := slices.DeleteFunc(listFailpoints(t, bin), func(p string) bool { return !subscriptionEmailPoint(p) })
-	engines := sqldbtest.Engines
-	if testing.Short() {
-		points, engines = []string{"email.after_send"}, []sqldb.Engine{sqldb.SQLite}
-	}
-	sem := make(chan struct{}, 3)
-	var wg sync.WaitGroup
-	for _, engine := range engines {
-		for _, point := range points {
-			wg.Go(func() {
-				t.Run(string(engine)+"_"+point, func(t *testing.T) {
-					sem <- struct{}{}
-					defer func() { <-sem }()
-					runSubscriptionEmailCrash(t, bin, mp, engine, point)
-				})
-			})
-		}
-	}
-	wg.Wait()
+	eachCrashCase(t, points, "email.after_send", func(t *testing.T, engine sqldb.Engine, point string) {
+		runSubscriptionEmailCrash(t, bin, mp, engine, point)
+	})
 }
 
 const (
@@ -77,14 +60,7 @@ func runSubscriptionEmailCrash(t *testing.T, bin string, mp *mailpit, engine sql
 	}
 	var p *paidupChild
 	until := func(what string, done func() bool) { t.Helper(); waitRestarting(t, p, what, done) }
-	atRest := func() {
-		t.Helper()
-		until("rest", func() bool {
-			return !strings.Contains(sandboxCall(t, c.sandboxURL, http.MethodGet, "/_sandbox/deliveries?status=pending", ""), `"id"`) &&
-				count(`SELECT count(*) FROM river_job WHERE state IN ('available', 'running', 'retryable') AND kind NOT IN ('reconcile', 'deadline_sweep')`) == 0 &&
-				count(`SELECT count(*) FROM webhook_events WHERE processed_at IS NULL`) == 0
-		})
-	}
+	atRest := func() { t.Helper(); c.atRest(t, p) }
 	restart := func(armed string) {
 		t.Helper()
 		if p != nil {
