@@ -1081,18 +1081,6 @@ func (w *world) ended(t *testing.T) string {
 	return strings.Join(out, ",")
 }
 
-// openCases lists the kinds of the open support cases, sorted.
-func (w *world) openCases(t *testing.T) []string {
-	cases, err := w.st.OpenCases(w.ctx)
-	require.NoError(t, err)
-	var out []string
-	for _, c := range cases {
-		out = append(out, c.Kind)
-	}
-	slices.Sort(out)
-	return out
-}
-
 // restoredReferences counts the references the one hold-lifted email
 // names.
 func (w *world) restoredReferences(t *testing.T) string {
@@ -1114,8 +1102,14 @@ func (w *world) restoredReferences(t *testing.T) string {
 	return strconv.Itoa(len(refs))
 }
 
-func (w *world) cases(t *testing.T) []string {
-	rows, err := w.st.DB().Read.Query(`SELECT kind FROM support_cases ORDER BY created_at, id`)
+func (w *world) cases(t *testing.T) []string { return w.caseKinds(t, "") }
+
+// openCases lists the kinds of the open support cases, sorted.
+func (w *world) openCases(t *testing.T) []string { return w.caseKinds(t, "WHERE status = 'open'") }
+
+// caseKinds lists the kinds of the support cases where says, sorted.
+func (w *world) caseKinds(t *testing.T, where string) []string {
+	rows, err := w.st.DB().Read.Query(`SELECT kind FROM support_cases ` + where)
 	require.NoError(t, err)
 	defer rows.Close()
 	var out []string
