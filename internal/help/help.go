@@ -95,8 +95,12 @@ type Worker struct {
 // confirmation answers), else a support case and an acknowledgement.
 func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 	a := job.Args
-	before, err := w.access(ctx, a.Email)
-	if err != nil {
+	var before paidup.Access
+	if c, err := w.Store.CustomerByEmail(ctx, a.Email); err == nil {
+		if before, err = w.access(ctx, w.Store, c.ID, w.Store.Now()); err != nil {
+			return err
+		}
+	} else if paidup.ErrorCode(err) != paidup.ENOTFOUND {
 		return err
 	}
 	repaired := w.repair(ctx, a)
@@ -118,15 +122,9 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 		}
 		access := paidup.Access{}
 		if known {
-			grants, err := tx.Grants(ctx, customer.ID)
-			if err != nil {
+			if access, err = w.access(ctx, tx, customer.ID, now); err != nil {
 				return err
 			}
-			blocks, err := tx.Blocks(ctx, customer.ID)
-			if err != nil {
-				return err
-			}
-			access = w.Policy.AccessAt(grants, blocks, now)
 		}
 		if access.Active && !before.Active {
 			// The repair granted it: its confirmation, with a sign-in
@@ -168,25 +166,24 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 	})
 }
 
-// access is an address's access now; none for an address paidup has no
-// customer for.
-func (w *Worker) access(ctx context.Context, email string) (paidup.Access, error) {
-	c, err := w.Store.CustomerByEmail(ctx, email)
-	if paidup.ErrorCode(err) == paidup.ENOTFOUND {
-		return paidup.Access{}, nil
-	}
+// accessReader reads a customer's grants and blocks: the store, or a
+// transaction.
+type accessReader interface {
+	Grants(ctx context.Context, customerID string) ([]paidup.Grant, error)
+	Blocks(ctx context.Context, customerID string) ([]paidup.Block, error)
+}
+
+// access is a customer's access at now, read through r.
+func (w *Worker) access(ctx context.Context, r accessReader, customerID string, now time.Time) (paidup.Access, error) {
+	grants, err := r.Grants(ctx, customerID)
 	if err != nil {
 		return paidup.Access{}, err
 	}
-	grants, err := w.Store.Grants(ctx, c.ID)
+	blocks, err := r.Blocks(ctx, customerID)
 	if err != nil {
 		return paidup.Access{}, err
 	}
-	blocks, err := w.Store.Blocks(ctx, c.ID)
-	if err != nil {
-		return paidup.Access{}, err
-	}
-	return w.Policy.AccessAt(grants, blocks, w.Store.Now()), nil
+	return w.Policy.AccessAt(grants, blocks, now), nil
 }
 
 // repair asks the processor about the address and the reference given,
