@@ -512,7 +512,7 @@ func (s *Sender) confirmation(e store.Email, signIn string, now *standing.Standi
 	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
 		d.Until = "until " + u.Format("2 January 2006")
 	}
-	st := s.queuedStanding(e, d.PlanName, d.TierName)
+	st := s.queuedStanding(e, paidup.Money{Amount: amount, Currency: e.Data["currency"]}, d.PlanName, d.TierName)
 	if now != nil {
 		st = *now
 	}
@@ -526,8 +526,7 @@ func (s *Sender) confirmation(e store.Email, signIn string, now *standing.Standi
 
 // queuedStanding is how a confirmation's purchase stood when it was
 // queued: granted, as its data says.
-func (s *Sender) queuedStanding(e store.Email, planName, tierName string) standing.Standing {
-	amount, _ := strconv.ParseInt(e.Data["amount"], 10, 64)
+func (s *Sender) queuedStanding(e store.Email, amount paidup.Money, planName, tierName string) standing.Standing {
 	g := paidup.Grant{PlanID: e.Data["plan"], Tier: e.Data["tier"], Source: paidup.SourcePurchase}
 	f := standing.Facts{TierName: tierName, Granted: true, ReplyWithin: s.ReplyWithin, Now: s.now()}
 	if u, err := time.Parse(time.RFC3339, e.Data["until"]); err == nil {
@@ -536,7 +535,7 @@ func (s *Sender) queuedStanding(e store.Email, planName, tierName string) standi
 	if pe, err := time.Parse(time.RFC3339, e.Data["period_end"]); err == nil {
 		f.PeriodEnd, g.Source = pe, paidup.SourceSubscription
 	}
-	f.Plan, f.Grant = checkout.PlanOf(s.Policy, g, paidup.Money{Amount: amount, Currency: e.Data["currency"]}), g
+	f.Plan, f.Grant = checkout.PlanOf(s.Policy, g, amount), g
 	f.Plan.Name = planName
 	st := standing.Of(f)
 	if st.State == standing.Ended {
