@@ -12,6 +12,8 @@ const (
 	ActionBlock    = "block"
 	ActionLift     = "lift"
 	ActionNote     = "note"
+	ActionReply    = "reply"   // a reply to a case's customer
+	ActionResolve  = "resolve" // a case resolved
 )
 
 // AuditEntry is one action a person took on a customer: who, when, what,

@@ -188,7 +188,14 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	river.AddWorker(workers, &reconcile.Worker{Reconciler: rec})
 	// The help form's answers, after the support service's recovery of
 	// whoever wrote in.
-	desk := &support.Service{Store: a.store, Policy: &cfg.Policy, Notify: outbox, Lifecycle: life, Checkout: co, Reconciler: rec}
+	desk := &support.Service{Store: a.store, Policy: &cfg.Policy, Notify: outbox, Lifecycle: life, Checkout: co, Reconciler: rec,
+		ReplyFields: replyFields(cfg)}
+	if r, ok := processor.(support.Refunder); ok {
+		desk.Refunds = r
+	}
+	if desk.Replies, err = replies.Load(cfg.Support.ReplyTemplates); err != nil {
+		return nil, fmt.Errorf("%s: support.reply_templates: %w", cfg.Source, err)
+	}
 	river.AddWorker(workers, &help.Worker{Store: a.store, Policy: &cfg.Policy, Outbox: outbox,
 		AnswersPerDay: cfg.Support.HelpAnswersPerDay, Logger: log.With("component", "help"), Recover: helpRecovery(desk)})
 	periodic := []*river.PeriodicJob{
@@ -262,7 +269,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Now: now, Logger: log, Metrics: metrics,
 		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})
-	a.handler = a.withConsole(a.handler, now)
+	a.handler = a.withConsole(a.handler, desk, now)
 	if ackLinks != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/oncall/ack/", ackLinks)

@@ -12,10 +12,8 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/config"
-	"github.com/paidup/paidup/internal/failpoint"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/replies"
-	"github.com/paidup/paidup/internal/standing"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/support"
 )
@@ -101,24 +99,12 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return triageCase(ctx, st, sub, *id, strings.TrimSpace(*actor), snoozeUntil, stdout)
 	}
-	outbox := &notify.Outbox{}
-	var resolved paidup.SupportCase
-	err = st.InTx(ctx, func(tx *store.Tx) error {
-		var err error
-		if resolved, err = outbox.ResolveCase(ctx, tx, *id, *actor, *answer); err != nil {
-			return err
-		}
-		failpoint.Inject("case.before_commit")
-		return nil
-	})
+	res, err := supportService(cfg, st, nil).Resolve(ctx,
+		support.Request{ID: support.Key(paidup.ActionResolve, *id, *answer), Actor: strings.TrimSpace(*actor)}, *id, *answer)
 	if err != nil {
 		return err
 	}
-	if resolved.Reference != "" {
-		fmt.Fprintf(stdout, "Resolved %s (%s, %s).\n", resolved.ID, resolved.Kind, resolved.Reference)
-	} else {
-		fmt.Fprintf(stdout, "Resolved %s (%s).\n", resolved.ID, resolved.Kind)
-	}
+	fmt.Fprintln(stdout, res.Outcome())
 	return nil
 }
 
@@ -204,101 +190,49 @@ func describeTriage(c paidup.SupportCase, now time.Time) string {
 // with the case's fields, and marks the case waiting on them; with
 // preview, prints it and sends nothing. Without a template, it lists them.
 func replyToCase(ctx context.Context, cfg *config.Config, st *store.Store, id, name, actor string, preview bool, stdout io.Writer) error {
-	set, err := replies.Load(cfg.Support.ReplyTemplates)
+	svc, err := replyService(cfg, st)
 	if err != nil {
 		return err
 	}
 	if name == "" {
-		for _, n := range set.Names() {
-			t, _ := set.Template(n)
+		for _, n := range svc.Replies.Names() {
+			t, _ := svc.Replies.Template(n)
 			fmt.Fprintf(stdout, "%s\t%s\n", n, t.Source)
 		}
 		return nil
 	}
-	var sent bool
-	var r replies.Reply
-	err = st.InTx(ctx, func(tx *store.Tx) error {
-		c, err := tx.Case(ctx, id)
-		if err != nil {
-			return err
-		}
-		f, err := caseFields(ctx, cfg, tx, c)
-		if err != nil {
-			return err
-		}
-		if f.CustomerEmail == "" {
-			return paidup.Errorf(paidup.EINVALID, "Support case %s has no customer or checkout with an address to reply to.", id)
-		}
-		if r, err = set.Render(name, f); err != nil {
-			return paidup.Errorf(paidup.EINVALID, "%v", err)
-		}
-		if preview {
-			return nil
-		}
-		if sent, err = (&notify.Outbox{}).QueueReply(ctx, tx, notify.Reply{CaseID: c.ID, CustomerID: c.CustomerID, To: f.CustomerEmail,
-			Reference: c.Reference, Reply: r}); err != nil || !sent {
-			return err
-		}
-		if _, _, err := tx.TriageCase(ctx, c.ID, cmp.Or(c.Assignee, actor), c.SnoozedUntil, true); err != nil {
-			return err
-		}
-		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: paidup.EventSupportCase,
-			Source: paidup.ByStaff, Summary: fmt.Sprintf("Replied to %s by %s (%s): %s", f.CustomerEmail, actor, name, r.Subject),
-			Data: map[string]string{"case": c.ID, "actor": actor, "template": name}})
-	})
+	pv, err := svc.PreviewReply(ctx, id, name)
 	if err != nil {
 		return err
 	}
 	if preview {
-		fmt.Fprintf(stdout, "Subject: %s\n\n%s", r.Subject, strings.ReplaceAll(r.Text, replies.SignInPlaceholder, "[a sign-in link, made when it is sent]"))
+		fmt.Fprintf(stdout, "To: %s\nSubject: %s\n\n%s", pv.To, pv.Reply.Subject, pv.Text())
 		return nil
 	}
-	if !sent {
-		fmt.Fprintf(stdout, "This reply was sent to %s before; nothing sent again.\n", id)
+	res, err := svc.Reply(ctx, support.Request{ID: support.Key(paidup.ActionReply, id, name, pv.Reply.Text), Actor: actor}, id, name)
+	if err != nil {
+		return err
+	}
+	if res.Repeat {
+		fmt.Fprintf(stdout, "This reply was sent to the customer of %s before; nothing sent again.\n", id)
 		return nil
 	}
-	fmt.Fprintf(stdout, "Reply %q queued to the customer of %s (sent by the running paidup serve); the case now waits on them.\n", r.Subject, id)
+	fmt.Fprintln(stdout, res.Outcome(), "(sent by the running paidup serve)")
 	return nil
 }
 
-// caseFields are the reply template's fields for case c: its customer
-// (or, before there is one, its checkout's address), reference and money
-// at stake, what it bought, and their access now.
-func caseFields(ctx context.Context, cfg *config.Config, tx *store.Tx, c paidup.SupportCase) (replies.Fields, error) {
-	f := replies.Fields{Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail, Reference: c.Reference, Case: c.ID,
-		ReplyWithin: cfg.Support.ReplyWithin}
-	if c.Stake.Amount > 0 {
-		f.Amount = c.Stake.String()
-	}
-	if c.Reference != "" {
-		if a, err := tx.CheckoutAttempt(ctx, c.Reference); err == nil {
-			f.CustomerEmail = a.Email // a checkout not yet a customer's
-			if p, ok := cfg.Policy.Plan(a.PlanID); ok {
-				f.Plan, f.Tier = p.Name, cfg.Policy.TierName(p.Tier)
-			}
-		}
-	}
-	if c.CustomerID == "" {
-		return f, nil
-	}
-	cu, err := tx.Customer(ctx, c.CustomerID)
+// replyService is the support service with the reply templates.
+func replyService(cfg *config.Config, st *store.Store) (*support.Service, error) {
+	set, err := replies.Load(cfg.Support.ReplyTemplates)
 	if err != nil {
-		return f, err
+		return nil, err
 	}
-	f.CustomerEmail = cu.Email
-	grants, err := tx.Grants(ctx, c.CustomerID)
-	if err != nil {
-		return f, err
-	}
-	blocks, err := tx.Blocks(ctx, c.CustomerID)
-	if err != nil {
-		return f, err
-	}
-	if a := cfg.Policy.AccessAt(grants, blocks, tx.Now()); a.Active {
-		f.Tier = cfg.Policy.TierName(a.Tier)
-		if !a.Until.IsZero() {
-			f.Until = standing.Day(a.Until)
-		}
-	}
-	return f, nil
+	svc := supportService(cfg, st, nil)
+	svc.Replies, svc.ReplyFields = set, replyFields(cfg)
+	return svc, nil
+}
+
+// replyFields are the fields every reply gets.
+func replyFields(cfg *config.Config) replies.Fields {
+	return replies.Fields{Business: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail, ReplyWithin: cfg.Support.ReplyWithin}
 }

@@ -94,10 +94,10 @@ func TestCaseCommand(t *testing.T) {
 	require.Contains(t, out, "your payment of $1.00 was for")
 	out, err = cmd("case", "reply", "--case", id, "--template", "charged_no_access_repaired", "--actor", "sam")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "queued to the customer of "+id)
+	require.Contains(t, out, `Queued the reply "Your access is ready (PU-7K3M-Q9XD)" to ada@example.com; the case now waits on them.`)
 	out, err = cmd("case", "reply", "--case", id, "--template", "charged_no_access_repaired", "--actor", "sam")
 	require.NoError(t, err, out)
-	require.Contains(t, out, "sent to "+id+" before; nothing sent again")
+	require.Contains(t, out, "sent to the customer of "+id+" before; nothing sent again")
 	var replies int
 	require.NoError(t, db.Read.QueryRowContext(ctx, `SELECT count(*) FROM emails WHERE kind = 'case_reply' AND to_address = 'ada@example.com'`).Scan(&replies))
 	require.Equal(t, 1, replies)
@@ -111,6 +111,11 @@ func TestCaseCommand(t *testing.T) {
 	require.Contains(t, out, "Resolved "+id)
 	_, err = cmd("case", "resolve", "--case", id, "--actor", "sam", "--answer", "again")
 	require.ErrorContains(t, err, "already resolved")
+	// Both are in the audit log, with who took them.
+	out, err = cmd("audit")
+	require.NoError(t, err, out)
+	require.Regexp(t, `(?m)sam\s+reply\b.*`+id, out)
+	require.Regexp(t, `(?m)sam\s+resolve\b.*`+id, out)
 
 	var kinds []string
 	rows, err := db.Read.QueryContext(ctx, `SELECT kind FROM emails WHERE to_address = 'ada@example.com' ORDER BY queued_at, kind`)

@@ -18,11 +18,15 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/console"
+	"github.com/paidup/paidup/internal/lifecycle"
+	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/operator"
 	"github.com/paidup/paidup/internal/queue"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/sqldb"
 	"github.com/paidup/paidup/internal/sqldb/sqldbtest"
 	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/support"
 )
 
 const cookieName = "__Host-paidup_console"
@@ -67,7 +71,13 @@ func setup(t testing.TB, engine sqldb.Engine) *testBundle {
 	b.ops = &operator.Service{Store: b.store, Issuer: "Example Co", IdleTimeout: time.Hour, Lifetime: 12 * time.Hour, Now: b.clock}
 	b.setup, err = b.ops.Add(ctx, "ada@example.com")
 	require.NoError(t, err)
-	b.handler = console.NewServer(console.Deps{Store: b.store, Operators: b.ops, Policy: policy, Business: "Example Co", Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
+	set, err := replies.Load("")
+	require.NoError(t, err)
+	outbox := &notify.Outbox{}
+	desk := &support.Service{Store: b.store, Policy: policy, Notify: outbox, Replies: set,
+		Lifecycle:   &lifecycle.Service{Store: b.store, Policy: policy, Notify: outbox, Logger: slog.New(slog.DiscardHandler)},
+		ReplyFields: replies.Fields{Business: "Example Co", SupportEmail: "help@example.com", ReplyWithin: "one working day"}}
+	b.handler = console.NewServer(console.Deps{Store: b.store, Operators: b.ops, Support: desk, Policy: policy, Business: "Example Co", Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		PublicURL: "https://paidup.example.com", Now: b.clock, Delays: console.NewDelays(b.clock)})
 	return b
 }
@@ -198,6 +208,15 @@ func (b *testBundle) customer(t testing.TB, n int) string {
 	return id
 }
 
+// caseOf is the customer's open case.
+func (b *testBundle) caseOf(t testing.TB, customerID string) string {
+	t.Helper()
+	cases, err := b.store.CustomerOpenCases(context.Background(), customerID)
+	require.NoError(t, err)
+	require.Len(t, cases, 1)
+	return cases[0].ID
+}
+
 func requireEscaped(t *testing.T, body string) {
 	t.Helper()
 	require.NotContains(t, body, "<script>alert")
@@ -216,31 +235,87 @@ func TestRoutes(t *testing.T) {
 			location string
 			contains []string
 		}
+		caseID := b.caseOf(t, customer)
+		page := "/console/customers/" + customer
+		form := func(kv ...string) url.Values {
+			v := url.Values{}
+			for i := 0; i < len(kv); i += 2 {
+				v.Set(kv[i], kv[i+1])
+			}
+			return v
+		}
 		routes := []struct {
 			name, method, path  string
+			form                url.Values
 			signedOut, signedIn want
 		}{
-			{"sign-in form", "GET", "/console/sign-in",
+			{"sign-in form", "GET", "/console/sign-in", nil,
 				want{200, "", []string{`action="/console/sign-in"`, `type="password"`}}, want{200, "", []string{"Sign in to the console"}}},
-			{"cases", "GET", "/console/",
+			{"cases", "GET", "/console/", nil,
 				want{303, "/console/sign-in", nil}, want{200, "", []string{"Open cases", "PU-7K3M-Q9XD", "$249.00 at stake", `href="/console/customers/` + customer + `"`, "ada@example.com"}}},
-			{"customer", "GET", "/console/customers/" + customer,
+			{"customer", "GET", "/console/customers/" + customer, nil,
 				want{303, "/console/sign-in", nil}, want{200, "", []string{"Yes: Pro", "entry 3", "The customer wrote:"}}},
-			{"no such customer", "GET", "/console/customers/cu_nobody",
+			{"no such customer", "GET", "/console/customers/cu_nobody", nil,
 				want{303, "/console/sign-in", nil}, want{404, "", []string{"We could not find that page"}}},
-			{"a bad timeline page", "GET", "/console/customers/" + customer + "?before=x",
+			{"a bad timeline page", "GET", "/console/customers/" + customer + "?before=x", nil,
 				want{303, "/console/sign-in", nil}, want{400, "", []string{"not a page of this customer"}}},
-			{"search, one customer found", "GET", "/console/search?q=" + customer,
+			{"search, one customer found", "GET", "/console/search?q=" + customer, nil,
 				want{303, "/console/sign-in", nil}, want{303, "/console/customers/" + customer, nil}},
-			{"search, nothing found", "GET", "/console/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+			{"search, nothing found", "GET", "/console/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E", nil,
 				want{303, "/console/sign-in", nil}, want{200, "", []string{"Nothing matches", "&lt;script&gt;alert(1)&lt;/script&gt;"}}},
-			{"search form", "GET", "/console/search",
+			{"search form", "GET", "/console/search", nil,
 				want{303, "/console/sign-in", nil}, want{200, "", []string{`name="q"`, "a processor id"}}},
-			{"nothing here", "GET", "/console/nothing",
+			{"nothing here", "GET", "/console/nothing", nil,
 				want{303, "/console/sign-in", nil}, want{404, "", []string{"nothing at this address"}}},
-			{"sign out", "POST", "/console/sign-out",
+			{"case", "GET", "/console/cases/" + caseID, nil,
+				want{303, "/console/sign-in", nil}, want{200, "", []string{"Recover: ask the processor now", "Start from a reply template", "The customer wrote:", "$249.00 at stake"}}},
+			{"no such case", "GET", "/console/cases/sc_nope", nil,
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"We could not find that page"}}},
+			{"a note", "POST", page + "/note", form("request", "rq_note", "note", "Called them: "+hostile),
+				want{303, "/console/sign-in", nil}, want{303, page + "?done=rq_note#outcome", nil}},
+			{"a note with nothing in it", "POST", page + "/note", form("request", "rq_note_empty", "note", "  "),
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"A note needs text"}}},
+			{"a note without a request", "POST", page + "/note", form("note", "hello"),
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"A request needs an id"}}},
+			{"a grant without a reason", "POST", page + "/grant", form("request", "rq_grant_noreason", "tier", "pro", "until", "2027-01-31"),
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"Say why"}}},
+			{"a grant of no tier", "POST", page + "/grant", form("request", "rq_grant_notier", "tier", hostile, "until", "2027-01-31", "reason", "goodwill"),
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"No tier", "&lt;script&gt;"}}},
+			{"a grant until no day", "POST", page + "/grant", form("request", "rq_grant_noday", "tier", "pro", "until", "tomorrow", "reason", "goodwill"),
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"until which day"}}},
+			{"a grant", "POST", page + "/grant", form("request", "rq_grant", "tier", "pro", "until", "2027-01-31", "reason", "goodwill"),
+				want{303, "/console/sign-in", nil}, want{303, page + "?done=rq_grant#outcome", nil}},
+			{"ending no grant", "POST", page + "/end-grant", form("request", "rq_end_nothing", "grant", "gr_nope", "reason", "mistake"),
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"no grant"}}},
+			{"a block", "POST", page + "/block", form("request", "rq_block", "reason", "chargeback fraud"),
+				want{303, "/console/sign-in", nil}, want{303, page + "?done=rq_block#outcome", nil}},
+			{"a lift", "POST", page + "/lift", form("request", "rq_lift", "reason", "the bank sided with us"),
+				want{303, "/console/sign-in", nil}, want{303, page + "?done=rq_lift#outcome", nil}},
+			{"resending what was never sent", "POST", page + "/resend", form("request", "rq_resend", "email", "em_nope"),
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"no email em_nope"}}},
+			{"recovering without the processor", "POST", page + "/recover", form("request", "rq_recover"),
+				want{303, "/console/sign-in", nil}, want{503, "", []string{"needs the payment processor"}}},
+			{"refunding no payment", "GET", page + "/refund?payment=pi_nope", nil,
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"no payment"}}},
+			{"previewing the refund of no payment", "POST", page + "/refund/preview", form("payment", "pi_nope", "reason", "x"),
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"no payment"}}},
+			{"refunding no payment, previewed", "POST", page + "/refund", form("request", "rq_refund", "payment", "pi_nope", "reason", "x"),
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"no payment"}}},
+			{"a reply previewed", "POST", "/console/cases/" + caseID + "/reply/preview", form("template", "access_restored"),
+				want{303, "/console/sign-in", nil}, want{200, "", []string{"as it will be sent", "Send this reply", "To mallory&#43;&lt;script&gt;"}}},
+			{"a reply from no template", "POST", "/console/cases/" + caseID + "/reply/preview", form("template", hostile),
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"no reply template named"}}},
+			{"a reply", "POST", "/console/cases/" + caseID + "/reply", form("request", "rq_reply", "template", "access_restored"),
+				want{303, "/console/sign-in", nil}, want{303, "/console/cases/" + caseID + "?done=rq_reply#outcome", nil}},
+			{"a resolve", "POST", "/console/cases/" + caseID + "/resolve", form("request", "rq_resolve", "answer", "Restored."),
+				want{303, "/console/sign-in", nil}, want{303, "/console/cases/" + caseID + "?done=rq_resolve#outcome", nil}},
+			{"the audit log", "GET", "/console/audit", nil,
+				want{303, "/console/sign-in", nil}, want{200, "", []string{"Audit log", "goodwill", "chargeback fraud", "Resolved " + caseID}}},
+			{"a bad audit page", "GET", "/console/audit?before=-1", nil,
+				want{303, "/console/sign-in", nil}, want{400, "", []string{"not a page of the audit log"}}},
+			{"sign out", "POST", "/console/sign-out", nil,
 				want{303, "/console/sign-in", nil}, want{303, "/console/sign-in?signed-out=here", nil}},
-			{"sign out everywhere", "POST", "/console/sign-out-everywhere",
+			{"sign out everywhere", "POST", "/console/sign-out-everywhere", nil,
 				want{303, "/console/sign-in", nil}, want{303, "/console/sign-in?signed-out=everywhere", nil}},
 		}
 		check := func(t *testing.T, w *httptest.ResponseRecorder, want want) {
@@ -260,10 +335,10 @@ func TestRoutes(t *testing.T) {
 		}
 		for _, rt := range routes {
 			t.Run(rt.name, func(t *testing.T) {
-				check(t, b.do(t, request{method: rt.method, path: rt.path}), rt.signedOut)
-				check(t, b.do(t, request{method: rt.method, path: rt.path, cookie: "not-a-session"}), rt.signedOut)
+				check(t, b.do(t, request{method: rt.method, path: rt.path, form: rt.form}), rt.signedOut)
+				check(t, b.do(t, request{method: rt.method, path: rt.path, form: rt.form, cookie: "not-a-session"}), rt.signedOut)
 				session := b.signIn(t)
-				check(t, b.do(t, request{method: rt.method, path: rt.path, cookie: session}), rt.signedIn)
+				check(t, b.do(t, request{method: rt.method, path: rt.path, form: rt.form, cookie: session}), rt.signedIn)
 
 				if rt.method == "POST" {
 					// From another site: refused, and nothing done.
@@ -273,7 +348,7 @@ func TestRoutes(t *testing.T) {
 						{"Sec-Fetch-Site": "", "Origin": "https://evil.example"},
 						{"Sec-Fetch-Site": "same-site", "Origin": "https://shop.paidup.example.com"},
 					} {
-						w := b.do(t, request{method: rt.method, path: rt.path, cookie: other, header: h})
+						w := b.do(t, request{method: rt.method, path: rt.path, form: rt.form, cookie: other, header: h})
 						require.Equal(t, http.StatusForbidden, w.Code, h)
 						require.Contains(t, w.Body.String(), "sent from another site")
 					}
@@ -284,7 +359,7 @@ func TestRoutes(t *testing.T) {
 				// An expired session, idle too long.
 				expired := b.signIn(t)
 				b.advance(61 * time.Minute)
-				w := b.do(t, request{method: rt.method, path: rt.path, cookie: expired})
+				w := b.do(t, request{method: rt.method, path: rt.path, form: rt.form, cookie: expired})
 				check(t, w, rt.signedOut)
 				if w.Code == http.StatusSeeOther {
 					require.Contains(t, w.Header().Get("Set-Cookie"), cookieName+"=;", "the ended session's cookie is forgotten")
@@ -294,7 +369,7 @@ func TestRoutes(t *testing.T) {
 				// everywhere.
 				revoked, by := b.signIn(t), b.signIn(t)
 				require.Equal(t, http.StatusSeeOther, b.do(t, request{method: "POST", path: "/console/sign-out-everywhere", cookie: by}).Code)
-				check(t, b.do(t, request{method: rt.method, path: rt.path, cookie: revoked}), rt.signedOut)
+				check(t, b.do(t, request{method: rt.method, path: rt.path, form: rt.form, cookie: revoked}), rt.signedOut)
 			})
 		}
 	})

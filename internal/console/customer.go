@@ -6,11 +6,16 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/store"
 )
 
 // timelinePage is how many timeline entries the customer page shows at a
 // time.
 const timelinePage = 50
+
+// notesShown is how many of a customer's latest staff actions the page
+// reads for their notes.
+const notesShown = 200
 
 // customerPage answers at a glance whether a customer can get in now, at
 // which tier, why and until when; then their open cases and timeline.
@@ -22,7 +27,14 @@ type customerPage struct {
 	Grants   []grantView
 	Blocks   []blockView
 	Cases    []paidup.SupportCase
-	Timeline []paidup.TimelineEntry
+	Payments []paidup.Payment
+	Emails   []store.Email
+	Notes    []paidup.AuditEntry
+	Tiers    []paidup.Tier
+	// Outcome is what came of the action the page was sent back from.
+	Outcome    paidup.AuditEntry
+	HasOutcome bool
+	Timeline   []paidup.TimelineEntry
 	// Older is the address of the next page of the timeline; empty on
 	// its last page. Newest leads back to its first page.
 	Older, Newest string
@@ -78,8 +90,30 @@ func (s *Server) handleCustomer() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
+		payments, err := s.Store.Payments(ctx, c.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		emails, err := s.Store.Emails(ctx, c.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		audit, err := s.Store.AuditLog(ctx, c.ID, 0, notesShown)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		now := s.Now()
-		p := customerPage{Customer: c, Now: now, Access: s.Policy.AccessAt(grants, blocks, now), Cases: cases, Timeline: entries}
+		p := customerPage{Customer: c, Now: now, Access: s.Policy.AccessAt(grants, blocks, now), Cases: cases, Timeline: entries,
+			Payments: payments, Emails: emails, Tiers: s.Policy.Tiers}
+		for _, e := range audit {
+			if e.Action == paidup.ActionNote {
+				p.Notes = append(p.Notes, e)
+			}
+		}
+		p.Outcome, p.HasOutcome = s.outcome(r, func(e paidup.AuditEntry) bool { return e.CustomerID == c.ID })
 		p.TierName = s.Policy.TierName(p.Access.Tier)
 		if len(entries) > timelinePage {
 			p.Timeline = entries[:timelinePage]
@@ -111,4 +145,9 @@ func grantState(g paidup.Grant, a paidup.Access, t time.Time) string {
 		return "suspended by a block"
 	}
 	return "active"
+}
+
+// Refunded is how much of a payment is refunded, in its currency.
+func (customerPage) Refunded(p paidup.Payment) paidup.Money {
+	return paidup.Money{Amount: p.AmountRefunded, Currency: p.Amount.Currency}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/operator"
 	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/support"
 	"github.com/paidup/paidup/internal/view"
 )
 
@@ -28,7 +29,9 @@ import (
 type Deps struct {
 	Store     *store.Store
 	Operators *operator.Service
-	Policy    *paidup.Policy
+	// Support takes the actions the console's buttons ask for.
+	Support *support.Service
+	Policy  *paidup.Policy
 	// Business names the operator's business in the pages' titles.
 	Business string
 	// PublicURL is how operators reach paidup: its origin is trusted for
@@ -132,8 +135,9 @@ var errPanic = paidup.Errorf(paidup.EINTERNAL, "panic while serving a console pa
 var templateFiles embed.FS
 
 var pages = view.Parse(templateFiles, "templates/layout.html", "templates/*.html", template.FuncMap{
-	"when": when,
-	"ago":  ago,
+	"when":       when,
+	"ago":        ago,
+	"newRequest": newRequestID,
 })
 
 // page is the data every console page gets.

@@ -134,7 +134,16 @@ func (s *Store) OpenCaseForReference(ctx context.Context, ref string) (bool, err
 
 // Case reads a support case in the transaction.
 func (tx *Tx) Case(ctx context.Context, id string) (paidup.SupportCase, error) {
-	c, err := scanCase(tx.tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE id = $1`, id))
+	return readCase(tx.tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE id = $1`, id), id)
+}
+
+// Case reads a support case.
+func (s *Store) Case(ctx context.Context, id string) (paidup.SupportCase, error) {
+	return readCase(s.db.Read.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE id = $1`, id), id)
+}
+
+func readCase(row interface{ Scan(...any) error }, id string) (paidup.SupportCase, error) {
+	c, err := scanCase(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, paidup.Errorf(paidup.ENOTFOUND, "No support case %s.", id)
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/reconcile"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/store"
 )
 
@@ -57,6 +58,11 @@ type Service struct {
 	// Reconciler asks the processor about a customer now.
 	Reconciler *reconcile.Reconciler
 	Refunds    Refunder
+	// Replies are the reply templates, and ReplyFields the fields every
+	// reply gets (the business, its support address, how soon a person
+	// answers).
+	Replies     *replies.Set
+	ReplyFields replies.Fields
 }
 
 // Request is a person asking for an action.
