@@ -79,9 +79,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	// cancelled with ctx, a confirmation being sent would be sent and not
 	// recorded, and sent again after the restart.
 	a.ctx, a.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	// A failure returns no app: close what was opened of this one.
+	opened := a
 	defer func() {
 		if err != nil {
-			a.close()
+			opened.close()
 		}
 	}()
 	id := instanceID(ln)

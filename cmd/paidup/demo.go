@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,8 +40,14 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 	fs := flag.NewFlagSet("paidup demo", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	keep := fs.Bool("keep", false, "keep the throwaway directory (databases, configuration, logs) afterwards")
+	console := fs.Bool("console", false, "instead, serve a demo shop for the support console: customers in every state, a case waiting for you, and an operator to sign in as")
+	listen := fs.String("listen", "127.0.0.1:8080", "with --console: `address` of the demo's paidup")
+	worldListen := fs.String("sandbox-listen", "127.0.0.1:8081", "with --console: `address` of the demo's processor and mailbox")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *console {
+		return demoConsole(ctx, *listen, *worldListen, *keep, stdout)
 	}
 	exe, err := os.Executable()
 	if err != nil {
@@ -206,6 +213,10 @@ const demoSecret = "whsec_demo_not_secret"
 // demoWorld is the world outside paidup: the processor and the customer's
 // mailbox, which stay up while paidup crashes, as Stripe and Gmail would.
 type demoWorld struct {
+	sandbox *sandbox.Sandbox
+	// failing: the processor's API answers every call with an error, but
+	// for its test clocks', as in a partial outage.
+	failing               atomic.Bool
 	processor             *demoProcessor
 	mailbox               *mailbox.Mailbox
 	processorURL, smtpURL string
@@ -215,6 +226,13 @@ type demoWorld struct {
 // openDemoWorld starts the demo's processor, which delivers no webhook to
 // shop, and the mailbox, with their records in dir.
 func openDemoWorld(ctx context.Context, dir, shop string) (w *demoWorld, err error) {
+	return openWorld(ctx, dir, shop, "127.0.0.1:0", []sandbox.Fault{{Action: sandbox.FaultDrop}})
+}
+
+// openWorld starts the processor on address, delivering webhooks to shop
+// with faults, and the mailbox, whose pages the processor's address
+// serves under /mailbox/.
+func openWorld(ctx context.Context, dir, shop, address string, faults []sandbox.Fault) (w *demoWorld, err error) {
 	w = &demoWorld{}
 	defer func() {
 		if err != nil {
@@ -237,17 +255,18 @@ func openDemoWorld(ctx context.Context, dir, shop string) (w *demoWorld, err err
 	go w.mailbox.Serve(smtpLn)
 	w.closers = append(w.closers, func() { w.mailbox.Close() })
 	w.smtpURL = "smtp://" + smtpLn.Addr().String()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", address)
 	if err != nil {
 		return nil, err
 	}
 	w.processorURL = "http://" + ln.Addr().String()
 	sb, err := sandbox.New(ctx, sandbox.Options{
 		DB: db, BaseURL: w.processorURL, Business: "Example Community", Logger: log,
-		Prices:    []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"}},
+		Prices: []sandbox.SeedPrice{{ID: "price_pro_annual", ProductName: "Pro, one year", Amount: 24900, Currency: "usd"},
+			{ID: "price_pro_monthly", ProductName: "Pro, monthly", Amount: 1200, Currency: "usd", Interval: "month"}},
 		Endpoints: []sandbox.EndpointConfig{{URL: shop + "/webhooks/stripe", Secret: demoSecret}},
-		// The processor's webhooks never arrive.
-		Faults: []sandbox.Fault{{Action: sandbox.FaultDrop}},
+		Faults:    faults,
+		Links:     []sandbox.Link{{Name: "Mailbox", URL: "/mailbox/"}},
 	})
 	if err != nil {
 		ln.Close()
@@ -256,7 +275,20 @@ func openDemoWorld(ctx context.Context, dir, shop string) (w *demoWorld, err err
 	runCtx, stop := context.WithCancel(ctx)
 	go sb.Run(runCtx)
 	w.closers = append(w.closers, stop)
-	w.processor = &demoProcessor{handler: sb.Handler(), ln: ln}
+	w.sandbox = sb
+	mux := http.NewServeMux()
+	mux.Handle("/mailbox/", w.mailbox.Handler("/mailbox"))
+	api := sb.Handler()
+	mux.Handle("/", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.failing.Load() && strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/v1/test_helpers/test_clocks") {
+			rw.Header().Set("Content-Type", "application/json")
+			rw.WriteHeader(http.StatusInternalServerError)
+			io.WriteString(rw, `{"error":{"type":"api_error","message":"An unexpected error occurred (the demo's outage)."}}`)
+			return
+		}
+		api.ServeHTTP(rw, r)
+	}))
+	w.processor = &demoProcessor{handler: mux, ln: ln}
 	w.processor.up()
 	w.closers = append(w.closers, w.processor.down)
 	return w, nil
@@ -328,9 +360,16 @@ var noFollow = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) 
 
 var referencePattern = regexp.MustCompile(`name="reference" value="(PU-[0-9A-Z]{4}-[0-9A-Z]{4})"`)
 
-// startPurchase fills in the buy form and returns the payment page.
+// startPurchase fills in the buy form of the annual plan and returns the
+// payment page.
 func startPurchase(shop, email string) (payURL, ref string, err error) {
-	resp, err := http.Get(shop + "/buy/pro-annual")
+	return startPlanPurchase(shop, "pro-annual", email)
+}
+
+// startPlanPurchase fills in a plan's buy form and returns the payment
+// page.
+func startPlanPurchase(shop, plan, email string) (payURL, ref string, err error) {
+	resp, err := http.Get(shop + "/buy/" + plan)
 	if err != nil {
 		return "", "", err
 	}
@@ -341,7 +380,7 @@ func startPurchase(shop, email string) (payURL, ref string, err error) {
 		return "", "", errors.New("the buy form has no reference")
 	}
 	ref = string(m[1])
-	resp, err = noFollow.PostForm(shop+"/buy/pro-annual", url.Values{"email": {email}, "reference": {ref}})
+	resp, err = noFollow.PostForm(shop+"/buy/"+plan, url.Values{"email": {email}, "reference": {ref}})
 	if err != nil {
 		return "", "", err
 	}
@@ -352,10 +391,13 @@ func startPurchase(shop, email string) (payURL, ref string, err error) {
 	return resp.Header.Get("Location"), ref, nil
 }
 
-// payOnPage pays on the processor's page and returns where it sends the
-// customer back to.
-func payOnPage(payURL string) (string, error) {
-	resp, err := noFollow.PostForm(payURL, url.Values{"card_number": {"4242 4242 4242 4242"}, "exp": {"12/34"}, "cvc": {"123"}, "name": {"Ada Lovelace"}})
+// payOnPage pays on the processor's page with the test card that
+// succeeds, and returns where it sends the customer back to.
+func payOnPage(payURL string) (string, error) { return payWithCard(payURL, "4242 4242 4242 4242") }
+
+// payWithCard pays on the processor's page with a test card.
+func payWithCard(payURL, card string) (string, error) {
+	resp, err := noFollow.PostForm(payURL, url.Values{"card_number": {card}, "exp": {"12/34"}, "cvc": {"123"}, "name": {"Ada Lovelace"}})
 	if err != nil {
 		return "", err
 	}

@@ -164,10 +164,17 @@ func TestRecoverFromTheCase(t *testing.T) {
 			return err
 		}))
 		session := b.signIn(t)
+		// Found by her address: her checkout, with its case.
+		w := b.do(t, request{method: "GET", path: "/console/search?q=grace", cookie: session})
+		require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+		require.Equal(t, "/console/checkouts/"+a.Reference, w.Header().Get("Location"))
+		body := b.do(t, request{method: "GET", path: "/console/checkouts/" + a.Reference, cookie: session}).Body.String()
+		require.Contains(t, body, "No: paidup has no payment recorded for this checkout")
+		require.Contains(t, body, `href="/console/cases/`+caseID+`"`)
 		casePage := "/console/cases/" + caseID
-		body := b.do(t, request{method: "GET", path: casePage, cookie: session}).Body.String()
+		body = b.do(t, request{method: "GET", path: casePage, cookie: session}).Body.String()
 		require.Contains(t, body, "paidup has no customer for this case yet")
-		w := b.do(t, request{method: "POST", path: casePage + "/recover", form: url.Values{"request": {form(t, body, casePage+"/recover")}}, cookie: session})
+		w = b.do(t, request{method: "POST", path: casePage + "/recover", form: url.Values{"request": {form(t, body, casePage+"/recover")}}, cookie: session})
 		require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 		after := b.follow(t, w, session)
 		require.Contains(t, after, "Can get in: Pro")
@@ -188,6 +195,9 @@ func TestRecoverFromTheCase(t *testing.T) {
 		require.Contains(t, after, "the case now waits on them")
 		c, err := b.store.CustomerByEmail(ctx, "grace@example.com")
 		require.NoError(t, err)
+		// Her checkout's page is now her page.
+		w = b.do(t, request{method: "GET", path: "/console/checkouts/" + a.Reference, cookie: session})
+		require.Equal(t, "/console/customers/"+c.ID, w.Header().Get("Location"))
 		emails, err := b.store.Emails(ctx, c.ID)
 		require.NoError(t, err)
 		var replies int

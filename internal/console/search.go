@@ -16,8 +16,16 @@ type searchPage struct {
 // searchSize is how many hits a search shows.
 const searchSize = 20
 
+// hitPage is the page of a search hit: its customer's, or its checkout's.
+func hitPage(h paidup.SearchHit) string {
+	if h.CustomerID != "" {
+		return "/console/customers/" + h.CustomerID
+	}
+	return "/console/checkouts/" + h.Reference
+}
+
 // handleSearch finds customers by an email or part of one, a reference,
-// a processor id or a case number. One hit goes straight to its customer.
+// a processor id or a case number. One hit goes straight to its page.
 func (s *Server) handleSearch() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q := strings.TrimSpace(r.URL.Query().Get("q"))
@@ -31,8 +39,8 @@ func (s *Server) handleSearch() http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			if len(res.Hits) == 1 && !res.More && res.Hits[0].CustomerID != "" {
-				http.Redirect(w, r, "/console/customers/"+res.Hits[0].CustomerID, http.StatusSeeOther)
+			if len(res.Hits) == 1 && !res.More {
+				http.Redirect(w, r, hitPage(res.Hits[0]), http.StatusSeeOther)
 				return
 			}
 			p.Results = res

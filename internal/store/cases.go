@@ -132,6 +132,13 @@ func (s *Store) OpenCaseForReference(ctx context.Context, ref string) (bool, err
 	return n > 0, err
 }
 
+// ReferenceOpenCases lists the open cases about a reference (PU-…), oldest
+// first.
+func (s *Store) ReferenceOpenCases(ctx context.Context, ref string) ([]paidup.SupportCase, error) {
+	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM support_cases
+		WHERE reference = $1 AND status = $2 ORDER BY created_at, id`, ref, paidup.CaseOpen))
+}
+
 // Case reads a support case in the transaction.
 func (tx *Tx) Case(ctx context.Context, id string) (paidup.SupportCase, error) {
 	return readCase(tx.tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE id = $1`, id), id)
