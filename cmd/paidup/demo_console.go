@@ -95,6 +95,7 @@ func demoConsole(ctx context.Context, listen, worldListen string, keep bool, std
 	for _, c := range demoCustomers {
 		say("  %-20s %s", c.email, c.story)
 	}
+	say("  %-20s %s", erinEmail, "wrote in through the help form, charged she thinks; paidup found no payment and answered her by email.")
 	say("  %-20s %s", mayaEmail, mayaStory)
 	say("")
 	say("Try: search for maya, open her case, press Recover and watch her access flip;")
@@ -116,6 +117,8 @@ type demoCustomer struct {
 	email, plan, card, story string
 	// then is what happens after the purchase, at the processor.
 	then func(d *consoleDemo, c demoCustomer) error
+	// late: they buy after the month has passed, today.
+	late bool
 }
 
 var demoCustomers = []demoCustomer{
@@ -124,7 +127,7 @@ var demoCustomers = []demoCustomer{
 	{email: "ben@example.com", plan: "pro-monthly", card: "4242 4242 4242 4242",
 		story: "Pro, monthly: the renewal failed (his new card declines); in his grace period, reminded by email.",
 		then:  (*consoleDemo).failNextRenewal},
-	{email: "carol@example.com", plan: "pro-annual", card: "4000 0000 0000 0259",
+	{email: "carol@example.com", plan: "pro-annual", card: "4000 0000 0000 0259", late: true,
 		story: "Pro, one year: a chargeback (a dispute case); blocked until a person lifts it."},
 	{email: "dan@example.com", plan: "pro-annual", card: "4242 4242 4242 4242",
 		story: "Pro, one year: refunded at the processor; access ended.",
@@ -226,25 +229,7 @@ func (d *consoleDemo) stop() {
 // clock a month on, so that subscriptions renew (or fail to), and has
 // Erin write in.
 func (d *consoleDemo) makeCustomers(say func(string, ...any)) error {
-	for _, c := range demoCustomers {
-		if err := d.buy(c.plan, c.email, c.card); err != nil {
-			return fmt.Errorf("%s buying %s: %w", c.email, c.plan, err)
-		}
-		if c.card != "4000 0000 0000 0259" {
-			if err := waitAccess(d.ctx, d.shop, c.email); err != nil {
-				return fmt.Errorf("%s: %w", c.email, err)
-			}
-		}
-		if c.then != nil {
-			if err := c.then(d, c); err != nil {
-				return fmt.Errorf("%s: %w", c.email, err)
-			}
-		}
-		say("  %s bought %s.", c.email, c.plan)
-	}
-	if err := d.waitFor("a dispute case for carol@example.com", func(st *store.Store) (bool, error) {
-		return hasCase(d.ctx, st, paidup.CaseDispute, "")
-	}); err != nil {
+	if err := d.buyAll(false, say); err != nil {
 		return err
 	}
 	if err := d.waitFor("dan@example.com's refund", func(st *store.Store) (bool, error) {
@@ -268,6 +253,14 @@ func (d *consoleDemo) makeCustomers(say func(string, ...any)) error {
 		}
 		subs, err := st.Subscriptions(d.ctx, c.ID)
 		return len(subs) == 1 && subs[0].Status == "past_due", err
+	}); err != nil {
+		return err
+	}
+	if err := d.buyAll(true, say); err != nil {
+		return err
+	}
+	if err := d.waitFor("a dispute case for carol@example.com", func(st *store.Store) (bool, error) {
+		return hasCase(d.ctx, st, paidup.CaseDispute, "")
 	}); err != nil {
 		return err
 	}
@@ -337,6 +330,30 @@ func (d *consoleDemo) makeMaya(say func(string, ...any)) error {
 	return d.advance(now.Add(9 * time.Hour))
 }
 
+// buyAll has the customers who buy early, or late, buy.
+func (d *consoleDemo) buyAll(late bool, say func(string, ...any)) error {
+	for _, c := range demoCustomers {
+		if c.late != late {
+			continue
+		}
+		if err := d.buy(c.plan, c.email, c.card); err != nil {
+			return fmt.Errorf("%s buying %s: %w", c.email, c.plan, err)
+		}
+		if c.card != "4000 0000 0000 0259" { // disputed at once
+			if err := waitAccess(d.ctx, d.shop, c.email); err != nil {
+				return fmt.Errorf("%s: %w", c.email, err)
+			}
+		}
+		if c.then != nil {
+			if err := c.then(d, c); err != nil {
+				return fmt.Errorf("%s: %w", c.email, err)
+			}
+		}
+		say("  %s bought %s.", c.email, c.plan)
+	}
+	return nil
+}
+
 // buy goes through the shop and pays on the processor's page, and comes
 // back to paidup, as a customer's browser would.
 func (d *consoleDemo) buy(plan, email, card string) error {
@@ -402,7 +419,13 @@ func (d *consoleDemo) clock() (time.Time, error) {
 
 // advance moves the processor's clock, and with it paidup's, to t.
 func (d *consoleDemo) advance(t time.Time) error {
-	return d.api("POST", "/v1/test_helpers/test_clocks/clock_sandbox/advance", url.Values{"frozen_time": {strconv.FormatInt(t.Unix(), 10)}}, nil)
+	if err := d.api("POST", "/v1/test_helpers/test_clocks/clock_sandbox/advance", url.Values{"frozen_time": {strconv.FormatInt(t.Unix(), 10)}}, nil); err != nil {
+		return err
+	}
+	// paidup reads the test clock every second (processor.stripe.test_clock);
+	// until it has, a checkout it starts would close before it opens.
+	time.Sleep(2 * time.Second)
+	return nil
 }
 
 // api calls the processor's API and reads its answer into out.
