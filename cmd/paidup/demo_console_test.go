@@ -150,7 +150,9 @@ func TestBrowserConsoleDemo(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		var list struct{ Messages []struct{ Subject, Text string } }
+		var list struct {
+			Messages []struct{ Subject, Text string }
+		}
 		if json.NewDecoder(resp.Body).Decode(&list) != nil {
 			return false
 		}
