@@ -254,3 +254,83 @@ func TestRefundFromTheConsole(t *testing.T) {
 		require.Len(t, b.sb.Events(t, "charge.refunded"), 1, "one refund at the processor, however often the button is pressed")
 	})
 }
+
+// After an outage left several payments unconfirmed, the inbox shows them
+// as one group; its preview lists exactly what one press will do, and the
+// press recovers each once — pressed twice, nothing happens twice — and
+// leaves alone a case that came after the preview.
+func TestBulkRecoverAfterAnOutage(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setupDesk(t, engine)
+		ctx := context.Background()
+		unconfirmed := func(email string, pay bool) paidup.CheckoutAttempt {
+			a, err := b.co.Start(ctx, proAnnual, paidup.NewReference(), email)
+			require.NoError(t, err)
+			if pay {
+				b.sb.Pay(t, a.CheckoutID, nil)
+			}
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+				if err := tx.ResolveAttempt(ctx, a.Reference, paidup.AttemptUnknown, "", ""); err != nil {
+					return err
+				}
+				_, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "unconfirmed:" + a.Reference, Reference: a.Reference,
+					Kind: paidup.CaseUnconfirmed, Summary: "Checkout " + a.Reference + " was never confirmed"})
+				return err
+			}))
+			return a
+		}
+		paid := []string{"p1@example.com", "p2@example.com", "p3@example.com"}
+		for _, e := range paid {
+			unconfirmed(e, true)
+		}
+		unconfirmed("never-paid@example.com", false)
+		session := b.signIn(t)
+
+		inbox := b.do(t, request{method: "GET", path: "/console/", cookie: session}).Body.String()
+		require.Contains(t, inbox, "4 open <span class=\"tag\">unconfirmed</span> cases")
+		require.Contains(t, inbox, `href="/console/groups/unconfirmed"`)
+		preview := b.do(t, request{method: "GET", path: "/console/groups/unconfirmed", cookie: session}).Body.String()
+		require.Contains(t, preview, "Recover them now (4)")
+		require.Equal(t, 4, strings.Count(preview, `name="case"`))
+		rq := regexp.MustCompile(`name="request" value="(rq_[a-z0-9]+)"`).FindStringSubmatch(preview)[1]
+		press := url.Values{"request": {rq}, "case": regexp.MustCompile(`name="case" value="(sc_[a-z0-9]+)"`).FindAllString(preview, -1)}
+		for i, v := range press["case"] {
+			press["case"][i] = strings.TrimSuffix(strings.TrimPrefix(v, `name="case" value="`), `"`)
+		}
+		late := unconfirmed("late@example.com", true) // after the preview
+
+		w := b.do(t, request{method: "POST", path: "/console/groups/unconfirmed", form: press, cookie: session})
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		require.Contains(t, w.Body.String(), "<strong>recover</strong>: 4 done now")
+		for _, e := range paid {
+			c, err := b.store.CustomerByEmail(ctx, e)
+			require.NoError(t, err, e)
+			grants, err := b.store.Grants(ctx, c.ID)
+			require.NoError(t, err)
+			require.Len(t, grants, 1, e)
+		}
+		_, err := b.store.CustomerByEmail(ctx, late.Email)
+		require.Equal(t, paidup.ENOTFOUND, paidup.ErrorCode(err), "a case that came after the preview is not acted on")
+
+		// Pressed again: nothing done twice.
+		w = b.do(t, request{method: "POST", path: "/console/groups/unconfirmed", form: press, cookie: session})
+		require.Contains(t, w.Body.String(), "<strong>recover</strong>: 0 done now")
+		for _, e := range paid {
+			c, _ := b.store.CustomerByEmail(ctx, e)
+			grants, err := b.store.Grants(ctx, c.ID)
+			require.NoError(t, err)
+			require.Len(t, grants, 1, e)
+		}
+		entries, err := b.store.AuditLog(ctx, "", 0, 100)
+		require.NoError(t, err)
+		require.Len(t, entries, 4, "one audit entry per case")
+
+		// A forged press: a case of another kind, and no preview.
+		w = b.do(t, request{method: "POST", path: "/console/groups/unconfirmed", form: url.Values{"request": {"rq_forged"}, "case": {"sc_nope"}}, cookie: session})
+		require.Contains(t, w.Body.String(), "No open case of this kind.")
+		w = b.do(t, request{method: "POST", path: "/console/groups/dispute", form: press, cookie: session})
+		require.Equal(t, http.StatusBadRequest, w.Code)
+		w = b.do(t, request{method: "POST", path: "/console/groups/unconfirmed", form: url.Values{"request": {rq}}, cookie: session})
+		require.Equal(t, http.StatusBadRequest, w.Code)
+	})
+}

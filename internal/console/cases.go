@@ -15,6 +15,9 @@ type casesPage struct {
 	Groups []paidup.CaseGroup
 	// More: more cases are open than the page shows.
 	More bool
+	// Bulk is the action that fixes every case of a kind, where there is
+	// one.
+	Bulk map[string]string
 }
 
 // inboxSize is how many cases the inbox shows.
@@ -34,7 +37,7 @@ func (s *Server) handleCases() http.Handler {
 			s.fail(w, r, err)
 			return
 		}
-		p := casesPage{Now: now, Cases: cases, Groups: groups}
+		p := casesPage{Now: now, Cases: cases, Groups: groups, Bulk: bulkActions}
 		if len(cases) > inboxSize {
 			p.Cases, p.More = cases[:inboxSize], true
 		}

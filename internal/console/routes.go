@@ -37,6 +37,8 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /console/customers/{id}/refund", s.signedIn(s.handleRefund()))
 	s.mux.Handle("GET /console/checkouts/{ref}", s.signedIn(s.handleCheckout()))
 	s.mux.Handle("POST /console/checkouts/{ref}/recover", s.signedIn(s.handleCheckoutRecover()))
+	s.mux.Handle("GET /console/groups/{kind}", s.signedIn(s.handleGroup()))
+	s.mux.Handle("POST /console/groups/{kind}", s.signedIn(s.handleGroupAction()))
 	s.mux.Handle("GET /console/audit", s.signedIn(s.handleAudit()))
 	s.mux.Handle("/console/", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotFound)

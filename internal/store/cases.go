@@ -75,6 +75,13 @@ func (s *Store) OpenCases(ctx context.Context) ([]paidup.SupportCase, error) {
 	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE status = $1 ORDER BY created_at, id`, paidup.CaseOpen))
 }
 
+// OpenCasesOfKind lists the open cases of one kind, oldest first, at most
+// limit: a group the inbox shows as one problem.
+func (s *Store) OpenCasesOfKind(ctx context.Context, kind string, limit int) ([]paidup.SupportCase, error) {
+	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM support_cases
+		WHERE status = $1 AND kind = $2 ORDER BY created_at, id LIMIT $3`, paidup.CaseOpen, kind, limit))
+}
+
 // Inbox lists the open cases a person should take at now, in the order
 // they should take them: those with money at stake first, then the rest,
 // each longest waiting first; cases waiting on the customer after all
