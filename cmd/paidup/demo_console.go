@@ -97,10 +97,12 @@ func demoConsole(ctx context.Context, listen, worldListen string, keep bool, std
 	}
 	say("  %-20s %s", erinEmail, "wrote in through the help form, charged she thinks; paidup found no payment and answered her by email.")
 	say("  %-20s %s", mayaEmail, mayaStory)
+	say("  %-20s %s", omarEmail, omarStory)
 	say("")
 	say("Try: search for maya, open her case, press Recover and watch her access flip;")
 	say("then reply from the template charged_no_access_repaired. Her mailbox shows")
 	say("what she receives: %s/mailbox/ (the processor's own console: %s/).", world.processorURL, world.processorURL)
+	say("Or, from the open cases, recover both unconfirmed cases with one press.")
 	say("")
 	say("Ready. Press Ctrl-C to stop.")
 	select {
@@ -138,6 +140,8 @@ var demoCustomers = []demoCustomer{
 const erinEmail = "erin@example.com"
 
 const (
+	omarEmail = "omar@example.com"
+	omarStory = "paid $249.00 for Pro, one year in the same outage and closed the page at once: a second unconfirmed case, so the inbox shows the two as one problem."
 	mayaEmail = "maya@example.com"
 	mayaStory = "charged $249.00 for Pro, one year last night: paidup crashed before writing it down, the webhooks were lost, and the processor's API was failing while the reconciler re-checked, so it opened a case. She has no access."
 )
@@ -164,9 +168,10 @@ func (d *consoleDemo) writeConfig() error {
 }
 
 // demoConsoleConfig is the demo shop's configuration. Its reconciler
-// re-checks a checkout three times in seconds, and its sweep of the
-// processor's records looks back an hour: Maya, who paid in the night,
-// waits for a person rather than for the sweep.
+// re-checks a checkout three times in seconds (the first after five, so
+// that Maya and Omar both pay before it asks), and its sweep of the
+// processor's records looks back an hour: they, who paid in the night,
+// wait for a person rather than for the sweep.
 const demoConsoleConfig = `server:
   listen: 127.0.0.1:{{PORT}}
 business:
@@ -193,7 +198,7 @@ api:
   keys: [{{KEY}}]
 reconciler:
   interval: 1s
-  recheck: [1s, 2s, 3s]
+  recheck: [5s, 1s, 1s]
   lookback: 1h
 `
 
@@ -291,6 +296,15 @@ func (d *consoleDemo) makeMaya(say func(string, ...any)) error {
 	if err := d.start("fulfil.before_commit"); err != nil {
 		return err
 	}
+	// Omar pays in the same minute and closes the page at once: his
+	// browser never comes back to paidup.
+	payURL, omarRef, err := startPlanPurchase(d.shop, "pro-annual", omarEmail)
+	if err != nil {
+		return err
+	}
+	if _, err := payWithCard(payURL, "4242 4242 4242 4242"); err != nil {
+		return err
+	}
 	payURL, ref, err := startPlanPurchase(d.shop, "pro-annual", mayaEmail)
 	if err != nil {
 		return err
@@ -311,12 +325,15 @@ func (d *consoleDemo) makeMaya(say func(string, ...any)) error {
 	if err := d.start(""); err != nil {
 		return err
 	}
-	if err := d.waitFor("the reconciler to give up on "+ref, func(st *store.Store) (bool, error) {
-		return hasCase(d.ctx, st, paidup.CaseUnconfirmed, ref)
-	}); err != nil {
-		return err
+	for _, r := range []string{ref, omarRef} {
+		if err := d.waitFor("the reconciler to give up on "+r, func(st *store.Store) (bool, error) {
+			return hasCase(d.ctx, st, paidup.CaseUnconfirmed, r)
+		}); err != nil {
+			return err
+		}
 	}
-	say("  The processor's API failed while the reconciler re-checked; it opened a case for %s.", ref)
+	say("  %s paid $249.00 too (%s), and closed the page.", omarEmail, omarRef)
+	say("  The processor's API failed while the reconciler re-checked; it opened a case for each.")
 	d.stop()
 	d.world.failing.Store(false)
 	if err := d.world.sandbox.SetFaults(d.ctx, nil); err != nil {

@@ -67,7 +67,7 @@ func TestBrowserConsoleDemo(t *testing.T) {
 		}
 	}()
 	text := out.String()
-	for _, who := range []string{"ada@", "ben@", "carol@", "dan@", "erin@", "maya@"} {
+	for _, who := range []string{"ada@", "ben@", "carol@", "dan@", "erin@", "maya@", "omar@"} {
 		require.Contains(t, text, who, "the demo names each of its customers")
 	}
 	password := regexp.MustCompile(`Password:\s+(\S+)`).FindStringSubmatch(text)
@@ -98,6 +98,7 @@ func TestBrowserConsoleDemo(t *testing.T) {
 	require.Contains(t, inbox, "$249.00 at stake")
 	require.Contains(t, inbox, "dispute")
 	require.Contains(t, inbox, "help_request")
+	require.Contains(t, inbox, "2 open unconfirmed cases")
 	shots.shot("demo-inbox")
 
 	// Found by part of her address: her checkout, which has no customer
@@ -165,6 +166,56 @@ func TestBrowserConsoleDemo(t *testing.T) {
 		return false
 	}, time.Minute, 200*time.Millisecond, "the reply reaches Maya's mailbox")
 	require.Contains(t, reply, shop+"/account/sign-in?token=")
+
+	// The outage's other case, with Maya's, as one group: recovered with
+	// one press after its preview.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(shop+"/console/"),
+		chromedp.Click(chromedp.CSS(`a[href="/console/groups/unconfirmed"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#will`)),
+	))
+	require.Contains(t, read(`main`), omarEmail)
+	shots.shot("demo-group-preview")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form[action="/console/groups/unconfirmed"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#outcome`)),
+	))
+	require.Contains(t, read(`#outcome`), "recover: 2 done now")
+	require.Contains(t, read(`main`), "granted Pro until")
+	shots.shot("demo-group-recovered")
+
+	// Omar, found by his payment's id from his page, can get in.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.SendKeys(chromedp.CSS(`#nav-q`), omarEmail+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#payments`)),
+	))
+	pi := regexp.MustCompile(`pi_[A-Za-z0-9]+`).FindString(read(`section[aria-labelledby=payments]`))
+	require.NotEmpty(t, pi)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(shop+"/console/"),
+		chromedp.SendKeys(chromedp.CSS(`#nav-q`), pi+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#access`)),
+	))
+	require.Contains(t, read(`section[aria-labelledby=access]`), "Yes: Pro")
+	require.Contains(t, read(`h1`), omarEmail)
+
+	// A refund from his page, previewed, then confirmed by the processor.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href*="/refund?payment=`+pi+`"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#reason`)),
+		chromedp.SendKeys(chromedp.CSS(`#amount`), "49.00"),
+		chromedp.SendKeys(chromedp.CSS(`#reason`), "asked for the price of the monthly plan"+kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#will`)),
+	))
+	require.Contains(t, read(`#will + ul`), "$49.00")
+	shots.shot("demo-refund-preview")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`form[action$="/refund"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#outcome`)),
+	))
+	require.Contains(t, read(`#outcome`), "succeeded")
+	require.Contains(t, read(`section[aria-labelledby=payments]`), "$49.00 refunded")
+	shots.shot("demo-refunded")
 
 	// Ctrl-C stops the demo cleanly.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
