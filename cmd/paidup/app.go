@@ -259,7 +259,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	for _, k := range cfg.API.Keys {
 		apiKeys = append(apiKeys, k.Reveal())
 	}
-	a.handler = web.NewServer(web.Deps{
+	shop := web.NewServer(web.Deps{
 		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
 		SignIns: a.signIns, Mail: mailer, Subscriptions: map[string]web.SubscriptionSyncer{processor.Name(): life},
 		Webhooks: verifier, Policy: &cfg.Policy, Billing: map[string]paidup.Billing{processor.Name(): processor},
@@ -271,7 +271,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		Now: now, Logger: log, Metrics: metrics,
 		Limits: webLimits(cfg.Limits), TrustedProxies: cfg.Server.Proxies, PageOrigins: pageOrigins,
 	})
-	a.handler = a.withConsole(a.handler, desk, now)
+	a.handler = a.withConsole(shop, desk, now)
 	if ackLinks != nil {
 		mux := http.NewServeMux()
 		mux.Handle("/oncall/ack/", ackLinks)

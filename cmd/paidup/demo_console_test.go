@@ -217,6 +217,20 @@ func TestBrowserConsoleDemo(t *testing.T) {
 	require.Contains(t, read(`section[aria-labelledby=payments]`), "$49.00 refunded")
 	shots.shot("demo-refunded")
 
+	// His own account page, as he sees it: read only.
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Click(chromedp.CSS(`a[href$="/account"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`[data-testid=read-only]`)),
+	))
+	account := read(`main`)
+	require.Contains(t, account, "Support's view: "+omarEmail)
+	require.Contains(t, account, "Pro")
+	require.Contains(t, account, "$249.00")
+	enabled, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("main button:not([disabled])")].map(b => b.textContent)`))
+	require.NoError(t, err)
+	require.Empty(t, enabled, "every button of the customer's page is disabled in support's view")
+	shots.shot("demo-account-view")
+
 	// Ctrl-C stops the demo cleanly.
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	done := make(chan error, 1)

@@ -271,6 +271,8 @@ func TestRoutes(t *testing.T) {
 				want{303, "/console/sign-in", nil}, want{200, "", []string{"Recover: ask the processor now", "Start from a reply template", "The customer wrote:", "$249.00 at stake"}}},
 			{"no such case", "GET", "/console/cases/sc_nope", nil,
 				want{303, "/console/sign-in", nil}, want{404, "", []string{"We could not find that page"}}},
+			{"the account view, not given", "GET", page + "/account", nil,
+				want{303, "/console/sign-in", nil}, want{404, "", []string{"nothing at this address"}}},
 			{"no such checkout", "GET", "/console/checkouts/PU-0000-0000", nil,
 				want{303, "/console/sign-in", nil}, want{404, "", []string{"We could not find that page"}}},
 			{"recovering no checkout", "POST", "/console/checkouts/" + url.PathEscape(hostile) + "/recover", form("request", "rq_recover_checkout"),

@@ -7,6 +7,7 @@ import (
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/store"
+	"github.com/paidup/paidup/internal/view"
 )
 
 // timelinePage is how many timeline entries the customer page shows at a
@@ -150,4 +151,26 @@ func grantState(g paidup.Grant, a paidup.Access, t time.Time) string {
 // Refunded is how much of a payment is refunded, in its currency.
 func (customerPage) Refunded(p paidup.Payment) paidup.Money {
 	return paidup.Money{Amount: p.AmountRefunded, Currency: p.Amount.Currency}
+}
+
+// handleAccountView shows a customer's own account page as they see it
+// now, read only.
+func (s *Server) handleAccountView() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.AccountView == nil {
+			s.fail(w, r, errNotFound)
+			return
+		}
+		c, err := s.Store.Customer(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		page, err := s.AccountView(r.Context(), c.ID)
+		if err != nil {
+			s.fail(w, r, err)
+			return
+		}
+		view.Write(w, http.StatusOK, page)
+	})
 }

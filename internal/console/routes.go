@@ -16,6 +16,7 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /console/sign-out-everywhere", s.signedIn(s.handleSignOut(true)))
 	s.mux.Handle("GET /console/{$}", s.signedIn(s.handleCases()))
 	s.mux.Handle("GET /console/customers/{id}", s.signedIn(s.handleCustomer()))
+	s.mux.Handle("GET /console/customers/{id}/account", s.signedIn(s.handleAccountView()))
 	s.mux.Handle("GET /console/search", s.signedIn(s.handleSearch()))
 	s.mux.Handle("POST /console/cases/{id}/take", s.signedIn(s.handleTriage(support.TriageTake)))
 	s.mux.Handle("POST /console/cases/{id}/wait", s.signedIn(s.handleTriage(support.TriageWait)))

@@ -31,6 +31,9 @@ type Deps struct {
 	Operators *operator.Service
 	// Support takes the actions the console's buttons ask for.
 	Support *support.Service
+	// AccountView renders a customer's account page as they see it now,
+	// its buttons disabled; nil: the console does not show it.
+	AccountView func(ctx context.Context, customerID string) (string, error)
 	Policy  *paidup.Policy
 	// Business names the operator's business in the pages' titles.
 	Business string

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"time"
@@ -31,6 +32,23 @@ type accountPage struct {
 	CardUpdate bool
 	// SignIn is what the sign-in form says of the links asked for.
 	SignIn signInNotice
+	// ReadOnly: the page is support's view of it; its buttons do nothing.
+	ReadOnly bool
+}
+
+// AccountView is a customer's account page as they see it now, for
+// support to read: its buttons are disabled.
+func (s *Server) AccountView(ctx context.Context, customerID string) (string, error) {
+	p, err := s.accountState(ctx, customerID)
+	if err != nil {
+		return "", err
+	}
+	p.ReadOnly = true
+	var b strings.Builder
+	if err := executePage(&b, "account.html", page{Title: "Your account", Business: s.Business, Data: p}); err != nil {
+		return "", err
+	}
+	return b.String(), nil
 }
 
 // handleAccount shows a signed-in customer their access, subscriptions
