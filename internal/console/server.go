@@ -34,7 +34,7 @@ type Deps struct {
 	// AccountView renders a customer's account page as they see it now,
 	// its buttons disabled; nil: the console does not show it.
 	AccountView func(ctx context.Context, customerID string) (string, error)
-	Policy  *paidup.Policy
+	Policy      *paidup.Policy
 	// Business names the operator's business in the pages' titles.
 	Business string
 	// PublicURL is how operators reach paidup: its origin is trusted for
