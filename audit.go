@@ -14,6 +14,10 @@ const (
 	ActionNote     = "note"
 	ActionReply    = "reply"   // a reply to a case's customer
 	ActionResolve  = "resolve" // a case resolved
+	// ActionOverride puts a person on call instead of the rotation;
+	// ActionEndOverride removes that.
+	ActionOverride    = "oncall_override"
+	ActionEndOverride = "oncall_end_override"
 )
 
 // AuditEntry is one action a person took on a customer: who, when, what,

@@ -54,6 +54,10 @@ type app struct {
 	mailboxURL string
 	// templates are the email templates, for the sandbox's previews.
 	templates *notify.Templates
+	// paging is who on call pages, and alerts acknowledges them; nil
+	// without a rotation.
+	paging *oncall.Evaluator
+	alerts *oncall.Acknowledger
 
 	ctx    context.Context
 	cancel context.CancelFunc

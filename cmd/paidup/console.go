@@ -17,7 +17,7 @@ func (a *app) withConsole(shop *web.Server, desk *support.Service, now func() ti
 	ops.Store = a.store
 	mux := http.NewServeMux()
 	mux.Handle("/console/", console.NewServer(console.Deps{
-		Store: a.store, Operators: ops, Support: desk, AccountView: shop.AccountView, Policy: &a.cfg.Policy, Business: a.cfg.Business.Name,
+		Store: a.store, Operators: ops, Support: desk, AccountView: shop.AccountView, OnCall: a.paging, Alerts: a.alerts, Policy: &a.cfg.Policy, Business: a.cfg.Business.Name,
 		PublicURL: a.publicURL, TrustedProxies: a.cfg.Server.Proxies, Now: now, Logger: a.log.With("component", "console"),
 	}))
 	mux.Handle("/", shop)

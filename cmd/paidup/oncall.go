@@ -14,7 +14,7 @@ import (
 
 // onCall adds on call's jobs and, with a rotation configured, returns the
 // periodic evaluation of the alert rules for the leader to run and the
-// handler of acknowledgement links. Without a rotation, alerts are the
+// handler of acknowledgement links, and keeps both for the console. Without a rotation, alerts are the
 // support cases' emails to oncall.emails, as before.
 func (a *app) onCall(workers *river.Workers, outbox *notify.Outbox) ([]*river.PeriodicJob, http.Handler) {
 	o := a.cfg.OnCall
@@ -46,6 +46,7 @@ func (a *app) onCall(workers *river.Workers, outbox *notify.Outbox) ([]*river.Pe
 	// mailing everyone in oncall.emails.
 	outbox.OnCall = nil
 	ack := &oncall.Acknowledger{Store: a.store, Evaluator: eval, Logger: log}
+	a.paging, a.alerts = eval, ack
 	return []*river.PeriodicJob{river.NewPeriodicJob(
 		river.PeriodicInterval(o.EvaluateEvery.D()),
 		func() (river.JobArgs, *river.InsertOpts) { return oncall.EvaluateArgs{}, nil },

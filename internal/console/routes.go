@@ -40,6 +40,10 @@ func (s *Server) routes() {
 	s.mux.Handle("POST /console/checkouts/{ref}/recover", s.signedIn(s.handleCheckoutRecover()))
 	s.mux.Handle("GET /console/groups/{kind}", s.signedIn(s.handleGroup()))
 	s.mux.Handle("POST /console/groups/{kind}", s.signedIn(s.handleGroupAction()))
+	s.mux.Handle("GET /console/oncall", s.signedIn(s.handleOnCall()))
+	s.mux.Handle("POST /console/oncall/alerts/{id}/ack", s.signedIn(s.handleAcknowledge()))
+	s.mux.Handle("POST /console/oncall/overrides", s.signedIn(s.handleOverride()))
+	s.mux.Handle("POST /console/oncall/overrides/{id}/end", s.signedIn(s.handleEndOverride()))
 	s.mux.Handle("GET /console/audit", s.signedIn(s.handleAudit()))
 	s.mux.Handle("/console/", s.signedIn(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotFound)

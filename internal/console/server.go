@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/paidup/paidup"
+	"github.com/paidup/paidup/internal/oncall"
 	"github.com/paidup/paidup/internal/operator"
 	"github.com/paidup/paidup/internal/store"
 	"github.com/paidup/paidup/internal/support"
@@ -34,6 +35,10 @@ type Deps struct {
 	// AccountView renders a customer's account page as they see it now,
 	// its buttons disabled; nil: the console does not show it.
 	AccountView func(ctx context.Context, customerID string) (string, error)
+	// OnCall is who is paged, and Alerts acknowledges alerts; nil: on
+	// call is not set up.
+	OnCall *oncall.Evaluator
+	Alerts *oncall.Acknowledger
 	Policy      *paidup.Policy
 	// Business names the operator's business in the pages' titles.
 	Business string

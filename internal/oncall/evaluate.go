@@ -120,7 +120,10 @@ func (e *Evaluator) observe(ctx context.Context, tx *store.Tx, st store.OnCallSt
 // EscalateAfter, to the other person too, then again every RepeatEvery.
 func (e *Evaluator) page(ctx context.Context, tx *store.Tx, st store.OnCallState, a *paidup.Alert) error {
 	now := tx.Now()
-	shift := e.Rotation.At(now)
+	shift, err := e.shift(ctx, tx, now)
+	if err != nil {
+		return err
+	}
 	escalateAt := a.FirstSeen.Add(e.EscalateAfter)
 	event := EventRepeat
 	switch {
@@ -142,11 +145,43 @@ func (e *Evaluator) page(ctx context.Context, tx *store.Tx, st store.OnCallState
 func (e *Evaluator) resolve(ctx context.Context, tx *store.Tx, st store.OnCallState, a paidup.Alert) error {
 	a.State, a.ResolvedAt, a.NextNotifyAt = paidup.AlertResolved, tx.Now(), time.Time{}
 	if a.Notifications > 0 {
-		if err := e.send(ctx, tx, st, &a, EventResolved, e.recipients(e.Rotation.At(tx.Now()), a.Escalation)); err != nil {
+		shift, err := e.shift(ctx, tx, tx.Now())
+		if err != nil {
+			return err
+		}
+		if err := e.send(ctx, tx, st, &a, EventResolved, e.recipients(shift, a.Escalation)); err != nil {
 			return err
 		}
 	}
 	return tx.UpdateAlert(ctx, a)
+}
+
+// shift is who is paged at t: the rotation's turn, unless an override
+// says otherwise — those set in the console first, the latest set first,
+// then the config's.
+func (e *Evaluator) shift(ctx context.Context, tx *store.Tx, t time.Time) (Shift, error) {
+	set, err := tx.OnCallOverrides(ctx, t)
+	if err != nil {
+		return Shift{}, err
+	}
+	return e.withOverrides(set).At(t), nil
+}
+
+// RotationAt is the rotation with the overrides set in the console that end
+// after t, as pages follow it.
+func (e *Evaluator) RotationAt(ctx context.Context, t time.Time) (Rotation, error) {
+	set, err := e.Store.OnCallOverrides(ctx, t)
+	return e.withOverrides(set), err
+}
+
+func (e *Evaluator) withOverrides(set []store.OnCallOverride) Rotation {
+	r := e.Rotation
+	r.Overrides = make([]Override, 0, len(set)+len(e.Rotation.Overrides))
+	for _, o := range set {
+		r.Overrides = append(r.Overrides, Override{Start: o.Start, End: o.End, Who: o.Who})
+	}
+	r.Overrides = append(r.Overrides, e.Rotation.Overrides...)
+	return r
 }
 
 // recipients are who an alert escalated to level pages.
@@ -167,7 +202,10 @@ func (e *Evaluator) send(ctx context.Context, tx *store.Tx, st store.OnCallState
 	if err != nil || !created {
 		return err
 	}
-	shift := e.Rotation.At(tx.Now())
+	shift, err := e.shift(ctx, tx, tx.Now())
+	if err != nil {
+		return err
+	}
 	for _, addr := range to {
 		data := map[string]string{"event": event, "severity": a.Severity, "rule": a.Rule, "alert": a.ID, "summary": a.Summary,
 			"detail": a.Detail, "first_seen": a.FirstSeen.In(e.location()).Format(time.RFC3339), "on_call": shift.OnCall,

@@ -695,3 +695,50 @@ func TestFailingEmailProcessorAndJobs(t *testing.T) {
 		requireSays(t, chat(t, b.discord, 3), "Resolved: 5 emails")
 	})
 }
+
+// An override set in the console pages its person instead of the
+// rotation's, while it lasts; one removed, or run out, pages the rotation
+// again. The latest set wins where two overlap, and before the config's.
+func TestConsoleOverridePagesItsPerson(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ctx := context.Background()
+		scheduled, other := b.onCall.OnCall, b.onCall.Other
+		b.eval.Rotation.Overrides = []oncall.Override{{Start: t0, End: t0.Add(48 * time.Hour), Who: scheduled}} // the config's
+		var first string
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			_, err := tx.AddOnCallOverride(ctx, store.OnCallOverride{Who: scheduled, Start: t0, End: t0.Add(24 * time.Hour), CreatedBy: scheduled})
+			return err
+		}))
+		b.clock.Advance(time.Second)
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			o, err := tx.AddOnCallOverride(ctx, store.OnCallOverride{Who: other, Start: t0, End: t0.Add(24 * time.Hour), CreatedBy: scheduled, Reason: "at the dentist"})
+			first = o.ID
+			return err
+		}))
+		rot, err := b.eval.RotationAt(ctx, t0)
+		require.NoError(t, err)
+		require.Equal(t, other, rot.At(t0.Add(time.Hour)).OnCall, "the latest set wins")
+		require.Equal(t, scheduled, rot.At(t0.Add(25*time.Hour)).OnCall, "then the config's")
+
+		b.pay(t, 1)
+		b.clock.Advance(16 * time.Minute)
+		b.evaluate(t)
+		require.Contains(t, b.inbox(t, other, 1)[0].subject, "Critical:")
+		require.Len(t, b.inbox(t, scheduled, 0), 0)
+
+		// Removed: the rotation's person again (the config's override
+		// puts the scheduled one on).
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			removed, err := tx.RemoveOnCallOverride(ctx, first, scheduled)
+			require.True(t, removed)
+			return err
+		}))
+		rot, err = b.eval.RotationAt(ctx, t0)
+		require.NoError(t, err)
+		require.Equal(t, scheduled, rot.At(t0.Add(time.Hour)).OnCall)
+		left, err := b.store.OnCallOverrides(ctx, t0.Add(25*time.Hour))
+		require.NoError(t, err)
+		require.Empty(t, left, "run out")
+	})
+}
