@@ -39,7 +39,7 @@ type Deps struct {
 	// call is not set up.
 	OnCall *oncall.Evaluator
 	Alerts *oncall.Acknowledger
-	Policy      *paidup.Policy
+	Policy *paidup.Policy
 	// Business names the operator's business in the pages' titles.
 	Business string
 	// PublicURL is how operators reach paidup: its origin is trusted for
