@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/stretchr/testify/require"
 
 	"github.com/paidup/paidup/internal/sqldb"
@@ -86,4 +87,49 @@ func TestHelpFormRecoversThePayment(t *testing.T) {
 		require.NoError(t, run(t.Context(), []string{"check", "--config", cfgPath, "--database-url", dbURL}, func(string) string { return "" }, &stdout, &stderr))
 		require.Contains(t, stdout.String(), "OK")
 	})
+}
+
+// In a real browser: someone paidup knows nothing of fills in the help
+// form, with markup in what they type; the page says it has their message
+// and nothing about what paidup found, and their mailbox gets the
+// acknowledgement with their case number.
+func TestBrowserHelpForm(t *testing.T) {
+	ctx := browser(t)
+	dir := t.TempDir()
+	in := start(t, nil, "serve", "--listen", "127.0.0.1:0", "--sandbox-listen", "127.0.0.1:0",
+		"--database-url", "sqlite:"+filepath.Join(dir, "paidup.db"), "--sandbox-database-url", "sqlite:"+filepath.Join(dir, "sandbox.db"))
+	shots := &shooter{t: t, ctx: ctx}
+	const email = "lost@example.com"
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(in.shop+"/help"),
+		chromedp.WaitVisible(chromedp.CSS(`#email`)),
+		chromedp.SendKeys(chromedp.CSS(`#email`), email),
+		chromedp.SendKeys(chromedp.CSS(`#amount`), "$249"),
+		chromedp.SendKeys(chromedp.CSS(`#date`), "yesterday"),
+		chromedp.SendKeys(chromedp.CSS(`#message`), `I paid <script>alert(1)</script> and have nothing`),
+	))
+	shots.shot("help-form")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Submit(chromedp.CSS(`#email`)),
+		chromedp.WaitVisible(chromedp.CSS(`main h1`)),
+	))
+	heading, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main h1`)))
+	require.NoError(t, err)
+	require.Equal(t, "We've got your message", heading)
+	page, err := chromedp.Run(ctx, chromedp.Text(chromedp.CSS(`main`)))
+	require.NoError(t, err)
+	require.NotContains(t, page, "found", "the page says nothing of what paidup found")
+	shots.shot("help-sent")
+
+	var ack mailboxMessage
+	require.Eventually(t, func() bool {
+		for _, m := range mailboxMessages(t, in.sandbox, email) {
+			if strings.HasPrefix(m.Subject, "We've received your message") {
+				ack = m
+			}
+		}
+		return ack.ID != 0
+	}, 30*time.Second, 100*time.Millisecond, "the acknowledgement reaches them")
+	require.Contains(t, ack.Text, "Your case number: sc_")
+	require.Contains(t, ack.Text, "Please don't pay again")
 }
