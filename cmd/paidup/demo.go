@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -215,8 +216,9 @@ const demoSecret = "whsec_demo_not_secret"
 type demoWorld struct {
 	sandbox *sandbox.Sandbox
 	// failing: the processor's API answers every call with an error, but
-	// for its test clocks', as in a partial outage.
-	failing               atomic.Bool
+	// for its test clocks', as in a partial outage; listsFailing: its
+	// lists of events, checkouts and payments (outageLists) do.
+	failing, listsFailing atomic.Bool
 	processor             *demoProcessor
 	mailbox               *mailbox.Mailbox
 	processorURL, smtpURL string
@@ -280,7 +282,8 @@ func openWorld(ctx context.Context, dir, shop, address string, faults []sandbox.
 	mux.Handle("/mailbox/", w.mailbox.Handler("/mailbox"))
 	api := sb.Handler()
 	mux.Handle("/", http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		if w.failing.Load() && strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/v1/test_helpers/test_clocks") {
+		if w.failing.Load() && strings.HasPrefix(r.URL.Path, "/v1/") && !strings.HasPrefix(r.URL.Path, "/v1/test_helpers/test_clocks") ||
+			w.listsFailing.Load() && r.Method == http.MethodGet && slices.Contains(outageLists, r.URL.Path) {
 			rw.Header().Set("Content-Type", "application/json")
 			rw.WriteHeader(http.StatusInternalServerError)
 			io.WriteString(rw, `{"error":{"type":"api_error","message":"An unexpected error occurred (the demo's outage)."}}`)
@@ -293,6 +296,10 @@ func openWorld(ctx context.Context, dir, shop, address string, faults []sandbox.
 	w.closers = append(w.closers, w.processor.down)
 	return w, nil
 }
+
+// outageLists are the processor's lists that fail in the console demo's
+// lasting outage: those paidup's sweep reads to find payments.
+var outageLists = []string{"/v1/events", "/v1/checkout/sessions", "/v1/payment_intents"}
 
 func (w *demoWorld) close() {
 	for i := len(w.closers) - 1; i >= 0; i-- {

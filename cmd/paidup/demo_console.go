@@ -53,7 +53,7 @@ func demoConsole(ctx context.Context, listen, worldListen string, keep bool, std
 	}
 	defer world.close()
 	d := &consoleDemo{ctx: ctx, exe: exe, dir: dir, shop: shop, world: world, dbURL: "sqlite:" + filepath.Join(dir, "paidup.db")}
-	if err := d.writeConfig(); err != nil {
+	if err := d.writeConfig("1s"); err != nil {
 		return err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "paidup.log"))
@@ -73,6 +73,10 @@ func demoConsole(ctx context.Context, listen, worldListen string, keep bool, std
 		return err
 	}
 	if err := d.makeMaya(say); err != nil {
+		return err
+	}
+	// Serving, the reconciler runs as often as in production.
+	if err := d.writeConfig("5m"); err != nil {
 		return err
 	}
 	if err := d.start(""); err != nil {
@@ -98,6 +102,8 @@ func demoConsole(ctx context.Context, listen, worldListen string, keep bool, std
 	say("  %-20s %s", erinEmail, "wrote in through the help form, charged she thinks; paidup found no payment and answered her by email.")
 	say("  %-20s %s", mayaEmail, mayaStory)
 	say("  %-20s %s", omarEmail, omarStory)
+	say("")
+	say(outageStory)
 	say("")
 	say("Try: search for maya, open her case, press Recover and watch her access flip;")
 	say("then reply from the template charged_no_access_repaired. Her mailbox shows")
@@ -139,6 +145,10 @@ var demoCustomers = []demoCustomer{
 // erin writes in through the help form without having bought anything.
 const erinEmail = "erin@example.com"
 
+// outageStory is what is still wrong at the processor when the demo is
+// ready.
+const outageStory = "The processor's lists of events, checkouts and payments are still failing (the rest of its API works), so paidup's sweep, which reads them, cannot find the two payments by itself; asking about one checkout, as Recover does, works."
+
 const (
 	omarEmail = "omar@example.com"
 	omarStory = "paid $249.00 for Pro, one year in the same outage and closed the page at once: a second unconfirmed case, so the inbox shows the two as one problem."
@@ -159,19 +169,20 @@ type consoleDemo struct {
 	lastSubscription string
 }
 
-func (d *consoleDemo) writeConfig() error {
+// writeConfig writes the demo's configuration, its reconciler running
+// every interval.
+func (d *consoleDemo) writeConfig(interval string) error {
 	_, port, _ := strings.Cut(strings.TrimPrefix(d.shop, "http://"), ":")
 	d.cfgPath = filepath.Join(d.dir, "paidup.yaml")
 	cfg := strings.NewReplacer("{{PORT}}", port, "{{SANDBOX}}", d.world.processorURL, "{{SECRET}}", demoSecret,
-		"{{SMTP}}", d.world.smtpURL, "{{KEY}}", demoAPIKey).Replace(demoConsoleConfig)
+		"{{SMTP}}", d.world.smtpURL, "{{KEY}}", demoAPIKey, "{{INTERVAL}}", interval).Replace(demoConsoleConfig)
 	return os.WriteFile(d.cfgPath, []byte(cfg), 0o600)
 }
 
 // demoConsoleConfig is the demo shop's configuration. Its reconciler
 // re-checks a checkout three times in seconds (the first after five, so
-// that Maya and Omar both pay before it asks), and its sweep of the
-// processor's records looks back an hour: they, who paid in the night,
-// wait for a person rather than for the sweep.
+// that Maya and Omar both pay before it asks), running every second while
+// the demo makes its customers.
 const demoConsoleConfig = `server:
   listen: 127.0.0.1:{{PORT}}
 business:
@@ -197,9 +208,8 @@ oncall:
 api:
   keys: [{{KEY}}]
 reconciler:
-  interval: 1s
+  interval: {{INTERVAL}}
   recheck: [5s, 1s, 1s]
-  lookback: 1h
 `
 
 // start starts paidup, with failpoints armed if given.
@@ -335,6 +345,10 @@ func (d *consoleDemo) makeMaya(say func(string, ...any)) error {
 	say("  %s paid $249.00 too (%s), and closed the page.", omarEmail, omarRef)
 	say("  The processor's API failed while the reconciler re-checked; it opened a case for each.")
 	d.stop()
+	// The outage is not over: the processor's lists that paidup's sweep
+	// reads still fail, so only a person asking about these two
+	// checkouts finds their payments.
+	d.world.listsFailing.Store(true)
 	d.world.failing.Store(false)
 	if err := d.world.sandbox.SetFaults(d.ctx, nil); err != nil {
 		return err
