@@ -31,6 +31,19 @@ func (s *Server) readForm(w http.ResponseWriter, r *http.Request) bool {
 	return true
 }
 
+// acting reads a posted form asking for an action of the support
+// service; false: it cannot be taken, and the error page is written.
+func (s *Server) acting(w http.ResponseWriter, r *http.Request) bool {
+	if !s.readForm(w, r) {
+		return false
+	}
+	if s.Support == nil {
+		s.fail(w, r, errNoSupport)
+		return false
+	}
+	return true
+}
+
 // supportRequest is the request a posted form asks for: the form's id,
 // the operator signed in, and the reason they typed.
 func supportRequest(r *http.Request) support.Request {
@@ -47,11 +60,7 @@ type customerAction func(ctx context.Context, rq support.Request, customerID str
 // their page, which shows what came of it.
 func (s *Server) handleCustomerAction(act customerAction) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
-			return
-		}
-		if s.Support == nil {
-			s.fail(w, r, errNoSupport)
+		if !s.acting(w, r) {
 			return
 		}
 		c, err := s.Store.Customer(r.Context(), r.PathValue("id"))

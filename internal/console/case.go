@@ -103,11 +103,7 @@ func (s *Server) casePage(r *http.Request) (casePage, error) {
 // before paidup has one, its checkout) and goes back to the case.
 func (s *Server) handleCaseRecover() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
-			return
-		}
-		if s.Support == nil {
-			s.fail(w, r, errNoSupport)
+		if !s.acting(w, r) {
 			return
 		}
 		c, err := s.Store.Case(r.Context(), r.PathValue("id"))
@@ -133,11 +129,7 @@ func (s *Server) handleCaseRecover() http.Handler {
 // will be sent, with the button that sends it.
 func (s *Server) handleReplyPreview() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
-			return
-		}
-		if s.Support == nil {
-			s.fail(w, r, errNoSupport)
+		if !s.acting(w, r) {
 			return
 		}
 		p, err := s.casePage(r)
@@ -173,11 +165,7 @@ func (s *Server) handleResolve() http.Handler {
 
 func (s *Server) handleCaseAction(act func(r *http.Request, rq support.Request, caseID string) (support.Result, error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
-			return
-		}
-		if s.Support == nil {
-			s.fail(w, r, errNoSupport)
+		if !s.acting(w, r) {
 			return
 		}
 		id := r.PathValue("id")

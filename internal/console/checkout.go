@@ -56,11 +56,7 @@ func (s *Server) handleCheckout() http.Handler {
 // customer's page.
 func (s *Server) handleCheckoutRecover() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
-			return
-		}
-		if s.Support == nil {
-			s.fail(w, r, errNoSupport)
+		if !s.acting(w, r) {
 			return
 		}
 		a, err := s.Store.CheckoutAttempt(r.Context(), r.PathValue("ref"))

@@ -98,11 +98,7 @@ func willDo(action string, c paidup.SupportCase) string {
 // each once: pressed again, a case already done says what was done.
 func (s *Server) handleGroupAction() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
-			return
-		}
-		if s.Support == nil {
-			s.fail(w, r, errNoSupport)
+		if !s.acting(w, r) {
 			return
 		}
 		kind := r.PathValue("kind")
