@@ -171,9 +171,18 @@ func (tx *Tx) ThreadAddresses(ctx context.Context, caseID string) ([]string, err
 
 // LastInThread is the last case of case c's thread: c itself, or the
 // case following it, or the one following that.
+func (s *Store) LastInThread(ctx context.Context, c paidup.SupportCase) (paidup.SupportCase, error) {
+	return lastInThread(ctx, s.db.Read, c)
+}
+
+// LastInThread is the last case of case c's thread, in the transaction.
 func (tx *Tx) LastInThread(ctx context.Context, c paidup.SupportCase) (paidup.SupportCase, error) {
+	return lastInThread(ctx, tx.tx, c)
+}
+
+func lastInThread(ctx context.Context, q sqldb.Queryer, c paidup.SupportCase) (paidup.SupportCase, error) {
 	for range 1000 { // a thread is a line; this bounds a damaged one
-		next, err := scanCase(tx.tx.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE follows = $1 AND follows <> '' ORDER BY created_at LIMIT 1`, c.ID))
+		next, err := scanCase(q.QueryRowContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE follows = $1 AND follows <> '' ORDER BY created_at LIMIT 1`, c.ID))
 		if errors.Is(err, sql.ErrNoRows) {
 			return c, nil
 		}
