@@ -246,7 +246,7 @@ type Sender struct {
 	FromByKind map[string]string
 	Business   string
 	// SupportEmail is where customers write, and the Reply-To: of every
-	// email.
+	// email but a case's reply with an InboundDomain.
 	SupportEmail string
 	// ReplyWithin is how soon a person answers: "one business day".
 	ReplyWithin string
