@@ -58,6 +58,9 @@ type SupportCase struct {
 	// SnoozedUntil puts an open case aside until then; WaitingSince is
 	// when it began waiting on the customer's answer. Zero for neither.
 	SnoozedUntil, WaitingSince time.Time
+	// Follows is the resolved case whose thread this one carries on (a
+	// CaseFollowUp); empty for none.
+	Follows string
 }
 
 // State is where an open case stands at now: CaseSnoozed while snoozed,
@@ -108,3 +111,50 @@ const (
 // CaseHelpRequest: someone wrote in through the help form ("I was charged
 // but have no access") and paidup found no access to turn on for them.
 const CaseHelpRequest = "help_request"
+
+// Support case kinds of the customers' answers to replies.
+const (
+	// CaseFollowUp: a customer answered a case after it was resolved.
+	// The resolved case stays as it was decided; this one carries its
+	// thread on, and their later answers come to it.
+	CaseFollowUp = "follow_up"
+	// CaseUnmatchedAnswer: mail reached a case's reply address from an
+	// address that is not its customer's. It was not taken into the
+	// thread: a person looks at who wrote.
+	CaseUnmatchedAnswer = "unmatched_answer"
+)
+
+// Directions of a case's messages.
+const (
+	MessageOut = "out" // a person's reply to the customer
+	MessageIn  = "in"  // the customer's answer
+)
+
+// How a case's message travelled.
+const (
+	ViaEmail = "email"
+	ViaWeb   = "web" // the reply page a reply links to
+)
+
+// CaseMessage is one message of a support case's thread: a person's
+// reply to the customer (MessageOut, written when it is queued) or the
+// customer's answer (MessageIn, written when it arrives), by email or on
+// the web. Nothing edits a message once written.
+type CaseMessage struct {
+	ID        string
+	CaseID    string
+	Direction string
+	Via       string
+	From, To  string
+	Subject   string
+	Text      string
+	// MessageID takes each message once: an emailed answer's
+	// Message-ID, a web answer's form id, a reply's email id.
+	MessageID string
+	// EmailID is a reply's email, and Actor the person who sent it.
+	EmailID, Actor string
+	At             time.Time
+	// Delivery is a reply's email status as it is read (queued, sent,
+	// failed); empty for an answer.
+	Delivery string
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
 	"github.com/paidup/paidup/internal/help"
+	"github.com/paidup/paidup/internal/inbound"
 	"github.com/paidup/paidup/internal/lifecycle"
 	"github.com/paidup/paidup/internal/limit"
 	"github.com/paidup/paidup/internal/mailbox"
@@ -52,6 +53,9 @@ type app struct {
 	publicURL  string
 	sandboxURL string
 	mailboxURL string
+	// inboundURL is where paidup's own SMTP listener takes the
+	// customers' answers; empty without one.
+	inboundURL string
 	// templates are the email templates, for the sandbox's previews.
 	templates *notify.Templates
 	// paging is who on call pages, and alerts acknowledges them; nil
@@ -258,6 +262,15 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 		log.Warn("took back jobs this instance was running when it stopped", "jobs", n, "instance", id)
 	}
 
+	threads := &inbound.Threads{Store: a.store, Outbox: outbox, Logger: log.With("component", "inbound")}
+	if err := a.startInbound(threads); err != nil {
+		return nil, err
+	}
+	var mailgun *inbound.Mailgun
+	if key := cfg.Support.InboundWebhookKey.Reveal(); key != "" {
+		mailgun = &inbound.Mailgun{Key: key, Domain: cfg.Support.InboundDomain}
+	}
+
 	metrics.RegisterState(a.store.Stats)
 	var apiKeys []string
 	for _, k := range cfg.API.Keys {
@@ -266,6 +279,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, ln net.Li
 	shop := web.NewServer(web.Deps{
 		Store: a.store, DB: a.db, Queue: a.jobs, Checkout: co, Ingester: a.ingester, Outbox: outbox,
 		SignIns: a.signIns, Mail: mailer, Subscriptions: map[string]web.SubscriptionSyncer{processor.Name(): life},
+		Threads: threads, Mailgun: mailgun,
 		Webhooks: verifier, Policy: &cfg.Policy, Billing: map[string]paidup.Billing{processor.Name(): processor},
 		Business: web.Business{Name: cfg.Business.Name, SupportEmail: cfg.Business.SupportEmail, ReplyWithin: cfg.Support.ReplyWithin,
 			StatementShowsReference: strings.Contains(cfg.Processor.StatementSuffix(), "{reference}")},
@@ -451,6 +465,37 @@ func (a *app) startSandbox(cfg *config.Config, webhookURL string, withMailbox bo
 	return info, nil
 }
 
+// startInbound runs paidup's own SMTP listener for the reply addresses,
+// when support.inbound_smtp_listen names one. Stopping lets the messages
+// being sent finish, for up to 5 seconds.
+func (a *app) startInbound(threads *inbound.Threads) error {
+	addr := a.cfg.Support.InboundSMTPListen
+	if addr == "" {
+		return nil
+	}
+	ln, err := listen(addr, "support.inbound_smtp_listen")
+	if err != nil {
+		return err
+	}
+	l := inbound.NewListener(threads, a.cfg.Support.InboundDomain, a.log.With("component", "inbound_smtp"))
+	a.inboundURL = "smtp://" + ln.Addr().String()
+	a.bg.Add(1)
+	go func() {
+		defer a.bg.Done()
+		if err := l.Serve(ln); err != nil {
+			a.log.Error("inbound mail listener", "err", err)
+		}
+	}()
+	a.shutdowns = append(a.shutdowns, func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := l.Shutdown(ctx); err != nil {
+			a.log.Warn("stopping the inbound mail listener", "err", err)
+		}
+	})
+	return nil
+}
+
 // startMailbox runs the local mailbox's SMTP server on a loopback port.
 func (a *app) startMailbox(db *sqldb.DB) (*mailbox.Mailbox, string, error) {
 	mb, err := mailbox.Open(a.ctx, db, a.log.With("component", "mailbox"))
@@ -501,6 +546,7 @@ func newSender(cfg *config.Config, publicURL string, templates *notify.Templates
 	return &notify.Sender{
 		Policy: &cfg.Policy, From: cfg.SMTP.From, FromByKind: cfg.SMTP.FromByKind, Business: cfg.Business.Name,
 		SupportEmail: cfg.Business.SupportEmail, ReplyWithin: cfg.Support.ReplyWithin, PublicURL: publicURL, LinkTTL: cfg.Accounts.SignInLinkTTL.D(), Templates: templates,
+		InboundDomain: cfg.Support.InboundDomain,
 	}
 }
 

@@ -126,11 +126,17 @@ func TestCheckOnPaidupsDatabase(t *testing.T) {
 // It returns the checkout's reference.
 func buyAndPay(t *testing.T, in *instance, plan, email string) string {
 	t.Helper()
+	return buyAndPayWith(t, in, plan, email, "4242 4242 4242 4242")
+}
+
+// buyAndPayWith is buyAndPay with another of the sandbox's test cards.
+func buyAndPayWith(t *testing.T, in *instance, plan, email, card string) string {
+	t.Helper()
 	_, form := get(t, in.shop+"/buy/"+plan)
 	ref := regexp.MustCompile(`PU-[0-9A-Z]{4}-[0-9A-Z]{4}`).FindString(form)
 	status, payPage, body := postForm(t, in.shop+"/buy/"+plan, url.Values{"email": {email}, "reference": {ref}})
 	require.Equal(t, http.StatusSeeOther, status, body)
-	status, back, body := postForm(t, payPage, url.Values{"card_number": {"4242 4242 4242 4242"}, "exp": {"12 / 34"}, "cvc": {"123"}})
+	status, back, body := postForm(t, payPage, url.Values{"card_number": {card}, "exp": {"12 / 34"}, "cvc": {"123"}})
 	require.Equal(t, http.StatusSeeOther, status, body)
 	_, body = get(t, back)
 	require.Contains(t, body, "You're in")

@@ -27,5 +27,6 @@ func webLimits(l config.Limits) web.Limits {
 	rule := func(r config.Rate) limit.Rule { return limit.Rule{PerMinute: float64(r.PerMinute), Burst: r.Burst} }
 	out.Checkout, out.SignInLink, out.SignIn = rule(l.Checkout), rule(l.SignInLink), rule(l.SignIn)
 	out.Status, out.Account, out.Help, out.APIAuthFailures = rule(l.Status), rule(l.Account), rule(l.Help), rule(l.APIAuthFailures)
+	out.Reply, out.ReplyLink = rule(l.Reply), rule(l.ReplyLink)
 	return out
 }

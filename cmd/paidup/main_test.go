@@ -25,9 +25,11 @@ import (
 // main runs it.
 type instance struct {
 	shop, sandbox, smtp string
-	stdout              *syncBuffer
-	stderr              *syncBuffer
-	stop                func() error
+	// inbound is paidup's own SMTP listener for the customers' answers.
+	inbound string
+	stdout  *syncBuffer
+	stderr  *syncBuffer
+	stop    func() error
 }
 
 type syncBuffer struct {
@@ -47,7 +49,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-var urlLine = regexp.MustCompile(`^\s+(Shop|Sandbox console|API|Mail):\s+((?:http|smtp)://[0-9.:]+)`)
+var urlLine = regexp.MustCompile(`^\s+(Shop|Sandbox console|API|Mail|Inbound mail):\s+((?:http|smtp)://[0-9.:]+)`)
 
 // start runs `paidup ARGS...` and waits until it serves /healthz.
 func start(t *testing.T, env map[string]string, args ...string) *instance {
@@ -70,6 +72,8 @@ func start(t *testing.T, env map[string]string, args ...string) *instance {
 				in.shop = m[2]
 			case "Mail":
 				in.smtp = m[2]
+			case "Inbound mail":
+				in.inbound = m[2]
 			default:
 				in.sandbox = m[2]
 			}
@@ -130,6 +134,17 @@ func get(t *testing.T, target string) (int, string) {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, string(body)
+}
+
+// queryString reads one text value from the database.
+func queryString(t *testing.T, dbURL, query string, args ...any) string {
+	t.Helper()
+	db, err := sqldb.Open(context.Background(), dbURL)
+	require.NoError(t, err)
+	defer db.Close()
+	var s string
+	require.NoError(t, db.Read.QueryRow(query, args...).Scan(&s))
+	return s
 }
 
 func countRows(t *testing.T, dbURL, query string, args ...any) int {

@@ -180,7 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	printWelcome(stdout, cfg, publicURL, a.sandboxURL, a.mailboxURL)
+	printWelcome(stdout, cfg, publicURL, a.sandboxURL, a.mailboxURL, a.inboundURL)
 	held.release()
 	log.Info("paidup started", "version", version(), "config", cfg.Source, "listen", ln.Addr().String(),
 		"database", a.db.Location, "processor", cfg.Processor.Kind)
@@ -298,7 +298,7 @@ func randomSecret() string {
 	return "whsec_" + hex.EncodeToString(b)
 }
 
-func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL, mailboxURL string) {
+func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL, mailboxURL, inboundURL string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\npaidup %s is running (%s).\n\n", version(), cfg.Source)
 	fmt.Fprintf(&b, "  Shop:             %s/\n", publicURL)
@@ -307,6 +307,9 @@ func printWelcome(w io.Writer, cfg *config.Config, publicURL, sandboxURL, mailbo
 	}
 	if mailboxURL != "" {
 		fmt.Fprintf(&b, "  Mailbox:          %s   (the emails paidup sends)\n", mailboxURL)
+	}
+	if inboundURL != "" {
+		fmt.Fprintf(&b, "  Inbound mail:     %s   (the customers' answers to reply+…@%s)\n", inboundURL, cfg.Support.InboundDomain)
 	}
 	fmt.Fprintf(&b, "  Your account:     %s/account\n", publicURL)
 	fmt.Fprintf(&b, "  Health:           %s/healthz\n", publicURL)

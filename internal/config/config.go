@@ -87,6 +87,17 @@ type Support struct {
 	// ReplyTemplates is a directory of reply templates (NAME.md) that
 	// replace or add to the built-in ones; empty for the built-in only.
 	ReplyTemplates string `yaml:"reply_templates"`
+	// InboundDomain is the domain of the cases' reply addresses
+	// (reply+TOKEN@domain), each reply's Reply-To; mail to them is taken
+	// into the case's thread. Empty: replies go to the support address,
+	// and the reply page is the only way back.
+	InboundDomain string `yaml:"inbound_domain"`
+	// InboundSMTPListen is where paidup's own SMTP listener takes the
+	// mail for those addresses; empty for none.
+	InboundSMTPListen string `yaml:"inbound_smtp_listen"`
+	// InboundWebhookKey is the signing key of the inbound-mail webhook
+	// (Mailgun's routes, POST /inbound/mailgun); empty turns it off.
+	InboundWebhookKey Secret `yaml:"inbound_webhook_key"`
 }
 
 // Processor kinds.
@@ -335,6 +346,7 @@ func (c *Config) applyDefaults() {
 	if c.Support.ReplyWithin == "" {
 		c.Support.ReplyWithin = "one business day"
 	}
+	c.Support.InboundDomain = strings.ToLower(c.Support.InboundDomain)
 	c.OnCall.applyDefaults()
 	r := &c.Reconciler
 	if r.Interval == 0 {
@@ -391,6 +403,32 @@ func (c *Config) applyDefaults() {
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
+// domainPattern is a domain name in ASCII, of two labels or more.
+var domainPattern = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// validateInbound checks how the customers' answers reach paidup: a
+// domain for the reply addresses, and a way for its mail to arrive.
+func (c *Config) validateInbound(v *validator) {
+	s := c.Support
+	if s.InboundDomain != "" && (len(s.InboundDomain) > 200 || !domainPattern.MatchString(s.InboundDomain)) {
+		v.errorf(v.line("support", "inbound_domain"), "support.inbound_domain: %q is not a domain name; want the domain of the reply addresses, like reply.example.com (no @)",
+			s.InboundDomain)
+	}
+	if s.InboundSMTPListen != "" && !validListen(s.InboundSMTPListen) {
+		v.errorf(v.line("support", "inbound_smtp_listen"), "support.inbound_smtp_listen: %q is not HOST:PORT", s.InboundSMTPListen)
+	}
+	if k := s.InboundWebhookKey.Reveal(); k != "" && (len(k) < 16 || strings.ContainsAny(k, " \t\r\n")) {
+		v.errorf(v.line("support", "inbound_webhook_key"), "support.inbound_webhook_key: want the provider's signing key (Mailgun's HTTP webhook signing key), at least 16 characters")
+	}
+	receives := s.InboundSMTPListen != "" || s.InboundWebhookKey != ""
+	switch {
+	case s.InboundDomain != "" && !receives:
+		v.errorf(v.line("support", "inbound_domain"), "support.inbound_domain: set support.inbound_smtp_listen or support.inbound_webhook_key too, or the customers' answers to the reply addresses reach nobody")
+	case s.InboundDomain == "" && receives:
+		v.errorf(v.line("support"), "support.inbound_domain is required with support.inbound_smtp_listen or support.inbound_webhook_key: it is the domain of the reply addresses the mail comes to")
+	}
+}
+
 func (c *Config) validate(v *validator) {
 	if !validListen(c.Server.Listen) {
 		v.errorf(v.line("server", "listen"), "server.listen: %q is not HOST:PORT", c.Server.Listen)
@@ -429,6 +467,7 @@ func (c *Config) validate(v *validator) {
 	if len(c.Support.ReplyWithin) > 60 || strings.ContainsAny(c.Support.ReplyWithin, "\r\n") {
 		v.errorf(v.line("support", "reply_within"), "support.reply_within: want a few words on one line, like \"one business day\"")
 	}
+	c.validateInbound(v)
 	if c.Processor.Kind == KindStripe && c.SMTP.URL == "" {
 		v.errorf(v.line("smtp", "url"), "smtp.url is required when processor.kind is stripe: paidup must be able to email customers (set it, or PAIDUP_SMTP_URL)")
 	}

@@ -238,6 +238,21 @@ support:
 			`5: smtp.from_by_kind.alert: "not an address" is not an email address`,
 			"7: support.reply_within: want a few words on one line",
 		}},
+		{"inbound mail", `support:
+  inbound_domain: "reply@example.com"
+  inbound_smtp_listen: "port 25"
+  inbound_webhook_key: short
+`, []string{
+			`2: support.inbound_domain: "reply@example.com" is not a domain name`,
+			`3: support.inbound_smtp_listen: "port 25" is not HOST:PORT`,
+			"4: support.inbound_webhook_key: want the provider's signing key",
+		}},
+		{"inbound domain alone", "support:\n  inbound_domain: reply.example.com\n", []string{
+			"2: support.inbound_domain: set support.inbound_smtp_listen or support.inbound_webhook_key too"}},
+		{"inbound without a domain", "support:\n  inbound_smtp_listen: 127.0.0.1:2525\n", []string{
+			"1: support.inbound_domain is required with support.inbound_smtp_listen"}},
+		{"reply limits", "limits:\n  reply: {per_minute: -1, burst: 1}\n  reply_link: {per_minute: 1, burst: -1}\n", []string{
+			"2: limits.reply.per_minute: want at least 1", "3: limits.reply_link.burst: want at least 1"}},
 		{"console idle", "console:\n  session_idle: 10s\n", []string{"2: console.session_idle: 10s is less than 1m"}},
 		{"console lifetime", "console:\n  session_idle: 2h\n  session_lifetime: 1h\n", []string{"3: console.session_lifetime: 1h0m0s is not from console.session_idle (2h0m0s) to 720h"}},
 		{"no policy", "server:\n  listen: 127.0.0.1:1\n", []string{"1: tiers: at least one tier is required", "1: plans: at least one plan is required"}},

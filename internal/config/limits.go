@@ -17,12 +17,16 @@ type Limits struct {
 	// AlertAfter refusals within ten minutes alert on-call.
 	AlertAfter int `yaml:"alert_after"`
 
-	Checkout        Rate `yaml:"checkout"`
-	SignInLink      Rate `yaml:"sign_in_link"`
-	SignIn          Rate `yaml:"sign_in"`
-	Status          Rate `yaml:"status"`
-	Account         Rate `yaml:"account"`
-	Help            Rate `yaml:"help"`
+	Checkout   Rate `yaml:"checkout"`
+	SignInLink Rate `yaml:"sign_in_link"`
+	SignIn     Rate `yaml:"sign_in"`
+	Status     Rate `yaml:"status"`
+	Account    Rate `yaml:"account"`
+	Help       Rate `yaml:"help"`
+	// Reply is a client's answers on the reply page; ReplyLink the
+	// answers through one reply's link, from any client.
+	Reply           Rate `yaml:"reply"`
+	ReplyLink       Rate `yaml:"reply_link"`
 	APIAuthFailures Rate `yaml:"api_auth_failures"`
 
 	Processor ProcessorBudget `yaml:"processor"`
@@ -75,6 +79,8 @@ func (c *Config) applyLimitDefaults() {
 	defaultRate(&l.Status, 60, 30)
 	defaultRate(&l.Account, 10, 10)
 	defaultRate(&l.Help, 3, 3)
+	defaultRate(&l.Reply, 5, 5)
+	defaultRate(&l.ReplyLink, 2, 5)
 	defaultRate(&l.APIAuthFailures, 10, 20)
 	p := &l.Processor
 	if p.ReadsPerSecond == nil || p.WritesPerSecond == nil {
@@ -120,7 +126,8 @@ func (c *Config) validateLimits(v *validator) {
 	for _, r := range []struct {
 		key  string
 		rate Rate
-	}{{"checkout", l.Checkout}, {"sign_in_link", l.SignInLink}, {"sign_in", l.SignIn}, {"status", l.Status}, {"account", l.Account}, {"help", l.Help}, {"api_auth_failures", l.APIAuthFailures}} {
+	}{{"checkout", l.Checkout}, {"sign_in_link", l.SignInLink}, {"sign_in", l.SignIn}, {"status", l.Status}, {"account", l.Account}, {"help", l.Help},
+		{"reply", l.Reply}, {"reply_link", l.ReplyLink}, {"api_auth_failures", l.APIAuthFailures}} {
 		// At least one a minute, so that "wait a minute" is always true.
 		if r.rate.PerMinute < 1 {
 			v.errorf(v.line("limits", r.key, "per_minute"), "limits.%s.per_minute: want at least 1", r.key)

@@ -10,8 +10,7 @@ import (
 )
 
 // casePage is one support case: what it is about, its customer's access,
-// the replies sent, and what to do: recover, reply from a template,
-// resolve.
+// its thread, and what to do: recover, reply from a template, resolve.
 type casePage struct {
 	Now      time.Time
 	Case     paidup.SupportCase
@@ -21,19 +20,16 @@ type casePage struct {
 	HasCustomer bool
 	Access      paidup.Access
 	TierName    string
-	Replies     []sentReply
-	Templates   []string
-	Outcome     paidup.AuditEntry
-	HasOutcome  bool
+	// Thread is the replies sent and the customer's answers, oldest
+	// first, with the cases before and after this one in the
+	// conversation (see paidup.CaseFollowUp).
+	Thread     []paidup.CaseMessage
+	Templates  []string
+	Outcome    paidup.AuditEntry
+	HasOutcome bool
 	// Preview is the reply about to be sent, on the preview page.
 	Preview  *support.ReplyPreview
 	Template string
-}
-
-// sentReply is a reply sent on the case, and whether it was delivered.
-type sentReply struct {
-	At              time.Time
-	Subject, Status string
 }
 
 // handleCase shows a case.
@@ -58,6 +54,9 @@ func (s *Server) casePage(r *http.Request) (casePage, error) {
 		return casePage{}, err
 	}
 	p := casePage{Now: s.Now(), Case: c}
+	if p.Thread, err = s.Store.Thread(ctx, c.ID); err != nil {
+		return p, err
+	}
 	if s.Support != nil && s.Support.Replies != nil {
 		p.Templates = s.Support.Replies.Names()
 	}
@@ -87,15 +86,6 @@ func (s *Server) casePage(r *http.Request) (casePage, error) {
 	}
 	p.Access = s.Policy.AccessAt(grants, blocks, p.Now)
 	p.TierName = s.Policy.TierName(p.Access.Tier)
-	emails, err := s.Store.Emails(ctx, p.Customer.ID)
-	if err != nil {
-		return p, err
-	}
-	for _, e := range emails {
-		if e.Data["case"] == c.ID && e.Data["subject"] != "" {
-			p.Replies = append(p.Replies, sentReply{At: cmp.Or(e.SentAt, e.QueuedAt), Subject: e.Data["subject"], Status: e.Status})
-		}
-	}
 	return p, nil
 }
 

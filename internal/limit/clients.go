@@ -6,6 +6,7 @@
 package limit
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"sync"
 	"time"
@@ -75,7 +76,19 @@ func max1(n int) int { return max(n, 1) }
 // left it says so, and how long until there will be; a refused request
 // takes nothing, so asking again sooner does not push that back.
 func (c *Clients) Allow(a netip.Addr) (ok bool, retryAfter time.Duration) {
-	t, k := c.since(), key(a.As16())
+	return c.allow(key(a.As16()))
+}
+
+// AllowName is Allow for a client known by a name rather than an address
+// (the token of a link, whoever follows it). A limiter keeps names or
+// addresses, not both.
+func (c *Clients) AllowName(name string) (ok bool, retryAfter time.Duration) {
+	sum := sha256.Sum256([]byte(name))
+	return c.allow(key(sum[:16]))
+}
+
+func (c *Clients) allow(k key) (ok bool, retryAfter time.Duration) {
+	t := c.since()
 	c.mu.Lock()
 	b, current := c.refilled(k, t)
 	if ok = b.tokens >= 1; ok {

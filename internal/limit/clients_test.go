@@ -73,6 +73,25 @@ func TestClientsAllowBurstThenRate(t *testing.T) {
 	require.False(t, ok)
 }
 
+// A name is limited as an address is: its burst, then the rate, each
+// name on its own.
+func TestClientsAllowName(t *testing.T) {
+	c := newClock()
+	l := limit.NewClients(limit.Rule{PerMinute: 2, Burst: 2}, 100, c.Now)
+	for range 2 {
+		ok, _ := l.AllowName("token-a")
+		require.True(t, ok)
+	}
+	ok, retry := l.AllowName("token-a")
+	require.False(t, ok)
+	require.Equal(t, 30*time.Second, retry)
+	ok, _ = l.AllowName("token-b")
+	require.True(t, ok, "another name has its own allowance")
+	c.Advance(30 * time.Second)
+	ok, _ = l.AllowName("token-a")
+	require.True(t, ok)
+}
+
 // Spent looks without taking: only what Allow takes counts.
 func TestClientsSpentTakesNothing(t *testing.T) {
 	c := newClock()

@@ -55,7 +55,10 @@ var emailDocs = []emailDoc{
 	{notify.KindCaseReply, "the customer of a case",
 		"A person replies about a support case from a reply template (`paidup case reply`): once per case and text. Its subject and body are the " +
 			"template's, rendered when the person sends it (shown to them first with `--preview`), and the sign-in link it names is made when it is sent. " +
-			"The reply templates and their fields are in [operations](operations.md#replying-to-a-customer)."},
+			"It ends with the way to answer into the case's thread: the reply page's link (`/reply/…`, which keeps working), and, with " +
+			"`support.inbound_domain`, the case's reply address as its `Reply-To:`. " +
+			"The reply templates and their fields are in [operations](operations.md#replying-to-a-customer); " +
+			"the thread in [operations](operations.md#replies-and-the-customers-answers)."},
 	{notify.KindSubscriptionEnded, "the subscriber",
 		"A subscription ends at once, not by the customer's cancellation at the period's end: cancelled in the processor's dashboard or by its portal's " +
 			"\"cancel now\", or by paidup when the customer subscribed again while it was failing (`lifecycle.double_buy: cancel`): once per subscription, " +

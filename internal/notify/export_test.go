@@ -13,6 +13,9 @@ func (s *Sender) Compose(e store.Email) (*Message, error) {
 	if carriesCardLink(e.Kind) {
 		l.card, l.cardExpires = s.PublicURL+"/card/test", s.cardLinkExpiry(e, s.now())
 	}
+	if e.Kind == KindCaseReply {
+		l.replyURL, l.replyAddress = s.replyLinks("test")
+	}
 	return s.compose(context.Background(), e, l)
 }
 

@@ -147,14 +147,20 @@ func queue(ctx context.Context, tx *store.Tx, e store.Email, ref string) error {
 
 // queueNew is queue, reporting whether the email is new.
 func queueNew(ctx context.Context, tx *store.Tx, e store.Email, ref string) (bool, error) {
+	_, created, err := queueEmail(ctx, tx, e, ref)
+	return created, err
+}
+
+// queueEmail is queue, returning the email and whether it is new.
+func queueEmail(ctx context.Context, tx *store.Tx, e store.Email, ref string) (store.Email, bool, error) {
 	em, created, err := tx.QueueEmail(ctx, e)
 	if err != nil || !created {
-		return false, err
+		return em, false, err
 	}
 	if err := tx.Enqueue(ctx, SendArgs{EmailID: em.ID}, nil); err != nil {
-		return false, err
+		return em, false, err
 	}
-	return true, tx.Append(ctx, paidup.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: paidup.EventEmail, Source: paidup.BySystem,
+	return em, true, tx.Append(ctx, paidup.TimelineEntry{CustomerID: e.CustomerID, Reference: ref, Kind: paidup.EventEmail, Source: paidup.BySystem,
 		Summary: fmt.Sprintf("%s email queued to %s", describeKind(e.Kind), e.To), Data: map[string]string{"email": em.ID}})
 }
 
@@ -240,11 +246,16 @@ type Sender struct {
 	FromByKind map[string]string
 	Business   string
 	// SupportEmail is where customers write, and the Reply-To: of every
-	// email.
+	// email but a case's reply with an InboundDomain.
 	SupportEmail string
 	// ReplyWithin is how soon a person answers: "one business day".
 	ReplyWithin string
 	PublicURL   string
+	// InboundDomain is the domain of the reply addresses a case's reply
+	// carries as its Reply-To (reply+TOKEN@domain), which paidup's
+	// inbound mail takes into the case's thread; empty: a reply's
+	// Reply-To is SupportEmail, and its web link the way back.
+	InboundDomain string
 	// LinkTTL is how long a sign-in link works.
 	LinkTTL time.Duration
 	// CardLinkAfter is how long the card link in a lifecycle email works
@@ -291,6 +302,13 @@ func (s *Sender) Work(ctx context.Context, job *river.Job[SendArgs]) error {
 				return err
 			}
 			link.card = s.PublicURL + "/card/" + token
+		}
+		if e.Kind == KindCaseReply {
+			token, err := tx.CreateReplyToken(ctx, e.Data["case"], e.ID)
+			if err != nil {
+				return err
+			}
+			link.replyURL, link.replyAddress = s.replyLinks(token)
 		}
 		return nil
 	})
@@ -371,6 +389,10 @@ type links struct {
 	signIn      string // a confirmation's or sign-in email's sign-in link
 	card        string // a lifecycle email's card link
 	cardExpires time.Time
+	// replyURL and replyAddress are a case reply's way back into the
+	// case's thread: its web link, and its reply address (empty without
+	// an inbound domain).
+	replyURL, replyAddress string
 	// purchase is how a confirmation's purchase stands as it is sent;
 	// nil when it cannot be read, and the email says what was true
 	// when it was queued.
@@ -439,9 +461,12 @@ func (s *Sender) compose(ctx context.Context, e store.Email, l links) (*Message,
 	case e.Kind == KindHelpAccess || e.Kind == KindHelpReceived:
 		data = s.help(e, l.signIn)
 	case e.Kind == KindCaseReply:
-		d, err := s.reply(e, l.signIn)
+		d, err := s.reply(e, l)
 		if err != nil {
 			return nil, err
+		}
+		if l.replyAddress != "" {
+			m.ReplyTo = (&mail.Address{Name: s.Business, Address: l.replyAddress}).String()
 		}
 		data = d
 	case isLifecycle(e.Kind):

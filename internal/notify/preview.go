@@ -132,6 +132,7 @@ func (s *Sender) sample(kind string) (store.Email, links) {
 			"text": r.Text, "markdown": r.Markdown}
 		e.CustomerID = "cu_preview"
 		l.signIn = s.PublicURL + "/account/sign-in?token=preview"
+		l.replyURL, l.replyAddress = s.replyLinks("preview")
 	case KindRefundIssued:
 		p := s.samplePlan(false)
 		e.Data["reference"], e.Data["plan"], e.Data["tier"], e.Data["purchase"] = "PU-4TQ8-ZK2M", p.ID, p.Tier, "PU-7K3M-Q9XD"

@@ -13,14 +13,14 @@ import (
 
 // caseColumns are a support case's columns, as scanCase reads them.
 const caseColumns = `id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, resolved_at,
-	amount, currency, assignee, snoozed_until, waiting_since`
+	amount, currency, assignee, snoozed_until, waiting_since, follows`
 
 func scanCase(row interface{ Scan(...any) error }) (paidup.SupportCase, error) {
 	var c paidup.SupportCase
 	var customer sql.NullString
 	var resolved, snoozed, waiting sql.NullTime
 	err := row.Scan(&c.ID, &c.DedupeKey, &customer, &c.Reference, &c.PaymentID, &c.Kind, &c.Summary, &c.Status, &c.CreatedAt, &resolved,
-		&c.Stake.Amount, &c.Stake.Currency, &c.Assignee, &snoozed, &waiting)
+		&c.Stake.Amount, &c.Stake.Currency, &c.Assignee, &snoozed, &waiting, &c.Follows)
 	c.CustomerID, c.CreatedAt, c.ResolvedAt = customer.String, c.CreatedAt.UTC(), timeOf(resolved)
 	c.SnoozedUntil, c.WaitingSince = timeOf(snoozed), timeOf(waiting)
 	return c, err
@@ -59,9 +59,11 @@ func (tx *Tx) OpenCase(ctx context.Context, c paidup.SupportCase) (paidup.Suppor
 			return c, false, fmt.Errorf("reading the money at stake of a support case: %w", err)
 		}
 	}
-	res, err := tx.tx.ExecContext(ctx, `INSERT INTO support_cases (id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at, amount, currency)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT (dedupe_key) DO NOTHING`,
-		c.ID, c.DedupeKey, nullString(c.CustomerID), c.Reference, c.PaymentID, c.Kind, c.Summary, c.Status, c.CreatedAt, c.Stake.Amount, c.Stake.Currency)
+	res, err := tx.tx.ExecContext(ctx, `INSERT INTO support_cases (id, dedupe_key, customer_id, reference, payment_id, kind, summary, status, created_at,
+			amount, currency, follows)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT (dedupe_key) DO NOTHING`,
+		c.ID, c.DedupeKey, nullString(c.CustomerID), c.Reference, c.PaymentID, c.Kind, c.Summary, c.Status, c.CreatedAt, c.Stake.Amount, c.Stake.Currency,
+		c.Follows)
 	if err != nil {
 		return c, false, fmt.Errorf("opening support case: %w", err)
 	}

@@ -57,7 +57,8 @@ func (s *Service) Reply(ctx context.Context, r Request, caseID, template string)
 			return change{}, err
 		}
 		c := pv.Case
-		sent, err := s.Notify.QueueReply(ctx, tx, notify.Reply{CaseID: c.ID, CustomerID: c.CustomerID, To: pv.To, Reference: c.Reference, Reply: pv.Reply})
+		sent, err := s.Notify.QueueReply(ctx, tx, notify.Reply{CaseID: c.ID, CustomerID: c.CustomerID, To: pv.To, Reference: c.Reference, Reply: pv.Reply,
+			Actor: r.Actor})
 		if err != nil {
 			return change{}, err
 		}

@@ -24,6 +24,9 @@ type Limits struct {
 	Status limit.Rule
 	// Help: POST /help, each a look at the processor and an email.
 	Help limit.Rule
+	// Reply: POST /reply/{token}, a customer's answer, by client;
+	// ReplyLink the same by the link's token, from any client.
+	Reply, ReplyLink limit.Rule
 	// Account: a signed-in customer's changes, each a processor call
 	// (POST /account/cancel, /account/resume, /account/card).
 	Account limit.Rule
@@ -43,6 +46,8 @@ const (
 	limitStatus     = "status"
 	limitAccount    = "account"
 	limitHelp       = "help"
+	limitReply      = "reply"
+	limitReplyLink  = "reply_link"
 	limitAPIAuth    = "api_auth"
 	limitBudget     = "processor_budget"
 )
@@ -50,7 +55,7 @@ const (
 // limitSettings names each limit's settings in the configuration, for
 // on-call.
 var limitSettings = map[string]string{limitCheckout: "checkout", limitSignInLink: "sign_in_link", limitSignIn: "sign_in",
-	limitStatus: "status", limitAccount: "account", limitHelp: "help", limitAPIAuth: "api_auth_failures", limitBudget: "processor"}
+	limitStatus: "status", limitAccount: "account", limitHelp: "help", limitReply: "reply", limitReplyLink: "reply_link", limitAPIAuth: "api_auth_failures", limitBudget: "processor"}
 
 // routeLimit is a per-client limit, with the calm page a refused customer
 // reads.
@@ -78,12 +83,13 @@ var (
 	linkLimitedPage     = limitedPage{Message: "We've had too many requests for sign-in links from your connection in the last minute. Please wait a minute, then try again. If you asked for a link earlier, it may already be in your inbox."}
 	accountLimitedPage  = limitedPage{Message: "We've had too many changes asked for from your connection in the last minute, so we did not make this one: nothing about your plan or your card has changed. Please wait a minute, then try again from your account page."}
 	helpLimitedPage     = limitedPage{Message: "We've had too many help requests from your connection in the last minute, so we did not take this one. Please wait a minute, then send it again; if you sent one earlier, its answer is on its way by email."}
+	replyLimitedPage    = limitedPage{Message: "We've had too many answers from your connection, or through this link, in the last minute, so we did not take this one. Please wait a minute, then send it again; what you sent before has reached us."}
 	signInLimitedPage   = limitedPage{Message: "We've had too many sign-ins from your connection in the last minute. Your sign-in link has not been used by this, so it still works until it expires: please wait a minute, then open it again."}
 )
 
 // routeLimits are the server's per-client limits; a nil one is off.
 type routeLimits struct {
-	checkout, signInLink, signIn, status, account, help, apiAuth *routeLimit
+	checkout, signInLink, signIn, status, account, help, reply, replyLink, apiAuth *routeLimit
 }
 
 func newRouteLimits(l Limits) routeLimits {
@@ -100,6 +106,8 @@ func newRouteLimits(l Limits) routeLimits {
 		status:     newLimit(limitStatus, l.Status, statusLimitedPage),
 		account:    newLimit(limitAccount, l.Account, accountLimitedPage),
 		help:       newLimit(limitHelp, l.Help, helpLimitedPage),
+		reply:      newLimit(limitReply, l.Reply, replyLimitedPage),
+		replyLink:  newLimit(limitReplyLink, l.ReplyLink, replyLimitedPage),
 		apiAuth:    newLimit(limitAPIAuth, l.APIAuthFailures, limitedPage{}),
 	}
 }

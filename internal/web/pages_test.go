@@ -37,6 +37,11 @@ func TestEveryPageRenders(t *testing.T) {
 		"help.html":    {helpPage{}, helpPage{Sent: true}, helpPage{Error: "Please enter the email address you paid with.", Form: help.RequestArgs{Email: "x", Message: "<b>"}}},
 	}
 	fixtures["unknown.html"] = []any{unknownPage{Reference: "PU-7K3M-Q9XD", Ref: "R-ABC"}}
+	thread := []threadMessage{{At: "3 December 2026, 10:00 UTC", Subject: "Your access is ready", Text: "Hello,\nYou're in."},
+		{Yours: true, At: "3 December 2026, 10:04 UTC", Text: "<b>Thanks</b>"}}
+	fixtures["reply.html"] = []any{replyPage{Token: "abc", CaseID: "sc_1", FormID: "F", MaxText: 10},
+		replyPage{Token: "abc", CaseID: "sc_1", Messages: thread, Sent: true, Closed: true},
+		replyPage{Token: "abc", CaseID: "sc_1", Messages: thread, Error: "Too long.", Text: "<script>"}}
 	for _, state := range []string{stateConfirming, stateDone, stateUnpaid, stateClosed, stateAttention, stateUnknown, stateRefunded,
 		stateEnded, stateOnHold, stateUnverified, stateUnsettled} {
 		for _, limited := range []bool{false, true} {

@@ -21,6 +21,8 @@ func (s *Server) routes() {
 	page("POST /account/resume", "account_resume", s.limited(s.limits.account, s.handleSubscriptionCancel(false)))
 	page("GET /help", "help_form", s.handleHelpForm())
 	page("POST /help", "help", s.limited(s.limits.help, s.handleHelp()))
+	page("GET /reply/{token}", "reply_form", s.handleReplyPage())
+	page("POST /reply/{token}", "reply", s.crossOriginProtected(s.limited(s.limits.reply, s.handleReply())))
 	page("GET /card/{token}", "card_form", s.handleCardForm())
 	page("POST /card/{token}", "card", s.handleCard())
 
@@ -31,6 +33,7 @@ func (s *Server) routes() {
 	api("GET /api/v1/customers/{id}/access", "api_customer_access", s.handleAPICustomerAccess())
 
 	s.mux.Handle("POST /webhooks/stripe", s.observe("webhook_stripe", s.handleStripeWebhook()))
+	s.mux.Handle("POST /inbound/mailgun", s.observe("inbound_mailgun", s.handleMailgun()))
 	s.mux.Handle("GET /healthz", s.observe("healthz", s.handleHealth()))
 	s.mux.Handle("GET /metrics", s.Metrics.Handler())
 	s.mux.Handle("GET /favicon.ico", handleFavicon())

@@ -16,6 +16,7 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/inbound"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
@@ -48,7 +49,13 @@ type Deps struct {
 	// Subscriptions sync a subscription a customer changed, by processor
 	// name.
 	Subscriptions map[string]SubscriptionSyncer
-	Business      Business
+	// Threads takes the customers' answers to replies, from the reply
+	// page (/reply/{token}) and the inbound-mail webhook.
+	Threads *inbound.Threads
+	// Mailgun reads the inbound-mail webhook (POST /inbound/mailgun);
+	// nil turns it off.
+	Mailgun  *inbound.Mailgun
+	Business Business
 	// PublicURL is how customers reach paidup, for links and cookies.
 	PublicURL string
 	// APIKeys are the bearer keys of the operator's app; none turns the

@@ -24,6 +24,7 @@ import (
 	"github.com/paidup/paidup/internal/checkout"
 	"github.com/paidup/paidup/internal/config"
 	"github.com/paidup/paidup/internal/events"
+	"github.com/paidup/paidup/internal/inbound"
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/obs"
 	"github.com/paidup/paidup/internal/queue"
@@ -145,6 +146,7 @@ func setup(t testing.TB, engine sqldb.Engine, options ...func(*web.Deps)) *testB
 		Business:  web.Business{Name: "Test Community", SupportEmail: "help@example.com"},
 		PublicURL: publicURL, APIKeys: []string{apiKey}, SessionTTL: time.Hour, LinkTTL: time.Hour,
 		Now: time.Now, Metrics: b.metrics, Logger: obs.NewLogger(b.logs, slog.LevelInfo),
+		Threads: &inbound.Threads{Store: b.store, Outbox: outbox, Logger: slog.New(slog.DiscardHandler)},
 	}
 	for _, o := range options {
 		o(&deps)
