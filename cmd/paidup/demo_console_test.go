@@ -114,6 +114,8 @@ func TestBrowserConsoleDemo(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#who`)),
 	))
 	require.Contains(t, read(`section[aria-labelledby=who]`), "paidup has no customer for this case yet")
+	caseURL, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
 	shots.shot("demo-case")
 
 	// One click: the processor is asked, the payment recorded, access
@@ -166,6 +168,28 @@ func TestBrowserConsoleDemo(t *testing.T) {
 		return false
 	}, time.Minute, 200*time.Millisecond, "the reply reaches Maya's mailbox")
 	require.Contains(t, reply, shop+"/account/sign-in?token=")
+
+	// Maya answers on the page the reply's link opens; her answer is on
+	// the case, which is open for a person again.
+	answerLink := regexp.MustCompile(regexp.QuoteMeta(shop) + `/reply/[A-Za-z0-9_-]+`).FindString(reply)
+	require.NotEmpty(t, answerLink, reply)
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(answerLink),
+		chromedp.WaitVisible(chromedp.CSS(`#text`)),
+		chromedp.SendKeys(chromedp.CSS(`#text`), "Thank you! It works now. <b>Really</b>."),
+		chromedp.Submit(chromedp.CSS(`#text`)),
+		chromedp.WaitVisible(chromedp.CSS(`[role=status]`)),
+	))
+	require.Contains(t, read(`[role=status]`), "we've got your message")
+	require.Contains(t, read(`.message.yours`), "Thank you! It works now. <b>Really</b>.")
+	shots.shot("demo-answer")
+	require.NoError(t, chromedp.Do(ctx,
+		chromedp.Navigate(caseURL),
+		chromedp.WaitVisible(chromedp.CSS(`article.message.in`)),
+	))
+	require.Contains(t, read(`article.message.in`), "Thank you! It works now. <b>Really</b>.", "her words, as text")
+	require.Contains(t, read(`main p.meta`), "· open")
+	shots.shot("demo-answer-threaded")
 
 	// The outage's other case, with Maya's, as one group: recovered with
 	// one press after its preview.
