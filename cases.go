@@ -1,6 +1,9 @@
 package paidup
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // Support case kinds: what paidup could not repair by itself.
 const (
@@ -111,6 +114,26 @@ const (
 // CaseHelpRequest: someone wrote in through the help form ("I was charged
 // but have no access") and paidup found no access to turn on for them.
 const CaseHelpRequest = "help_request"
+
+// HelpRequestKey is the dedupe key of the help request case of an address
+// on a day: one case a day per address.
+func HelpRequestKey(email string, day time.Time) string {
+	return "help:" + email + ":" + day.Format("2006-01-02")
+}
+
+// HelpRequestEmail is the address a help request case was opened for, read
+// from its dedupe key: someone paidup may know nothing else of.
+func HelpRequestEmail(c SupportCase) (string, bool) {
+	if c.Kind != CaseHelpRequest {
+		return "", false
+	}
+	rest, ok := strings.CutPrefix(c.DedupeKey, "help:")
+	i := strings.LastIndex(rest, ":")
+	if !ok || i <= 0 {
+		return "", false
+	}
+	return rest[:i], true
+}
 
 // Support case kinds of the customers' answers to replies.
 const (

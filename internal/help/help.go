@@ -145,7 +145,7 @@ func (w *Worker) Work(ctx context.Context, job *river.Job[RequestArgs]) error {
 			_, err := w.Outbox.QueueHelp(ctx, tx, notify.Help{RequestID: a.ID, CustomerID: customer.ID, To: a.Email, Access: describe(w.Policy, access)})
 			return err
 		}
-		c := paidup.SupportCase{DedupeKey: "help:" + a.Email + ":" + day.Format("2006-01-02"), CustomerID: customer.ID,
+		c := paidup.SupportCase{DedupeKey: paidup.HelpRequestKey(a.Email, day), CustomerID: customer.ID,
 			Kind: paidup.CaseHelpRequest, Summary: summary(a, access, repaired)}
 		if paidup.IsReference(a.Reference) {
 			c.Reference = a.Reference

@@ -153,6 +153,9 @@ func (s *Service) caseFields(ctx context.Context, tx *store.Tx, c *paidup.Suppor
 			}
 		}
 	}
+	if email, ok := paidup.HelpRequestEmail(*c); ok && f.CustomerEmail == "" {
+		f.CustomerEmail = email // who wrote in, whom paidup may know nothing else of
+	}
 	if c.CustomerID == "" {
 		return f, nil
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/paidup/paidup/internal/notify"
 	"github.com/paidup/paidup/internal/queue"
 	"github.com/paidup/paidup/internal/reconcile"
+	"github.com/paidup/paidup/internal/replies"
 	"github.com/paidup/paidup/internal/sandbox"
 	"github.com/paidup/paidup/internal/sandbox/sandboxtest"
 	"github.com/paidup/paidup/internal/sqldb"
@@ -661,5 +662,39 @@ func TestRecoverSubscription(t *testing.T) {
 		require.Contains(t, res.Outcome(), "access was Pro until")
 		require.NotContains(t, res.Outcome(), "Nothing to do")
 		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM subscriptions WHERE status = 'canceled'`))
+	})
+}
+
+// A reply to someone who wrote in on the help form, and of whom paidup
+// knows nothing else, goes to the address they gave; a case with no
+// address at all is refused, and nothing is sent.
+func TestReplyToAHelpRequest(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		ctx := context.Background()
+		set, err := replies.Load("")
+		require.NoError(t, err)
+		b.svc.Replies, b.svc.ReplyFields = set, replies.Fields{Business: "Example Co", SupportEmail: "help@example.com", ReplyWithin: "a day"}
+		var help, bare paidup.SupportCase
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			var err error
+			if help, _, err = tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: paidup.HelpRequestKey("erin@example.com", tx.Now()),
+				Kind: paidup.CaseHelpRequest, Summary: "erin@example.com wrote in"}); err != nil {
+				return err
+			}
+			bare, _, err = tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: "webhook_refusals", Kind: paidup.CaseWebhookRefusal, Summary: "refusals"})
+			return err
+		}))
+		pv, err := b.svc.PreviewReply(ctx, help.ID, "charged_no_access_refunded")
+		require.NoError(t, err)
+		require.Equal(t, "erin@example.com", pv.To)
+		res, err := b.svc.Reply(ctx, support.Request{ID: "rq_help_reply", Actor: "sam"}, help.ID, "charged_no_access_refunded")
+		require.NoError(t, err)
+		require.Contains(t, res.Outcome(), "to erin@example.com")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'case_reply' AND to_address = 'erin@example.com'`))
+
+		_, err = b.svc.Reply(ctx, support.Request{ID: "rq_bare_reply", Actor: "sam"}, bare.ID, "charged_no_access_refunded")
+		require.ErrorContains(t, err, "no customer or checkout with an address")
+		require.Equal(t, 1, b.count(t, `SELECT count(*) FROM emails WHERE kind = 'case_reply'`))
 	})
 }
