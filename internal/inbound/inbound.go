@@ -49,6 +49,8 @@ type Answer struct {
 	// MessageID takes the answer once: the Message-ID of its mail, the
 	// id of its web form. Empty: one made from what it says.
 	MessageID string
+	// Automatic: a machine answered (an out-of-office). It is not taken.
+	Automatic bool
 }
 
 // Outcomes of an answer.
@@ -62,6 +64,9 @@ const (
 	// customer's. It is not in the thread; a case for a person says who
 	// wrote and what.
 	NotTheCustomer = "not_the_customer"
+	// Automatic: a machine answered (an out-of-office): not in the
+	// thread, and the case still waits on the customer.
+	Automatic = "automatic"
 )
 
 // Taken is what became of an answer: its Outcome, and the case it went
@@ -110,6 +115,10 @@ func (t *Threads) Take(ctx context.Context, a Answer) (Taken, error) {
 			return err
 		}
 		out.Case = c
+		if a.Automatic {
+			out.Outcome = Automatic
+			return nil
+		}
 		if taken, err := tx.CaseMessageTaken(ctx, a.MessageID); err != nil || taken {
 			out.Outcome = AlreadyTaken
 			return err

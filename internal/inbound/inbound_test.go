@@ -236,3 +236,36 @@ func TestAnswerAfterResolveFollowsUp(t *testing.T) {
 		require.Len(t, b.thread(t, c.ID), 4)
 	})
 }
+
+// An out-of-office answer is not the customer's: it is not threaded, and
+// the case still waits on them. Its headers say so, by mail or Mailgun.
+func TestAutomaticAnswerIsNotTaken(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		b := setup(t, engine)
+		c, token := b.replied(t, "ada@example.com")
+		taken := b.take(t, inbound.Answer{Token: token, Via: paidup.ViaEmail, From: "ada@example.com", Subject: "Out of office",
+			Text: "I am away until Monday.", MessageID: "<ooo@mail.example.com>", Automatic: true})
+		require.Equal(t, inbound.Automatic, taken.Outcome)
+		require.Equal(t, []string{"out: Hello"}, b.thread(t, c.ID))
+		require.Equal(t, paidup.CaseWaiting, b.kase(t, c.ID).State(b.clock.Now()))
+	})
+	for _, tt := range []struct {
+		header string
+		auto   bool
+	}{
+		{"Auto-Submitted: auto-replied", true},
+		{"Auto-Submitted: no", false},
+		{"X-Autoreply: yes", true},
+		{"Precedence: bulk", true},
+		{"Precedence: list", false},
+		{"", false},
+	} {
+		raw := "From: ada@example.com\r\nSubject: Re: hi\r\nMessage-ID: <m@x>\r\n" + tt.header + "\r\n\r\nAway.\r\n"
+		if tt.header == "" {
+			raw = "From: ada@example.com\r\nSubject: Re: hi\r\nMessage-ID: <m@x>\r\n\r\nAway.\r\n"
+		}
+		m, err := inbound.ReadMail(strings.NewReader(raw))
+		require.NoError(t, err, tt.header)
+		require.Equal(t, tt.auto, m.Automatic, tt.header)
+	}
+}

@@ -24,6 +24,26 @@ const maxPart = 1 << 20
 type Mail struct {
 	From, Subject, MessageID string
 	Text                     string
+	// Automatic: a machine sent it (an out-of-office, a vacation
+	// responder), as its headers say.
+	Automatic bool
+}
+
+// automatic reports whether a message's headers say a machine sent it:
+// RFC 3834's Auto-Submitted (but for "no"), or the headers common
+// responders set instead.
+func automatic(get func(string) string) bool {
+	if v := strings.ToLower(strings.TrimSpace(get("Auto-Submitted"))); v != "" && v != "no" {
+		return true
+	}
+	if get("X-Autoreply") != "" || get("X-Autorespond") != "" {
+		return true
+	}
+	switch strings.ToLower(strings.TrimSpace(get("Precedence"))) {
+	case "auto_reply", "bulk", "junk":
+		return true
+	}
+	return false
 }
 
 // ReadMail reads a MIME message. A part in a charset paidup does not know
@@ -46,6 +66,7 @@ func ReadMail(r io.Reader) (Mail, error) {
 	if m.MessageID, err = mr.Header.MessageID(); err != nil {
 		m.MessageID = mr.Header.Get("Message-Id")
 	}
+	m.Automatic = automatic(mr.Header.Get)
 	var plain, htm string
 	for {
 		p, err := mr.NextPart()

@@ -75,7 +75,7 @@ func (g Mailgun) Read(w http.ResponseWriter, r *http.Request) (Answer, error) {
 		text = StripQuoted(HTMLText(f.Get("body-html")))
 	}
 	return Answer{Token: token, Via: paidup.ViaEmail, From: f.Get("from"), Subject: f.Get("subject"), Text: text,
-		MessageID: messageID(f)}, nil
+		MessageID: messageID(f), Automatic: automatic(func(name string) string { return header(f, name) })}, nil
 }
 
 // signed reports whether signature is the HMAC-SHA256 of timestamp and
@@ -109,16 +109,20 @@ func MailgunSignature(key, timestamp, token string) []byte {
 
 // messageID is the message's Message-ID: its field, else the one in
 // message-headers (a JSON list of [name, value] pairs).
-func messageID(f url.Values) string {
+func messageID(f url.Values) string { return header(f, "Message-Id") }
+
+// header is a header of the message Mailgun posted: a field of its own,
+// or one of message-headers.
+func header(f url.Values, name string) string {
 	for k, v := range f {
-		if strings.EqualFold(k, "Message-Id") && len(v) > 0 {
+		if strings.EqualFold(k, name) && len(v) > 0 {
 			return v[0]
 		}
 	}
 	var headers [][2]string
 	if json.Unmarshal([]byte(f.Get("message-headers")), &headers) == nil {
 		for _, h := range headers {
-			if strings.EqualFold(h[0], "Message-Id") {
+			if strings.EqualFold(h[0], name) {
 				return h[1]
 			}
 		}

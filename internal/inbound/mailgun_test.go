@@ -62,7 +62,7 @@ func TestMailgunWebhook(t *testing.T) {
 	f := mailgunForm(mailgunKey, now.Add(-4*time.Minute), fields)
 	f.Del("stripped-text")
 	f.Del("Message-Id")
-	f.Set("message-headers", `[["Received", "by mx"], ["Message-Id", "<m2@mail.example.com>"]]`)
+	f.Set("message-headers", `[["Received", "by mx"], ["Message-Id", "<m2@mail.example.com>"], ["Auto-Submitted", "auto-replied"]]`)
 	for k, vs := range f {
 		for _, v := range vs {
 			require.NoError(t, mw.WriteField(k, v))
@@ -76,6 +76,7 @@ func TestMailgunWebhook(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "Thanks!", a.Text, "body-plain without its quotation")
 	require.Equal(t, "<m2@mail.example.com>", a.MessageID)
+	require.True(t, a.Automatic, "an out-of-office, as its headers say")
 
 	for _, tt := range []struct {
 		name string

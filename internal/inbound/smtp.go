@@ -131,7 +131,7 @@ func (s *session) Data(r io.Reader) error {
 	defer cancel()
 	for _, token := range s.tokens {
 		_, err := s.l.threads.Take(ctx, Answer{Token: token, Via: paidup.ViaEmail, From: m.From, Subject: m.Subject,
-			Text: m.Text, MessageID: m.MessageID})
+			Text: m.Text, MessageID: m.MessageID, Automatic: m.Automatic})
 		if err != nil {
 			s.l.log.Error("inbound mail: taking a message failed", "err", err)
 			return errTryLater
