@@ -14,6 +14,7 @@ const (
 	ActionNote     = "note"
 	ActionReply    = "reply"   // a reply to a case's customer
 	ActionResolve  = "resolve" // a case resolved
+	ActionTriage   = "triage"  // a case taken, marked waiting, or snoozed
 	// ActionOverride puts a person on call instead of the rotation;
 	// ActionEndOverride removes that.
 	ActionOverride    = "oncall_override"

@@ -632,5 +632,14 @@ func TestTriageFromTheInbox(t *testing.T) {
 			}
 		}
 		require.Equal(t, 1, triaged, "taken twice: once on the timeline")
+		entries, err := b.store.AuditLog(context.Background(), "", 0, 100)
+		require.NoError(t, err)
+		var taken int
+		for _, e := range entries {
+			if e.Action == paidup.ActionTriage && e.Data["how"] == "take" && e.Target == id && e.Actor == "ada@example.com" {
+				taken++
+			}
+		}
+		require.Equal(t, 1, taken, "and once on the audit log")
 	})
 }

@@ -18,7 +18,7 @@ const (
 )
 
 // Triage takes a case, marks it waiting on the customer, or snoozes it
-// until until, on the customer's timeline. Asked twice, the second
+// until until, on the customer's timeline and the audit log. Asked twice, the second
 // changes nothing and changed says so.
 func Triage(ctx context.Context, st *store.Store, how, caseID, actor string, until time.Time) (c paidup.SupportCase, changed bool, err error) {
 	if actor == "" || len(actor) > maxActor {
@@ -45,6 +45,11 @@ func Triage(ctx context.Context, st *store.Store, how, caseID, actor string, unt
 			return fmt.Errorf("triaging a case: no way %q", how)
 		}
 		if c, changed, err = tx.TriageCase(ctx, caseID, assignee, snoozed, waiting); err != nil || !changed {
+			return err
+		}
+		if _, err := tx.AddAudit(ctx, paidup.AuditEntry{RequestID: Key(paidup.ActionTriage, caseID, how, actor, tx.Now().Format(time.RFC3339Nano)),
+			At: tx.Now(), Actor: actor, Action: paidup.ActionTriage, CustomerID: c.CustomerID, Target: c.ID, Outcome: summary + ".",
+			Data: map[string]string{"how": how}}); err != nil {
 			return err
 		}
 		return tx.Append(ctx, paidup.TimelineEntry{CustomerID: c.CustomerID, Reference: c.Reference, Kind: paidup.EventSupportCase,
