@@ -93,6 +93,7 @@ func demo(ctx context.Context, args []string, getenv func(string) string, stdout
 		cmd := exec.CommandContext(ctx, exe, "serve", "--config", cfgPath, "--database-url", dbURL)
 		cmd.Env = append(os.Environ(), "PAIDUP_FAILPOINTS="+failpoints)
 		cmd.Stdout, cmd.Stderr = io.Discard, logFile
+		dieWithParent(cmd)
 		if err := cmd.Start(); err != nil {
 			return nil, fmt.Errorf("starting paidup: %w", err)
 		}

@@ -217,6 +217,7 @@ func (d *consoleDemo) start(failpoints string) error {
 	cmd := exec.CommandContext(d.ctx, d.exe, "serve", "--config", d.cfgPath, "--database-url", d.dbURL)
 	cmd.Env = append(os.Environ(), "PAIDUP_FAILPOINTS="+failpoints)
 	cmd.Stdout, cmd.Stderr = io.Discard, d.log
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting paidup: %w", err)
 	}
