@@ -126,7 +126,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.pgAdmin, "postgres", os.Getenv("PAIDUP_LOAD_POSTGRES_URL"), "PostgreSQL `URL` whose user may create databases; the server must run with fsync on [PAIDUP_LOAD_POSTGRES_URL]")
 	fs.StringVar(&o.bin, "paidup", "", "paidup `binary` to measure (default: go build ./cmd/paidup)")
 	fs.StringVar(&o.work, "work", "", "`directory` for databases, configuration and logs (default: a temporary one, removed)")
-	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory, and the PostgreSQL databases")
 	cpuProfile := fs.String("cpuprofile", "", "write the harness's CPU profile (load generator, sandbox, mailbox) to `file`")
 	fs.StringVar(&o.paidupProfile, "paidup-cpuprofile", "", "write each paidup run's CPU profile to `prefix`-SCENARIO-ENGINE.pprof")
 	fs.StringVar(&o.logLevel, "log-level", "info", "paidup's log `level` (its logs go to a file in the work directory)")
@@ -302,7 +302,7 @@ func (o *options) env(ctx context.Context, name, engine string, wo worldOptions)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := newDatabase(ctx, engine, dir, "paidup", o.pgAdmin)
+	db, err := o.database(ctx, engine, dir, "paidup")
 	if err != nil {
 		w.close()
 		return nil, nil, nil, err
@@ -560,7 +560,7 @@ func (o *options) runReference(ctx context.Context, design, engine string, n, c 
 		return nil, err
 	}
 	defer w.close()
-	db, err := newDatabase(ctx, engine, dir, "reference", o.pgAdmin)
+	db, err := o.database(ctx, engine, dir, "reference")
 	if err != nil {
 		return nil, err
 	}

@@ -64,7 +64,7 @@ func (o *options) search(ctx context.Context, engine string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	dbase, err := newDatabase(ctx, engine, dir, "search", o.pgAdmin)
+	dbase, err := o.database(ctx, engine, dir, "search")
 	if err != nil {
 		return err
 	}
