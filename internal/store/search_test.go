@@ -211,6 +211,38 @@ func TestSearchRanksBestFirst(t *testing.T) {
 	})
 }
 
+// A part of more addresses than a search reads finds the first of them
+// in the order they were written, on either engine, whichever way
+// PostgreSQL reads them (from the table's first rows, or its index).
+func TestSearchCommonPart(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		newSearchFixture(t, b)
+		for _, crowd := range []int{150, 300} {
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+				for i := range crowd {
+					if _, _, err := tx.MatchCustomer(ctx, "stripe", "", fmt.Sprintf("c%03d@crowd%d.example", i, crowd)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			r, err := b.store.Search(ctx, fmt.Sprintf("CROWD%d.example", crowd), store.MaxSearchLimit)
+			require.NoError(t, err)
+			var want, got []string
+			for i := range min(crowd, store.MaxSearchLimit) {
+				want = append(want, fmt.Sprintf("c%03d@crowd%d.example", i, crowd))
+			}
+			for _, h := range r.Hits {
+				got = append(got, h.Email)
+			}
+			require.Equal(t, want, got, "%d addresses", crowd)
+			require.True(t, r.More, "more matched than are shown")
+		}
+	})
+}
+
 func TestSearchHostileInput(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		b := setup(t, engine)
