@@ -11,6 +11,9 @@
 //	purchase   purchases at a constant rate: payment to confirmation at the
 //	           SMTP server, and payment to access
 //	repair     the same with every webhook dropped: the reconciler repairs
+//	console    support's console while customers buy as in purchase: an
+//	           operator signs in and opens the inbox, a customer's page
+//	           and a search, each a few times a second, timed
 //	footprint  what one purchase costs in database and log bytes, before
 //	           and after the processed events' payloads are pruned
 //	reference  paidup against the synchronous reference design — in Python
@@ -108,12 +111,13 @@ type options struct {
 	refWorkers    int
 	dl            deadlineOptions
 	so            searchOptions
+	co            consoleOptions
 
 	out     io.Writer
 	summary *table
 }
 
-var allScenarios = []string{"ack", "latency", "purchase", "repair", "footprint", "reference"}
+var allScenarios = []string{"ack", "latency", "purchase", "console", "repair", "footprint", "reference"}
 
 // onDemandScenarios run only when named: they take long.
 var onDemandScenarios = []string{"deadlines", "search"}
@@ -154,6 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.refWorkers, "reference-workers", 40, "reference: request threads of each reference design (FastAPI's thread pool, 40 by default as in FastAPI)")
 	o.dl.flags(fs)
 	o.so.flags(fs)
+	o.co.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: paidup-load [flags] [scenario...]\n\nScenarios: %s (default: all).\n\nFlags:\n", strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
@@ -224,6 +229,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				err = o.latency(ctx, engine)
 			case "purchase":
 				err = o.purchase(ctx, engine)
+			case "console":
+				err = o.console(ctx, engine)
 			case "repair":
 				err = o.repair(ctx, engine)
 			case "footprint":
