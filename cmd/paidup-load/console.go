@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -27,7 +30,8 @@ import (
 // the authenticator's code, computed here; again at each new code) and
 // opens the inbox, a customer's page and a search, each at its own
 // constant rate, open loop: each page's time is from when it was due to
-// its last byte.
+// its last byte, and of that how late the harness sent it and how long
+// paidup's handler took (from paidup's log).
 
 type consoleOptions struct {
 	rate      float64
@@ -86,6 +90,8 @@ func (o *options) console(ctx context.Context, engine string) error {
 	for _, pg := range cr.pages {
 		l := summarise(pg.lat)
 		fmt.Fprintf(o.out, "  %-28s %s; %d failed %s\n", pg.name, l, pg.failed, pg.firstErr)
+		fmt.Fprintf(o.out, "  %-28s %s\n", "  of which sent late by", summarise(pg.late))
+		fmt.Fprintf(o.out, "  %-28s %s\n", "  in paidup's handler", summarise(pg.handled))
 		ok = ok && pg.failed == 0
 		o.summary.add("console", engine, fmt.Sprintf("%s p99 at %.0f purchases/s", pg.name, o.buyRate), ms(l.p99), "<= "+ms(consoleTarget),
 			verdict(l.p99 <= consoleTarget && pg.failed == 0 && l.n > 0))
@@ -195,9 +201,13 @@ func askForHelp(ctx context.Context, shopURL, email string) error {
 
 // consolePage is one of the console's pages, as the operator requested it.
 type consolePage struct {
-	name     string
-	path     func() string
+	name string
+	path func() string
+	// route is whether paidup logged a request path as this page's.
+	route    func(path string) bool
 	lat      []time.Duration
+	late     []time.Duration // how late the harness sent each
+	handled  []time.Duration // in paidup's handler, as its log says
 	failed   int
 	firstErr string
 }
@@ -215,16 +225,17 @@ const operatorAddr = "10.255.0.1"
 // signing in again at each new authenticator code.
 func runConsole(ctx context.Context, p *paidupProc, op operatorLogin, known []knownCustomer, rate float64, d time.Duration) (*consoleResult, error) {
 	res := &consoleResult{}
-	var mu sync.Mutex // the session cookie, and the sign-in figures
+	var mu sync.Mutex // the session cookie, and the requests made
 	cookie, err := signIn(ctx, p.shopURL, op, res)
 	if err != nil {
 		return nil, err
 	}
 	pick := func() knownCustomer { return known[rand.N(len(known))] }
 	res.pages = []*consolePage{
-		{name: "the inbox", path: func() string { return "/console/" }},
-		{name: "a customer's page", path: func() string { return "/console/customers/" + pick().id }},
-		{name: "a search (email, or a part)", path: func() string {
+		{name: "the inbox", path: func() string { return "/console/" }, route: func(p string) bool { return p == "/console/" }},
+		{name: "a customer's page", path: func() string { return "/console/customers/" + pick().id },
+			route: func(p string) bool { return strings.HasPrefix(p, "/console/customers/") }},
+		{name: "a search (an email or a part)", route: func(p string) bool { return p == "/console/search" }, path: func() string {
 			q := pick().email
 			if rand.N(2) == 0 {
 				q, _, _ = strings.Cut(q, "@") // known-12: known-12, known-120, …
@@ -232,35 +243,25 @@ func runConsole(ctx context.Context, p *paidupProc, op operatorLogin, known []kn
 			return "/console/search?q=" + url.QueryEscape(q)
 		}},
 	}
-	meter := startCPU(p.cmd.Process.Pid)
-	end := time.Now().Add(d)
+	meter, start := startCPU(p.cmd.Process.Pid), time.Now()
+	end := start.Add(d)
 	var wg sync.WaitGroup
+	var requests []consoleRequest
 	for _, pg := range res.pages {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var lat []time.Duration
-			var failed int
-			var firstErr string
-			var pmu sync.Mutex
 			openLoop(ctx, rate, d, func(due time.Time) {
 				mu.Lock()
 				c := cookie
 				mu.Unlock()
-				err := getPage(ctx, p.shopURL+pg.path(), c)
-				took := time.Since(due)
-				pmu.Lock()
-				defer pmu.Unlock()
-				if err != nil {
-					failed++
-					if firstErr == "" {
-						firstErr = err.Error()
-					}
-					return
-				}
-				lat = append(lat, took)
+				r := consoleRequest{page: pg, path: pg.path(), due: due, sent: time.Now()}
+				r.err = getPage(ctx, p.shopURL+r.path, c)
+				r.done = time.Now()
+				mu.Lock()
+				requests = append(requests, r)
+				mu.Unlock()
 			})
-			pg.lat, pg.failed, pg.firstErr = lat, failed, firstErr
 		}()
 	}
 	// A code is taken once: each sign-in after the first waits for the
@@ -294,7 +295,66 @@ func runConsole(ctx context.Context, p *paidupProc, op operatorLogin, known []kn
 	}()
 	wg.Wait()
 	res.cpu = meter.String()
-	return res, signInErr
+	if signInErr != nil {
+		return nil, signInErr
+	}
+	// Every request's times, for plotting against paidup's log:
+	// console.csv beside it.
+	var csv strings.Builder
+	csv.WriteString("page,path,due_unix_us,sent_unix_us,done_unix_us,error\n")
+	for _, r := range requests {
+		pg := r.page
+		errText := ""
+		if r.err != nil {
+			pg.failed++
+			if pg.firstErr == "" {
+				pg.firstErr = r.err.Error()
+			}
+			errText = strings.ReplaceAll(r.err.Error(), ",", ";")
+		} else {
+			pg.lat, pg.late = append(pg.lat, r.done.Sub(r.due)), append(pg.late, r.sent.Sub(r.due))
+		}
+		fmt.Fprintf(&csv, "%s,%s,%d,%d,%d,%s\n", pg.name, r.path, r.due.UnixMicro(), r.sent.UnixMicro(), r.done.UnixMicro(), errText)
+	}
+	if err := os.WriteFile(filepath.Join(filepath.Dir(p.logPath), "console.csv"), []byte(csv.String()), 0o644); err != nil {
+		return nil, err
+	}
+	return res, readHandled(p.logPath, start, res.pages)
+}
+
+// consoleRequest is one request of a console page: when it was due, sent
+// and done.
+type consoleRequest struct {
+	page            *consolePage
+	path            string
+	due, sent, done time.Time
+	err             error
+}
+
+// readHandled reads from paidup's log how long its handler took for each
+// console request since start, by page.
+func readHandled(logPath string, start time.Time, pages []*consolePage) error {
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		return err
+	}
+	for _, line := range bytes.Split(data, []byte("\n")) {
+		var l struct {
+			Time      time.Time `json:"time"`
+			Component string    `json:"component"`
+			Path      string    `json:"path"`
+			Duration  float64   `json:"duration_ms"`
+		}
+		if json.Unmarshal(line, &l) != nil || l.Component != "console" || l.Time.Before(start) {
+			continue
+		}
+		for _, pg := range pages {
+			if pg.route(l.Path) {
+				pg.handled = append(pg.handled, time.Duration(l.Duration*float64(time.Millisecond)))
+			}
+		}
+	}
+	return nil
 }
 
 var pendingField = regexp.MustCompile(`name="pending" value="([^"]+)"`)
