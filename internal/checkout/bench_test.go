@@ -1,10 +1,14 @@
 package checkout_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -105,8 +109,10 @@ var searchIndex = map[sqldb.Engine]struct{ without, size string }{
 // timeline, the confirmation and its job), 8 at a time, with the
 // search's indexes and without them. Compare the two with benchstat
 // (-col /search) from runs of -count several, which interleave them.
-// Besides the time, it reports the database's growth per purchase and
-// the search indexes' share of it.
+// Besides the time, it reports the CPU time a purchase took (this
+// process's, and on PostgreSQL its backends'; steadier than the time on a
+// machine doing other work), the database's growth per purchase and the
+// search indexes' share of it.
 func BenchmarkPurchaseSearch(b *testing.B) {
 	for _, engine := range sqldbtest.Engines {
 		for _, search := range []string{"on", "off"} {
@@ -130,7 +136,7 @@ func BenchmarkPurchaseSearch(b *testing.B) {
 				}
 				svc := &checkout.Service{Store: s, Processor: named{}, Policy: &policy, Notify: &notify.Outbox{},
 					Logger: slog.New(slog.DiscardHandler), PublicURL: "http://paidup.test", FirstCheck: time.Minute}
-				before := databaseBytes(b, db)
+				before, cpuBefore := databaseBytes(b, db), cpuUsed(b, db)
 				took := make([]time.Duration, b.N)
 				var next atomic.Int64
 				b.SetParallelism(8)
@@ -147,6 +153,7 @@ func BenchmarkPurchaseSearch(b *testing.B) {
 					}
 				})
 				b.StopTimer()
+				b.ReportMetric(float64(cpuUsed(b, db)-cpuBefore)/1e6/float64(b.N), "CPU-ms/purchase")
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "purchases/s")
 				slices.Sort(took)
 				b.ReportMetric(float64(took[len(took)*99/100])/1e6, "p99-ms")
@@ -198,4 +205,40 @@ func databaseBytes(b *testing.B, db *sqldb.DB) int64 {
 		b.Fatal(err)
 	}
 	return n
+}
+
+// cpuUsed is the CPU time this process has used and, on PostgreSQL, the
+// server's backends connected to db's database, read from /proc: the
+// benchmark runs on the server's machine.
+func cpuUsed(b *testing.B, db *sqldb.DB) time.Duration {
+	pids := []string{"self"}
+	if db.Engine == sqldb.Postgres {
+		rows, err := db.Read.QueryContext(context.Background(), `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var pid string
+			if err := rows.Scan(&pid); err != nil {
+				b.Fatal(err)
+			}
+			pids = append(pids, pid)
+		}
+	}
+	var ticks int64
+	for _, pid := range pids {
+		stat, err := os.ReadFile("/proc/" + pid + "/stat")
+		if err != nil {
+			b.Fatalf("reading the CPU time of %s (the benchmark reads PostgreSQL's backends on its own machine): %v", pid, err)
+		}
+		// utime and stime, the 14th and 15th fields, counted after the
+		// command's name in parentheses.
+		f := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		for _, v := range f[11:13] {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond // USER_HZ is 100 on Linux
 }
