@@ -404,36 +404,26 @@ const emailProbe = 5000
 
 // emailsPostgres finds, on PostgreSQL, the first searchCandidates
 // customers whose email is like pattern (the part of lower the index is
-// asked for) and holds lower, then as many checkouts with no customer.
-// The customers are read first from the first emailProbe rows of their
-// table, and only if those hold fewer than searchCandidates is the index
-// asked: pg_trgm's GIN index lists every match before the first is read,
-// which for a part in tens of thousands of addresses (a common domain)
-// took 20–60 ms however few were wanted, where the table's first rows
-// hold enough of them and are read in a millisecond. The index's matches
-// are read in the table's order too, so the hits are the same either way.
+// asked for) and holds lower, then as many checkouts with no customer,
+// in one statement. The customers are looked for first in the first
+// emailProbe rows of their table (the probe), and the index is asked
+// only if those hold fewer than searchCandidates: pg_trgm's GIN index
+// lists every match before the first is read, which for a part in tens
+// of thousands of addresses (a common domain) took 20–60 ms however few
+// were wanted, where the table's first rows hold enough of them and are
+// read in a millisecond. The index's matches are read in the table's
+// order too, so the hits are the same either way.
 func (f *finder) emailsPostgres(pattern, lower string, found func(customer, reference, email string)) error {
-	args := []any{pattern, searchCandidates, lower}
 	var customer, reference, email string
-	dest := []any{&customer, &reference, &email}
-	type match struct{ customer, email string }
-	var probed []match
-	if err := f.query(`SELECT id, '', email FROM (SELECT id, email FROM customers LIMIT `+strconv.Itoa(emailProbe)+`) c
-		WHERE email ILIKE $1 AND strpos(lower(email), $3) > 0 LIMIT $2`, args, dest, func() {
-		probed = append(probed, match{customer, email})
-	}); err != nil {
-		return err
-	}
-	if len(probed) == searchCandidates {
-		for _, m := range probed {
-			found(m.customer, "", m.email)
-		}
-	} else if err := f.query(`SELECT id, '', email FROM customers WHERE email ILIKE $1 AND strpos(lower(email), $3) > 0 LIMIT $2`,
-		args, dest, func() { found(customer, "", email) }); err != nil {
-		return err
-	}
-	return f.query(`SELECT '', reference, email FROM checkout_attempts WHERE email ILIKE $1 AND strpos(lower(email), $3) > 0 AND customer_id IS NULL LIMIT $2`,
-		args, dest, func() { found("", reference, email) })
+	return f.query(`WITH probe AS (
+			SELECT id, email FROM (SELECT id, email FROM customers LIMIT `+strconv.Itoa(emailProbe)+`) c
+			WHERE email ILIKE $1 AND strpos(lower(email), $3) > 0 LIMIT $2)
+		SELECT id, '', email FROM probe WHERE (SELECT count(*) FROM probe) = $2
+		UNION ALL (SELECT id, '', email FROM customers WHERE email ILIKE $1 AND strpos(lower(email), $3) > 0
+			AND (SELECT count(*) FROM probe) < $2 LIMIT $2)
+		UNION ALL (SELECT '', reference, email FROM checkout_attempts WHERE email ILIKE $1 AND strpos(lower(email), $3) > 0
+			AND customer_id IS NULL LIMIT $2)`,
+		[]any{pattern, searchCandidates, lower}, []any{&customer, &reference, &email}, func() { found(customer, reference, email) })
 }
 
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
