@@ -79,7 +79,7 @@ func (o *options) deadlines(ctx context.Context, engine string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	dbase, err := newDatabase(ctx, engine, dir, "deadlines", o.pgAdmin)
+	dbase, err := o.database(ctx, engine, dir, "deadlines")
 	if err != nil {
 		return err
 	}

@@ -349,6 +349,18 @@ type database struct {
 	drop func()
 }
 
+// database makes a fresh database for one run; with -keep, a PostgreSQL
+// one is kept too (as the work directory keeps a SQLite file), its
+// address printed when the run is done with it, for reading its plans.
+func (o *options) database(ctx context.Context, engine, dir, name string) (*database, error) {
+	db, err := newDatabase(ctx, engine, dir, name, o.pgAdmin)
+	if err != nil || !o.keep || engine != "postgres" {
+		return db, err
+	}
+	db.drop = func() { fmt.Fprintf(o.out, "kept the database %s\n", sqldb.Redact(db.url)) }
+	return db, nil
+}
+
 func newDatabase(ctx context.Context, engine, dir, name, pgAdmin string) (*database, error) {
 	if engine == "sqlite" {
 		return &database{url: "sqlite:" + filepath.Join(dir, name+".db"), drop: func() {}}, nil

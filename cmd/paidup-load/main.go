@@ -11,6 +11,9 @@
 //	purchase   purchases at a constant rate: payment to confirmation at the
 //	           SMTP server, and payment to access
 //	repair     the same with every webhook dropped: the reconciler repairs
+//	console    support's console while customers buy as in purchase: an
+//	           operator signs in and opens the inbox, a customer's page
+//	           and a search, each a few times a second, timed
 //	footprint  what one purchase costs in database and log bytes, before
 //	           and after the processed events' payloads are pruned
 //	reference  paidup against the synchronous reference design — in Python
@@ -108,12 +111,13 @@ type options struct {
 	refWorkers    int
 	dl            deadlineOptions
 	so            searchOptions
+	co            consoleOptions
 
 	out     io.Writer
 	summary *table
 }
 
-var allScenarios = []string{"ack", "latency", "purchase", "repair", "footprint", "reference"}
+var allScenarios = []string{"ack", "latency", "purchase", "console", "repair", "footprint", "reference"}
 
 // onDemandScenarios run only when named: they take long.
 var onDemandScenarios = []string{"deadlines", "search"}
@@ -126,7 +130,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&o.pgAdmin, "postgres", os.Getenv("PAIDUP_LOAD_POSTGRES_URL"), "PostgreSQL `URL` whose user may create databases; the server must run with fsync on [PAIDUP_LOAD_POSTGRES_URL]")
 	fs.StringVar(&o.bin, "paidup", "", "paidup `binary` to measure (default: go build ./cmd/paidup)")
 	fs.StringVar(&o.work, "work", "", "`directory` for databases, configuration and logs (default: a temporary one, removed)")
-	fs.BoolVar(&o.keep, "keep", false, "keep the work directory")
+	fs.BoolVar(&o.keep, "keep", false, "keep the work directory, and the PostgreSQL databases")
 	cpuProfile := fs.String("cpuprofile", "", "write the harness's CPU profile (load generator, sandbox, mailbox) to `file`")
 	fs.StringVar(&o.paidupProfile, "paidup-cpuprofile", "", "write each paidup run's CPU profile to `prefix`-SCENARIO-ENGINE.pprof")
 	fs.StringVar(&o.logLevel, "log-level", "info", "paidup's log `level` (its logs go to a file in the work directory)")
@@ -154,6 +158,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.refWorkers, "reference-workers", 40, "reference: request threads of each reference design (FastAPI's thread pool, 40 by default as in FastAPI)")
 	o.dl.flags(fs)
 	o.so.flags(fs)
+	o.co.flags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: paidup-load [flags] [scenario...]\n\nScenarios: %s (default: all).\n\nFlags:\n", strings.Join(allScenarios, ", "))
 		fs.PrintDefaults()
@@ -224,6 +229,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				err = o.latency(ctx, engine)
 			case "purchase":
 				err = o.purchase(ctx, engine)
+			case "console":
+				err = o.console(ctx, engine)
 			case "repair":
 				err = o.repair(ctx, engine)
 			case "footprint":
@@ -302,7 +309,7 @@ func (o *options) env(ctx context.Context, name, engine string, wo worldOptions)
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	db, err := newDatabase(ctx, engine, dir, "paidup", o.pgAdmin)
+	db, err := o.database(ctx, engine, dir, "paidup")
 	if err != nil {
 		w.close()
 		return nil, nil, nil, err
@@ -560,7 +567,7 @@ func (o *options) runReference(ctx context.Context, design, engine string, n, c 
 		return nil, err
 	}
 	defer w.close()
-	db, err := newDatabase(ctx, engine, dir, "reference", o.pgAdmin)
+	db, err := o.database(ctx, engine, dir, "reference")
 	if err != nil {
 		return nil, err
 	}

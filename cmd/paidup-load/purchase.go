@@ -153,6 +153,16 @@ func runPipeline(ctx context.Context, w *world, p *paidupProc, perSecond float64
 	var purchases []*purchase
 	meter, t0 := startCPU(p.cmd.Process.Pid), time.Now()
 	counts := w.startTally(ctx, p)
+	// Mail already in the mailbox (another scenario's, before the run) is
+	// not this run's.
+	before, err := w.mailCount(ctx)
+	if err != nil {
+		return nil, err
+	}
+	mailed := func() (int, error) {
+		n, err := w.mailCount(ctx)
+		return n - before, err
+	}
 
 	// Sample the backlog every half second while buying.
 	stopSampling := make(chan struct{})
@@ -166,9 +176,9 @@ func runPipeline(ctx context.Context, w *world, p *paidupProc, perSecond float64
 			case <-stopSampling:
 				return
 			case <-tick.C:
-				mailed, err := w.mailCount(ctx)
+				n, err := mailed()
 				if err == nil {
-					res.backlogMax = max(res.backlogMax, int(b.paid.Load())-mailed)
+					res.backlogMax = max(res.backlogMax, int(b.paid.Load())-n)
 				}
 			}
 		}
@@ -182,13 +192,13 @@ func runPipeline(ctx context.Context, w *world, p *paidupProc, perSecond float64
 	genEnd := time.Now()
 	close(stopSampling)
 	<-sampled
-	mailedAtEnd, _ := w.mailCount(ctx)
+	mailedAtEnd, _ := mailed()
 	res.backlogEnd = int(b.paid.Load()) - mailedAtEnd
 	res.backlogMax = max(res.backlogMax, res.backlogEnd)
 
 	deadline := time.Now().Add(wait)
 	for {
-		n, err := w.mailCount(ctx)
+		n, err := mailed()
 		if err != nil {
 			return nil, err
 		}

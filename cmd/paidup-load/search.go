@@ -25,9 +25,9 @@ import (
 // the queries support's console makes, timed in this process against it:
 // the search (store.Search) by each kind of thing a person types, a
 // customer's timeline page (store.TimelinePage) for a customer with ten
-// thousand entries, and the open cases: all of them (store.OpenCases), a
-// page (store.OpenCasesPage), the inbox's first page and its groups
-// (store.Inbox, store.CaseGroups).
+// thousand entries, and the open cases: all of them (store.OpenCases, as
+// paidup case list --all reads them), a page (store.OpenCasesPage), the
+// inbox's first page and its groups (store.Inbox, store.CaseGroups).
 //
 // The data set: each customer has a processor customer, a checkout
 // attempt (PU-…, cs_…) and its payment (pi_…); one in five a subscription
@@ -64,7 +64,7 @@ func (o *options) search(ctx context.Context, engine string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	dbase, err := newDatabase(ctx, engine, dir, "search", o.pgAdmin)
+	dbase, err := o.database(ctx, engine, dir, "search")
 	if err != nil {
 		return err
 	}
@@ -136,7 +136,7 @@ func (o *options) search(ctx context.Context, engine string) error {
 	}
 	type measured struct {
 		name   string
-		target time.Duration
+		target time.Duration // 0: none
 		run    func() error
 	}
 	queries := []measured{
@@ -183,7 +183,9 @@ func (o *options) search(ctx context.Context, engine string) error {
 		measured{fmt.Sprintf("timeline page: 50 of %d, anywhere (keyset)", so.heavy), 100 * time.Millisecond,
 			page(heavy, func() int64 { return int64(n) + 1000 + rand.Int64N(maxID-int64(n)-1000) })},
 		measured{"timeline page: newest 50, any customer", 100 * time.Millisecond, page(func() string { return fmt.Sprintf("cu_s%d", pick(n)) }, func() int64 { return 0 })},
-		measured{fmt.Sprintf("open cases: all %d", so.cases), 100 * time.Millisecond, func() error {
+		// No page of the console lists them all: paidup case list --all
+		// does, printing each 500 as they are read.
+		measured{fmt.Sprintf("open cases: all %d, 500 at a time", so.cases), 0, func() error {
 			cases, err := st.OpenCases(ctx)
 			if err == nil && len(cases) != so.cases {
 				err = fmt.Errorf("%d open cases, want %d", len(cases), so.cases)
@@ -227,6 +229,10 @@ func (o *options) search(ctx context.Context, engine string) error {
 		}
 		l := summarise(ds)
 		fmt.Fprintf(o.out, "  %-45s %s\n", q.name, l)
+		if q.target == 0 {
+			o.summary.add("search", engine, q.name+" p99", ms(l.p99), "", "")
+			continue
+		}
 		o.summary.add("search", engine, q.name+" p99", ms(l.p99), "<= "+ms(q.target), verdict(l.p99 <= q.target))
 	}
 	return nil

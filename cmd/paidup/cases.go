@@ -108,32 +108,55 @@ func supportCase(ctx context.Context, args []string, getenv func(string) string,
 	return nil
 }
 
-// listCases prints the open cases in the order a person should take them,
-// then the kinds that have several open cases, which usually share a
-// cause.
+// casesListed is how many open cases `paidup case list` prints in the
+// inbox's order, and how many `--all` reads at a time.
+const casesListed = 1000
+
+// listCases prints the open cases in the order a person should take them
+// (with all, every open case, oldest first), then the kinds that have
+// several open cases, which usually share a cause.
 func listCases(ctx context.Context, st *store.Store, all bool, stdout io.Writer) error {
 	now := st.Now()
-	cases, err := st.Inbox(ctx, now, 1000)
+	listed := 0
+	show := func(cases []paidup.SupportCase) {
+		listed += len(cases)
+		for _, c := range cases {
+			stake, ref, who := "-", cmp.Or(c.Reference, "-"), cmp.Or(c.Assignee, "-")
+			if c.Stake.Amount > 0 {
+				stake = c.Stake.String()
+			}
+			state := c.State(now)
+			if state == paidup.CaseSnoozed {
+				state += " until " + c.SnoozedUntil.Format(time.RFC3339)
+			}
+			fmt.Fprintf(stdout, "%s\t%s\twaiting %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.CreatedAt.Format(time.RFC3339),
+				notify.HumanDuration(now.Sub(c.CreatedAt).Truncate(time.Minute)), state, stake, c.Kind, ref, who, c.Summary)
+		}
+	}
 	if all {
-		cases, err = st.OpenCases(ctx)
+		// Every open case, oldest first, printed a page at a time as it
+		// is read: the first lines come at once however many are open.
+		after := paidup.SupportCase{}
+		for {
+			page, err := st.OpenCasesPage(ctx, after, casesListed)
+			if err != nil {
+				return err
+			}
+			show(page)
+			if len(page) < casesListed {
+				break
+			}
+			after = page[len(page)-1]
+		}
+	} else {
+		cases, err := st.Inbox(ctx, now, casesListed)
+		if err != nil {
+			return err
+		}
+		show(cases)
 	}
-	if err != nil {
-		return err
-	}
-	if len(cases) == 0 {
+	if listed == 0 {
 		fmt.Fprintln(stdout, "No open support cases.")
-	}
-	for _, c := range cases {
-		stake, ref, who := "-", cmp.Or(c.Reference, "-"), cmp.Or(c.Assignee, "-")
-		if c.Stake.Amount > 0 {
-			stake = c.Stake.String()
-		}
-		state := c.State(now)
-		if state == paidup.CaseSnoozed {
-			state += " until " + c.SnoozedUntil.Format(time.RFC3339)
-		}
-		fmt.Fprintf(stdout, "%s\t%s\twaiting %s\t%s\t%s\t%s\t%s\t%s\t%s\n", c.ID, c.CreatedAt.Format(time.RFC3339),
-			notify.HumanDuration(now.Sub(c.CreatedAt).Truncate(time.Minute)), state, stake, c.Kind, ref, who, c.Summary)
 	}
 	groups, err := st.CaseGroups(ctx)
 	if err != nil {

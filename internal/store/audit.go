@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/sqldb"
@@ -71,11 +72,28 @@ func auditEntry(ctx context.Context, q sqldb.Queryer, requestID string) (paidup.
 
 // AuditLog lists the audit log, newest first, at most limit entries
 // before the entry before (0: from the newest): a customer's, or
-// everyone's when customerID is empty.
+// everyone's when customerID is empty. Only the conditions asked for are
+// in the query, so that a customer's entries are read by
+// audit_log_customer: with one query for both (the customer's, or any
+// when $2 is empty), PostgreSQL's plan of the prepared statement read
+// the whole log backwards for a customer with few entries (8.6 ms with
+// 100,000 of others').
 func (s *Store) AuditLog(ctx context.Context, customerID string, before int64, limit int) ([]paidup.AuditEntry, error) {
-	q := `SELECT ` + auditColumns + ` FROM audit_log WHERE ($1 = 0 OR id < $1) AND ($2 = '' OR customer_id = $2) ORDER BY id DESC LIMIT $3`
-	args := []any{before, customerID, limit}
-	rows, err := s.db.Read.QueryContext(ctx, q, args...)
+	var where []string
+	args := []any{limit}
+	if before != 0 {
+		args = append(args, before)
+		where = append(where, fmt.Sprintf("id < $%d", len(args)))
+	}
+	if customerID != "" {
+		args = append(args, customerID)
+		where = append(where, fmt.Sprintf("customer_id = $%d", len(args)))
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit_log`
+	if len(where) > 0 {
+		q += ` WHERE ` + strings.Join(where, " AND ")
+	}
+	rows, err := s.db.Read.QueryContext(ctx, q+` ORDER BY id DESC LIMIT $1`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log: %w", err)
 	}

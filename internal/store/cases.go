@@ -72,9 +72,18 @@ func (tx *Tx) OpenCase(ctx context.Context, c paidup.SupportCase) (paidup.Suppor
 }
 
 // OpenCases lists the open support cases, snoozed and waiting ones too,
-// oldest first.
+// oldest first, reading them a page at a time (OpenCasesPage).
 func (s *Store) OpenCases(ctx context.Context) ([]paidup.SupportCase, error) {
-	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM support_cases WHERE status = $1 ORDER BY created_at, id`, paidup.CaseOpen))
+	var all []paidup.SupportCase
+	after := paidup.SupportCase{}
+	for {
+		page, err := s.OpenCasesPage(ctx, after, openCasesRead)
+		all = append(all, page...)
+		if err != nil || len(page) < openCasesRead {
+			return all, err
+		}
+		after = page[len(page)-1]
+	}
 }
 
 // OpenCasesOfKind lists the open cases of one kind, oldest first, at most
@@ -84,23 +93,33 @@ func (s *Store) OpenCasesOfKind(ctx context.Context, kind string, limit int) ([]
 		WHERE status = $1 AND kind = $2 ORDER BY created_at, id LIMIT $3`, paidup.CaseOpen, kind, limit))
 }
 
+// openCasesRead is how many open cases OpenCases reads at a time.
+const openCasesRead = 500
+
 // Inbox lists the open cases a person should take at now, in the order
 // they should take them: those with money at stake first, then the rest,
 // each longest waiting first; cases waiting on the customer after all
 // those. Snoozed cases are left out until their time. At most limit.
 func (s *Store) Inbox(ctx context.Context, now time.Time, limit int) ([]paidup.SupportCase, error) {
-	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM support_cases
-		WHERE status = $1 AND (snoozed_until IS NULL OR snoozed_until <= $2)
+	// The first page is read from support_cases_inbox, whose expressions
+	// are this ORDER BY's, instead of sorting every open case. The status
+	// is written into the query, not passed, for PostgreSQL's plan of the
+	// prepared statement to be able to use the index.
+	return scanCases(s.db.Read.QueryContext(ctx, `SELECT `+caseColumns+` FROM `+s.openCases("support_cases_inbox")+`
+		WHERE status = '`+paidup.CaseOpen+`' AND (snoozed_until IS NULL OR snoozed_until <= $1)
 		ORDER BY CASE WHEN waiting_since IS NULL THEN 0 ELSE 1 END, CASE WHEN amount > 0 THEN 0 ELSE 1 END, created_at, id
-		LIMIT $3`, paidup.CaseOpen, ts(now), limit))
+		LIMIT $2`, ts(now), limit))
 }
 
 // CaseGroups counts the open cases of each kind that has more than one,
-// most first: the inbox shows each as one problem.
+// most first: the inbox shows each as one problem. It reads the index of
+// the open cases by kind (support_cases_open_kind) alone, in its order.
 func (s *Store) CaseGroups(ctx context.Context) ([]paidup.CaseGroup, error) {
-	rows, err := s.db.Read.QueryContext(ctx, `SELECT kind, currency, count(*), CAST(sum(amount) AS BIGINT), min(created_at) FROM support_cases
-		WHERE status = $1 AND kind IN (SELECT kind FROM support_cases WHERE status = $1 GROUP BY kind HAVING count(*) > 1)
-		GROUP BY kind, currency ORDER BY kind, currency`, paidup.CaseOpen)
+	open := `status = '` + paidup.CaseOpen + `'`
+	table := s.openCases("support_cases_open_kind")
+	rows, err := s.db.Read.QueryContext(ctx, `SELECT kind, currency, count(*), CAST(sum(amount) AS BIGINT), min(created_at) FROM `+table+`
+		WHERE `+open+` AND kind IN (SELECT kind FROM `+table+` WHERE `+open+` GROUP BY kind HAVING count(*) > 1)
+		GROUP BY kind, currency ORDER BY kind, currency`)
 	if err != nil {
 		return nil, fmt.Errorf("grouping support cases: %w", err)
 	}

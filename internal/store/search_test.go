@@ -211,6 +211,38 @@ func TestSearchRanksBestFirst(t *testing.T) {
 	})
 }
 
+// A part of more addresses than a search reads finds the first of them
+// in the order they were written, on either engine, whichever way
+// PostgreSQL reads them (from the table's first rows, or its index).
+func TestSearchCommonPart(t *testing.T) {
+	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
+		ctx := context.Background()
+		b := setup(t, engine)
+		newSearchFixture(t, b)
+		for _, crowd := range []int{150, 300} {
+			require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+				for i := range crowd {
+					if _, _, err := tx.MatchCustomer(ctx, "stripe", "", fmt.Sprintf("c%03d@crowd%d.example", i, crowd)); err != nil {
+						return err
+					}
+				}
+				return nil
+			}))
+			r, err := b.store.Search(ctx, fmt.Sprintf("CROWD%d.example", crowd), store.MaxSearchLimit)
+			require.NoError(t, err)
+			var want, got []string
+			for i := range min(crowd, store.MaxSearchLimit) {
+				want = append(want, fmt.Sprintf("c%03d@crowd%d.example", i, crowd))
+			}
+			for _, h := range r.Hits {
+				got = append(got, h.Email)
+			}
+			require.Equal(t, want, got, "%d addresses", crowd)
+			require.True(t, r.More, "more matched than are shown")
+		}
+	})
+}
+
 func TestSearchHostileInput(t *testing.T) {
 	sqldbtest.Each(t, func(t *testing.T, engine sqldb.Engine) {
 		b := setup(t, engine)
@@ -391,15 +423,40 @@ func TestOpenCasesPage(t *testing.T) {
 				return err
 			}))
 		}
-		_, err := b.db.Write.ExecContext(ctx, `UPDATE support_cases SET status = 'resolved' WHERE dedupe_key = '4'`)
+		// More than OpenCases reads at a time, all in one microsecond.
+		b.now = b.now.Add(time.Minute)
+		require.NoError(t, b.store.InTx(ctx, func(tx *store.Tx) error {
+			for i := range 600 {
+				if _, _, err := tx.OpenCase(ctx, paidup.SupportCase{DedupeKey: fmt.Sprint("many", i), Kind: paidup.CaseEmailFailed, Summary: "?"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		_, err := b.db.Write.ExecContext(ctx, `UPDATE support_cases SET status = 'resolved' WHERE dedupe_key IN ('4', 'many7')`)
 		require.NoError(t, err)
 		all, err := b.store.OpenCases(ctx)
 		require.NoError(t, err)
-		require.Len(t, all, 6)
+		require.Len(t, all, 605)
+		var want []string
+		rows, err := b.db.Read.QueryContext(ctx, `SELECT id FROM support_cases WHERE status = 'open' ORDER BY created_at, id`)
+		require.NoError(t, err)
+		for rows.Next() {
+			var id string
+			require.NoError(t, rows.Scan(&id))
+			want = append(want, id)
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+		var got []string
+		for _, c := range all {
+			got = append(got, c.ID)
+		}
+		require.Equal(t, want, got, "every open case once, oldest first")
 		var paged []paidup.SupportCase
 		var after paidup.SupportCase
 		for {
-			page, err := b.store.OpenCasesPage(ctx, after, 4)
+			page, err := b.store.OpenCasesPage(ctx, after, 40)
 			require.NoError(t, err)
 			if len(page) == 0 {
 				break
