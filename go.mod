@@ -24,6 +24,7 @@ require (
 	golang.org/x/time v0.16.0
 	gopkg.in/yaml.v3 v3.0.1
 	modernc.org/sqlite v1.62.0
+	github.com/standard-webhooks/standard-webhooks/libraries v1.3.0
 )
 
 require (
