@@ -142,4 +142,6 @@ func (e *StatusError) Error() string { return fmt.Sprintf("whitelist: the API an
 
 // Temporary reports whether the same call may succeed later: a 5xx, or
 // 429.
-func (e *StatusError) Temporary() bool { return e.Status >= 500 || e.Status == http.StatusTooManyRequests }
+func (e *StatusError) Temporary() bool {
+	return e.Status >= 500 || e.Status == http.StatusTooManyRequests
+}
