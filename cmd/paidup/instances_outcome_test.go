@@ -12,7 +12,7 @@ import (
 
 // periodicJobs are the kinds the leader enqueues on a timer: one may be
 // waiting or running at any moment.
-var periodicJobs = []string{"reconcile", "deadline_sweep"}
+var periodicJobs = []string{"reconcile", "deadline_sweep", "prune_event_payloads"}
 
 // paidSession is a Checkout Session the processor says was paid.
 type paidSession struct {
