@@ -137,7 +137,7 @@ func (e *Evaluator) page(ctx context.Context, tx *store.Tx, st store.OnCallState
 		next = escalateAt
 	}
 	a.NextNotifyAt = next
-	return e.send(ctx, tx, st, a, event, e.recipients(shift, a.Escalation))
+	return e.send(ctx, tx, st, a, event, shift, e.recipients(shift, a.Escalation))
 }
 
 // resolve marks an alert whose condition cleared resolved, and says so to
@@ -149,7 +149,7 @@ func (e *Evaluator) resolve(ctx context.Context, tx *store.Tx, st store.OnCallSt
 		if err != nil {
 			return err
 		}
-		if err := e.send(ctx, tx, st, &a, EventResolved, e.recipients(shift, a.Escalation)); err != nil {
+		if err := e.send(ctx, tx, st, &a, EventResolved, shift, e.recipients(shift, a.Escalation)); err != nil {
 			return err
 		}
 	}
@@ -194,16 +194,12 @@ func (e *Evaluator) recipients(s Shift, level int) []string {
 }
 
 // send records the alert's next notification and, if it is new, queues
-// its emails and chat posts in the transaction.
-func (e *Evaluator) send(ctx context.Context, tx *store.Tx, st store.OnCallState, a *paidup.Alert, event string, to []string) error {
+// its emails and chat posts in the transaction; shift is who is on call.
+func (e *Evaluator) send(ctx context.Context, tx *store.Tx, st store.OnCallState, a *paidup.Alert, event string, shift Shift, to []string) error {
 	a.Notifications++
 	n := paidup.AlertNotification{AlertID: a.ID, Seq: a.Notifications, Event: event, Recipients: to, Summary: a.Summary}
 	created, err := tx.AddAlertNotification(ctx, n)
 	if err != nil || !created {
-		return err
-	}
-	shift, err := e.shift(ctx, tx, tx.Now())
-	if err != nil {
 		return err
 	}
 	for _, addr := range to {
