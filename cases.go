@@ -115,6 +115,18 @@ const (
 // but have no access") and paidup found no access to turn on for them.
 const CaseHelpRequest = "help_request"
 
+// EmailFailedKey is the dedupe key of the case of an email that could not
+// be delivered: one case an email.
+func EmailFailedKey(emailID string) string { return "email:" + emailID }
+
+// FailedEmail is the email an email_failed case is about.
+func FailedEmail(c SupportCase) (string, bool) {
+	if c.Kind != CaseEmailFailed {
+		return "", false
+	}
+	return strings.CutPrefix(c.DedupeKey, "email:")
+}
+
 // HelpRequestKey is the dedupe key of the help request case of an address
 // on a day: one case a day per address.
 func HelpRequestKey(email string, day time.Time) string {

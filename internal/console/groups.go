@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/paidup/paidup"
@@ -86,7 +85,7 @@ func willDo(action string, c paidup.SupportCase) string {
 			return "Ask the processor about " + who + " and repair what it finds."
 		}
 	case bulkResend:
-		if id, ok := strings.CutPrefix(c.DedupeKey, "email:"); ok && c.CustomerID != "" {
+		if id, ok := paidup.FailedEmail(c); ok && c.CustomerID != "" {
 			return "Send email " + id + " again to the customer's address now, with a fresh sign-in link."
 		}
 	}
@@ -156,7 +155,7 @@ func (s *Server) handleGroupAction() http.Handler {
 // bulkOne takes a bulk action on one case.
 func (s *Server) bulkOne(ctx context.Context, action string, rq support.Request, c paidup.SupportCase) (support.Result, error) {
 	if action == bulkResend {
-		id, _ := strings.CutPrefix(c.DedupeKey, "email:")
+		id, _ := paidup.FailedEmail(c)
 		return s.Support.Resend(ctx, rq, c.CustomerID, id)
 	}
 	return s.Support.Recover(ctx, rq, cmp.Or(c.Reference, c.CustomerID))

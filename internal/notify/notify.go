@@ -367,7 +367,7 @@ func (s *Sender) failed(ctx context.Context, job *river.Job[SendArgs], e store.E
 		}
 		if final && !toOnCall(e.Kind) {
 			return s.Outbox.OpenCase(ctx, tx, paidup.SupportCase{
-				DedupeKey: "email:" + e.ID, CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: paidup.CaseEmailFailed,
+				DedupeKey: paidup.EmailFailedKey(e.ID), CustomerID: e.CustomerID, Reference: e.Data["reference"], Kind: paidup.CaseEmailFailed,
 				Summary: fmt.Sprintf("The %s email to %s could not be delivered: %v", strings.ToLower(describeKind(e.Kind)), e.To, sendErr),
 			})
 		}
