@@ -36,6 +36,7 @@ type testBundle struct {
 	ops     *operator.Service
 	handler http.Handler
 	setup   operator.Setup
+	desk    *support.Service
 
 	mu  sync.Mutex
 	now time.Time
@@ -77,6 +78,7 @@ func setup(t testing.TB, engine sqldb.Engine) *testBundle {
 	desk := &support.Service{Store: b.store, Policy: policy, Notify: outbox, Replies: set,
 		Lifecycle:   &lifecycle.Service{Store: b.store, Policy: policy, Notify: outbox, Logger: slog.New(slog.DiscardHandler)},
 		ReplyFields: replies.Fields{Business: "Example Co", SupportEmail: "help@example.com", ReplyWithin: "one working day"}}
+	b.desk = desk
 	b.handler = console.NewServer(console.Deps{Store: b.store, Operators: b.ops, Support: desk, Policy: policy, Business: "Example Co", Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 		PublicURL: "https://paidup.example.com", Now: b.clock, Delays: console.NewDelays(b.clock)})
 	return b

@@ -1,7 +1,6 @@
 package console
 
 import (
-	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,7 +9,6 @@ import (
 	"github.com/paidup/paidup"
 	"github.com/paidup/paidup/internal/oncall"
 	"github.com/paidup/paidup/internal/store"
-	"github.com/paidup/paidup/internal/support"
 )
 
 // alertsShown is how many alerts the on-call page lists.
@@ -117,7 +115,7 @@ var errNoOnCall = paidup.Errorf(paidup.EUNAVAILABLE, "On call is not set up: lis
 // of the rotation, on the audit log.
 func (s *Server) handleOverride() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
+		if !s.acting(w, r) {
 			return
 		}
 		if s.OnCall == nil || len(s.OnCall.Rotation.People) == 0 {
@@ -141,11 +139,7 @@ func (s *Server) handleOverride() http.Handler {
 			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "An override lasts at most 90 days: change the rotation in the config for longer."))
 			return
 		}
-		err := s.audited(r, rq, paidup.ActionOverride, func(tx *store.Tx) (string, string, error) {
-			o, err := tx.AddOnCallOverride(r.Context(), store.OnCallOverride{Who: who, Start: start, End: end, Reason: rq.Reason, CreatedBy: rq.Actor})
-			return o.ID, fmt.Sprintf("%s is on call from %s until %s.", who, when(start), when(end)), err
-		})
-		if err != nil {
+		if _, err := s.Support.OverrideOnCall(r.Context(), rq, who, start, end); err != nil {
 			s.fail(w, r, err)
 			return
 		}
@@ -156,47 +150,14 @@ func (s *Server) handleOverride() http.Handler {
 // handleEndOverride removes an override set in the console.
 func (s *Server) handleEndOverride() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !s.readForm(w, r) {
+		if !s.acting(w, r) {
 			return
 		}
 		rq := supportRequest(r)
-		id := r.PathValue("id")
-		err := s.audited(r, rq, paidup.ActionEndOverride, func(tx *store.Tx) (string, string, error) {
-			removed, err := tx.RemoveOnCallOverride(r.Context(), id, rq.Actor)
-			if err == nil && !removed {
-				err = paidup.Errorf(paidup.ENOTFOUND, "No override %s in force or to come.", id)
-			}
-			return id, "Override " + id + " removed: the rotation decides again.", err
-		})
-		if err != nil {
+		if _, err := s.Support.EndOnCallOverride(r.Context(), rq, r.PathValue("id")); err != nil {
 			s.fail(w, r, err)
 			return
 		}
 		done(w, r, "/console/oncall", rq.ID)
-	})
-}
-
-// audited takes an action that is no customer's once per request, with
-// its audit entry in the same transaction; fn returns its target and
-// outcome.
-func (s *Server) audited(r *http.Request, rq support.Request, action string, fn func(tx *store.Tx) (string, string, error)) error {
-	ctx := r.Context()
-	if rq.ID == "" || len(rq.ID) > 200 {
-		return paidup.Errorf(paidup.EINVALID, "A request needs an id: reload the page and try again.")
-	}
-	if len(rq.Reason) > 2000 {
-		return paidup.Errorf(paidup.EINVALID, "The reason must be at most 2000 characters.")
-	}
-	return s.Store.InTx(ctx, func(tx *store.Tx) error {
-		if _, found, err := tx.Audit(ctx, rq.ID); err != nil || found {
-			return err
-		}
-		target, outcome, err := fn(tx)
-		if err != nil {
-			return err
-		}
-		_, err = tx.AddAudit(ctx, paidup.AuditEntry{RequestID: rq.ID, At: tx.Now(), Actor: rq.Actor, Action: action, Target: target,
-			Reason: rq.Reason, Outcome: outcome})
-		return err
 	})
 }

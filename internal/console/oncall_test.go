@@ -28,7 +28,7 @@ func TestOnCallPage(t *testing.T) {
 		log := slog.New(slog.DiscardHandler)
 		eval := &oncall.Evaluator{Store: b.store, Logger: log, Rotation: oncall.Rotation{People: []string{"ada@example.com", "bob@example.com"},
 			HandoffDay: time.Monday, HandoffTime: 9 * time.Hour, Location: time.UTC}}
-		b.handler = console.NewServer(console.Deps{Store: b.store, Operators: b.ops, Policy: policy, Business: "Example Co", Logger: log,
+		b.handler = console.NewServer(console.Deps{Store: b.store, Operators: b.ops, Support: b.desk, Policy: policy, Business: "Example Co", Logger: log,
 			PublicURL: "https://paidup.example.com", Now: b.clock, Delays: console.NewDelays(b.clock),
 			OnCall: eval, Alerts: &oncall.Acknowledger{Store: b.store, Logger: log}})
 		session := b.signIn(t)
