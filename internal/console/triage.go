@@ -16,9 +16,7 @@ var snoozes = map[string]time.Duration{"1h": time.Hour, "4h": 4 * time.Hour, "24
 // twice, the second changes nothing.
 func (s *Server) handleTriage(how string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.Body = http.MaxBytesReader(w, r.Body, 4<<10)
-		if err := r.ParseForm(); err != nil {
-			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "The form could not be read."))
+		if !s.readForm(w, r) {
 			return
 		}
 		var until time.Time
