@@ -20,13 +20,10 @@ type auditLog struct {
 // handleAudit shows the audit log from ?before=ENTRY.
 func (s *Server) handleAudit() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var before int64
-		if v := r.URL.Query().Get("before"); v != "" {
-			var err error
-			if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
-				s.fail(w, r, paidup.Errorf(paidup.EINVALID, "That is not a page of the audit log."))
-				return
-			}
+		before, ok := pageBefore(r)
+		if !ok {
+			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "That is not a page of the audit log."))
+			return
 		}
 		entries, err := s.Store.AuditLog(r.Context(), "", before, auditPage+1)
 		if err != nil {
@@ -43,4 +40,15 @@ func (s *Server) handleAudit() http.Handler {
 		}
 		s.render(w, r, http.StatusOK, "audit.html", "Audit log", p)
 	})
+}
+
+// pageBefore reads a page's ?before=ENTRY, the entry its list starts
+// after: zero for the first page; false when it is not an entry's number.
+func pageBefore(r *http.Request) (int64, bool) {
+	v := r.URL.Query().Get("before")
+	if v == "" {
+		return 0, true
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil && n > 0
 }

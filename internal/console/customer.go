@@ -63,13 +63,10 @@ type blockView struct {
 func (s *Server) handleCustomer() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
-		var before int64
-		if v := r.URL.Query().Get("before"); v != "" {
-			var err error
-			if before, err = strconv.ParseInt(v, 10, 64); err != nil || before <= 0 {
-				s.fail(w, r, paidup.Errorf(paidup.EINVALID, "That is not a page of this customer's timeline."))
-				return
-			}
+		before, ok := pageBefore(r)
+		if !ok {
+			s.fail(w, r, paidup.Errorf(paidup.EINVALID, "That is not a page of this customer's timeline."))
+			return
 		}
 		id := r.PathValue("id")
 		var (

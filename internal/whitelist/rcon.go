@@ -163,32 +163,28 @@ func checkName(p Player) error {
 
 // Grant puts a player on the whitelist.
 func (c *RCON) Grant(ctx context.Context, p Player) error {
-	if err := checkName(p); err != nil {
-		return err
-	}
-	out, err := c.Command(ctx, "whitelist add "+p.Name)
-	if err != nil {
-		return err
-	}
-	if strings.HasPrefix(out, "Added ") || strings.Contains(out, "already whitelisted") {
-		return nil
-	}
-	return fmt.Errorf("whitelist add %s: the server said %q", p.Name, out)
+	return c.whitelist(ctx, "add", p, "Added ", "already whitelisted")
 }
 
 // Revoke takes a player off the whitelist.
 func (c *RCON) Revoke(ctx context.Context, p Player) error {
+	return c.whitelist(ctx, "remove", p, "Removed ", "not whitelisted")
+}
+
+// whitelist runs `whitelist VERB NAME`; the server's answer is a success
+// when it starts with done, or says the player already was as asked.
+func (c *RCON) whitelist(ctx context.Context, verb string, p Player, done, already string) error {
 	if err := checkName(p); err != nil {
 		return err
 	}
-	out, err := c.Command(ctx, "whitelist remove "+p.Name)
+	out, err := c.Command(ctx, "whitelist "+verb+" "+p.Name)
 	if err != nil {
 		return err
 	}
-	if strings.HasPrefix(out, "Removed ") || strings.Contains(out, "not whitelisted") {
+	if strings.HasPrefix(out, done) || strings.Contains(out, already) {
 		return nil
 	}
-	return fmt.Errorf("whitelist remove %s: the server said %q", p.Name, out)
+	return fmt.Errorf("whitelist %s %s: the server said %q", verb, p.Name, out)
 }
 
 // List reads `whitelist list`: "There are 2 whitelisted player(s): a, b".
